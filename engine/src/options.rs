@@ -1,0 +1,225 @@
+//! Engine configuration. Every field has a default and a doc comment; the cluster embeds
+//! [`Options`] in its own TOML configuration.
+
+use serde::{Deserialize, Serialize};
+
+/// Which file I/O backend the commit log writes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IoBackend {
+    /// io_uring via tokio-uring on a dedicated thread (Linux only).
+    Uring,
+    /// Portable `std::fs` writes and `fdatasync`.
+    #[default]
+    Std,
+}
+
+/// When the commit log is forced to stable storage, and so what an acknowledged write
+/// survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "policy", rename_all = "lowercase")]
+pub enum SyncPolicy {
+    /// Writes reach the OS page cache before acknowledgement; the OS flushes when it likes.
+    /// Survives a process crash (SIGKILL), not a power loss or kernel crash.
+    None,
+    /// As `None`, plus an fdatasync at least every `interval_ms`: a power loss loses at most
+    /// about that window of acknowledged writes.
+    Periodic { interval_ms: u64 },
+    /// A write is acknowledged only after the fdatasync covering it returns. Concurrent
+    /// writers share one write and one sync (group commit). Survives power loss.
+    Always,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy::Periodic { interval_ms: 1000 }
+    }
+}
+
+/// Block compression for SSTable data blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Compression {
+    /// Blocks are stored as they are.
+    None,
+    /// zstd at the given level (1 is fastest; negative levels are faster still).
+    Zstd { level: i32 },
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression::Zstd { level: 1 }
+    }
+}
+
+/// Options of the commit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalOptions {
+    /// Whether writes go to a commit log at all. Without it, unflushed writes are lost on
+    /// crash (db_bench's `--disable_wal`).
+    pub enabled: bool,
+    /// File I/O backend for log writes.
+    pub io: IoBackend,
+    /// When the log is synced; see [`SyncPolicy`].
+    pub sync: SyncPolicy,
+    /// Largest single record (one write batch) accepted, in bytes.
+    pub record_size_bytes_max: usize,
+    /// On a checksum failure in the middle of a log: `false` refuses to open with an error
+    /// naming file and offset; `true` keeps every record before the damage, drops the rest
+    /// of that segment, and reports what it dropped.
+    pub salvage: bool,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            enabled: true,
+            io: IoBackend::default(),
+            sync: SyncPolicy::default(),
+            record_size_bytes_max: 64 << 20,
+            salvage: false,
+        }
+    }
+}
+
+/// Options of SSTables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TableOptions {
+    /// Target uncompressed size of a data block, in bytes.
+    pub block_size_bytes: usize,
+    /// Entries between restart points inside a block (key prefix compression resets there).
+    pub block_restart_interval: usize,
+    /// Data block compression.
+    pub compression: Compression,
+    /// Bloom filter bits per key; 0 disables the filter.
+    pub bloom_bits_per_key: u32,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            block_size_bytes: 4096,
+            block_restart_interval: 16,
+            compression: Compression::default(),
+            bloom_bits_per_key: 10,
+        }
+    }
+}
+
+/// Options of compaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionOptions {
+    /// Size-tiered: this many tables of a similar size are merged into one.
+    pub min_merge_width: usize,
+    /// Never merge more than this many tables in one task (bounds the memory of a merge).
+    pub max_merge_width: usize,
+    /// Tables whose sizes are within this ratio of each other count as one tier.
+    pub size_ratio: f64,
+    /// Target size of one output table, in bytes; a merge splits its output at this size.
+    pub table_size_bytes_target: u64,
+    /// Whether compactions run in the background on their own.
+    pub automatic: bool,
+}
+
+impl Default for CompactionOptions {
+    fn default() -> Self {
+        CompactionOptions {
+            min_merge_width: 4,
+            max_merge_width: 16,
+            size_ratio: 2.0,
+            table_size_bytes_target: 256 << 20,
+            automatic: true,
+        }
+    }
+}
+
+/// Options of the whole engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// Commit log options.
+    pub wal: WalOptions,
+    /// SSTable options.
+    pub table: TableOptions,
+    /// Compaction options.
+    pub compaction: CompactionOptions,
+    /// Memtable size at which it is frozen and flushed, in bytes. Memory held by memtables
+    /// is at most twice this (one active, one being flushed); writers stall while both are full.
+    pub memtable_size_bytes: usize,
+    /// Capacity of the cache of decompressed data blocks, in bytes (0 disables it).
+    pub block_cache_size_bytes: usize,
+    /// Longest key accepted, in bytes.
+    pub key_size_bytes_max: usize,
+    /// Longest value accepted, in bytes.
+    pub value_size_bytes_max: usize,
+    /// Longest caller metadata accepted, in bytes.
+    pub meta_size_bytes_max: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            wal: WalOptions::default(),
+            table: TableOptions::default(),
+            compaction: CompactionOptions::default(),
+            memtable_size_bytes: 64 << 20,
+            block_cache_size_bytes: 32 << 20,
+            key_size_bytes_max: 1024,
+            value_size_bytes_max: 10 * 1024,
+            meta_size_bytes_max: 4096,
+        }
+    }
+}
+
+impl Options {
+    /// Checks option values, naming the first bad field.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field: &'static str, detail: &str| {
+            Err(crate::Error::InvalidOption {
+                field,
+                detail: detail.to_string(),
+            })
+        };
+        if self.memtable_size_bytes < 4096 {
+            return bad("memtable_size_bytes", "must be at least 4096");
+        }
+        if self.table.block_size_bytes < 256 || self.table.block_size_bytes > (1 << 24) {
+            return bad("table.block_size_bytes", "must be between 256 and 16 MiB");
+        }
+        if self.table.block_restart_interval == 0 {
+            return bad("table.block_restart_interval", "must be at least 1");
+        }
+        if self.table.bloom_bits_per_key > 64 {
+            return bad("table.bloom_bits_per_key", "must be at most 64");
+        }
+        if let Compression::Zstd { level } = self.table.compression {
+            if !(-7..=22).contains(&level) {
+                return bad("table.compression.level", "zstd level must be in -7..=22");
+            }
+        }
+        if self.key_size_bytes_max == 0 || self.key_size_bytes_max > (1 << 16) {
+            return bad("key_size_bytes_max", "must be between 1 and 65536");
+        }
+        if self.value_size_bytes_max > (64 << 20) {
+            return bad("value_size_bytes_max", "must be at most 64 MiB");
+        }
+        if self.compaction.min_merge_width < 2 {
+            return bad("compaction.min_merge_width", "must be at least 2");
+        }
+        if self.compaction.max_merge_width < self.compaction.min_merge_width {
+            return bad("compaction.max_merge_width", "must be at least min_merge_width");
+        }
+        if self.compaction.size_ratio < 1.0 {
+            return bad("compaction.size_ratio", "must be at least 1.0");
+        }
+        if let SyncPolicy::Periodic { interval_ms } = self.wal.sync {
+            if interval_ms == 0 {
+                return bad("wal.sync.interval_ms", "must be at least 1");
+            }
+        }
+        Ok(())
+    }
+}

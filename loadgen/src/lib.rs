@@ -1,0 +1,1 @@
+//! `loadgen`: the library behind `kvbench`.
