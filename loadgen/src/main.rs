@@ -1,1 +1,24 @@
-fn main() {}
+//! `kvbench`: parse the command line, run it, report errors. The work is in the library.
+
+use anyhow::Context;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match loadgen::cli::parse(std::env::args()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kvbench: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: loadgen::cli::Cli) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    loadgen::cli::run(cli, &mut stdout.lock(), &mut stderr.lock()).context("benchmark failed")
+}

@@ -1,0 +1,109 @@
+//! `kvbench`'s command line: the subcommands and what running each one means. `main.rs`
+//! only parses and reports errors; adding a subcommand is a variant here and an arm in
+//! [`run`].
+
+use crate::engine_bench::{self, flags::normalize_gflags_args, EngineFlags};
+use crate::Result;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+
+/// kvbench: benchmarks for the storage engine (and, later, the cluster).
+#[derive(Debug, Parser)]
+#[command(name = "kvbench", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmark the storage engine with db_bench's flags and output
+    /// (e.g. --benchmarks=fillrandom,readrandom --num=500000 --value_size=1024).
+    /// A repeated flag takes its last value, as with gflags.
+    #[command(args_override_self = true)]
+    Engine(EngineFlags),
+}
+
+/// The line printed when `kvbench` runs without a subcommand.
+pub const DEFAULT_RUN_NOTICE: &str =
+    "kvbench: no subcommand given; running a short engine benchmark \
+(the emulated multi-datacenter cluster run will become the default once the cluster exists)";
+
+/// The engine benchmark run when no subcommand is given.
+pub const DEFAULT_ENGINE_ARGS: [&str; 2] = [
+    "--benchmarks=fillrandom,readrandom,readmissing",
+    "--num=200000",
+];
+
+/// Parses the process arguments (gflags spellings accepted after `engine`).
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> std::result::Result<Cli, clap::Error> {
+    let args: Vec<String> = args.into_iter().collect();
+    let normalized = match args.iter().position(|arg| arg == "engine") {
+        Some(at) => {
+            let mut head = args[..=at].to_vec();
+            head.extend(normalize_gflags_args(args[at + 1..].iter().cloned()));
+            head
+        }
+        None => args,
+    };
+    Cli::try_parse_from(normalized)
+}
+
+/// Runs what the command line asks for.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    match cli.command {
+        Some(Command::Engine(flags)) => engine_bench::run(&flags, out, err).map(drop),
+        None => {
+            writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
+                context: "stdout".to_string(),
+                source,
+            })?;
+            let defaults = parse(
+                ["kvbench", "engine"]
+                    .into_iter()
+                    .chain(DEFAULT_ENGINE_ARGS)
+                    .map(String::from),
+            )
+            .expect("default engine arguments parse");
+            run(defaults, out, err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn engine_subcommand_takes_db_bench_flags() {
+        let cli = parse(args(&[
+            "kvbench",
+            "engine",
+            "-num=500000",
+            "--nosync",
+            "--sync=true",
+        ]))
+        .unwrap();
+        let Some(Command::Engine(flags)) = cli.command else {
+            panic!("expected engine subcommand");
+        };
+        assert_eq!(flags.num, 500_000);
+        assert!(flags.sync);
+    }
+
+    #[test]
+    fn no_subcommand_is_accepted() {
+        assert!(parse(args(&["kvbench"])).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn unknown_engine_flag_is_rejected() {
+        let error = parse(args(&["kvbench", "engine", "--num=5", "--bogus=1"])).unwrap_err();
+        assert!(error.to_string().contains("--bogus"));
+    }
+}

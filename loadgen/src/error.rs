@@ -1,0 +1,39 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything `loadgen` can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The storage engine refused an operation.
+    #[error("engine: {0}")]
+    Engine(#[from] engine::Error),
+
+    /// An operating-system I/O error, with what it happened on.
+    #[error("I/O error on {context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A flag has a value that cannot be used.
+    #[error("--{flag}: {detail}")]
+    InvalidFlag { flag: &'static str, detail: String },
+
+    /// A benchmark name this tool does not implement.
+    #[error("unknown benchmark '{0}' (known: fillseq, fillrandom, overwrite, readrandom, readmissing, seekrandom, readseq, deleterandom)")]
+    UnknownBenchmark(String),
+
+    /// `--db` names a non-empty directory this tool did not create; it will not destroy it.
+    #[error("refusing to destroy {path}: it is not empty and was not created by kvbench; remove it, pick another --db, or pass --use_existing_db")]
+    NotOurDatabase { path: PathBuf },
+
+    /// A benchmark thread panicked.
+    #[error("a benchmark thread panicked")]
+    ThreadPanicked,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
