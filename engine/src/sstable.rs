@@ -52,4 +52,6 @@ pub use properties::TableInfo;
 pub use reader::Table;
 
 #[cfg(test)]
+mod corruption_tests;
+#[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@ use super::coding::{put_u32, put_varint, read_u32_at, FormatError, FormatResult,
 use super::format::BlockHandle;
 use std::cmp::Ordering;
 
+#[derive(Default)]
 pub struct IndexBuilder {
     buffer: Vec<u8>,
     offsets: Vec<u32>,
@@ -23,11 +24,7 @@ pub struct IndexBuilder {
 
 impl IndexBuilder {
     pub fn new() -> IndexBuilder {
-        IndexBuilder {
-            buffer: Vec::new(),
-            offsets: Vec::new(),
-            last_separator: Vec::new(),
-        }
+        IndexBuilder::default()
     }
 
     pub fn add(&mut self, separator: &[u8], handle: BlockHandle) {
