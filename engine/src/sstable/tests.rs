@@ -279,3 +279,38 @@ fn golden_footer_bytes() {
     ];
     assert_eq!(bytes[151..169], index);
 }
+
+#[test]
+fn concurrent_readers_share_a_table_and_a_small_cache() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut rng = SmallRng::seed_from_u64(4);
+    let entries = Arc::new(random_entries(&mut rng, 2000));
+    let path = directory.path().join("shared.sst");
+    build_table(
+        &path,
+        &small_block_options(Compression::Zstd { level: 1 }),
+        &entries,
+    );
+    // Smaller than the table's blocks, so that readers race evictions.
+    let cache = Arc::new(BlockCache::new(64 * 1024));
+    let table = Arc::new(Table::open(&path, 3, Some(Arc::clone(&cache))).expect("opens"));
+    let readers: Vec<_> = (0..4)
+        .map(|reader| {
+            let (table, entries) = (Arc::clone(&table), Arc::clone(&entries));
+            std::thread::spawn(move || {
+                for entry in entries.iter().skip(reader).step_by(3) {
+                    assert_eq!(table.get(&entry.key).expect("gets").as_ref(), Some(entry));
+                }
+                let mut iterator = table.iter();
+                iterator.seek_to_first().expect("seeks");
+                assert_eq!(collect(&mut iterator).len(), entries.len());
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.join().expect("reader succeeds");
+    }
+    assert!(cache.size_bytes() <= 64 * 1024);
+    cache.evict_table(3);
+    assert_eq!(cache.size_bytes(), 0);
+}
