@@ -73,7 +73,10 @@ pub enum Error {
 
     /// The requested I/O backend cannot run here (e.g. io_uring blocked by seccomp).
     #[error("I/O backend {backend} unavailable: {detail}")]
-    BackendUnavailable { backend: &'static str, detail: String },
+    BackendUnavailable {
+        backend: &'static str,
+        detail: String,
+    },
 
     /// The database directory is locked by another process.
     #[error("database {path} is locked by another process")]
@@ -87,6 +90,13 @@ pub enum Error {
     /// The database was closed.
     #[error("database is closed")]
     Closed,
+
+    /// A commit log record (one write batch) longer than `WalOptions::record_size_bytes_max`.
+    #[error("log record of {size_bytes} bytes exceeds the limit of {size_bytes_max} bytes")]
+    RecordTooLarge {
+        size_bytes: usize,
+        size_bytes_max: usize,
+    },
 }
 
 impl Error {

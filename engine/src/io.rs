@@ -157,4 +157,4 @@ pub fn sync_directory(path: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

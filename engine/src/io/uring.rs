@@ -29,8 +29,8 @@ pub(super) struct UringFile {
     queue: Arc<RequestQueue>,
     /// A second descriptor for the rare operations the uring thread need not do (truncate,
     /// length): `tokio-uring` offers no ftruncate or fstat.
-    control: File,
-    thread: JoinHandle<io::Result<()>>,
+    control: Option<File>,
+    thread: Option<JoinHandle<io::Result<()>>>,
     spare_buffer: parking_lot::Mutex<Vec<u8>>,
 }
 
@@ -50,10 +50,12 @@ enum Request {
 impl UringFile {
     /// Starts the uring thread for `file`, or reports why io_uring cannot run here.
     pub(super) fn start(file: File) -> Result<UringFile> {
-        let control = file.try_clone().map_err(|error| Error::BackendUnavailable {
-            backend: "uring",
-            detail: format!("cannot duplicate the file descriptor: {error}"),
-        })?;
+        let control = file
+            .try_clone()
+            .map_err(|error| Error::BackendUnavailable {
+                backend: "uring",
+                detail: format!("cannot duplicate the file descriptor: {error}"),
+            })?;
         let queue = Arc::new(RequestQueue::default());
         let (setup_sender, setup_receiver) = sync_channel::<io::Result<()>>(1);
         let thread_queue = queue.clone();
@@ -64,9 +66,9 @@ impl UringFile {
                 backend: "uring",
                 detail: format!("cannot start the io_uring thread: {error}"),
             })?;
-        let setup = setup_receiver.recv().unwrap_or_else(|_| {
-            Err(io::Error::other("the io_uring thread exited during setup"))
-        });
+        let setup = setup_receiver
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the io_uring thread exited during setup")));
         if let Err(error) = setup {
             // The thread has already returned; its result adds nothing to the setup error.
             let _ = thread.join();
@@ -77,8 +79,8 @@ impl UringFile {
         }
         Ok(UringFile {
             queue,
-            control,
-            thread,
+            control: Some(control),
+            thread: Some(thread),
             spare_buffer: parking_lot::Mutex::new(Vec::new()),
         })
     }
@@ -109,18 +111,41 @@ impl UringFile {
     }
 
     pub(super) fn truncate(&self, length: u64) -> io::Result<()> {
-        self.control.set_len(length)
+        self.control()?.set_len(length)
     }
 
     pub(super) fn length(&self) -> io::Result<u64> {
-        Ok(self.control.metadata()?.len())
+        Ok(self.control()?.metadata()?.len())
     }
 
-    pub(super) fn close(self) -> io::Result<()> {
+    fn control(&self) -> io::Result<&File> {
+        self.control
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the file is closed"))
+    }
+
+    pub(super) fn close(mut self) -> io::Result<()> {
         self.queue.close();
-        let thread_result = self.thread.join().map_err(|_| thread_gone())?;
-        let control_result = super::portable::close_file(self.control);
+        let thread_result = match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| thread_gone())?,
+            None => Ok(()),
+        };
+        let control_result = match self.control.take() {
+            Some(control) => super::portable::close_file(control),
+            None => Ok(()),
+        };
         thread_result.and(control_result)
+    }
+}
+
+/// A handle dropped without `close` (say, during unwinding) must still stop its thread,
+/// which would otherwise wait for requests forever.
+impl Drop for UringFile {
+    fn drop(&mut self) {
+        self.queue.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
