@@ -210,10 +210,7 @@ impl Options {
             return bad("compaction.min_merge_width", "must be at least 2");
         }
         if self.compaction.max_merge_width < self.compaction.min_merge_width {
-            return bad(
-                "compaction.max_merge_width",
-                "must be at least min_merge_width",
-            );
+            return bad("compaction.max_merge_width", "must be at least min_merge_width");
         }
         if self.compaction.size_ratio < 1.0 {
             return bad("compaction.size_ratio", "must be at least 1.0");
