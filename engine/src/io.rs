@@ -75,10 +75,23 @@ impl LogFile {
 
     /// Writes all of `data` at `offset`, retrying short writes.
     pub fn write_at(&self, data: &[u8], offset: u64) -> Result<()> {
+        self.write_maybe_sync(data, offset, false)
+    }
+
+    /// Writes all of `data` at `offset`, then syncs as [`LogFile::sync_data`] does. One
+    /// request instead of two: for io_uring that halves the thread round trips.
+    pub fn write_at_and_sync(&self, data: &[u8], offset: u64) -> Result<()> {
+        self.write_maybe_sync(data, offset, true)
+    }
+
+    fn write_maybe_sync(&self, data: &[u8], offset: u64, sync: bool) -> Result<()> {
         let result = match &self.backend {
-            Backend::Portable(file) => file.write_at(data, offset),
+            Backend::Portable(file) => {
+                file.write_at(data, offset)
+                    .and_then(|()| if sync { file.sync_data() } else { Ok(()) })
+            }
             #[cfg(target_os = "linux")]
-            Backend::Uring(file) => file.write_at(data, offset),
+            Backend::Uring(file) => file.write_at(data, offset, sync),
         };
         result.map_err(|error| Error::io(&self.path, error))
     }

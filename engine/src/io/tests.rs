@@ -26,7 +26,7 @@ fn write_sync_truncate_round_trip_on_every_backend() {
         let path = directory.path().join("file.log");
         let file = LogFile::open(&path, OpenMode::CreateNew, backend).unwrap();
         file.write_at(b"hello ", 0).unwrap();
-        file.write_at(b"world", 6).unwrap();
+        file.write_at_and_sync(b"world", 6).unwrap();
         file.sync_data().unwrap();
         assert_eq!(file.length().unwrap(), 11, "{backend:?}");
         file.truncate(5).unwrap();

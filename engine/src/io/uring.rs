@@ -40,6 +40,8 @@ enum Request {
     Write {
         buffer: Vec<u8>,
         offset: u64,
+        /// Sync after the write, saving a second round trip to the uring thread.
+        sync: bool,
         reply: SyncSender<WriteReply>,
     },
     Sync {
@@ -85,7 +87,7 @@ impl UringFile {
         })
     }
 
-    pub(super) fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+    pub(super) fn write_at(&self, data: &[u8], offset: u64, sync: bool) -> io::Result<()> {
         // io_uring needs a buffer it owns until the kernel is done with it, hence the copy;
         // the buffer comes back with the reply and is kept for the next write.
         let mut buffer = std::mem::take(&mut *self.spare_buffer.lock());
@@ -95,6 +97,7 @@ impl UringFile {
         self.queue.push(Request::Write {
             buffer,
             offset,
+            sync,
             reply,
         })?;
         let (result, buffer) = receiver.recv().map_err(|_| thread_gone())?;
@@ -177,9 +180,14 @@ async fn serve(file: File, queue: Arc<RequestQueue>) -> io::Result<()> {
                 Request::Write {
                     buffer,
                     offset,
+                    sync,
                     reply,
                 } => {
-                    let reply_value = file.write_all_at(buffer, offset).await;
+                    let (mut result, buffer) = file.write_all_at(buffer, offset).await;
+                    if sync && result.is_ok() {
+                        result = file.sync_data().await;
+                    }
+                    let reply_value = (result, buffer);
                     // A caller that vanished no longer needs the answer.
                     let _ = reply.send(reply_value);
                 }

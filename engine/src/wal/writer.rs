@@ -177,14 +177,11 @@ impl Writer {
         let offset = state.segment_length;
         // Appenders blocked on a full queue may fill it again while this batch is written.
         self.progress.notify_all();
-        let result: Result<()> = MutexGuard::unlocked(state, || {
-            if !batch.is_empty() {
-                segment.file.write_at(&batch, offset)?;
-            }
-            if sync {
-                segment.file.sync_data()?;
-            }
-            Ok(())
+        let result: Result<()> = MutexGuard::unlocked(state, || match (batch.is_empty(), sync) {
+            (false, true) => segment.file.write_at_and_sync(&batch, offset),
+            (false, false) => segment.file.write_at(&batch, offset),
+            (true, true) => segment.file.sync_data(),
+            (true, false) => Ok(()),
         });
         let batch_length = batch.len() as u64;
         batch.clear();
