@@ -16,6 +16,12 @@
 //! Every method takes `&self` so that one thread may sync while another writes: `pwrite`
 //! and `fdatasync` on one descriptor are safe to run concurrently, and `fdatasync` covers
 //! every write that completed before it began.
+//!
+//! Why `Std` is the default: a commit log append must wait for its write anyway, so the
+//! uring backend cannot overlap anything; it only adds two thread wake-ups per request.
+//! On the 2-core development VM (`examples/wal_throughput.rs`, 1 KiB records, one thread)
+//! `Std` did about 450k appends/s without syncing against about 35k/s for `Uring`, and with
+//! a sync per append about 7k/s against 3.7k/s (io_uring runs fsync on a kernel worker).
 
 use crate::{Error, IoBackend, Result};
 use std::fs::OpenOptions;
