@@ -21,7 +21,8 @@
 //! uring backend cannot overlap anything; it only adds two thread wake-ups per request.
 //! On the 2-core development VM (`examples/wal_throughput.rs`, 1 KiB records, one thread)
 //! `Std` did about 450k appends/s without syncing against about 35k/s for `Uring`, and with
-//! a sync per append about 7k/s against 3.7k/s (io_uring runs fsync on a kernel worker).
+//! a sync per append about 7k/s against 3.7k/s (io_uring hands fsync to a kernel worker
+//! thread, one more hop; not profiled further).
 
 use crate::{Error, IoBackend, Result};
 use std::fs::OpenOptions;
