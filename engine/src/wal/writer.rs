@@ -174,6 +174,8 @@ impl Writer {
         let mut batch = std::mem::replace(&mut state.pending, spare);
         state.pending_records = 0;
         let ticket_last = state.ticket_issued;
+        // Nothing written since the last sync: a sync would only cost a disk flush.
+        let sync = sync && state.ticket_synced < ticket_last;
         let offset = state.segment_length;
         // Appenders blocked on a full queue may fill it again while this batch is written.
         self.progress.notify_all();
