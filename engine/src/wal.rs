@@ -30,9 +30,12 @@
 //! cut at the last good record and the bytes counted in
 //! [`RecoveryReport::torn_tail_bytes_dropped`]. Anything else (a bad record with data after
 //! it, or damage in an older segment, which was synced whole before its successor existed)
-//! is damage at rest: [`Error::ChecksumMismatch`](crate::Error::ChecksumMismatch) or [`Error::Corruption`](crate::Error::Corruption) naming the file and
-//! the offset of the bad record, or with [`WalOptions::salvage`] the records before it are
-//! kept, the rest of the segment is cut off and listed in [`RecoveryReport::salvaged`].
+//! is damage at rest: [`Error::ChecksumMismatch`] or [`Error::Corruption`] naming the file
+//! and the offset of the bad record, or with [`WalOptions::salvage`] the records before it
+//! are kept, the rest of the segment is cut off and listed in [`RecoveryReport::salvaged`].
+//!
+//! [`Error::ChecksumMismatch`]: crate::Error::ChecksumMismatch
+//! [`Error::Corruption`]: crate::Error::Corruption
 //!
 //! # What an acknowledged append survives
 //!
