@@ -10,6 +10,8 @@ use engine::{Error, IoBackend, SyncPolicy, WalOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CHILD_DIRECTORY_VARIABLE: &str = "WAL_CRASH_CHILD_DIRECTORY";
@@ -17,6 +19,7 @@ const CHILD_BACKEND_VARIABLE: &str = "WAL_CRASH_CHILD_BACKEND";
 /// Bounds the child should the parent fail to kill it.
 const CHILD_APPENDS_MAX: u64 = 2_000_000;
 const CHILD_RUN_MS: u64 = 300;
+const CHILD_START_SECONDS_MAX: u64 = 30;
 
 fn payload(seq: u64) -> Vec<u8> {
     let mut payload = seq.to_le_bytes().to_vec();
@@ -66,23 +69,28 @@ fn crash_once(io: IoBackend, name: &str) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut acknowledged = 0u64;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(seq) = line.strip_prefix("ACK ") {
-                acknowledged = seq.parse().unwrap();
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let acknowledged = acknowledged.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(seq) = line.strip_prefix("ACK ") {
+                    acknowledged.store(seq.parse().unwrap(), Ordering::SeqCst);
+                }
             }
-        }
-        acknowledged
-    });
-    let deadline = Instant::now() + Duration::from_millis(CHILD_RUN_MS);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
+        })
+    };
+    // Kill only once the child is well into appending, however slow its start on a busy host.
+    let start_deadline = Instant::now() + Duration::from_secs(CHILD_START_SECONDS_MAX);
+    while acknowledged.load(Ordering::SeqCst) == 0 && Instant::now() < start_deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
+    std::thread::sleep(Duration::from_millis(CHILD_RUN_MS));
     child.kill().unwrap();
     child.wait().unwrap();
-    let acknowledged = reader.join().unwrap();
+    reader.join().unwrap();
+    let acknowledged = acknowledged.load(Ordering::SeqCst);
     assert!(acknowledged > 0, "{name}: the child acknowledged nothing");
 
     let (wal, records, report) = Wal::open(directory.path(), &options(io)).unwrap();
