@@ -87,6 +87,13 @@ pub enum Error {
     /// The database was closed.
     #[error("database is closed")]
     Closed,
+
+    /// A commit log record (one write batch) longer than `WalOptions::record_size_bytes_max`.
+    #[error("log record of {size_bytes} bytes exceeds the limit of {size_bytes_max} bytes")]
+    RecordTooLarge {
+        size_bytes: usize,
+        size_bytes_max: usize,
+    },
 }
 
 impl Error {

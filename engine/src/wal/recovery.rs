@@ -1,0 +1,78 @@
+//! Replaying existing segments at open, cutting torn tails and (optionally) salvaging damage.
+
+use super::format::{self, SegmentEnd};
+use super::{segment, LogRecord, RecoveryReport};
+use crate::io::{sync_directory, LogFile, OpenMode};
+use crate::{Error, IoBackend, Result, WalOptions};
+use std::path::Path;
+
+/// What recovery found: the records in log order, the report, and the highest segment
+/// number seen (0 when the directory held none).
+pub(super) struct Recovered {
+    pub(super) records: Vec<LogRecord>,
+    pub(super) report: RecoveryReport,
+    pub(super) segment_highest: u64,
+}
+
+pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovered> {
+    let segments = segment::list(directory)?;
+    let mut recovered = Recovered {
+        records: Vec::new(),
+        report: RecoveryReport::default(),
+        segment_highest: segments.last().map_or(0, |(number, _)| *number),
+    };
+    let mut directory_changed = false;
+    for (index, (_, path)) in segments.iter().enumerate() {
+        let is_last = index + 1 == segments.len();
+        let bytes = std::fs::read(path).map_err(|error| Error::io(path, error))?;
+        let decoded = format::decode_segment(path, &bytes)?;
+        recovered.report.segments_read += 1;
+        recovered.report.records += decoded.records.len() as u64;
+        recovered
+            .records
+            .extend(decoded.records.iter().map(|record| LogRecord {
+                seq: record.seq,
+                payload: record.payload.to_vec(),
+            }));
+        let SegmentEnd::Damaged {
+            offset,
+            error,
+            tail_only,
+        } = decoded.end
+        else {
+            continue;
+        };
+        let dropped = bytes.len() as u64 - decoded.valid_length;
+        // Only the last segment can be torn: older ones were synced whole before the next
+        // one was created, so damage there is damage at rest, whatever its shape.
+        if tail_only && is_last {
+            recovered.report.torn_tail_bytes_dropped += dropped;
+        } else if options.salvage {
+            recovered
+                .report
+                .salvaged
+                .push((path.clone(), offset, dropped));
+        } else {
+            return Err(error);
+        }
+        directory_changed |= cut(path, decoded.valid_length)?;
+    }
+    if directory_changed {
+        sync_directory(directory)?;
+    }
+    Ok(recovered)
+}
+
+/// Cuts the segment at `length` so the next open finds it clean, or removes it when not even
+/// its header is intact (it then holds no records). Returns whether a file was removed.
+fn cut(path: &Path, length: u64) -> Result<bool> {
+    if length < format::SEGMENT_HEADER_BYTES as u64 {
+        std::fs::remove_file(path).map_err(|error| Error::io(path, error))?;
+        return Ok(true);
+    }
+    let file = LogFile::open(path, OpenMode::Existing, IoBackend::Std)?;
+    file.truncate(length)?;
+    file.sync_data()?;
+    file.close()?;
+    Ok(false)
+}

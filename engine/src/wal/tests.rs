@@ -1,0 +1,363 @@
+//! Every test runs against each available I/O backend.
+
+use super::*;
+use crate::io::tests::available_backends;
+use crate::{Error, IoBackend};
+use std::fs::OpenOptions;
+
+fn options(io: IoBackend, sync: SyncPolicy) -> WalOptions {
+    WalOptions {
+        io,
+        sync,
+        ..WalOptions::default()
+    }
+}
+
+fn payload(index: u64) -> Vec<u8> {
+    format!(
+        "record number {index} {}",
+        "x".repeat((index % 50) as usize)
+    )
+    .into_bytes()
+}
+
+/// Opens a log in `directory`, appends `count` records with seqs 1..=count, closes it.
+fn write_records(directory: &Path, options: &WalOptions, count: u64) {
+    let (wal, _, _) = Wal::open(directory, options).unwrap();
+    for seq in 1..=count {
+        wal.append(seq, &payload(seq)).unwrap();
+    }
+    wal.close().unwrap();
+}
+
+fn segment_path(directory: &Path, number: u64) -> PathBuf {
+    directory.join(segment::file_name(number))
+}
+
+/// Offset of record `index` (0-based) in a segment written by `write_records`.
+fn record_offset(index: u64) -> u64 {
+    let mut offset = format::SEGMENT_HEADER_BYTES as u64;
+    for seq in 1..=index {
+        offset += (format::RECORD_HEADER_BYTES + payload(seq).len()) as u64;
+    }
+    offset
+}
+
+#[test]
+fn wal_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Wal>();
+}
+
+#[test]
+fn append_and_reopen_round_trip() {
+    for backend in available_backends() {
+        for sync in [
+            SyncPolicy::None,
+            SyncPolicy::Periodic { interval_ms: 5 },
+            SyncPolicy::Always,
+        ] {
+            let directory = tempfile::tempdir().unwrap();
+            let options = options(backend, sync);
+            write_records(directory.path(), &options, 100);
+            let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+            assert_eq!(wal.current_segment(), 2);
+            assert_eq!(records.len(), 100, "{backend:?} {sync:?}");
+            for (index, record) in records.iter().enumerate() {
+                let seq = index as u64 + 1;
+                assert_eq!(record.seq, seq);
+                assert_eq!(record.payload, payload(seq));
+            }
+            assert_eq!(report.segments_read, 1);
+            assert_eq!(report.records, 100);
+            assert_eq!(report.torn_tail_bytes_dropped, 0);
+            assert!(report.salvaged.is_empty());
+            wal.append(101, b"after reopen").unwrap();
+            wal.close().unwrap();
+            let (_, records, report) = Wal::open(directory.path(), &options).unwrap();
+            assert_eq!(report.segments_read, 2);
+            assert_eq!(records.len(), 101);
+            assert_eq!(records[100].payload, b"after reopen");
+        }
+    }
+}
+
+#[test]
+fn appends_reach_the_os_before_returning_without_sync() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let (wal, _, _) = Wal::open(directory.path(), &options(backend, SyncPolicy::None)).unwrap();
+        wal.append(1, b"visible").unwrap();
+        // Read through another descriptor while the log is still open: what a process
+        // killed right now would leave behind.
+        let path = segment_path(directory.path(), 1);
+        let bytes = std::fs::read(&path).unwrap();
+        let decoded = decode_segment(&path, &bytes).unwrap();
+        assert_eq!(decoded.records.len(), 1, "{backend:?}");
+        assert_eq!(decoded.records[0].payload, b"visible");
+        assert_eq!(wal.bytes_written(), bytes.len() as u64);
+        assert_eq!(wal.sync_count(), 0);
+    }
+}
+
+#[test]
+fn concurrent_appenders_share_syncs() {
+    const THREADS: u64 = 8;
+    const PER_THREAD: u64 = 50;
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = options(backend, SyncPolicy::Always);
+        let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+        std::thread::scope(|scope| {
+            for thread_index in 0..THREADS {
+                let wal = &wal;
+                scope.spawn(move || {
+                    for index in 0..PER_THREAD {
+                        let seq = thread_index * PER_THREAD + index + 1;
+                        wal.append(seq, &payload(seq)).unwrap();
+                    }
+                });
+            }
+        });
+        let syncs = wal.sync_count();
+        wal.close().unwrap();
+        let total = THREADS * PER_THREAD;
+        eprintln!("{backend:?}: {total} appends with Always took {syncs} syncs");
+        assert!(
+            syncs < total,
+            "{backend:?}: {syncs} syncs for {total} records"
+        );
+        let (_, records, _) = Wal::open(directory.path(), &options).unwrap();
+        let mut seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+        for record in &records {
+            assert_eq!(record.payload, payload(record.seq));
+        }
+    }
+}
+
+#[test]
+fn periodic_policy_syncs_in_the_background() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = options(backend, SyncPolicy::Periodic { interval_ms: 10 });
+        let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+        wal.append(1, b"one").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while wal.sync_count() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(wal.sync_count() >= 1, "{backend:?}");
+        // Nothing new written: the syncer must not keep syncing.
+        let settled = wal.sync_count();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(wal.sync_count(), settled, "{backend:?}");
+        wal.close().unwrap();
+    }
+}
+
+#[test]
+fn rotate_and_remove_old_segments() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = options(backend, SyncPolicy::None);
+        let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+        assert_eq!(wal.current_segment(), 1);
+        wal.append(1, b"in segment one").unwrap();
+        assert_eq!(wal.rotate().unwrap(), 2);
+        assert_eq!(wal.current_segment(), 2);
+        wal.append(2, b"in segment two").unwrap();
+        let old = std::fs::read(segment_path(directory.path(), 1)).unwrap();
+        let decoded = decode_segment(Path::new("1"), &old).unwrap();
+        assert_eq!(decoded.records.len(), 1);
+        assert_eq!(decoded.records[0].seq, 1);
+        assert_eq!(wal.rotate().unwrap(), 3);
+        // Asking beyond the current segment removes only the older ones.
+        assert_eq!(wal.remove_segments_before(u64::MAX).unwrap(), 2);
+        assert_eq!(wal.remove_segments_before(3).unwrap(), 0);
+        wal.append(3, b"in segment three").unwrap();
+        wal.close().unwrap();
+        let (wal, records, _) = Wal::open(directory.path(), &options).unwrap();
+        assert_eq!(wal.current_segment(), 4);
+        let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+        assert_eq!(seqs, [3], "{backend:?}");
+    }
+}
+
+#[test]
+fn torn_tail_is_cut_and_the_next_open_is_clean() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = options(backend, SyncPolicy::Always);
+        write_records(directory.path(), &options, 3);
+        let path = segment_path(directory.path(), 1);
+        let length = std::fs::metadata(&path).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(length - 5).unwrap();
+        drop(file);
+        let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+        assert_eq!(records.len(), 2, "{backend:?}");
+        assert_eq!(
+            report.torn_tail_bytes_dropped,
+            length - 5 - record_offset(2)
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), record_offset(2));
+        wal.close().unwrap();
+        let (_, records, report) = Wal::open(directory.path(), &options).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(report.torn_tail_bytes_dropped, 0);
+        assert!(report.salvaged.is_empty());
+    }
+}
+
+/// Writes three records and flips a byte inside the second one's payload.
+fn damage_second_record(directory: &Path, options: &WalOptions) -> PathBuf {
+    write_records(directory, options, 3);
+    let path = segment_path(directory, 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[record_offset(1) as usize + format::RECORD_HEADER_BYTES + 2] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn mid_log_damage_is_an_error_naming_file_and_offset() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = options(backend, SyncPolicy::None);
+        let path = damage_second_record(directory.path(), &options);
+        let error = Wal::open(directory.path(), &options).err().unwrap();
+        match &error {
+            Error::ChecksumMismatch {
+                path: error_path,
+                offset,
+                ..
+            } => {
+                assert_eq!(error_path, &path);
+                assert_eq!(*offset, record_offset(1));
+            }
+            other => panic!("{backend:?}: unexpected {other}"),
+        }
+        assert!(error.to_string().contains("000001.log"), "{error}");
+    }
+}
+
+#[test]
+fn mid_log_damage_is_salvaged_when_asked() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut options = options(backend, SyncPolicy::None);
+        let path = damage_second_record(directory.path(), &options);
+        let length = std::fs::metadata(&path).unwrap().len();
+        options.salvage = true;
+        let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+        assert_eq!(records.len(), 1, "{backend:?}");
+        assert_eq!(records[0].seq, 1);
+        assert_eq!(
+            report.salvaged,
+            vec![(path.clone(), record_offset(1), length - record_offset(1))]
+        );
+        wal.append(4, b"after salvage").unwrap();
+        wal.close().unwrap();
+        options.salvage = false;
+        let (_, records, report) = Wal::open(directory.path(), &options).unwrap();
+        let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+        assert_eq!(seqs, [1, 4]);
+        assert!(report.salvaged.is_empty());
+    }
+}
+
+#[test]
+fn a_torn_shape_in_an_older_segment_is_damage() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = options(IoBackend::Std, SyncPolicy::None);
+    write_records(directory.path(), &options, 3);
+    write_records(directory.path(), &options, 1);
+    let path = segment_path(directory.path(), 1);
+    let length = std::fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(length - 1)
+        .unwrap();
+    let error = Wal::open(directory.path(), &options).err().unwrap();
+    assert!(
+        matches!(&error, Error::Corruption { path: error_path, .. } if error_path == &path),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_torn_segment_header_is_removed() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = options(IoBackend::Std, SyncPolicy::None);
+    write_records(directory.path(), &options, 2);
+    std::fs::write(
+        segment_path(directory.path(), 2),
+        &format::segment_header()[..5],
+    )
+    .unwrap();
+    let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(report.torn_tail_bytes_dropped, 5);
+    assert_eq!(wal.current_segment(), 3);
+    assert!(!segment_path(directory.path(), 2).exists());
+}
+
+#[test]
+fn oversize_records_are_rejected() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut options = options(backend, SyncPolicy::None);
+        options.record_size_bytes_max = 100;
+        let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+        wal.append(1, &[7u8; 100]).unwrap();
+        let error = wal.append(2, &[7u8; 101]).err().unwrap();
+        assert!(
+            matches!(
+                error,
+                Error::RecordTooLarge {
+                    size_bytes: 101,
+                    size_bytes_max: 100
+                }
+            ),
+            "{error}"
+        );
+        wal.close().unwrap();
+    }
+}
+
+#[test]
+fn closed_log_refuses_appends() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let (wal, _, _) =
+            Wal::open(directory.path(), &options(backend, SyncPolicy::Always)).unwrap();
+        wal.append(1, b"x").unwrap();
+        wal.close().unwrap();
+        wal.close().unwrap();
+        assert!(matches!(wal.append(2, b"y"), Err(Error::Closed)));
+        assert!(matches!(wal.rotate(), Err(Error::Closed)));
+        assert!(matches!(wal.sync(), Err(Error::Closed)));
+    }
+}
+
+#[test]
+fn records_larger_than_the_queue_bound_pass_through() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = options(IoBackend::Std, SyncPolicy::None);
+    let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+    let big = vec![3u8; 6 << 20];
+    std::thread::scope(|scope| {
+        for seq in 1..=3u64 {
+            let (wal, big) = (&wal, &big);
+            scope.spawn(move || wal.append(seq, big).unwrap());
+        }
+    });
+    wal.close().unwrap();
+    let (_, records, _) = Wal::open(directory.path(), &options).unwrap();
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|record| record.payload == big));
+}

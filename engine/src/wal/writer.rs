@@ -1,0 +1,331 @@
+//! Group commit: appenders queue encoded records; whichever appender finds no write in
+//! progress becomes the leader, takes everything queued, writes it with one call, syncs once
+//! if the policy asks, and wakes the rest.
+//!
+//! Leadership passes among appenders instead of living in a dedicated writer thread because
+//! a lone appender then pays no thread handoff at all: it queues, leads, writes and returns
+//! on its own thread (measured on the 2-core development VM with one appender of 1 KiB
+//! records and no sync: about 545k writes/s written by the appender itself against 55k/s
+//! handed to a writer thread through a queue and a condition variable, the wake-ups
+//! dominating). Under concurrency the batches grow by themselves while a leader is
+//! busy in `write` or `fdatasync`. Rotation, explicit syncs and close take leadership the
+//! same way, which orders them against appends without a second lock on the file.
+
+use super::format;
+use super::segment::{self, ActiveSegment};
+use crate::{Error, Result, SequenceNumber, SyncPolicy, WalOptions};
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Queued bytes beyond which appenders wait for the leader to drain the queue. A lone record
+/// larger than this is still accepted (into an empty queue).
+const PENDING_BYTES_MAX: usize = 4 << 20;
+/// Queued records beyond which appenders wait.
+const PENDING_RECORDS_MAX: usize = 4096;
+/// Largest batch buffer kept for reuse; larger ones are freed after their write.
+const SPARE_BUFFER_BYTES_MAX: usize = 2 * PENDING_BYTES_MAX;
+
+pub(super) struct Writer {
+    directory: PathBuf,
+    options: WalOptions,
+    state: Mutex<State>,
+    /// Signalled whenever a batch completes, leadership is released or queue space frees up.
+    progress: Condvar,
+    syncs: AtomicU64,
+    bytes_written: AtomicU64,
+    segment_number: AtomicU64,
+    stop_syncer: Mutex<bool>,
+    stop_syncer_signal: Condvar,
+}
+
+struct State {
+    /// Encoded records waiting for a leader.
+    pending: Vec<u8>,
+    pending_records: usize,
+    spare: Vec<u8>,
+    /// Tickets number appends in queue order; a record is written (or synced) once the
+    /// matching counter reaches its ticket.
+    ticket_issued: u64,
+    ticket_written: u64,
+    ticket_synced: u64,
+    leader_active: bool,
+    /// `None` only once closed.
+    segment: Option<Arc<ActiveSegment>>,
+    segment_length: u64,
+    /// Set after a failed write or sync: what is on disk is unknown, so nothing more is
+    /// acknowledged.
+    failure: Option<String>,
+    closed: bool,
+}
+
+impl State {
+    fn check_open(&self) -> Result<()> {
+        if let Some(failure) = &self.failure {
+            return Err(Error::Poisoned(failure.clone()));
+        }
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    pub(super) fn new(directory: PathBuf, options: WalOptions, segment: ActiveSegment) -> Writer {
+        let segment_number = segment.number;
+        Writer {
+            directory,
+            options,
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                pending_records: 0,
+                spare: Vec::new(),
+                ticket_issued: 0,
+                ticket_written: 0,
+                ticket_synced: 0,
+                leader_active: false,
+                segment: Some(Arc::new(segment)),
+                segment_length: format::SEGMENT_HEADER_BYTES as u64,
+                failure: None,
+                closed: false,
+            }),
+            progress: Condvar::new(),
+            syncs: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(format::SEGMENT_HEADER_BYTES as u64),
+            segment_number: AtomicU64::new(segment_number),
+            stop_syncer: Mutex::new(false),
+            stop_syncer_signal: Condvar::new(),
+        }
+    }
+
+    pub(super) fn append(&self, seq: SequenceNumber, payload: &[u8]) -> Result<()> {
+        if payload.len() > self.options.record_size_bytes_max {
+            return Err(Error::RecordTooLarge {
+                size_bytes: payload.len(),
+                size_bytes_max: self.options.record_size_bytes_max,
+            });
+        }
+        let header = format::record_header(seq, payload);
+        let record_bytes = header.len() + payload.len();
+        let mut state = self.state.lock();
+        loop {
+            state.check_open()?;
+            let fits = state.pending.len() + record_bytes <= PENDING_BYTES_MAX
+                && state.pending_records < PENDING_RECORDS_MAX;
+            if state.pending_records == 0 || fits {
+                break;
+            }
+            self.progress.wait(&mut state);
+        }
+        state.pending.extend_from_slice(&header);
+        state.pending.extend_from_slice(payload);
+        state.pending_records += 1;
+        state.ticket_issued += 1;
+        let ticket = state.ticket_issued;
+        let sync = self.options.sync == SyncPolicy::Always;
+        loop {
+            let done = if sync {
+                state.ticket_synced
+            } else {
+                state.ticket_written
+            };
+            if done >= ticket {
+                return Ok(());
+            }
+            if let Some(failure) = &state.failure {
+                return Err(Error::Poisoned(failure.clone()));
+            }
+            if !state.leader_active {
+                state.leader_active = true;
+                let result = self.flush_as_leader(&mut state, sync);
+                self.release_leadership(&mut state);
+                result?;
+                continue;
+            }
+            self.progress.wait(&mut state);
+        }
+    }
+
+    /// Waits for the current leader to finish, then leads: callers must
+    /// [`Writer::release_leadership`] afterwards.
+    fn acquire_leadership(&self) -> Result<MutexGuard<'_, State>> {
+        let mut state = self.state.lock();
+        loop {
+            state.check_open()?;
+            if !state.leader_active {
+                state.leader_active = true;
+                return Ok(state);
+            }
+            self.progress.wait(&mut state);
+        }
+    }
+
+    fn release_leadership(&self, state: &mut MutexGuard<'_, State>) {
+        state.leader_active = false;
+        self.progress.notify_all();
+    }
+
+    /// Writes everything queued as one batch, then syncs if `sync`. Runs the I/O without the
+    /// state lock so that appenders can queue the next batch meanwhile.
+    fn flush_as_leader(&self, state: &mut MutexGuard<'_, State>, sync: bool) -> Result<()> {
+        debug_assert!(state.leader_active);
+        let segment = state.segment.clone().ok_or(Error::Closed)?;
+        let spare = std::mem::take(&mut state.spare);
+        let mut batch = std::mem::replace(&mut state.pending, spare);
+        state.pending_records = 0;
+        let ticket_last = state.ticket_issued;
+        // Nothing written since the last sync: a sync would only cost a disk flush.
+        let sync = sync && state.ticket_synced < ticket_last;
+        let offset = state.segment_length;
+        // Appenders blocked on a full queue may fill it again while this batch is written.
+        self.progress.notify_all();
+        let result: Result<()> = MutexGuard::unlocked(state, || match (batch.is_empty(), sync) {
+            (false, true) => segment.file.write_at_and_sync(&batch, offset),
+            (false, false) => segment.file.write_at(&batch, offset),
+            (true, true) => segment.file.sync_data(),
+            (true, false) => Ok(()),
+        });
+        let batch_length = batch.len() as u64;
+        batch.clear();
+        if batch.capacity() <= SPARE_BUFFER_BYTES_MAX {
+            state.spare = batch;
+        }
+        if let Err(error) = &result {
+            state.failure = Some(error.to_string());
+            return result;
+        }
+        state.segment_length += batch_length;
+        state.ticket_written = ticket_last;
+        self.bytes_written
+            .fetch_add(batch_length, Ordering::Relaxed);
+        if sync {
+            state.ticket_synced = ticket_last;
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(super) fn sync(&self) -> Result<()> {
+        let mut state = self.acquire_leadership()?;
+        let result = self.flush_as_leader(&mut state, true);
+        self.release_leadership(&mut state);
+        result
+    }
+
+    pub(super) fn rotate(&self) -> Result<u64> {
+        let mut state = self.acquire_leadership()?;
+        let result = self.flush_as_leader(&mut state, true).and_then(|()| {
+            let number = state.segment.as_ref().ok_or(Error::Closed)?.number + 1;
+            let directory = &self.directory;
+            let backend = self.options.io;
+            let created =
+                MutexGuard::unlocked(&mut state, || segment::create(directory, number, backend));
+            // On failure appends simply continue in the old segment, which is intact.
+            let old = state.segment.replace(Arc::new(created?));
+            state.segment_length = format::SEGMENT_HEADER_BYTES as u64;
+            self.bytes_written
+                .fetch_add(format::SEGMENT_HEADER_BYTES as u64, Ordering::Relaxed);
+            self.segment_number.store(number, Ordering::Relaxed);
+            Ok((number, old))
+        });
+        self.release_leadership(&mut state);
+        drop(state);
+        let (number, old) = result?;
+        // The periodic syncer may hold the old segment for an instant; then it closes on drop.
+        if let Some(Ok(old)) = old.map(Arc::try_unwrap) {
+            old.file.close()?;
+        }
+        Ok(number)
+    }
+
+    /// Flushes and syncs what is queued, refuses further appends and tells the syncer to
+    /// stop. The segment stays open until [`Writer::close_file`].
+    pub(super) fn close(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        while state.leader_active {
+            self.progress.wait(&mut state);
+        }
+        if state.closed {
+            return Ok(());
+        }
+        state.closed = true;
+        let result = match state.failure.clone() {
+            Some(failure) => Err(Error::Poisoned(failure)),
+            None => {
+                state.leader_active = true;
+                let result = self.flush_as_leader(&mut state, true);
+                self.release_leadership(&mut state);
+                result
+            }
+        };
+        drop(state);
+        *self.stop_syncer.lock() = true;
+        self.stop_syncer_signal.notify_all();
+        result
+    }
+
+    /// Closes the segment file; call after [`Writer::close`] and after the syncer stopped.
+    pub(super) fn close_file(&self) -> Result<()> {
+        let segment = self.state.lock().segment.take();
+        match segment.map(Arc::try_unwrap) {
+            Some(Ok(segment)) => segment.file.close(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Body of the periodic syncer thread: syncs whatever was written since the last sync,
+    /// every `interval`, until [`Writer::close`].
+    pub(super) fn run_periodic_syncer(&self, interval: Duration) {
+        loop {
+            {
+                let mut stop = self.stop_syncer.lock();
+                if !*stop {
+                    self.stop_syncer_signal.wait_for(&mut stop, interval);
+                }
+                if *stop {
+                    return;
+                }
+            }
+            let (segment, ticket) = {
+                let state = self.state.lock();
+                if state.failure.is_some() || state.ticket_synced >= state.ticket_written {
+                    continue;
+                }
+                let Some(segment) = state.segment.clone() else {
+                    return;
+                };
+                (segment, state.ticket_written)
+            };
+            // Segments before this one were synced by `rotate`, so syncing this one covers
+            // every ticket written when it was picked.
+            let result = segment.file.sync_data();
+            let mut state = self.state.lock();
+            match result {
+                Ok(()) => {
+                    state.ticket_synced = state.ticket_synced.max(ticket);
+                    self.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => state.failure = Some(error.to_string()),
+            }
+        }
+    }
+
+    pub(super) fn current_segment(&self) -> u64 {
+        self.segment_number.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn directory(&self) -> &std::path::Path {
+        &self.directory
+    }
+}
