@@ -1,12 +1,37 @@
-//! Stand-in with the final public signatures; replaced by the LSM implementation.
+//! The database: the write path (log, then memtable), the read path (memtables, then tables
+//! newest first), and the handles of the background flusher and compactor.
+//!
+//! Concurrency in one paragraph: writers hold `write_gate` shared while they take a sequence
+//! number, append to the log and insert into the active memtable; freezing the memtable
+//! takes it exclusively, so every write is wholly before or wholly after a freeze, and the
+//! log rotation done under it splits the log at the same point. Readers take a snapshot
+//! (`Arc<ReadState>`) and never block writers. The manifest lock serialises the two things
+//! that change the table set: a finished flush and a finished compaction.
 
-use crate::{Options, Result, Value};
-use std::collections::BTreeMap;
-use std::path::Path;
+mod background;
+mod batch;
+mod open;
+
+pub use batch::{Operation, WriteBatch};
+
+use crate::iter::{EntryIterator, MergingIterator};
+use crate::manifest::ManifestState;
+use crate::memtable::Memtable;
+use crate::sstable::{BlockCache, Table};
+use crate::wal::{RecoveryReport, Wal};
+use crate::{Error, Options, Result, SequenceNumber, Value, ValueKind};
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The database handle. `Send + Sync`: share it across threads with `Arc`.
 pub struct Db {
-    map: parking_lot::Mutex<BTreeMap<Vec<u8>, Value>>,
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Counters describing the database's state.
@@ -16,39 +41,146 @@ pub struct Stats {
     pub tables: usize,
     /// Bytes in live SSTables.
     pub table_bytes: u64,
+    /// Bytes in the active memtable.
+    pub memtable_bytes: usize,
+    /// Bytes in the memtable being flushed (0 when none).
+    pub frozen_memtable_bytes: usize,
+    /// Bytes held by the block cache.
+    pub block_cache_bytes: usize,
+    /// Memtables flushed since open.
+    pub flushes: u64,
+    /// Compactions finished since open.
+    pub compactions: u64,
+    /// Table bytes read by compactions since open.
+    pub compaction_bytes_read: u64,
+    /// Table bytes written by compactions since open.
+    pub compaction_bytes_written: u64,
+    /// Times a writer waited for a flush because both memtables were full.
+    pub write_stalls: u64,
+    /// Microseconds writers spent in those waits.
+    pub write_stall_micros: u64,
+    /// Bytes appended to the commit log since open.
+    pub wal_bytes: u64,
+    /// Highest sequence number assigned.
+    pub last_seq: SequenceNumber,
+}
+
+/// One operation borrowed from the caller: (kind, key, meta, value).
+type OperationRef<'a> = (ValueKind, &'a [u8], &'a [u8], &'a [u8]);
+
+/// What readers see: a consistent set of memtables and tables.
+struct ReadState {
+    active: Arc<Memtable>,
+    frozen: Option<Arc<Memtable>>,
+    /// Newest first; sequence ranges disjoint and descending.
+    tables: Vec<Arc<Table>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    flushes: AtomicU64,
+    compactions: AtomicU64,
+    compaction_bytes_read: AtomicU64,
+    compaction_bytes_written: AtomicU64,
+    write_stalls: AtomicU64,
+    write_stall_micros: AtomicU64,
+}
+
+struct Inner {
+    dir: PathBuf,
+    options: Options,
+    wal: Option<Wal>,
+    cache: Option<Arc<BlockCache>>,
+    next_seq: AtomicU64,
+    write_gate: RwLock<()>,
+    state: RwLock<Arc<ReadState>>,
+    manifest: Mutex<ManifestState>,
+    /// Held while a compaction runs, so a manual one and the background one never overlap.
+    compaction_running: Mutex<()>,
+    /// The log segment that starts after the frozen memtable, set with it at freeze.
+    frozen_log_segment: Mutex<u64>,
+    /// Signalled when a flush finishes or fails, or on shutdown.
+    flush_done: Condvar,
+    flush_done_lock: Mutex<()>,
+    /// Wakes the background threads.
+    work: Condvar,
+    work_lock: Mutex<()>,
+    shutting_down: AtomicBool,
+    background_error: Mutex<Option<String>>,
+    counters: Counters,
+    recovery: RecoveryReport,
+    _lock_file: File,
 }
 
 impl Db {
-    /// Opens (creating if absent) the database in `path`, recovering from its log.
-    pub fn open(_path: &Path, _options: Options) -> Result<Db> {
-        Ok(Db {
-            map: Default::default(),
-        })
+    /// Opens (creating if absent) the database in `path`, replaying its commit log.
+    pub fn open(path: &Path, options: Options) -> Result<Db> {
+        let inner = Arc::new(open::open(path, options)?);
+        let threads = background::start(&inner);
+        let db = Db {
+            inner,
+            threads: Mutex::new(threads),
+        };
+        // A replayed log may have filled the memtable past its bound.
+        db.inner.maybe_freeze()?;
+        Ok(db)
     }
+
     /// Writes `key` with `value` and empty metadata.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.put_with_meta(key, &[], value)
     }
+
     /// Writes `key` with caller metadata and value.
     pub fn put_with_meta(&self, key: &[u8], meta: &[u8], value: &[u8]) -> Result<()> {
-        self.map.lock().insert(
-            key.to_vec(),
-            Value {
-                meta: meta.to_vec(),
-                value: value.to_vec(),
-            },
-        );
-        Ok(())
+        self.inner.check_sizes(key, meta, value)?;
+        let operation = [(ValueKind::Put, key, meta, value)];
+        self.inner.write(&operation)
     }
+
     /// Deletes `key` (writes a tombstone).
     pub fn delete(&self, key: &[u8]) -> Result<()> {
-        self.map.lock().remove(key);
-        Ok(())
+        self.inner.check_sizes(key, &[], &[])?;
+        self.inner
+            .write(&[(ValueKind::Delete, key, &[][..], &[][..])])
     }
-    /// Reads `key`.
+
+    /// Applies every operation of `batch` atomically.
+    pub fn write(&self, batch: &WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let operations: Vec<_> = batch
+            .operations()
+            .iter()
+            .map(|op| (op.kind, &op.key[..], &op.meta[..], &op.value[..]))
+            .collect();
+        for (_, key, meta, value) in &operations {
+            self.inner.check_sizes(key, meta, value)?;
+        }
+        self.inner.write(&operations)
+    }
+
+    /// Reads `key`: `None` if absent or deleted.
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        Ok(self.map.lock().get(key).cloned())
+        self.inner.check_key(key)?;
+        let state = self.inner.read_state();
+        let found = match state.active.get(key) {
+            Some(entry) => Some(entry),
+            None => match state.frozen.as_ref().and_then(|frozen| frozen.get(key)) {
+                Some(entry) => Some(entry),
+                None => get_from_tables(&state.tables, key)?,
+            },
+        };
+        Ok(found.and_then(|entry| match entry.kind {
+            ValueKind::Put => Some(Value {
+                meta: entry.meta,
+                value: entry.value,
+            }),
+            ValueKind::Delete => None,
+        }))
     }
+
     /// Up to `limit` live keys in order, from `start` (inclusive) to `end` (exclusive, or
     /// the end of the key space).
     pub fn scan(
@@ -57,28 +189,304 @@ impl Db {
         end: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Value)>> {
-        let map = self.map.lock();
-        Ok(map
-            .range(start.to_vec()..)
-            .take_while(|(k, _)| end.is_none_or(|e| k.as_slice() < e))
-            .take(limit)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        let mut cursor = self.inner.merged_cursor();
+        cursor.seek(start)?;
+        let mut rows = Vec::new();
+        while cursor.valid() && rows.len() < limit {
+            let entry = cursor.entry();
+            if end.is_some_and(|end| entry.key.as_slice() >= end) {
+                break;
+            }
+            if entry.kind == ValueKind::Put {
+                rows.push((
+                    entry.key.clone(),
+                    Value {
+                        meta: entry.meta.clone(),
+                        value: entry.value.clone(),
+                    },
+                ));
+            }
+            cursor.advance()?;
+        }
+        Ok(rows)
     }
-    /// Flushes the memtable to an SSTable and waits for it.
+
+    /// Flushes the active memtable to an SSTable and waits: every write acknowledged
+    /// before the call is in a table when it returns.
     pub fn flush(&self) -> Result<()> {
-        Ok(())
+        let target = self.inner.next_seq.load(Ordering::SeqCst).saturating_sub(1);
+        loop {
+            self.inner.wait_for_frozen_flush()?;
+            let state = self.inner.read_state();
+            if state.active.is_empty() || self.inner.manifest.lock().last_flushed_seq >= target {
+                return Ok(());
+            }
+            self.inner.freeze(true)?;
+        }
     }
-    /// Compacts everything into as few tables as possible and waits for it.
+
+    /// Merges every table into one, dropping tombstones, and waits for it.
     pub fn compact(&self) -> Result<()> {
-        Ok(())
+        self.flush()?;
+        background::run_compactions(&self.inner, true)
     }
+
     /// Current counters.
     pub fn stats(&self) -> Stats {
-        Stats::default()
+        let state = self.inner.read_state();
+        let counters = &self.inner.counters;
+        Stats {
+            tables: state.tables.len(),
+            table_bytes: state.tables.iter().map(|t| t.info().file_size_bytes).sum(),
+            memtable_bytes: state.active.size_bytes(),
+            frozen_memtable_bytes: state.frozen.as_ref().map_or(0, |f| f.size_bytes()),
+            block_cache_bytes: self.inner.cache.as_ref().map_or(0, |c| c.size_bytes()),
+            flushes: counters.flushes.load(Ordering::Relaxed),
+            compactions: counters.compactions.load(Ordering::Relaxed),
+            compaction_bytes_read: counters.compaction_bytes_read.load(Ordering::Relaxed),
+            compaction_bytes_written: counters.compaction_bytes_written.load(Ordering::Relaxed),
+            write_stalls: counters.write_stalls.load(Ordering::Relaxed),
+            write_stall_micros: counters.write_stall_micros.load(Ordering::Relaxed),
+            wal_bytes: self.inner.wal.as_ref().map_or(0, |wal| wal.bytes_written()),
+            last_seq: self
+                .inner
+                .next_seq
+                .load(Ordering::Relaxed)
+                .saturating_sub(1),
+        }
     }
-    /// Waits for background work, syncs the log and closes.
+
+    /// What opening the database found in its commit log.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Waits for background work, makes everything durable and closes. Without a commit
+    /// log the memtable is flushed first, since nothing else would keep it.
     pub fn close(self) -> Result<()> {
+        let flushed = if self.inner.wal.is_none() {
+            self.flush()
+        } else {
+            Ok(())
+        };
+        let synced = match &self.inner.wal {
+            Some(wal) => wal.sync(),
+            None => Ok(()),
+        };
+        self.shutdown();
+        let closed = match &self.inner.wal {
+            Some(wal) => wal.close(),
+            None => Ok(()),
+        };
+        flushed.and(synced).and(closed)
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.inner.wake_background();
+        self.inner.notify_flush_done();
+        for thread in self.threads.lock().drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The newest version of `key` in `tables` (newest first), tombstones included.
+fn get_from_tables(tables: &[Arc<Table>], key: &[u8]) -> Result<Option<crate::Entry>> {
+    for table in tables {
+        let info = table.info();
+        if key < info.smallest_key.as_slice() || key > info.largest_key.as_slice() {
+            continue;
+        }
+        if let Some(entry) = table.get(key)? {
+            return Ok(Some(entry));
+        }
+    }
+    Ok(None)
+}
+
+impl Inner {
+    fn read_state(&self) -> Arc<ReadState> {
+        Arc::clone(&self.state.read())
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        if key.len() > self.options.key_size_bytes_max {
+            return Err(Error::KeyTooLarge {
+                size_bytes: key.len(),
+                size_bytes_max: self.options.key_size_bytes_max,
+            });
+        }
         Ok(())
+    }
+
+    fn check_sizes(&self, key: &[u8], meta: &[u8], value: &[u8]) -> Result<()> {
+        self.check_key(key)?;
+        if value.len() > self.options.value_size_bytes_max {
+            return Err(Error::ValueTooLarge {
+                size_bytes: value.len(),
+                size_bytes_max: self.options.value_size_bytes_max,
+            });
+        }
+        if meta.len() > self.options.meta_size_bytes_max {
+            return Err(Error::MetadataTooLarge {
+                size_bytes: meta.len(),
+                size_bytes_max: self.options.meta_size_bytes_max,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_healthy(&self) -> Result<()> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        match &*self.background_error.lock() {
+            Some(message) => Err(Error::Poisoned(message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&self, operations: &[OperationRef<'_>]) -> Result<()> {
+        self.check_healthy()?;
+        self.stall_while_memtables_full()?;
+        let payload = self
+            .wal
+            .as_ref()
+            .map(|_| batch::encode_operations(operations.iter().copied()));
+        let active = {
+            let _gate = self.write_gate.read();
+            let active = Arc::clone(&self.state.read().active);
+            let first_seq = self
+                .next_seq
+                .fetch_add(operations.len() as u64, Ordering::SeqCst);
+            if let (Some(wal), Some(payload)) = (&self.wal, &payload) {
+                wal.append(first_seq, payload)?;
+            }
+            for (index, (kind, key, meta, value)) in operations.iter().enumerate() {
+                active.insert(key, first_seq + index as u64, *kind, meta, value);
+            }
+            active
+        };
+        if active.size_bytes() >= self.options.memtable_size_bytes {
+            self.maybe_freeze()?;
+        }
+        Ok(())
+    }
+
+    /// Waits while the active memtable is full and the previous one is still flushing:
+    /// the bound on memtable memory.
+    fn stall_while_memtables_full(&self) -> Result<()> {
+        let full = |state: &ReadState| {
+            state.frozen.is_some() && state.active.size_bytes() >= self.options.memtable_size_bytes
+        };
+        if !full(&self.read_state()) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.counters.write_stalls.fetch_add(1, Ordering::Relaxed);
+        let mut guard = self.flush_done_lock.lock();
+        while full(&self.read_state()) {
+            self.check_healthy()?;
+            // The timeout only guards against a missed wake-up; the flusher notifies.
+            self.flush_done
+                .wait_for(&mut guard, Duration::from_millis(50));
+        }
+        drop(guard);
+        let waited = started.elapsed().as_micros() as u64;
+        self.counters
+            .write_stall_micros
+            .fetch_add(waited, Ordering::Relaxed);
+        // The flush that just ended leaves a full active memtable to be frozen.
+        self.maybe_freeze()
+    }
+
+    /// Freezes the active memtable if it is full and no flush is in progress.
+    fn maybe_freeze(&self) -> Result<()> {
+        self.freeze(false)
+    }
+
+    /// Freezes the active memtable when `force` or full, if no flush is in progress and it
+    /// holds anything.
+    fn freeze(&self, force: bool) -> Result<()> {
+        let _gate = self.write_gate.write();
+        let state = self.read_state();
+        let full = state.active.size_bytes() >= self.options.memtable_size_bytes;
+        if state.frozen.is_some() || state.active.is_empty() || !(force || full) {
+            return Ok(());
+        }
+        let next_segment = match &self.wal {
+            Some(wal) => wal.rotate()?,
+            None => 0,
+        };
+        *self.frozen_log_segment.lock() = next_segment;
+        // Rebuild from the state as it is now, not the snapshot above: a compaction may
+        // have replaced tables meanwhile. The active memtable cannot have changed, since
+        // only a freeze changes it and the write gate is ours.
+        let mut current = self.state.write();
+        assert!(Arc::ptr_eq(&current.active, &state.active) && current.frozen.is_none());
+        *current = Arc::new(ReadState {
+            active: Arc::new(Memtable::new()),
+            frozen: Some(Arc::clone(&current.active)),
+            tables: current.tables.clone(),
+        });
+        drop(current);
+        self.wake_background();
+        Ok(())
+    }
+
+    fn wait_for_frozen_flush(&self) -> Result<()> {
+        let mut guard = self.flush_done_lock.lock();
+        while self.read_state().frozen.is_some() {
+            self.check_healthy()?;
+            self.flush_done
+                .wait_for(&mut guard, Duration::from_millis(50));
+        }
+        self.check_healthy()
+    }
+
+    fn merged_cursor(&self) -> MergingIterator {
+        let state = self.read_state();
+        let mut sources: Vec<Box<dyn EntryIterator>> = vec![Box::new(state.active.iter())];
+        if let Some(frozen) = &state.frozen {
+            sources.push(Box::new(frozen.iter()));
+        }
+        for table in &state.tables {
+            sources.push(Box::new(table.iter()));
+        }
+        MergingIterator::new(sources)
+    }
+
+    fn wake_background(&self) {
+        let _guard = self.work_lock.lock();
+        self.work.notify_all();
+    }
+
+    fn notify_flush_done(&self) {
+        let _guard = self.flush_done_lock.lock();
+        self.flush_done.notify_all();
+    }
+
+    fn set_background_error(&self, error: &Error) {
+        let mut slot = self.background_error.lock();
+        if slot.is_none() {
+            *slot = Some(error.to_string());
+        }
+        drop(slot);
+        self.notify_flush_done();
     }
 }

@@ -73,7 +73,10 @@ pub enum Error {
 
     /// The requested I/O backend cannot run here (e.g. io_uring blocked by seccomp).
     #[error("I/O backend {backend} unavailable: {detail}")]
-    BackendUnavailable { backend: &'static str, detail: String },
+    BackendUnavailable {
+        backend: &'static str,
+        detail: String,
+    },
 
     /// The database directory is locked by another process.
     #[error("database {path} is locked by another process")]

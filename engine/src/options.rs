@@ -112,14 +112,14 @@ impl Default for TableOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompactionOptions {
-    /// Size-tiered: this many tables of a similar size are merged into one.
+    /// A merge takes at least this many age-adjacent tables.
     pub min_merge_width: usize,
-    /// Never merge more than this many tables in one task (bounds the memory of a merge).
+    /// A merge takes at most this many tables (it holds one block of each in memory).
     pub max_merge_width: usize,
-    /// Tables whose sizes are within this ratio of each other count as one tier.
+    /// An older table joins a run of newer ones when its size is at most this many times
+    /// the run's total: 1.2 lets tables of about equal size merge, so each merge roughly
+    /// doubles a tier and a byte is rewritten about log2(data / memtable) times.
     pub size_ratio: f64,
-    /// Target size of one output table, in bytes; a merge splits its output at this size.
-    pub table_size_bytes_target: u64,
     /// Whether compactions run in the background on their own.
     pub automatic: bool,
 }
@@ -129,8 +129,7 @@ impl Default for CompactionOptions {
         CompactionOptions {
             min_merge_width: 4,
             max_merge_width: 16,
-            size_ratio: 2.0,
-            table_size_bytes_target: 256 << 20,
+            size_ratio: 1.2,
             automatic: true,
         }
     }
@@ -210,7 +209,10 @@ impl Options {
             return bad("compaction.min_merge_width", "must be at least 2");
         }
         if self.compaction.max_merge_width < self.compaction.min_merge_width {
-            return bad("compaction.max_merge_width", "must be at least min_merge_width");
+            return bad(
+                "compaction.max_merge_width",
+                "must be at least min_merge_width",
+            );
         }
         if self.compaction.size_ratio < 1.0 {
             return bad("compaction.size_ratio", "must be at least 1.0");

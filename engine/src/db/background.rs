@@ -1,0 +1,280 @@
+//! The two background threads: the flusher turns the frozen memtable into a table, the
+//! compactor merges tables as the planner says. Each records a failure as the database's
+//! background error (writes then fail with `Error::Poisoned`) and stops.
+
+use super::{Inner, ReadState};
+use crate::compaction::{self, CompactionTask, Outcome, TableSummary};
+use crate::manifest::{self, TableRecord};
+use crate::sstable::{Table, TableBuilder};
+use crate::{Error, Result};
+use std::fs;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// How long an idle background thread sleeps between looks at the state; wake-ups come
+/// by condition variable, this only bounds the cost of a missed one.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+pub(super) fn start(inner: &Arc<Inner>) -> Vec<JoinHandle<()>> {
+    let mut threads = Vec::new();
+    let flusher = Arc::clone(inner);
+    threads.push(
+        thread::Builder::new()
+            .name("engine-flush".into())
+            .spawn(move || flush_loop(&flusher))
+            .expect("spawning the flush thread"),
+    );
+    if inner.options.compaction.automatic {
+        let compactor = Arc::clone(inner);
+        threads.push(
+            thread::Builder::new()
+                .name("engine-compact".into())
+                .spawn(move || compact_loop(&compactor))
+                .expect("spawning the compaction thread"),
+        );
+    }
+    threads
+}
+
+fn stopping(inner: &Inner) -> bool {
+    inner.shutting_down.load(Ordering::Relaxed)
+}
+
+fn wait_for_work(inner: &Inner) {
+    let mut guard = inner.work_lock.lock();
+    inner.work.wait_for(&mut guard, IDLE_WAIT);
+}
+
+fn flush_loop(inner: &Inner) {
+    while !stopping(inner) {
+        if inner.read_state().frozen.is_none() {
+            wait_for_work(inner);
+            continue;
+        }
+        if let Err(error) = guarded("flush", || flush_frozen(inner)) {
+            inner.set_background_error(&error);
+            return;
+        }
+    }
+}
+
+fn compact_loop(inner: &Inner) {
+    lower_thread_priority();
+    while !stopping(inner) {
+        if let Err(error) = guarded("compaction", || run_compactions(inner, false)) {
+            inner.set_background_error(&error);
+            return;
+        }
+        wait_for_work(inner);
+    }
+}
+
+/// Runs `work`, turning a panic into an error so the database is poisoned rather than
+/// left with a dead background thread nobody notices.
+fn guarded(what: &str, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|text| text.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(Error::Poisoned(format!(
+                "{what} thread panicked: {message}"
+            )))
+        }
+    }
+}
+
+/// Compaction can wait; a flush cannot (writers stall behind it). On Linux the nice value
+/// is per thread, so this lowers only the compactor's share of the CPU.
+fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on this thread's own id; failure only leaves the priority as it was.
+    unsafe {
+        let thread_id = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, thread_id as libc::id_t, 10);
+    }
+}
+
+fn allocate_table_id(inner: &Inner) -> u64 {
+    let mut manifest = inner.manifest.lock();
+    let id = manifest.next_table_id;
+    manifest.next_table_id += 1;
+    id
+}
+
+/// Writes the frozen memtable as the newest table, records it, and releases its log.
+fn flush_frozen(inner: &Inner) -> Result<()> {
+    let Some(frozen) = inner.read_state().frozen.clone() else {
+        return Ok(());
+    };
+    let log_segment = *inner.frozen_log_segment.lock();
+    let id = allocate_table_id(inner);
+    let path = manifest::table_path(&inner.dir, id);
+    let mut builder = TableBuilder::create(&path, &inner.options.table, frozen.len())?;
+    frozen.for_each(|key, seq, kind, meta, value| builder.add(key, seq, kind, meta, value))?;
+    let info = builder.finish()?;
+    let table = Arc::new(Table::open(&path, id, inner.cache.clone())?);
+    {
+        let mut manifest_state = inner.manifest.lock();
+        let mut next = manifest_state.clone();
+        next.tables.insert(
+            0,
+            TableRecord {
+                id,
+                file_size_bytes: info.file_size_bytes,
+            },
+        );
+        next.last_flushed_seq = next.last_flushed_seq.max(frozen.seq_max());
+        manifest::store(&inner.dir, &next)?;
+        *manifest_state = next;
+        let mut state = inner.state.write();
+        let mut tables = vec![table];
+        tables.extend(state.tables.iter().cloned());
+        *state = Arc::new(ReadState {
+            active: Arc::clone(&state.active),
+            frozen: None,
+            tables,
+        });
+    }
+    if let Some(wal) = &inner.wal {
+        wal.remove_segments_before(log_segment)?;
+    }
+    inner.counters.flushes.fetch_add(1, Ordering::Relaxed);
+    inner.notify_flush_done();
+    inner.wake_background();
+    Ok(())
+}
+
+/// Runs merges until the planner is content (or, with `everything`, one merge of all
+/// tables). Only one caller runs merges at a time.
+pub(super) fn run_compactions(inner: &Inner, everything: bool) -> Result<()> {
+    let _running = inner.compaction_running.lock();
+    loop {
+        if stopping(inner) {
+            return Ok(());
+        }
+        let state = inner.read_state();
+        let summaries: Vec<TableSummary> = state
+            .tables
+            .iter()
+            .map(|table| TableSummary {
+                id: table.id(),
+                size_bytes: table.info().file_size_bytes,
+            })
+            .collect();
+        let task = if everything {
+            compaction::plan_full(&summaries)
+        } else {
+            compaction::plan(&summaries, &inner.options.compaction)
+        };
+        let Some(task) = task else {
+            return Ok(());
+        };
+        merge(inner, &state, &task)?;
+        if everything {
+            return Ok(());
+        }
+    }
+}
+
+fn merge(inner: &Inner, state: &ReadState, task: &CompactionTask) -> Result<()> {
+    let inputs: Vec<Arc<Table>> = task
+        .inputs
+        .iter()
+        .filter_map(|id| state.tables.iter().find(|table| table.id() == *id).cloned())
+        .collect();
+    assert_eq!(
+        inputs.len(),
+        task.inputs.len(),
+        "planned inputs must be live tables"
+    );
+    let id = allocate_table_id(inner);
+    let path = manifest::table_path(&inner.dir, id);
+    let outcome = compaction::execute(
+        &inputs,
+        &path,
+        &inner.options.table,
+        task.drop_tombstones,
+        &|| stopping(inner),
+    )?;
+    let output = match outcome {
+        Outcome::Cancelled => return Ok(()),
+        Outcome::Empty => None,
+        Outcome::Written(info) => {
+            let table = Arc::new(Table::open(&path, id, inner.cache.clone())?);
+            Some((table, info.file_size_bytes))
+        }
+    };
+    install_merge_output(inner, task, output.clone())?;
+    let bytes_read: u64 = inputs.iter().map(|t| t.info().file_size_bytes).sum();
+    for table in &inputs {
+        if let Some(cache) = &inner.cache {
+            cache.evict_table(table.id());
+        }
+        let _ = fs::remove_file(table.path());
+    }
+    let counters = &inner.counters;
+    counters.compactions.fetch_add(1, Ordering::Relaxed);
+    counters
+        .compaction_bytes_read
+        .fetch_add(bytes_read, Ordering::Relaxed);
+    let written = output.map_or(0, |(_, size)| size);
+    counters
+        .compaction_bytes_written
+        .fetch_add(written, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Replaces the merged run by its output in the manifest, then in the read state. Flushes
+/// only ever prepend tables, so the run is still contiguous.
+fn install_merge_output(
+    inner: &Inner,
+    task: &CompactionTask,
+    output: Option<(Arc<Table>, u64)>,
+) -> Result<()> {
+    let mut manifest_state = inner.manifest.lock();
+    let mut next = manifest_state.clone();
+    let position = run_position(next.tables.iter().map(|t| t.id), &task.inputs);
+    let replacement = output.iter().map(|(table, size_bytes)| TableRecord {
+        id: table.id(),
+        file_size_bytes: *size_bytes,
+    });
+    next.tables
+        .splice(position..position + task.inputs.len(), replacement);
+    manifest::store(&inner.dir, &next)?;
+    *manifest_state = next;
+
+    let mut state = inner.state.write();
+    let position = run_position(state.tables.iter().map(|t| t.id()), &task.inputs);
+    let mut tables = state.tables.clone();
+    tables.splice(
+        position..position + task.inputs.len(),
+        output.map(|(table, _)| table),
+    );
+    *state = Arc::new(ReadState {
+        active: Arc::clone(&state.active),
+        frozen: state.frozen.clone(),
+        tables,
+    });
+    Ok(())
+}
+
+/// Where the contiguous run `inputs` starts in `ids`.
+fn run_position(ids: impl Iterator<Item = u64>, inputs: &[u64]) -> usize {
+    let ids: Vec<u64> = ids.collect();
+    let position = ids
+        .iter()
+        .position(|id| *id == inputs[0])
+        .expect("the first merged table is still listed");
+    assert_eq!(
+        &ids[position..position + inputs.len()],
+        inputs,
+        "merged tables must still be contiguous"
+    );
+    position
+}
