@@ -26,6 +26,7 @@ pub mod wal;
 pub use db::{Db, Stats};
 pub use error::{Error, Result};
 pub use options::{
-    CompactionOptions, Compression, IoBackend, Options, SyncPolicy, TableOptions, WalOptions,
+    CompactionOptions, Compression, DataBlockRead, IoBackend, Options, SyncPolicy, TableOptions,
+    WalOptions,
 };
 pub use types::{Entry, SequenceNumber, Value, ValueKind};

@@ -36,6 +36,20 @@ impl Default for SyncPolicy {
     }
 }
 
+/// How SSTable data blocks are read. Index, filter and footer are always read in place
+/// from a read-only mmap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DataBlockRead {
+    /// From the table's mmap. Cheapest while the tables fit the mapped budget
+    /// (`table_mapped_bytes_max`); beyond it, random reads mostly re-fault pages.
+    Mmap,
+    /// With a positioned read (`pread`) into a buffer: one syscall per block-cache miss,
+    /// and resident memory that does not depend on the data set at all.
+    #[default]
+    Pread,
+}
+
 /// Block compression for SSTable data blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -95,6 +109,8 @@ pub struct TableOptions {
     pub compression: Compression,
     /// Bloom filter bits per key; 0 disables the filter.
     pub bloom_bits_per_key: u32,
+    /// How data blocks are read; see [`DataBlockRead`].
+    pub data_block_read: DataBlockRead,
 }
 
 impl Default for TableOptions {
@@ -104,6 +120,7 @@ impl Default for TableOptions {
             block_restart_interval: 16,
             compression: Compression::default(),
             bloom_bits_per_key: 10,
+            data_block_read: DataBlockRead::default(),
         }
     }
 }
@@ -150,6 +167,11 @@ pub struct Options {
     pub memtable_size_bytes: usize,
     /// Capacity of the cache of decompressed data blocks, in bytes (0 disables it).
     pub block_cache_size_bytes: usize,
+    /// Budget on the process's file-backed resident memory, in bytes: table pages read
+    /// through mmap stay mapped until it is exceeded, then tables drop their mapped pages
+    /// (the data stays in the page cache). Keeps resident memory flat however large the
+    /// data set; see `sstable::residency`.
+    pub table_mapped_bytes_max: u64,
     /// Longest key accepted, in bytes.
     pub key_size_bytes_max: usize,
     /// Longest value accepted, in bytes.
@@ -166,6 +188,7 @@ impl Default for Options {
             compaction: CompactionOptions::default(),
             memtable_size_bytes: 64 << 20,
             block_cache_size_bytes: 32 << 20,
+            table_mapped_bytes_max: 64 << 20,
             key_size_bytes_max: 1024,
             value_size_bytes_max: 10 * 1024,
             meta_size_bytes_max: 4096,

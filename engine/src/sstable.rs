@@ -44,12 +44,14 @@ pub mod index;
 pub mod iterator;
 pub mod properties;
 pub mod reader;
+pub mod residency;
 
 pub use builder::TableBuilder;
 pub use cache::BlockCache;
 pub use iterator::TableIterator;
 pub use properties::TableInfo;
 pub use reader::Table;
+pub use residency::MappedBudget;
 
 #[cfg(test)]
 mod corruption_tests;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use engine::{Db, IoBackend, SyncPolicy, Value};
+use engine::{DataBlockRead, Db, IoBackend, SyncPolicy, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -43,7 +43,13 @@ fn check_scan(db: &Db, model: &BTreeMap<Vec<u8>, Value>, rng: &mut StdRng) {
 
 fn run(seed: u64, io: IoBackend, dir: &Path) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let options = common::small_options(io, SyncPolicy::None);
+    let mut options = common::small_options(io, SyncPolicy::None);
+    // Alternate the two ways of reading data blocks between rounds.
+    options.table.data_block_read = if seed % 2 == 0 {
+        DataBlockRead::Mmap
+    } else {
+        DataBlockRead::Pread
+    };
     let mut db = Db::open(dir, options.clone()).expect("open");
     let mut model: BTreeMap<Vec<u8>, Value> = BTreeMap::new();
     for step in 0..OPERATIONS {

@@ -120,6 +120,9 @@ pub fn run(
         out.write_all(stats.report(&name).as_bytes())
             .and_then(|()| out.flush())
             .map_err(io("stdout"))?;
+        if flags.statistics {
+            writeln!(out, "STATISTICS:\n{:#?}", open.stats()).map_err(io("stdout"))?;
+        }
         let elapsed = stats.elapsed_seconds();
         results.push(BenchmarkResult {
             name,

@@ -118,7 +118,12 @@ fn flush_frozen(inner: &Inner) -> Result<()> {
     let mut builder = TableBuilder::create(&path, &inner.options.table, frozen.len())?;
     frozen.for_each(|key, seq, kind, meta, value| builder.add(key, seq, kind, meta, value))?;
     let info = builder.finish()?;
-    let table = Arc::new(Table::open(&path, id, inner.cache.clone())?);
+    let table = Arc::new(Table::open_with(
+        &path,
+        id,
+        inner.cache.clone(),
+        inner.options.table.data_block_read,
+    )?);
     {
         let mut manifest_state = inner.manifest.lock();
         let mut next = manifest_state.clone();
@@ -206,7 +211,12 @@ fn merge(inner: &Inner, state: &ReadState, task: &CompactionTask) -> Result<()> 
         Outcome::Cancelled => return Ok(()),
         Outcome::Empty => None,
         Outcome::Written(info) => {
-            let table = Arc::new(Table::open(&path, id, inner.cache.clone())?);
+            let table = Arc::new(Table::open_with(
+                &path,
+                id,
+                inner.cache.clone(),
+                inner.options.table.data_block_read,
+            )?);
             Some((table, info.file_size_bytes))
         }
     };

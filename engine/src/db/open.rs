@@ -6,7 +6,7 @@ use crate::manifest::{self, ManifestState};
 use crate::memtable::Memtable;
 use crate::sstable::{BlockCache, Table};
 use crate::wal::{RecoveryReport, Wal};
-use crate::{Error, Options, Result};
+use crate::{DataBlockRead, Error, Options, Result};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::io::AsRawFd;
@@ -32,9 +32,12 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
             state
         }
     };
-    let cache = (options.block_cache_size_bytes > 0)
-        .then(|| Arc::new(BlockCache::new(options.block_cache_size_bytes)));
-    let tables = open_tables(dir, &manifest_state, &cache)?;
+    // Always present, even at capacity 0, because it also carries the mapped-page budget.
+    let cache = Some(Arc::new(BlockCache::with_mapped_budget(
+        options.block_cache_size_bytes,
+        options.table_mapped_bytes_max,
+    )));
+    let tables = open_tables(dir, &manifest_state, &cache, options.table.data_block_read)?;
     remove_leftovers(dir, &manifest_state)?;
 
     let active = Memtable::new();
@@ -115,6 +118,7 @@ fn open_tables(
     dir: &Path,
     state: &ManifestState,
     cache: &Option<Arc<BlockCache>>,
+    data_block_read: DataBlockRead,
 ) -> Result<Vec<Arc<Table>>> {
     state
         .tables
@@ -133,7 +137,7 @@ fn open_tables(
                     ),
                 ));
             }
-            Table::open(&path, record.id, cache.clone()).map(Arc::new)
+            Table::open_with(&path, record.id, cache.clone(), data_block_read).map(Arc::new)
         })
         .collect()
 }

@@ -6,6 +6,7 @@
 //! a shard is never cached.
 
 use super::block::Block;
+use super::residency::MappedBudget;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,10 +113,18 @@ impl Shard {
 /// Cache of decompressed data blocks keyed by (table id, block offset). `Send + Sync`.
 pub struct BlockCache {
     shards: Vec<Mutex<Shard>>,
+    mapped: MappedBudget,
 }
 
 impl BlockCache {
+    /// A cache of `capacity_bytes` with no budget on mapped table pages.
     pub fn new(capacity_bytes: usize) -> BlockCache {
+        BlockCache::with_mapped_budget(capacity_bytes, u64::MAX)
+    }
+
+    /// A cache of `capacity_bytes` (0 caches nothing) whose tables keep at most about
+    /// `2 * mapped_bytes_max` of data pages mapped; see [`MappedBudget`].
+    pub fn with_mapped_budget(capacity_bytes: usize, mapped_bytes_max: u64) -> BlockCache {
         let shards = (0..SHARD_COUNT)
             .map(|_| {
                 Mutex::new(Shard {
@@ -124,7 +133,10 @@ impl BlockCache {
                 })
             })
             .collect();
-        BlockCache { shards }
+        BlockCache {
+            shards,
+            mapped: MappedBudget::new(mapped_bytes_max),
+        }
     }
 
     fn shard(&self, key: CacheKey) -> &Mutex<Shard> {
@@ -133,6 +145,11 @@ impl BlockCache {
         let mixed =
             (key.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ key.1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
         &self.shards[(mixed >> 60) as usize % SHARD_COUNT]
+    }
+
+    /// The budget on mapped table pages.
+    pub fn mapped_budget(&self) -> &MappedBudget {
+        &self.mapped
     }
 
     pub fn get(&self, table_id: u64, block_offset: u64) -> Option<Arc<Block>> {

@@ -143,6 +143,7 @@ fn mutation_corpus(directory: &Path) -> (PathBuf, Vec<Vec<u8>>) {
         block_restart_interval: 3,
         compression: Compression::Zstd { level: 1 },
         bloom_bits_per_key: 10,
+        ..TableOptions::default()
     };
     build_table(&path, &options, &entries);
     (path, entries.into_iter().map(|entry| entry.key).collect())

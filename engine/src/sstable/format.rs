@@ -198,6 +198,70 @@ pub fn read_data_block(file: &[u8], handle: BlockHandle, path: &Path) -> Result<
         .map_err(|error| error.into_error("data block", path, handle.offset))
 }
 
+/// Reads the data block at `handle` with a positioned read (no mapping), verifies and
+/// decodes it. `data_end` bounds where data blocks may lie.
+pub fn pread_data_block(
+    file: &std::fs::File,
+    data_end: u64,
+    handle: BlockHandle,
+    path: &Path,
+) -> Result<Block> {
+    use std::os::unix::fs::FileExt;
+    let span_end = handle
+        .offset
+        .checked_add(handle.size)
+        .and_then(|end| end.checked_add(BLOCK_TRAILER_SIZE_BYTES as u64))
+        .filter(|end| *end <= data_end)
+        .ok_or_else(|| {
+            Error::corruption(
+                "data block",
+                path,
+                handle.offset,
+                format!("block of {} bytes runs past the data area", handle.size),
+            )
+        })?;
+    let mut buffer = vec![0u8; (span_end - handle.offset) as usize];
+    file.read_exact_at(&mut buffer, handle.offset)
+        .map_err(|error| Error::io(path, error))?;
+    let relative = BlockHandle {
+        offset: 0,
+        size: handle.size,
+    };
+    let contents = read_block_contents(&buffer, relative, "data block", path)
+        .map_err(|error| rebase_offset(error, handle.offset))?;
+    Block::decode(contents.into_owned())
+        .map_err(|error| error.into_error("data block", path, handle.offset))
+}
+
+/// Makes an offset reported relative to a block buffer absolute in the file.
+fn rebase_offset(error: Error, base: u64) -> Error {
+    match error {
+        Error::ChecksumMismatch {
+            path,
+            offset,
+            expected,
+            actual,
+        } => Error::ChecksumMismatch {
+            path,
+            offset: offset + base,
+            expected,
+            actual,
+        },
+        Error::Corruption {
+            what,
+            path,
+            offset,
+            detail,
+        } => Error::Corruption {
+            what,
+            path,
+            offset: offset + base,
+            detail,
+        },
+        other => other,
+    }
+}
+
 /// The fixed-size end of a table file.
 ///
 /// ```text

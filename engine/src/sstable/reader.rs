@@ -4,17 +4,21 @@ use super::block::{block_get, Block};
 use super::bloom::BloomFilter;
 use super::cache::BlockCache;
 use super::coding::FormatError;
-use super::format::{read_block_contents, read_data_block, BlockHandle, Footer, FOOTER_SIZE_BYTES};
+use super::format::{
+    pread_data_block, read_block_contents, read_data_block, BlockHandle, Footer, FOOTER_SIZE_BYTES,
+};
 use super::index::IndexBlock;
 use super::iterator::TableIterator;
 use super::properties::{Properties, TableInfo};
 use crate::error::{Error, Result};
+use crate::options::DataBlockRead;
 use crate::types::Entry;
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use std::borrow::Cow;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// An open, immutable table. `Send + Sync`: share it as `Arc<Table>`.
@@ -33,12 +37,27 @@ pub struct Table {
     index_contents: Range<usize>,
     /// Bit lines and probe count of the Bloom filter, if the table has one.
     filter: Option<(Range<usize>, u32)>,
+    /// The mapped-page budget epoch in which this table last dropped its mapped pages.
+    released_epoch: AtomicU64,
+    data_block_read: DataBlockRead,
+    /// Kept open for positioned reads of data blocks.
+    file: File,
 }
 
 impl Table {
     /// Maps the file and checks its footer, and the checksums and structure of its
     /// filter, index and properties blocks. Data blocks are checked as they are read.
     pub fn open(path: &Path, table_id: u64, cache: Option<Arc<BlockCache>>) -> Result<Table> {
+        Table::open_with(path, table_id, cache, DataBlockRead::Mmap)
+    }
+
+    /// As [`Table::open`], reading data blocks as `data_block_read` says.
+    pub fn open_with(
+        path: &Path,
+        table_id: u64,
+        cache: Option<Arc<BlockCache>>,
+        data_block_read: DataBlockRead,
+    ) -> Result<Table> {
         let file = File::open(path).map_err(|error| Error::io(path, error))?;
         let file_size = file
             .metadata()
@@ -57,6 +76,11 @@ impl Table {
         // SAFETY: table files are written once, fsynced and never modified in place; they
         // are only ever deleted, which leaves an existing mapping valid.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|error| Error::io(path, error))?;
+        // Point reads touch one block at a time: without this, each page fault would also
+        // map up to 64 KiB of neighbouring cached pages (fault-around) and read ahead,
+        // inflating resident memory far beyond what the mapped budget charges. Failure only
+        // costs that memory.
+        let _ = mmap.advise(memmap2::Advice::Random);
         let footer_start = mmap.len() - FOOTER_SIZE_BYTES;
         let footer = Footer::decode(&mmap[footer_start..], file_size, path)?;
 
@@ -107,6 +131,9 @@ impl Table {
             index_contents,
             filter,
             mmap,
+            released_epoch: AtomicU64::new(0),
+            data_block_read,
+            file,
         })
     }
 
@@ -188,15 +215,37 @@ impl Table {
         {
             return Ok(block);
         }
-        let block = Arc::new(read_data_block(
-            &self.mmap[..self.data_end],
-            handle,
-            &self.path,
-        )?);
+        if let Some(cache) = &self.cache {
+            self.keep_within_mapped_budget(cache);
+        }
+        let block = Arc::new(match self.data_block_read {
+            DataBlockRead::Mmap => {
+                read_data_block(&self.mmap[..self.data_end], handle, &self.path)?
+            }
+            DataBlockRead::Pread => {
+                pread_data_block(&self.file, self.data_end as u64, handle, &self.path)?
+            }
+        });
         if let Some(cache) = &self.cache {
             cache.insert(self.id, handle.offset, Arc::clone(&block));
         }
         Ok(block)
+    }
+
+    /// Counts a block read from the mapping against the budget, first dropping this table's
+    /// mapped pages if an epoch ended since it last did.
+    fn keep_within_mapped_budget(&self, cache: &BlockCache) {
+        let budget = cache.mapped_budget();
+        let epoch = budget.epoch();
+        if self.released_epoch.load(Ordering::Relaxed) != epoch {
+            self.released_epoch.store(epoch, Ordering::Relaxed);
+            // SAFETY: the mapping is shared, read-only and of an immutable file, so
+            // MADV_DONTNEED only unmaps pages; a later access faults the same bytes back in
+            // from the page cache. Slices borrowed from the mapping stay valid.
+            // Failure leaves the pages mapped, which costs memory, not correctness.
+            let _ = unsafe { self.mmap.unchecked_advise(UncheckedAdvice::DontNeed) };
+        }
+        budget.charge_read();
     }
 }
 

@@ -71,6 +71,7 @@ fn small_block_options(compression: Compression) -> TableOptions {
         block_restart_interval: 4,
         compression,
         bloom_bits_per_key: 10,
+        ..TableOptions::default()
     }
 }
 
@@ -313,4 +314,107 @@ fn concurrent_readers_share_a_table_and_a_small_cache() {
     assert!(cache.size_bytes() <= 64 * 1024);
     cache.evict_table(3);
     assert_eq!(cache.size_bytes(), 0);
+}
+
+/// Resident bytes of this process's mappings of `path`, from /proc/self/smaps.
+#[cfg(target_os = "linux")]
+fn mapped_resident_bytes(path: &Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("reads smaps");
+    let name = path.to_string_lossy().to_string();
+    let mut in_mapping = false;
+    let mut total_kib = 0u64;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            in_mapping = line.ends_with(name.as_str());
+        } else if in_mapping && first == "Rss:" {
+            total_kib += line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|kib| kib.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total_kib * 1024
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn mapped_budget_bounds_resident_table_pages_and_reads_stay_right() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut rng = SmallRng::seed_from_u64(9);
+    let entries = random_entries(&mut rng, 4000);
+    let path = directory.path().join("budget.sst");
+    let info = build_table(&path, &small_block_options(Compression::None), &entries);
+    assert!(
+        info.file_size_bytes > 1 << 20,
+        "table of {} bytes is too small to tell",
+        info.file_size_bytes
+    );
+
+    let read_everything = |table: &Table| {
+        for entry in &entries {
+            assert_eq!(table.get(&entry.key).expect("gets").as_ref(), Some(entry));
+        }
+    };
+    let unbounded = Table::open(&path, 1, Some(Arc::new(BlockCache::new(0)))).expect("opens");
+    read_everything(&unbounded);
+    let unbounded_resident = mapped_resident_bytes(&path);
+    assert!(
+        unbounded_resident > info.file_size_bytes / 2,
+        "without a budget the pages stay: {unbounded_resident}"
+    );
+    drop(unbounded);
+
+    let budget_bytes = 64 * 1024;
+    let cache = Arc::new(BlockCache::with_mapped_budget(0, budget_bytes));
+    let bounded = Table::open(&path, 2, Some(Arc::clone(&cache))).expect("opens");
+    read_everything(&bounded);
+    assert!(cache.mapped_budget().epoch() > 10);
+    let bounded_resident = mapped_resident_bytes(&path);
+    // Twice the budget, plus index and filter pages and the kernel's fault-around.
+    assert!(
+        bounded_resident < unbounded_resident / 4,
+        "with a {budget_bytes}-byte budget {bounded_resident} bytes stay mapped (unbounded: {unbounded_resident})"
+    );
+}
+
+#[test]
+fn positioned_reads_return_the_same_entries_and_catch_damage() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut rng = SmallRng::seed_from_u64(12);
+    let entries = random_entries(&mut rng, 1500);
+    let path = directory.path().join("pread.sst");
+    build_table(
+        &path,
+        &small_block_options(Compression::Zstd { level: 1 }),
+        &entries,
+    );
+    let table = Arc::new(
+        Table::open_with(&path, 1, None, crate::options::DataBlockRead::Pread).expect("opens"),
+    );
+    for entry in &entries {
+        assert_eq!(table.get(&entry.key).expect("gets").as_ref(), Some(entry));
+    }
+    let mut iterator = table.iter();
+    iterator.seek_to_first().expect("seeks");
+    assert_eq!(collect(&mut iterator), entries);
+    drop((iterator, table));
+
+    // Damage the first data block: a positioned read must report it at its real offset.
+    let mut bytes = std::fs::read(&path).expect("reads");
+    bytes[20] ^= 0x10;
+    std::fs::write(&path, &bytes).expect("writes");
+    let table =
+        Table::open_with(&path, 2, None, crate::options::DataBlockRead::Pread).expect("opens");
+    let error = table.get(&entries[0].key).expect_err("damaged block");
+    match error {
+        crate::Error::ChecksumMismatch {
+            offset, ref path, ..
+        } => {
+            assert_eq!(offset, 0, "the first block starts at 0");
+            assert!(path.ends_with("pread.sst"));
+        }
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    }
 }
