@@ -115,7 +115,8 @@ fn flush_frozen(inner: &Inner) -> Result<()> {
     let log_segment = *inner.frozen_log_segment.lock();
     let id = allocate_table_id(inner);
     let path = manifest::table_path(&inner.dir, id);
-    let mut builder = TableBuilder::create(&path, &inner.options.table, frozen.len())?;
+    let table_options = inner.options.table.for_flush();
+    let mut builder = TableBuilder::create(&path, &table_options, frozen.len())?;
     frozen.for_each(|key, seq, kind, meta, value| builder.add(key, seq, kind, meta, value))?;
     let info = builder.finish()?;
     let table = Arc::new(Table::open_with(
