@@ -23,7 +23,7 @@ pub mod sstable;
 pub mod types;
 pub mod wal;
 
-pub use db::{Db, Stats};
+pub use db::{Db, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use options::{
     CompactionOptions, Compression, DataBlockRead, IoBackend, Options, SyncPolicy, TableOptions,

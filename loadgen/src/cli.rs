@@ -30,10 +30,19 @@ pub const DEFAULT_RUN_NOTICE: &str =
     "kvbench: no subcommand given; running a short engine benchmark \
 (the emulated multi-datacenter cluster run will become the default once the cluster exists)";
 
-/// The engine benchmark run when no subcommand is given.
-pub const DEFAULT_ENGINE_ARGS: [&str; 2] = [
-    "--benchmarks=fillrandom,readrandom,readmissing",
+/// The engine benchmark run when no subcommand is given: the flags of
+/// `scripts/engine-vs-rocksdb.sh` at a smaller scale (about 200 MB written, so the run
+/// flushes and compacts), with statistics so the engine's work is visible.
+pub const DEFAULT_ENGINE_ARGS: [&str; 9] = [
+    "--benchmarks=fillrandom,readrandom,readmissing,seekrandom",
     "--num=200000",
+    "--key_size=16",
+    "--value_size=1024",
+    "--compression_type=zstd",
+    "--bloom_bits=10",
+    "--seek_nexts=10",
+    "--seed=1",
+    "--histogram=1",
 ];
 
 /// Parses the process arguments (gflags spellings accepted after `engine`).
