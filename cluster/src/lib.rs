@@ -1,6 +1,14 @@
 //! `cluster`: the Dynamo-style node (`kvnode`) built on [`engine`].
 //!
-//! Not built yet: the ring, coordinator, RESP server, peer transport and link emulator
-//! arrive with issue 3. The crate exists so the workspace has its final shape.
+//! Built so far: the pure parts, each unit-tested without sockets: the consistent-hashing
+//! [`ring`], [`version`] (vector clocks, siblings, last-write-wins), the RESP codec in
+//! [`protocol`], and the link emulator's delay model in [`net`]. The server, the
+//! coordinator and the peer transport come next (issue 3).
 
-pub use engine;
+pub mod error;
+pub mod net;
+pub mod protocol;
+pub mod ring;
+pub mod version;
+
+pub use error::{Error, Result};

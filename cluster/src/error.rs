@@ -1,0 +1,46 @@
+//! The cluster crate's one error type.
+
+/// Everything the node's library can fail with. Variants are structured so a client or an
+/// operator can tell what was needed and what came back.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A storage engine error on this node.
+    #[error("storage: {0}")]
+    Engine(#[from] engine::Error),
+
+    /// Malformed client protocol input; the connection gets a RESP error.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// A frame, array, bulk string or inline command over its configured limit.
+    #[error("{what} of {size} exceeds the limit of {limit}")]
+    LimitExceeded {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+
+    /// A ring or placement request that cannot be satisfied (e.g. more replicas than nodes).
+    #[error("placement: {0}")]
+    Placement(String),
+
+    /// Fewer replicas answered than the request needed.
+    #[error("quorum not reached: needed {needed} {what}, got {got}")]
+    QuorumNotReached {
+        what: &'static str,
+        needed: usize,
+        got: usize,
+    },
+
+    /// Bytes that should hold an encoded version (vector clock, sibling set) do not.
+    #[error("corrupt version data: {0}")]
+    CorruptVersion(String),
+
+    /// A configuration value that makes no sense, named by field.
+    #[error("invalid configuration {field}: {detail}")]
+    InvalidConfig { field: String, detail: String },
+}
+
+/// The cluster crate's result alias.
+pub type Result<T> = std::result::Result<T, Error>;
