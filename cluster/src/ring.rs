@@ -2,8 +2,8 @@
 //!
 //! A [`Ring`] is a plain value built from a member list. Every node that is handed the
 //! same members builds the same ring, byte for byte, without talking to anyone: token
-//! positions come from a stable hash of `(node id, virtual node index)` (see [`hash`]),
-//! and nothing depends on the order the members were listed in. Placement is a pure
+//! positions come from a stable hash of `(node id, virtual node index)` (the hash of
+//! [`stable_hash64`], whose module says why it was chosen), and nothing depends on the order the members were listed in. Placement is a pure
 //! function of the ring, the key and the [`Replication`] setting, so the coordinator,
 //! hinted handoff, anti-entropy and the simulation all agree on who owns what.
 //!

@@ -35,6 +35,7 @@ impl Fnv1a {
 
     /// The plain FNV-1a value, before the finalizer; exposed to tests for the published
     /// vectors.
+    #[cfg(test)]
     fn raw(&self) -> u64 {
         self.0
     }

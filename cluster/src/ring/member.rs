@@ -68,8 +68,10 @@ impl<'de> Deserialize<'de> for NodeId {
     }
 }
 
-/// One physical node as the ring sees it.
+/// One physical node as the ring sees it. Unknown fields are rejected so a misspelt
+/// `wieght` in a config is an error rather than a silently weight-1 node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Member {
     /// The node's unique name; its tokens are derived from it.
     pub id: NodeId,
@@ -121,6 +123,7 @@ mod tests {
         let weighted: Member =
             toml::from_str("id = \"n2\"\ndatacenter = \"dc2\"\nweight = 3\n").unwrap();
         assert_eq!(weighted, Member::new("n2", "dc2").with_weight(3));
+        assert!(toml::from_str::<Member>("id = \"n\"\ndatacenter = \"d\"\nwieght = 2\n").is_err());
         let text = toml::to_string(&weighted).unwrap();
         assert_eq!(toml::from_str::<Member>(&text).unwrap(), weighted);
     }
