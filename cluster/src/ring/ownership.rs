@@ -59,10 +59,13 @@ impl Ring {
         let target = target as u32;
         let mut seen = MemberSet::new(self.members.len());
         let mut chosen = Vec::with_capacity(plan.total());
+        let mut wanted = Vec::with_capacity(self.datacenters.len());
         let replicated: Vec<bool> = (0..self.tokens.len())
             .map(|token| {
                 chosen.clear();
-                self.place(token, &plan, &mut seen, |member| chosen.push(member));
+                self.place(token, &plan, &mut seen, &mut wanted, |member| {
+                    chosen.push(member)
+                });
                 chosen.iter().for_each(|&member| seen.remove(member));
                 chosen.contains(&target)
             })

@@ -70,9 +70,17 @@ impl Ring {
         let plan = self.plan(replication)?;
         let mut chosen = Vec::with_capacity(plan.total());
         let mut seen = MemberSet::new(self.members.len());
-        self.place(self.token_index_for(position), &plan, &mut seen, |member| {
-            chosen.push(self.members[member as usize].id.clone());
-        });
+        let mut wanted_per_datacenter = Vec::new();
+        let start = self.token_index_for(position);
+        self.place(
+            start,
+            &plan,
+            &mut seen,
+            &mut wanted_per_datacenter,
+            |member| {
+                chosen.push(self.members[member as usize].id.clone());
+            },
+        );
         Ok(chosen)
     }
 
@@ -138,17 +146,20 @@ impl Ring {
     /// Walks clockwise from token `start`, calling `emit` with each chosen member index in
     /// order. `seen` must be empty on entry and holds exactly the chosen members on return.
     /// `plan` came from [`Ring::plan`], which guarantees one turn of the ring suffices.
+    /// `wanted_per_datacenter` is scratch space, overwritten, so callers placing once per
+    /// token allocate it once.
     pub(super) fn place(
         &self,
         start: usize,
         plan: &Plan,
         seen: &mut MemberSet,
+        wanted_per_datacenter: &mut Vec<usize>,
         mut emit: impl FnMut(u32),
     ) {
-        let mut wanted_per_datacenter = match plan {
-            Plan::Total(_) => Vec::new(),
-            Plan::PerDatacenter(counts) => counts.clone(),
-        };
+        wanted_per_datacenter.clear();
+        if let Plan::PerDatacenter(counts) = plan {
+            wanted_per_datacenter.extend_from_slice(counts);
+        }
         let mut left = plan.total();
         let token_count = self.tokens.len();
         let mut index = start;

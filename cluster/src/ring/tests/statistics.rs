@@ -154,6 +154,15 @@ fn thousand_nodes_in_four_datacenters() {
             &reference_preference_list(&all, VNODES, position, &replication)
         );
     }
+    // Ownership at scale agrees with the lists: one node, all 10 000 keys.
+    let node = NodeId::new("node-0123");
+    let ranges = ring.ranges_replicated_by(&node, &replication).unwrap();
+    for (key, list) in keys.iter().zip(&lists) {
+        let inside = ranges
+            .iter()
+            .any(|range| range.contains(Ring::position_of(key)));
+        assert_eq!(inside, list.contains(&node));
+    }
     let total = Replication::Total(3);
     for key in keys.iter().take(1_000) {
         assert_well_formed(&ring, &ring.preference_list(key, &total).unwrap(), &total);
