@@ -401,3 +401,25 @@ fn random_and_mutated_bytes_never_panic() {
         must_not_panic(&input, random.gen_range(1..5), limits);
     }
 }
+
+#[test]
+fn a_buffer_that_shrinks_between_calls_restarts_instead_of_panicking() {
+    let mut decoder = Decoder::new(Limits::default());
+    assert!(decoder
+        .decode(b"*2\r\n$3\r\nGET\r\n$5\r\nab")
+        .unwrap()
+        .is_none());
+    let (frame, consumed) = decoder.decode(b"PING\r\n").unwrap().unwrap();
+    assert_eq!((frame, consumed), (arguments(&[b"PING"]), 6));
+}
+
+#[test]
+fn a_large_argument_arriving_in_pieces_resumes_where_it_stopped() {
+    let value = vec![b'v'; 100_000];
+    let mut request = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n".to_vec();
+    request.extend_from_slice(&value);
+    request.extend_from_slice(b"\r\n");
+    let pieces: Vec<&[u8]> = request.chunks(1000).collect();
+    let frames = decode_all(&pieces, Limits::default()).unwrap();
+    assert_eq!(frames, vec![vec![b"SET".to_vec(), b"k".to_vec(), value]]);
+}
