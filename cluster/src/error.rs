@@ -40,6 +40,12 @@ pub enum Error {
     /// A configuration value that makes no sense, named by field.
     #[error("invalid configuration {field}: {detail}")]
     InvalidConfig { field: String, detail: String },
+
+    /// A well-formed request the node refuses (unknown command, wrong arity, bad option).
+    /// The text is the complete Redis-style error reply, code word first (`ERR ...`,
+    /// `NOPROTO ...`); unlike [`Error::Protocol`] the connection stays open.
+    #[error("{0}")]
+    Command(String),
 }
 
 /// The cluster crate's result alias.
