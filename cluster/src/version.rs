@@ -14,6 +14,9 @@
 //! own entry, not `context + 1`. With `context + 1`, two clients writing blind (empty context)
 //! through the same node would get equal clocks for different values: replicas holding one
 //! or the other would then never converge, because equal clocks look like the same write.
+//! This makes each `(node, counter)` a unique write provided the coordinator is a replica of
+//! the key and stores every write it coordinates before acknowledging it (Dynamo's rule:
+//! the coordinator is taken from the key's preference list).
 //!
 //! The known limit of per-node clocks (the reason dotted version vectors exist): when two
 //! writes go through the *same* coordinator from contexts that differ only in that

@@ -11,8 +11,8 @@ use super::{
 use crate::{Error, Result};
 
 /// The versions of one key that no other stored version descends. Kept in a canonical
-/// order (see [`canonical_order`]) so equal sets encode to equal bytes and anti-entropy's
-/// hashes agree across replicas.
+/// order (by clock entries, then last-write-wins order) so equal sets encode to equal
+/// bytes and anti-entropy's hashes agree across replicas.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SiblingSet {
     /// Mutually concurrent versions; one at most under last-write-wins.
@@ -32,18 +32,25 @@ impl SiblingSet {
     /// Under last-write-wins only the winner stays. Refused, with no change, past
     /// [`SIBLINGS_STORED_MAX`].
     pub fn reconcile(&mut self, incoming: Version, config: &VersionConfig) -> Result<()> {
-        let mut candidates = self.versions.clone();
-        candidates.push(incoming);
-        self.replace_checked(resolve(candidates, config.policy))
+        self.fold_in(
+            [incoming],
+            config.policy,
+            SIBLINGS_STORED_MAX,
+            "stored siblings",
+        )
     }
 
     /// Folds in a peer's whole set (read repair, anti-entropy): the result holds the maximal,
     /// mutually concurrent versions of both. Refused, with no change, past
     /// [`SIBLINGS_STORED_MAX`].
     pub fn merge(&mut self, other: &SiblingSet, config: &VersionConfig) -> Result<()> {
-        let mut candidates = self.versions.clone();
-        candidates.extend(other.versions.iter().cloned());
-        self.replace_checked(resolve(candidates, config.policy))
+        let incoming = other.versions.iter().cloned();
+        self.fold_in(
+            incoming,
+            config.policy,
+            SIBLINGS_STORED_MAX,
+            "stored siblings",
+        )
     }
 
     /// The causal context a client gets with its read: the merge of every sibling's clock.
@@ -98,17 +105,14 @@ impl SiblingSet {
             value,
         };
 
-        let mut candidates = self.versions.clone();
-        candidates.push(version.clone());
-        let resolved = resolve(candidates, config.policy);
-        if resolved.len() > config.siblings_max && resolved.len() > self.versions.len() {
-            return Err(Error::LimitExceeded {
-                what: "siblings after write (read and resolve them first)",
-                size: resolved.len(),
-                limit: config.siblings_max,
-            });
-        }
-        self.replace_checked(resolved)?;
+        // A write that does not grow the set is accepted even above the bound, so that
+        // resolving writes always go through.
+        let limit = config
+            .siblings_max
+            .max(self.versions.len())
+            .min(SIBLINGS_STORED_MAX);
+        let what = "siblings after write (read and resolve them first)";
+        self.fold_in([version.clone()], config.policy, limit, what)?;
         Ok(version)
     }
 
@@ -117,55 +121,74 @@ impl SiblingSet {
         self.versions.iter().all(|version| version.value.is_none())
     }
 
-    fn replace_checked(&mut self, resolved: Vec<Version>) -> Result<()> {
-        if resolved.len() > SIBLINGS_STORED_MAX {
+    /// Adds `incoming` and keeps the survivors under `policy`, in canonical order; when more
+    /// than `limit` would survive, leaves the set as it was. Works in place, because a
+    /// replica does this on every replicated write and values can be large.
+    fn fold_in(
+        &mut self,
+        incoming: impl IntoIterator<Item = Version>,
+        policy: ConflictPolicy,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<()> {
+        let original_length = self.versions.len();
+        self.versions.extend(incoming);
+        let keep = survivors(&self.versions, policy);
+        let kept = keep.iter().filter(|&&keep| keep).count();
+        if kept > limit {
+            self.versions.truncate(original_length);
             return Err(Error::LimitExceeded {
-                what: "stored siblings",
-                size: resolved.len(),
-                limit: SIBLINGS_STORED_MAX,
+                what,
+                size: kept,
+                limit,
             });
         }
-        self.versions = resolved;
+        let mut index = 0;
+        self.versions.retain(|_| {
+            index += 1;
+            keep[index - 1]
+        });
+        self.versions.sort_by(canonical_order);
         Ok(())
     }
 }
 
-/// The versions to keep out of `candidates` under `policy`, in canonical order.
-pub(crate) fn resolve(candidates: Vec<Version>, policy: ConflictPolicy) -> Vec<Version> {
+/// Which of `candidates` to keep under `policy`.
+fn survivors(candidates: &[Version], policy: ConflictPolicy) -> Vec<bool> {
+    let mut keep = vec![false; candidates.len()];
     match policy {
-        ConflictPolicy::LastWriteWins => candidates
-            .into_iter()
-            .max_by(last_write_order)
-            .into_iter()
-            .collect(),
-        ConflictPolicy::Siblings => maximal(candidates),
-    }
-}
-
-/// The versions no other candidate descends. Among versions with equal clocks (the same
-/// write, or a reused counter) one is kept, the last-write-wins winner, so every replica
-/// keeps the same one.
-fn maximal(candidates: Vec<Version>) -> Vec<Version> {
-    let mut kept: Vec<Version> = Vec::with_capacity(candidates.len());
-    for (index, candidate) in candidates.iter().enumerate() {
-        let superseded = candidates.iter().enumerate().any(|(other_index, other)| {
-            match other.clock.compare(&candidate.clock) {
-                Causality::After => true,
-                Causality::Equal => match last_write_order(other, candidate) {
-                    Ordering::Greater => true,
-                    // Identical versions: keep the first copy.
-                    Ordering::Equal => other_index < index,
-                    Ordering::Less => false,
-                },
-                Causality::Before | Causality::Concurrent => false,
+        ConflictPolicy::LastWriteWins => {
+            let winner = (0..candidates.len())
+                .max_by(|&left, &right| last_write_order(&candidates[left], &candidates[right]));
+            if let Some(winner) = winner {
+                keep[winner] = true;
             }
-        });
-        if !superseded {
-            kept.push(candidate.clone());
+        }
+        ConflictPolicy::Siblings => {
+            for (index, candidate) in candidates.iter().enumerate() {
+                keep[index] = !is_superseded(index, candidate, candidates);
+            }
         }
     }
-    kept.sort_by(canonical_order);
-    kept
+    keep
+}
+
+/// True when another candidate descends this one. Among versions with equal clocks (the
+/// same write, or a reused counter) one is kept, the last-write-wins winner, so every
+/// replica keeps the same one.
+fn is_superseded(index: usize, candidate: &Version, candidates: &[Version]) -> bool {
+    candidates.iter().enumerate().any(|(other_index, other)| {
+        match other.clock.compare(&candidate.clock) {
+            Causality::After => true,
+            Causality::Equal => match last_write_order(other, candidate) {
+                Ordering::Greater => true,
+                // Identical versions: keep the first copy.
+                Ordering::Equal => other_index < index,
+                Ordering::Less => false,
+            },
+            Causality::Before | Causality::Concurrent => false,
+        }
+    })
 }
 
 /// Last-write-wins order: `(timestamp_ms, writer)`, then value and clock so that the order
