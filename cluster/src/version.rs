@@ -27,16 +27,25 @@
 //!
 //! # Pruning (Dynamo/Riak style, [`VersionConfig::clock_entries_max`], default 10)
 //!
-//! A new version's clock is pruned to at most `clock_entries_max` entries by dropping the
-//! entries with the oldest `last_update_ms`; the coordinator's own just-incremented entry is
-//! never dropped. A missing entry compares as 0, so a pruned clock `P` of `K` is an ancestor
-//! of `K`. What that can and cannot do, for a pruned new version `P` and any stored version
-//! `O`:
+//! A new version's clock is pruned to at most `clock_entries_max` entries. The coordinator's
+//! own just-incremented entry is never dropped; entries of nodes that no stored version the
+//! context covers carries go first (they record history nothing here needs); then the
+//! oldest `last_update_ms`. A missing entry compares as 0, so a pruned clock `P` of `K` is
+//! an ancestor of `K`. What that can and cannot do, for a pruned new version `P` and any
+//! stored version `O`:
 //!
 //! - **Can: a descendant looks concurrent.** If the write was meant to replace `O` (its
-//!   context covered `O`) but the pruning dropped an entry where `O` is still ahead, `P` and
-//!   `O` compare as concurrent and `O` stays as a spurious sibling, identically on every
-//!   replica. The next read-modify-write sends a context covering both and collapses them.
+//!   context covered `O`) but pruning dropped an entry where `O` is ahead, `P` and `O`
+//!   compare as concurrent: `O` stays as a spurious sibling, identically on every replica
+//!   (they compare the same clocks). The same happens with a stale copy of an old version on
+//!   another replica that carries a dropped entry; read repair brings it back as a sibling.
+//! - **Resolved by the next read-modify-write, if it fits.** That write's context covers
+//!   the spurious sibling, whose entries are now kept in preference, so it is collapsed as
+//!   long as the siblings' clocks name at most `clock_entries_max` nodes together (counting
+//!   the coordinator). When they name more, no single write can descend them all and at
+//!   least one spurious sibling survives every write: it takes more than
+//!   `clock_entries_max` distinct coordinators among a key's live versions (a key has 3
+//!   replicas plus fallbacks), and the remedy is a larger `clock_entries_max`.
 //! - **Cannot: a concurrent version looks superseded by `P`.** `O` superseded by `P` needs
 //!   `P >= O` on every entry of `O`; pruning only lowers `P`, so it never creates such a
 //!   dominance. And `P` never looks superseded by a concurrent `O`: `P` keeps its own entry
@@ -47,7 +56,7 @@
 //!   that height: its entry was pruned away from every version it holds (at least
 //!   `clock_entries_max` other nodes coordinated newer writes of the key since) or it lost
 //!   its disk. Then a stale version elsewhere that carries the old counter can supersede the
-//!   new write. With 3 replicas and a few fallbacks per key, 10 entries are rarely reached.
+//!   new write (or tie with it; ties keep the last-write-wins winner on every replica).
 //!
 //! # Sibling bound ([`VersionConfig::siblings_max`], default 64)
 //!

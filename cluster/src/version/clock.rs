@@ -189,25 +189,36 @@ impl VectorClock {
     /// `max_entries` remain (at least 1 is kept). See the module docs of
     /// [`crate::version`] for what this can do to comparisons.
     pub fn prune(&mut self, max_entries: usize) {
-        self.prune_keeping(max_entries, None);
+        self.prune_keeping(max_entries, None, &[]);
     }
 
-    /// Like [`VectorClock::prune`], but never drops `pinned`'s entry: a new write keeps the
-    /// entry that makes it distinct from every version it did not see.
-    pub(crate) fn prune_keeping(&mut self, max_entries: usize, pinned: Option<&str>) {
+    /// Like [`VectorClock::prune`], but never drops `pinned`'s entry (a new write keeps the
+    /// entry that makes it distinct from every version it did not see), and drops entries
+    /// of nodes absent from every clock in `live` before any other: those only record
+    /// history no stored version carries, so dropping them cannot stop this clock from
+    /// descending the live versions.
+    pub(crate) fn prune_keeping(
+        &mut self,
+        max_entries: usize,
+        pinned: Option<&str>,
+        live: &[&VectorClock],
+    ) {
         let max_entries = max_entries.max(1);
         if self.entries.len() <= max_entries {
             return;
         }
-        let mut by_age: Vec<usize> = (0..self.entries.len())
+        let is_live = |node: &str| live.iter().any(|clock| clock.counter(node) > 0);
+        let mut drop_order: Vec<(bool, u64, usize)> = (0..self.entries.len())
             .filter(|&index| Some(self.entries[index].node.as_str()) != pinned)
+            .map(|index| {
+                let entry = &self.entries[index];
+                (is_live(&entry.node), entry.last_update_ms, index)
+            })
             .collect();
-        by_age.sort_by(|&a, &b| {
-            let (a, b) = (&self.entries[a], &self.entries[b]);
-            (a.last_update_ms, &a.node).cmp(&(b.last_update_ms, &b.node))
-        });
+        // Entries are sorted by node, so the index breaks last-update ties by node name.
+        drop_order.sort_unstable();
         let mut drop = vec![false; self.entries.len()];
-        for &index in by_age.iter().take(self.entries.len() - max_entries) {
+        for &(_, _, index) in drop_order.iter().take(self.entries.len() - max_entries) {
             drop[index] = true;
         }
         let mut index = 0;

@@ -88,7 +88,13 @@ impl SiblingSet {
             .unwrap_or(0);
         let mut clock = context.clone();
         clock.advance_past(coordinator, stored_counter, now_ms)?;
-        clock.prune_keeping(config.clock_entries_max, Some(coordinator));
+        let covered: Vec<&VectorClock> = self
+            .versions
+            .iter()
+            .map(|version| &version.clock)
+            .filter(|sibling| context.descends(sibling))
+            .collect();
+        clock.prune_keeping(config.clock_entries_max, Some(coordinator), &covered);
 
         // A write that read a version happened after it, whatever the wall clocks say.
         let covered_timestamp = self

@@ -114,9 +114,19 @@ fn prune_drops_oldest_updates_and_keeps_the_pinned_entry() {
     clock.prune(2);
     let nodes: Vec<&str> = clock.entries().iter().map(|e| e.node.as_str()).collect();
     assert_eq!(nodes, ["a", "c"]);
-    pinned.prune_keeping(2, Some("b"));
+    pinned.prune_keeping(2, Some("b"), &[]);
     let nodes: Vec<&str> = pinned.entries().iter().map(|e| e.node.as_str()).collect();
     assert_eq!(nodes, ["a", "b"]);
+    // Entries of nodes no live clock carries go first, however recent.
+    let live = self::clock(&[("b", 1, 0), ("d", 1, 0)]);
+    let mut preferring = self::clock(&[("a", 1, 50), ("b", 1, 10), ("c", 1, 30), ("d", 1, 20)]);
+    preferring.prune_keeping(2, None, &[&live]);
+    let nodes: Vec<&str> = preferring
+        .entries()
+        .iter()
+        .map(|e| e.node.as_str())
+        .collect();
+    assert_eq!(nodes, ["b", "d"]);
     // Never below one entry, and a no-op when within the bound.
     pinned.prune(0);
     assert_eq!(pinned.len(), 1);
@@ -129,7 +139,7 @@ fn pruning_can_make_a_descendant_look_concurrent() {
     let mut descendant = ancestor.clone();
     descendant.increment("c", 3).unwrap();
     assert_eq!(descendant.compare(&ancestor), Causality::After);
-    descendant.prune_keeping(2, Some("c"));
+    descendant.prune_keeping(2, Some("c"), &[]);
     assert_eq!(descendant.compare(&ancestor), Causality::Concurrent);
 }
 

@@ -332,3 +332,61 @@ fn last_write_wins_loses_concurrent_writes_but_not_read_modify_writes() {
     assert_eq!(written.timestamp_ms, 1001);
     assert_eq!(values(&set), [bytes("read first")]);
 }
+
+/// A stored version whose clock names `nodes`, each at counter 1, updated in list order.
+fn version_naming(nodes: &[String], value: &str) -> Version {
+    let mut clock = VectorClock::new();
+    for (index, node) in nodes.iter().enumerate() {
+        clock.increment(node, index as u64).unwrap();
+    }
+    Version {
+        clock,
+        timestamp_ms: 0,
+        writer: "w".into(),
+        value: bytes(value),
+    }
+}
+
+#[test]
+fn pruning_drops_history_no_stored_version_carries_first() {
+    let config = siblings_config();
+    let stored: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let mut set = SiblingSet::single(version_naming(&stored, "stored"));
+    // The client's context also carries newer history from versions gone from this replica.
+    let mut context = set.context();
+    for index in 0..12 {
+        context
+            .increment(&format!("gone{index:02}"), 100 + index)
+            .unwrap();
+    }
+    let written = set
+        .write_with_context(&context, "z", 1000, bytes("new"), &config)
+        .unwrap();
+    assert_eq!(written.clock.len(), config.clock_entries_max);
+    // The oldest entries (a, b, c) are kept because the stored version needs them.
+    assert_eq!(values(&set), [bytes("new")]);
+}
+
+#[test]
+fn siblings_naming_more_nodes_than_the_bound_cannot_be_collapsed() {
+    // The documented cost of pruning: a stored version naming clock_entries_max nodes,
+    // replaced through an 11th node, stays as a spurious sibling, and no later write can
+    // name all 11 nodes to collapse the pair. A larger bound cures it.
+    let nodes: Vec<String> = (0..10).map(|index| format!("n{index}")).collect();
+    for (clock_entries_max, expected_after_resolving) in [(10, 2), (11, 1)] {
+        let config = VersionConfig {
+            clock_entries_max,
+            ..siblings_config()
+        };
+        let mut set = SiblingSet::single(version_naming(&nodes, "old"));
+        set.write_with_context(&set.context(), "z", 100, bytes("new"), &config)
+            .unwrap();
+        let spurious = if clock_entries_max == 10 { 2 } else { 1 };
+        assert_eq!(set.versions.len(), spurious, "bound {clock_entries_max}");
+        // The client reads both and resolves through a node the old clock names.
+        set.write_with_context(&set.context(), "n5", 200, bytes("resolved"), &config)
+            .unwrap();
+        assert_eq!(set.versions.len(), expected_after_resolving);
+        assert!(set.versions.iter().any(|v| v.value == bytes("resolved")));
+    }
+}
