@@ -390,3 +390,32 @@ fn siblings_naming_more_nodes_than_the_bound_cannot_be_collapsed() {
         assert!(set.versions.iter().any(|v| v.value == bytes("resolved")));
     }
 }
+
+#[test]
+fn last_write_wins_converges_on_random_histories() {
+    let config = lww_config();
+    let mut rng = SmallRng::seed_from_u64(23);
+    for _ in 0..300 {
+        let count = rng.gen_range(1..12);
+        let mut delivered = random_history(&mut rng, count);
+        delivered.shuffle(&mut rng);
+        let winner = delivered
+            .iter()
+            .max_by(|a, b| last_write_order(a, b))
+            .cloned();
+        let (left, right) = delivered.split_at(rng.gen_range(0..=delivered.len()));
+        let mut left_set = SiblingSet::default();
+        let mut right_set = SiblingSet::default();
+        for version in left {
+            left_set.reconcile(version.clone(), &config).unwrap();
+        }
+        for version in right {
+            right_set.reconcile(version.clone(), &config).unwrap();
+        }
+        let mut merged = left_set.clone();
+        merged.merge(&right_set, &config).unwrap();
+        right_set.merge(&left_set, &config).unwrap();
+        assert_eq!(merged, right_set);
+        assert_eq!(merged.versions, winner.into_iter().collect::<Vec<_>>());
+    }
+}
