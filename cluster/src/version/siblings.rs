@@ -70,7 +70,8 @@ impl SiblingSet {
     /// coordinator's counter raised above every counter it stores for the key (see the
     /// module docs of [`crate::version`]), pruned to `clock_entries_max`. It supersedes every
     /// sibling its clock descends (all the context covers, unless pruning intervened);
-    /// siblings the context did not cover stay. Refused, with no change, when it would leave
+    /// siblings the context did not cover stay (except an earlier write through this same
+    /// coordinator, see "Counters" there). Refused, with no change, when it would leave
     /// more than `siblings_max` siblings and more than before.
     pub fn write_with_context(
         &mut self,
