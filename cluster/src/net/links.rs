@@ -16,8 +16,9 @@
 mod config;
 mod describe;
 mod emulator;
+mod pairs;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rand::Rng;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{LinkConfig, LinkOverride};
 pub use emulator::LinkEmulator;
+use pairs::PairMap;
 
 use super::delay::DelayDistribution;
 use crate::{Error, Result};
@@ -211,8 +213,8 @@ pub enum LinkScope {
 pub struct LinkTable {
     intra_datacenter: LinkSpec,
     inter_datacenter: LinkSpec,
-    datacenter_links: BTreeMap<(String, String), LinkSpec>,
-    node_links: BTreeMap<(String, String), LinkSpec>,
+    datacenter_links: PairMap,
+    node_links: PairMap,
     partitions: Vec<Partition>,
     next_partition: u64,
 }
@@ -252,14 +254,8 @@ impl LinkTable {
         spec: LinkSpec,
         symmetric: bool,
     ) -> Result<()> {
-        set_pair(
-            &mut self.datacenter_links,
-            "datacenter",
-            from,
-            to,
-            spec,
-            symmetric,
-        )
+        self.datacenter_links
+            .set("datacenter", from, to, spec, symmetric)
     }
 
     /// Overrides node `from` to node `to` (and back, if `symmetric`).
@@ -270,29 +266,27 @@ impl LinkTable {
         spec: LinkSpec,
         symmetric: bool,
     ) -> Result<()> {
-        set_pair(&mut self.node_links, "node", from, to, spec, symmetric)
+        self.node_links.set("node", from, to, spec, symmetric)
     }
 
     /// Removes a datacenter-pair override (both directions if `symmetric`); returns how many
     /// directions were removed.
     pub fn clear_datacenter_link(&mut self, from: &str, to: &str, symmetric: bool) -> usize {
-        clear_pair(&mut self.datacenter_links, from, to, symmetric)
+        self.datacenter_links.clear(from, to, symmetric)
     }
 
     /// Removes a node-pair override (both directions if `symmetric`); returns how many
     /// directions were removed.
     pub fn clear_node_link(&mut self, from: &str, to: &str, symmetric: bool) -> usize {
-        clear_pair(&mut self.node_links, from, to, symmetric)
+        self.node_links.clear(from, to, symmetric)
     }
 
     /// The spec governing messages from `from` to `to`, and which rule supplied it.
     pub fn spec(&self, from: Endpoint<'_>, to: Endpoint<'_>) -> (&LinkSpec, LinkScope) {
-        let node_key = (from.node.to_string(), to.node.to_string());
-        if let Some(spec) = self.node_links.get(&node_key) {
+        if let Some(spec) = self.node_links.get(from.node, to.node) {
             return (spec, LinkScope::NodePair);
         }
-        let datacenter_key = (from.datacenter.to_string(), to.datacenter.to_string());
-        if let Some(spec) = self.datacenter_links.get(&datacenter_key) {
+        if let Some(spec) = self.datacenter_links.get(from.datacenter, to.datacenter) {
             return (spec, LinkScope::DatacenterPair);
         }
         if from.datacenter == to.datacenter {
@@ -396,52 +390,6 @@ impl LinkTable {
             delay: spec.delay.sample(rng),
         }
     }
-}
-
-fn set_pair(
-    links: &mut BTreeMap<(String, String), LinkSpec>,
-    what: &str,
-    from: &str,
-    to: &str,
-    spec: LinkSpec,
-    symmetric: bool,
-) -> Result<()> {
-    spec.validate()?;
-    if from.is_empty() || to.is_empty() {
-        return Err(Error::InvalidConfig {
-            field: format!("{what} link"),
-            detail: format!("empty {what} name in '{from}' -> '{to}'"),
-        });
-    }
-    let mut keys = vec![(from.to_string(), to.to_string())];
-    if symmetric && from != to {
-        keys.push((to.to_string(), from.to_string()));
-    }
-    let new_keys = keys.iter().filter(|key| !links.contains_key(*key)).count();
-    if links.len() + new_keys > MAX_LINK_OVERRIDES {
-        return Err(Error::LimitExceeded {
-            what: "link overrides",
-            size: links.len() + new_keys,
-            limit: MAX_LINK_OVERRIDES,
-        });
-    }
-    for key in keys {
-        links.insert(key, spec.clone());
-    }
-    Ok(())
-}
-
-fn clear_pair(
-    links: &mut BTreeMap<(String, String), LinkSpec>,
-    from: &str,
-    to: &str,
-    symmetric: bool,
-) -> usize {
-    let mut removed = usize::from(links.remove(&(from.to_string(), to.to_string())).is_some());
-    if symmetric && from != to {
-        removed += usize::from(links.remove(&(to.to_string(), from.to_string())).is_some());
-    }
-    removed
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{LinkSpec, LinkTable};
+use super::{LinkSpec, LinkTable, PairMap};
 use crate::net::delay::DelayDistribution;
 use crate::Result;
 
@@ -124,11 +124,10 @@ impl LinkTable {
     }
 }
 
-fn overrides(links: &std::collections::BTreeMap<(String, String), LinkSpec>) -> Vec<LinkOverride> {
+fn overrides(links: &PairMap) -> Vec<LinkOverride> {
     let mut result = Vec::new();
-    for ((from, to), spec) in links {
-        let reverse = links.get(&(to.clone(), from.clone()));
-        let symmetric = from != to && reverse == Some(spec);
+    for (from, to, spec) in links.iter() {
+        let symmetric = from != to && links.get(to, from) == Some(spec);
         // The pair's second direction was already emitted with the first.
         if symmetric && from > to {
             continue;

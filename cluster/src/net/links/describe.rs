@@ -36,10 +36,10 @@ impl LinkTable {
         };
         rows.push(row("default", "same dc", "", &self.intra_datacenter));
         rows.push(row("default", "other dc", "", &self.inter_datacenter));
-        for ((from, to), spec) in &self.datacenter_links {
+        for (from, to, spec) in self.datacenter_links.iter() {
             rows.push(row("datacenter", from, to, spec));
         }
-        for ((from, to), spec) in &self.node_links {
+        for (from, to, spec) in self.node_links.iter() {
             rows.push(row("node", from, to, spec));
         }
         let mut widths = [0usize; 6];

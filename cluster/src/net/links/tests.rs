@@ -229,6 +229,31 @@ fn bad_specs_and_limits_are_rejected() {
 }
 
 #[test]
+fn override_count_is_limited() {
+    let mut table = table();
+    for index in 0..MAX_LINK_OVERRIDES / 2 {
+        let (from, to) = (format!("a{index}"), format!("b{index}"));
+        table
+            .set_node_link(&from, &to, constant(1.0), true)
+            .unwrap();
+    }
+    let error = table
+        .set_node_link("x", "y", constant(1.0), false)
+        .unwrap_err();
+    assert!(matches!(error, Error::LimitExceeded { .. }), "{error}");
+    // Replacing an existing pair adds nothing, and clearing one frees a slot.
+    table
+        .set_node_link("a0", "b0", constant(2.0), true)
+        .unwrap();
+    assert_eq!(table.clear_node_link("a1", "b1", false), 1);
+    table.set_node_link("x", "y", constant(1.0), false).unwrap();
+    assert_eq!(
+        delay_ms(&table, Endpoint::new("x", "us"), Endpoint::new("y", "eu")),
+        Some(1.0)
+    );
+}
+
+#[test]
 fn emulator_changes_apply_at_run_time() {
     let emulator = LinkEmulator::new(table());
     let mut rng = StdRng::seed_from_u64(3);
