@@ -181,15 +181,20 @@ pub(super) fn run_compactions(inner: &Inner, everything: bool) -> Result<()> {
         let Some(task) = task else {
             return Ok(());
         };
-        merge(inner, &state, &task)?;
+        let inputs = input_runs(&state, &task);
+        // Keep only the input tables: the snapshot also pins the memtables it saw, and a
+        // long merge would keep them alive after they are flushed, two memtables more than
+        // the bound on memtable memory.
+        drop(state);
+        merge(inner, inputs, &task)?;
         if everything {
             return Ok(());
         }
     }
 }
 
-fn merge(inner: &Inner, state: &ReadState, task: &CompactionTask) -> Result<()> {
-    // Each input run's tables, in ascending key order; the runs newest first.
+/// Each input run's tables, in ascending key order; the runs newest first.
+fn input_runs(state: &ReadState, task: &CompactionTask) -> Vec<Vec<Arc<Table>>> {
     let inputs: Vec<Vec<Arc<Table>>> = task
         .inputs
         .iter()
@@ -204,6 +209,10 @@ fn merge(inner: &Inner, state: &ReadState, task: &CompactionTask) -> Result<()> 
         task.inputs.len(),
         "planned inputs must be live runs"
     );
+    inputs
+}
+
+fn merge(inner: &Inner, inputs: Vec<Vec<Arc<Table>>>, task: &CompactionTask) -> Result<()> {
     let output_options = OutputOptions {
         dir: &inner.dir,
         table: &inner.options.table,
