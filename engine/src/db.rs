@@ -1,5 +1,5 @@
-//! The database: the write path (log, then memtable), the read path (memtables, then tables
-//! newest first), and the handles of the background flusher and compactor.
+//! The database: the write path (log, then memtable), the read path (memtables, then runs of
+//! tables newest first), and the handles of the background flusher and compactor.
 //!
 //! Concurrency in one paragraph: writers hold `write_gate` shared while they take a sequence
 //! number, append to the log and insert into the active memtable; freezing the memtable
@@ -14,7 +14,7 @@ mod open;
 
 pub use batch::{Operation, WriteBatch};
 
-use crate::iter::{EntryIterator, MergingIterator};
+use crate::iter::{EntryIterator, MergingIterator, RunIterator};
 use crate::manifest::ManifestState;
 use crate::memtable::Memtable;
 use crate::sstable::{BlockCache, Table};
@@ -39,6 +39,8 @@ pub struct Db {
 pub struct Stats {
     /// Number of live SSTables.
     pub tables: usize,
+    /// Number of runs they form (a run: the output of one flush or one merge).
+    pub runs: usize,
     /// Bytes in live SSTables.
     pub table_bytes: u64,
     /// Bytes in the active memtable.
@@ -72,8 +74,22 @@ type OperationRef<'a> = (ValueKind, &'a [u8], &'a [u8], &'a [u8]);
 struct ReadState {
     active: Arc<Memtable>,
     frozen: Option<Arc<Memtable>>,
-    /// Newest first; sequence ranges disjoint and descending.
-    tables: Vec<Arc<Table>>,
+    /// Newest run first, a run's tables contiguous and in ascending key order (the same
+    /// order as the manifest). Runs have disjoint, descending sequence ranges; the tables of
+    /// a run have disjoint key ranges.
+    tables: Vec<RunTable>,
+}
+
+/// A live table and the run it belongs to.
+#[derive(Clone)]
+struct RunTable {
+    run_id: u64,
+    table: Arc<Table>,
+}
+
+/// The runs of `tables` (as `ReadState::tables` orders them), newest first.
+fn runs(tables: &[RunTable]) -> impl Iterator<Item = &[RunTable]> {
+    tables.chunk_by(|left, right| left.run_id == right.run_id)
 }
 
 #[derive(Default)]
@@ -237,7 +253,12 @@ impl Db {
         let counters = &self.inner.counters;
         Stats {
             tables: state.tables.len(),
-            table_bytes: state.tables.iter().map(|t| t.info().file_size_bytes).sum(),
+            runs: runs(&state.tables).count(),
+            table_bytes: state
+                .tables
+                .iter()
+                .map(|t| t.table.info().file_size_bytes)
+                .sum(),
             memtable_bytes: state.active.size_bytes(),
             frozen_memtable_bytes: state.frozen.as_ref().map_or(0, |f| f.size_bytes()),
             block_cache_bytes: self.inner.cache.as_ref().map_or(0, |c| c.size_bytes()),
@@ -302,9 +323,16 @@ impl Drop for Db {
     }
 }
 
-/// The newest version of `key` in `tables` (newest first), tombstones included.
-fn get_from_tables(tables: &[Arc<Table>], key: &[u8]) -> Result<Option<crate::Entry>> {
-    for table in tables {
+/// The newest version of `key` in `tables` (ordered as `ReadState::tables`), tombstones
+/// included.
+///
+/// Scanning table by table and stopping at the first hit is right with runs too: the tables
+/// of a run have disjoint key ranges, so at most one of them covers `key` and the others are
+/// skipped by the range check, whatever their order within the run; and runs come newest
+/// first with disjoint, descending sequence ranges, so the first run holding `key` holds its
+/// newest version.
+fn get_from_tables(tables: &[RunTable], key: &[u8]) -> Result<Option<crate::Entry>> {
+    for RunTable { table, .. } in tables {
         let info = table.info();
         if key < info.smallest_key.as_slice() || key > info.largest_key.as_slice() {
             continue;
@@ -465,8 +493,10 @@ impl Inner {
         if let Some(frozen) = &state.frozen {
             sources.push(Box::new(frozen.iter()));
         }
-        for table in &state.tables {
-            sources.push(Box::new(table.iter()));
+        // One source per run, not per table: a run's tables are read one after the other.
+        for run in runs(&state.tables) {
+            let tables = run.iter().map(|t| Arc::clone(&t.table)).collect();
+            sources.push(Box::new(RunIterator::new(tables)));
         }
         MergingIterator::new(sources)
     }
@@ -488,5 +518,103 @@ impl Inner {
         }
         drop(slot);
         self.notify_flush_done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest;
+
+    fn options() -> Options {
+        let mut options = Options {
+            memtable_size_bytes: 16 << 10,
+            ..Options::default()
+        };
+        options.wal.enabled = false;
+        options.table.block_size_bytes = 512;
+        options.compaction.automatic = false;
+        options.compaction.table_size_bytes_target = 8 << 10;
+        options
+    }
+
+    fn key(number: u32) -> Vec<u8> {
+        format!("key{number:06}").into_bytes()
+    }
+
+    /// Writes `count` keys over several flushes, each flush its own run.
+    fn fill(db: &Db, count: u32) {
+        for number in 0..count {
+            db.put(&key(number), &[number as u8; 200]).unwrap();
+            if number % 100 == 99 {
+                db.flush().unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+
+    fn check_all(db: &Db, count: u32) {
+        for number in 0..count {
+            let value = db.get(&key(number)).unwrap().expect("present");
+            assert_eq!(value.value, vec![number as u8; 200]);
+        }
+        let rows = db.scan(b"\0", None, usize::MAX).unwrap();
+        assert_eq!(rows.len(), count as usize);
+    }
+
+    #[test]
+    fn a_merge_writes_one_run_of_several_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), options()).unwrap();
+        fill(&db, 1000);
+        let before = db.stats();
+        assert_eq!(before.runs, before.tables, "a flush writes a one-table run");
+        db.compact().unwrap();
+        let stats = db.stats();
+        assert_eq!(stats.runs, 1);
+        assert!(stats.tables >= 4, "{} tables", stats.tables);
+        let state = db.inner.read_state();
+        let run_id = state.tables[0].table.id();
+        for pair in state.tables.windows(2) {
+            assert!(pair[0].table.info().largest_key < pair[1].table.info().smallest_key);
+        }
+        assert!(state.tables.iter().all(|t| t.run_id == run_id));
+        let listed = manifest::load(dir.path()).unwrap().unwrap().tables;
+        let expected: Vec<(u64, u64)> = state
+            .tables
+            .iter()
+            .map(|t| (t.table.id(), run_id))
+            .collect();
+        let actual: Vec<(u64, u64)> = listed.iter().map(|t| (t.id, t.run_id)).collect();
+        assert_eq!(actual, expected);
+        drop(state);
+        check_all(&db, 1000);
+        db.close().unwrap();
+        let db = Db::open(dir.path(), options()).unwrap();
+        assert_eq!(db.stats().runs, 1);
+        check_all(&db, 1000);
+    }
+
+    #[test]
+    fn a_version_1_manifest_opens_with_each_table_its_own_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), options()).unwrap();
+        fill(&db, 500);
+        db.close().unwrap();
+        let state = manifest::load(dir.path()).unwrap().unwrap();
+        assert!(state.tables.len() >= 5);
+        std::fs::write(dir.path().join("MANIFEST"), manifest::encode_v1(&state)).unwrap();
+        let db = Db::open(dir.path(), options()).unwrap();
+        let stats = db.stats();
+        assert_eq!(stats.runs, state.tables.len());
+        assert_eq!(stats.tables, state.tables.len());
+        check_all(&db, 500);
+        db.compact().unwrap();
+        assert_eq!(db.stats().runs, 1);
+        check_all(&db, 500);
+        db.close().unwrap();
+        let reread = manifest::load(dir.path()).unwrap().unwrap();
+        let run_id = reread.tables[0].id;
+        assert!(reread.tables.iter().all(|t| t.run_id == run_id));
     }
 }

@@ -1,10 +1,13 @@
-//! Sorted cursors over entries, and the merge of several of them.
+//! Sorted cursors over entries: the concatenation of a run's tables, and the merge of
+//! several sources.
 
 use crate::{Entry, Result};
 
 mod merge;
+mod run;
 
 pub use merge::MergingIterator;
+pub use run::RunIterator;
 
 /// A sorted cursor over entries. One version per key per source.
 pub trait EntryIterator: Send {

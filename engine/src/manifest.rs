@@ -7,21 +7,30 @@
 //! never a mix; table files not named by the surviving manifest are leftovers of an
 //! unfinished flush or compaction and are deleted at open.
 //!
-//! Format version 1, little-endian:
+//! Tables are grouped in *runs*: a run is the output of one flush or one merge, one or more
+//! tables with the same sequence range and disjoint, ascending key ranges. Runs are listed
+//! newest first, the tables of a run contiguously in ascending key order. A run's id is the
+//! id of its first table when written (a flush's table id; a merge's first output table id).
+//!
+//! Format version 2, little-endian:
 //!
 //! ```text
 //! magic            u64   0x3146_494e_414d_564b ("KVMANIF1" read as bytes)
-//! format_version   u32   1
+//! format_version   u32   2
 //! body_length      u32   bytes in body
 //! body_crc32c      u32   crc32c of body
 //! body:
 //!   next_table_id      u64
 //!   last_flushed_seq   u64   every write with seq <= this is in a listed table
 //!   table_count        u32
-//!   table_count times, newest first:
+//!   table_count times, newest run first, a run's tables in ascending key order:
 //!     table_id          u64
+//!     run_id            u64
 //!     file_size_bytes   u64
 //! ```
+//!
+//! Version 1 is still read: the same layout without `run_id` (16 bytes per table); each of
+//! its tables is its own run, with run_id = table_id. Only version 2 is written.
 
 use crate::{Error, Result, SequenceNumber};
 use std::fs::{self, File};
@@ -29,7 +38,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"KVMANIF1");
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
+/// The version before runs; read, never written.
+const FORMAT_VERSION_V1: u32 = 1;
 const HEADER_SIZE_BYTES: usize = 8 + 4 + 4 + 4;
 /// More tables than this in a manifest means the file is not ours or is damaged.
 const TABLE_COUNT_MAX: u32 = 1_000_000;
@@ -40,6 +51,8 @@ const TEMPORARY_FILE_NAME: &str = "MANIFEST.tmp";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableRecord {
     pub id: u64,
+    /// The run the table belongs to; see the module comment.
+    pub run_id: u64,
     pub file_size_bytes: u64,
 }
 
@@ -50,7 +63,8 @@ pub struct ManifestState {
     pub next_table_id: u64,
     /// Every write with a sequence number up to this one is in a listed table.
     pub last_flushed_seq: SequenceNumber,
-    /// Live tables, newest first. Their sequence ranges are disjoint and descending.
+    /// Live tables, newest run first, a run's tables in ascending key order. Runs have
+    /// disjoint, descending sequence ranges.
     pub tables: Vec<TableRecord>,
 }
 
@@ -66,7 +80,28 @@ pub fn parse_table_file_name(name: &str) -> Option<u64> {
 
 /// Encodes the state into the on-disk bytes.
 pub fn encode(state: &ManifestState) -> Vec<u8> {
-    let mut body = Vec::with_capacity(20 + state.tables.len() * 16);
+    let mut body = Vec::with_capacity(20 + state.tables.len() * 24);
+    body.extend_from_slice(&state.next_table_id.to_le_bytes());
+    body.extend_from_slice(&state.last_flushed_seq.to_le_bytes());
+    body.extend_from_slice(&(state.tables.len() as u32).to_le_bytes());
+    for table in &state.tables {
+        body.extend_from_slice(&table.id.to_le_bytes());
+        body.extend_from_slice(&table.run_id.to_le_bytes());
+        body.extend_from_slice(&table.file_size_bytes.to_le_bytes());
+    }
+    let mut bytes = Vec::with_capacity(HEADER_SIZE_BYTES + body.len());
+    bytes.extend_from_slice(&MAGIC.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+/// Encodes the state in format version 1 (without run ids), as older engines wrote it.
+#[cfg(test)]
+pub(crate) fn encode_v1(state: &ManifestState) -> Vec<u8> {
+    let mut body = Vec::new();
     body.extend_from_slice(&state.next_table_id.to_le_bytes());
     body.extend_from_slice(&state.last_flushed_seq.to_le_bytes());
     body.extend_from_slice(&(state.tables.len() as u32).to_le_bytes());
@@ -74,9 +109,9 @@ pub fn encode(state: &ManifestState) -> Vec<u8> {
         body.extend_from_slice(&table.id.to_le_bytes());
         body.extend_from_slice(&table.file_size_bytes.to_le_bytes());
     }
-    let mut bytes = Vec::with_capacity(HEADER_SIZE_BYTES + body.len());
+    let mut bytes = Vec::new();
     bytes.extend_from_slice(&MAGIC.to_le_bytes());
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION_V1.to_le_bytes());
     bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
     bytes.extend_from_slice(&body);
@@ -98,7 +133,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ManifestState> {
         return Err(corrupt(0, format!("bad magic {magic:#018x}")));
     }
     let version = read_u32(bytes, 8);
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_V1 {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
             found: version,
@@ -129,19 +164,47 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ManifestState> {
             "body shorter than its fixed fields".into(),
         ));
     }
+    let record_size = if version == FORMAT_VERSION_V1 { 16 } else { 24 };
     let table_count = read_u32(body, 16);
-    if table_count > TABLE_COUNT_MAX || body.len() != 20 + table_count as usize * 16 {
+    if table_count > TABLE_COUNT_MAX || body.len() != 20 + table_count as usize * record_size {
         return Err(corrupt(
             HEADER_SIZE_BYTES + 16,
             format!("table count {table_count} does not fit the body"),
         ));
     }
-    let tables = (0..table_count as usize)
-        .map(|index| TableRecord {
-            id: read_u64(body, 20 + index * 16),
-            file_size_bytes: read_u64(body, 28 + index * 16),
+    let tables: Vec<TableRecord> = (0..table_count as usize)
+        .map(|index| {
+            let record = 20 + index * record_size;
+            let id = read_u64(body, record);
+            if version == FORMAT_VERSION_V1 {
+                TableRecord {
+                    id,
+                    run_id: id,
+                    file_size_bytes: read_u64(body, record + 8),
+                }
+            } else {
+                TableRecord {
+                    id,
+                    run_id: read_u64(body, record + 8),
+                    file_size_bytes: read_u64(body, record + 16),
+                }
+            }
         })
         .collect();
+    // A run's tables must be contiguous: the read path and merges rely on it.
+    let mut finished_runs = std::collections::HashSet::new();
+    for (index, table) in tables.iter().enumerate() {
+        let continues = index > 0 && tables[index - 1].run_id == table.run_id;
+        if index > 0 && !continues {
+            finished_runs.insert(tables[index - 1].run_id);
+        }
+        if !continues && finished_runs.contains(&table.run_id) {
+            return Err(corrupt(
+                HEADER_SIZE_BYTES + 20 + index * record_size,
+                format!("the tables of run {} are not contiguous", table.run_id),
+            ));
+        }
+    }
     Ok(ManifestState {
         next_table_id: read_u64(body, 0),
         last_flushed_seq: read_u64(body, 8),
@@ -199,10 +262,18 @@ mod tests {
         ManifestState {
             next_table_id: 3,
             last_flushed_seq: 0x0102,
-            tables: vec![TableRecord {
-                id: 2,
-                file_size_bytes: 4096,
-            }],
+            tables: vec![
+                TableRecord {
+                    id: 2,
+                    run_id: 2,
+                    file_size_bytes: 4096,
+                },
+                TableRecord {
+                    id: 1,
+                    run_id: 1,
+                    file_size_bytes: 0x0203,
+                },
+            ],
         }
     }
 
@@ -211,20 +282,63 @@ mod tests {
         let bytes = encode(&sample());
         let mut expected = Vec::new();
         expected.extend_from_slice(b"KVMANIF1");
-        expected.extend_from_slice(&[1, 0, 0, 0]); // version
-        expected.extend_from_slice(&[36, 0, 0, 0]); // body length
+        expected.extend_from_slice(&[2, 0, 0, 0]); // version
+        expected.extend_from_slice(&[68, 0, 0, 0]); // body length
         let body: Vec<u8> = [
             &[3, 0, 0, 0, 0, 0, 0, 0][..],       // next_table_id
             &[0x02, 0x01, 0, 0, 0, 0, 0, 0][..], // last_flushed_seq
-            &[1, 0, 0, 0][..],                   // table_count
+            &[2, 0, 0, 0][..],                   // table_count
             &[2, 0, 0, 0, 0, 0, 0, 0][..],       // table id
+            &[2, 0, 0, 0, 0, 0, 0, 0][..],       // run id
             &[0, 0x10, 0, 0, 0, 0, 0, 0][..],    // file size 4096
+            &[1, 0, 0, 0, 0, 0, 0, 0][..],       // table id
+            &[1, 0, 0, 0, 0, 0, 0, 0][..],       // run id
+            &[0x03, 0x02, 0, 0, 0, 0, 0, 0][..], // file size 0x0203
         ]
         .concat();
         expected.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
         expected.extend_from_slice(&body);
         assert_eq!(bytes, expected);
         assert_eq!(decode(&bytes, Path::new("MANIFEST")).unwrap(), sample());
+    }
+
+    #[test]
+    fn version_1_is_read_with_each_table_its_own_run() {
+        let body: Vec<u8> = [
+            &[3, 0, 0, 0, 0, 0, 0, 0][..],       // next_table_id
+            &[0x02, 0x01, 0, 0, 0, 0, 0, 0][..], // last_flushed_seq
+            &[2, 0, 0, 0][..],                   // table_count
+            &[2, 0, 0, 0, 0, 0, 0, 0][..],       // table id
+            &[0, 0x10, 0, 0, 0, 0, 0, 0][..],    // file size 4096
+            &[1, 0, 0, 0, 0, 0, 0, 0][..],       // table id
+            &[0x03, 0x02, 0, 0, 0, 0, 0, 0][..], // file size 0x0203
+        ]
+        .concat();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"KVMANIF1");
+        bytes.extend_from_slice(&[1, 0, 0, 0]); // version
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        assert_eq!(decode(&bytes, Path::new("MANIFEST")).unwrap(), sample());
+        // Rewritten, it becomes version 2.
+        assert_eq!(encode(&sample())[8], 2);
+    }
+
+    #[test]
+    fn a_split_run_is_an_error() {
+        let mut state = sample();
+        state.tables = [(5, 5), (4, 3), (3, 3), (2, 5)]
+            .into_iter()
+            .map(|(id, run_id)| TableRecord {
+                id,
+                run_id,
+                file_size_bytes: 1,
+            })
+            .collect();
+        assert!(decode(&encode(&state), Path::new("MANIFEST")).is_err());
+        state.tables[3].run_id = 2;
+        assert!(decode(&encode(&state), Path::new("MANIFEST")).is_ok());
     }
 
     #[test]

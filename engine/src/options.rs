@@ -150,14 +150,21 @@ impl Default for TableOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompactionOptions {
-    /// A merge takes at least this many age-adjacent tables.
+    /// A merge takes at least this many age-adjacent runs (a run is the output of one
+    /// flush or one merge: tables with disjoint key ranges).
     pub min_merge_width: usize,
-    /// A merge takes at most this many tables (it holds one block of each in memory).
+    /// A merge takes at most this many runs (it holds one block of each in memory).
     pub max_merge_width: usize,
-    /// An older table joins a run of newer ones when its size is at most this many times
-    /// the run's total: 1.2 lets tables of about equal size merge, so each merge roughly
+    /// An older run joins a merge of newer ones when its size is at most this many times
+    /// their total: 1.2 lets tables of about equal size merge, so each merge roughly
     /// doubles a tier and a byte is rewritten about log2(data / memtable) times.
     pub size_ratio: f64,
+    /// A merge starts a new output table once the one being written reaches about this
+    /// many bytes, so a merge writes a *run* of tables with disjoint key ranges rather than
+    /// one big table. This bounds the table builder's memory (Bloom hashes and index, about
+    /// 10 bytes per key until the table is finished) whatever the data set's size. At least
+    /// 4 KiB (small values are for tests); default 64 MiB.
+    pub table_size_bytes_target: u64,
     /// Whether compactions run in the background on their own.
     pub automatic: bool,
 }
@@ -168,6 +175,7 @@ impl Default for CompactionOptions {
             min_merge_width: 4,
             max_merge_width: 16,
             size_ratio: 1.2,
+            table_size_bytes_target: 64 << 20,
             automatic: true,
         }
     }
@@ -265,6 +273,12 @@ impl Options {
         }
         if self.compaction.size_ratio < 1.0 {
             return bad("compaction.size_ratio", "must be at least 1.0");
+        }
+        if self.compaction.table_size_bytes_target < 4096 {
+            return bad(
+                "compaction.table_size_bytes_target",
+                "must be at least 4096",
+            );
         }
         if let SyncPolicy::Periodic { interval_ms } = self.wal.sync {
             if interval_ms == 0 {

@@ -96,6 +96,10 @@ fn run(seed: u64, io: IoBackend, dir: &Path) {
     let stats = db.stats();
     eprintln!("{io:?} seed {seed}: {stats:?}");
     assert!(stats.tables >= 1, "the run must have produced tables");
+    assert!(
+        stats.tables > stats.runs,
+        "merges must have split their output into several tables per run"
+    );
 }
 
 #[test]

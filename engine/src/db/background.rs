@@ -1,9 +1,9 @@
 //! The two background threads: the flusher turns the frozen memtable into a table, the
-//! compactor merges tables as the planner says. Each records a failure as the database's
+//! compactor merges runs of tables as the planner says. Each records a failure as the database's
 //! background error (writes then fail with `Error::Poisoned`) and stops.
 
-use super::{Inner, ReadState};
-use crate::compaction::{self, CompactionTask, Outcome, TableSummary};
+use super::{runs, Inner, ReadState, RunTable};
+use crate::compaction::{self, CompactionTask, Outcome, OutputOptions, RunSummary};
 use crate::manifest::{self, TableRecord};
 use crate::sstable::{Table, TableBuilder};
 use crate::{Error, Result};
@@ -107,7 +107,8 @@ fn allocate_table_id(inner: &Inner) -> u64 {
     id
 }
 
-/// Writes the frozen memtable as the newest table, records it, and releases its log.
+/// Writes the frozen memtable as the newest run (one table, run id = table id), records
+/// it, and releases its log.
 fn flush_frozen(inner: &Inner) -> Result<()> {
     let Some(frozen) = inner.read_state().frozen.clone() else {
         return Ok(());
@@ -132,6 +133,7 @@ fn flush_frozen(inner: &Inner) -> Result<()> {
             0,
             TableRecord {
                 id,
+                run_id: id,
                 file_size_bytes: info.file_size_bytes,
             },
         );
@@ -139,7 +141,7 @@ fn flush_frozen(inner: &Inner) -> Result<()> {
         manifest::store(&inner.dir, &next)?;
         *manifest_state = next;
         let mut state = inner.state.write();
-        let mut tables = vec![table];
+        let mut tables = vec![RunTable { run_id: id, table }];
         tables.extend(state.tables.iter().cloned());
         *state = Arc::new(ReadState {
             active: Arc::clone(&state.active),
@@ -157,7 +159,7 @@ fn flush_frozen(inner: &Inner) -> Result<()> {
 }
 
 /// Runs merges until the planner is content (or, with `everything`, one merge of all
-/// tables). Only one caller runs merges at a time.
+/// runs). Only one caller runs merges at a time.
 pub(super) fn run_compactions(inner: &Inner, everything: bool) -> Result<()> {
     let _running = inner.compaction_running.lock();
     loop {
@@ -165,12 +167,10 @@ pub(super) fn run_compactions(inner: &Inner, everything: bool) -> Result<()> {
             return Ok(());
         }
         let state = inner.read_state();
-        let summaries: Vec<TableSummary> = state
-            .tables
-            .iter()
-            .map(|table| TableSummary {
-                id: table.id(),
-                size_bytes: table.info().file_size_bytes,
+        let summaries: Vec<RunSummary> = runs(&state.tables)
+            .map(|run| RunSummary {
+                id: run[0].run_id,
+                size_bytes: run.iter().map(|t| t.table.info().file_size_bytes).sum(),
             })
             .collect();
         let task = if everything {
@@ -181,49 +181,68 @@ pub(super) fn run_compactions(inner: &Inner, everything: bool) -> Result<()> {
         let Some(task) = task else {
             return Ok(());
         };
-        merge(inner, &state, &task)?;
+        let inputs = input_runs(&state, &task);
+        // Keep only the input tables: the snapshot also pins the memtables it saw, and a
+        // long merge would keep them alive after they are flushed, two memtables more than
+        // the bound on memtable memory.
+        drop(state);
+        merge(inner, inputs, &task)?;
         if everything {
             return Ok(());
         }
     }
 }
 
-fn merge(inner: &Inner, state: &ReadState, task: &CompactionTask) -> Result<()> {
-    let inputs: Vec<Arc<Table>> = task
+/// Each input run's tables, in ascending key order; the runs newest first.
+fn input_runs(state: &ReadState, task: &CompactionTask) -> Vec<Vec<Arc<Table>>> {
+    let inputs: Vec<Vec<Arc<Table>>> = task
         .inputs
         .iter()
-        .filter_map(|id| state.tables.iter().find(|table| table.id() == *id).cloned())
+        .filter_map(|run_id| {
+            runs(&state.tables)
+                .find(|run| run[0].run_id == *run_id)
+                .map(|run| run.iter().map(|t| Arc::clone(&t.table)).collect())
+        })
         .collect();
     assert_eq!(
         inputs.len(),
         task.inputs.len(),
-        "planned inputs must be live tables"
+        "planned inputs must be live runs"
     );
-    let id = allocate_table_id(inner);
-    let path = manifest::table_path(&inner.dir, id);
+    inputs
+}
+
+fn merge(inner: &Inner, inputs: Vec<Vec<Arc<Table>>>, task: &CompactionTask) -> Result<()> {
+    let output_options = OutputOptions {
+        dir: &inner.dir,
+        table: &inner.options.table,
+        table_size_bytes_target: inner.options.compaction.table_size_bytes_target,
+    };
     let outcome = compaction::execute(
         &inputs,
-        &path,
-        &inner.options.table,
+        &output_options,
+        &mut || allocate_table_id(inner),
         task.drop_tombstones,
         &|| stopping(inner),
     )?;
-    let output = match outcome {
+    let written = match outcome {
         Outcome::Cancelled => return Ok(()),
-        Outcome::Empty => None,
-        Outcome::Written(info) => {
-            let table = Arc::new(Table::open_with(
-                &path,
-                id,
-                inner.cache.clone(),
-                inner.options.table.data_block_read,
-            )?);
-            Some((table, info.file_size_bytes))
+        Outcome::Written(written) => written,
+    };
+    let output = open_output(inner, &written);
+    let output = match output {
+        Ok(output) => output,
+        Err(error) => {
+            for table in &written {
+                let _ = fs::remove_file(manifest::table_path(&inner.dir, table.id));
+            }
+            return Err(error);
         }
     };
-    install_merge_output(inner, task, output.clone())?;
-    let bytes_read: u64 = inputs.iter().map(|t| t.info().file_size_bytes).sum();
-    for table in &inputs {
+    install_merge_output(inner, task, &output)?;
+    let input_tables: Vec<&Arc<Table>> = inputs.iter().flatten().collect();
+    let bytes_read: u64 = input_tables.iter().map(|t| t.info().file_size_bytes).sum();
+    for table in &input_tables {
         if let Some(cache) = &inner.cache {
             cache.evict_table(table.id());
         }
@@ -234,39 +253,54 @@ fn merge(inner: &Inner, state: &ReadState, task: &CompactionTask) -> Result<()> 
     counters
         .compaction_bytes_read
         .fetch_add(bytes_read, Ordering::Relaxed);
-    let written = output.map_or(0, |(_, size)| size);
+    let bytes_written: u64 = written.iter().map(|t| t.info.file_size_bytes).sum();
     counters
         .compaction_bytes_written
-        .fetch_add(written, Ordering::Relaxed);
+        .fetch_add(bytes_written, Ordering::Relaxed);
     Ok(())
 }
 
-/// Replaces the merged run by its output in the manifest, then in the read state. Flushes
-/// only ever prepend tables, so the run is still contiguous.
-fn install_merge_output(
-    inner: &Inner,
-    task: &CompactionTask,
-    output: Option<(Arc<Table>, u64)>,
-) -> Result<()> {
+/// Opens a merge's output tables as one run, whose id is the first table's.
+fn open_output(inner: &Inner, written: &[compaction::OutputTable]) -> Result<Vec<RunTable>> {
+    let run_id = written.first().map_or(0, |table| table.id);
+    written
+        .iter()
+        .map(|output| {
+            let path = manifest::table_path(&inner.dir, output.id);
+            let table = Table::open_with(
+                &path,
+                output.id,
+                inner.cache.clone(),
+                inner.options.table.data_block_read,
+            )?;
+            Ok(RunTable {
+                run_id,
+                table: Arc::new(table),
+            })
+        })
+        .collect()
+}
+
+/// Replaces the tables of the merged runs by the output run in the manifest, then in the
+/// read state. Flushes only ever prepend runs, and merges are serialised, so the input
+/// runs' tables are still contiguous.
+fn install_merge_output(inner: &Inner, task: &CompactionTask, output: &[RunTable]) -> Result<()> {
     let mut manifest_state = inner.manifest.lock();
     let mut next = manifest_state.clone();
-    let position = run_position(next.tables.iter().map(|t| t.id), &task.inputs);
-    let replacement = output.iter().map(|(table, size_bytes)| TableRecord {
-        id: table.id(),
-        file_size_bytes: *size_bytes,
+    let (position, count) = inputs_span(next.tables.iter().map(|t| t.run_id), &task.inputs);
+    let replacement = output.iter().map(|t| TableRecord {
+        id: t.table.id(),
+        run_id: t.run_id,
+        file_size_bytes: t.table.info().file_size_bytes,
     });
-    next.tables
-        .splice(position..position + task.inputs.len(), replacement);
+    next.tables.splice(position..position + count, replacement);
     manifest::store(&inner.dir, &next)?;
     *manifest_state = next;
 
     let mut state = inner.state.write();
-    let position = run_position(state.tables.iter().map(|t| t.id()), &task.inputs);
+    let (position, count) = inputs_span(state.tables.iter().map(|t| t.run_id), &task.inputs);
     let mut tables = state.tables.clone();
-    tables.splice(
-        position..position + task.inputs.len(),
-        output.map(|(table, _)| table),
-    );
+    tables.splice(position..position + count, output.iter().cloned());
     *state = Arc::new(ReadState {
         active: Arc::clone(&state.active),
         frozen: state.frozen.clone(),
@@ -275,17 +309,34 @@ fn install_merge_output(
     Ok(())
 }
 
-/// Where the contiguous run `inputs` starts in `ids`.
-fn run_position(ids: impl Iterator<Item = u64>, inputs: &[u64]) -> usize {
-    let ids: Vec<u64> = ids.collect();
-    let position = ids
+/// Where the tables of the contiguous runs `inputs` start in the list of tables' run ids,
+/// and how many tables they are.
+fn inputs_span(run_ids: impl Iterator<Item = u64>, inputs: &[u64]) -> (usize, usize) {
+    let run_ids: Vec<u64> = run_ids.collect();
+    let position = run_ids
         .iter()
         .position(|id| *id == inputs[0])
-        .expect("the first merged table is still listed");
+        .expect("the first merged run is still listed");
+    let mut count = 0;
+    let mut runs_seen: Vec<u64> = Vec::new();
+    for id in &run_ids[position..] {
+        if !inputs.contains(id) {
+            break;
+        }
+        if runs_seen.last() != Some(id) {
+            runs_seen.push(*id);
+        }
+        count += 1;
+    }
     assert_eq!(
-        &ids[position..position + inputs.len()],
-        inputs,
-        "merged tables must still be contiguous"
+        runs_seen, inputs,
+        "merged runs must still be contiguous and in order"
     );
-    position
+    assert!(
+        !run_ids[position + count..]
+            .iter()
+            .any(|id| inputs.contains(id)),
+        "a merged run's tables must be contiguous"
+    );
+    (position, count)
 }

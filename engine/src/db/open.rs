@@ -1,7 +1,7 @@
 //! Opening a database: the directory lock, the manifest and its tables, leftovers of an
 //! interrupted flush or compaction, and the replay of the commit log.
 
-use super::{batch, Counters, Inner, ReadState};
+use super::{batch, Counters, Inner, ReadState, RunTable};
 use crate::manifest::{self, ManifestState};
 use crate::memtable::Memtable;
 use crate::sstable::{BlockCache, Table};
@@ -119,7 +119,7 @@ fn open_tables(
     state: &ManifestState,
     cache: &Option<Arc<BlockCache>>,
     data_block_read: DataBlockRead,
-) -> Result<Vec<Arc<Table>>> {
+) -> Result<Vec<RunTable>> {
     state
         .tables
         .iter()
@@ -137,7 +137,11 @@ fn open_tables(
                     ),
                 ));
             }
-            Table::open_with(&path, record.id, cache.clone(), data_block_read).map(Arc::new)
+            let table = Table::open_with(&path, record.id, cache.clone(), data_block_read)?;
+            Ok(RunTable {
+                run_id: record.run_id,
+                table: Arc::new(table),
+            })
         })
         .collect()
 }

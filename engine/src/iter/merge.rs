@@ -5,9 +5,9 @@ use super::EntryIterator;
 use crate::{Entry, Result};
 
 /// Merges sources given newest first. Sources hold disjoint sequence ranges in that order
-/// (memtable, frozen memtable, tables newest to oldest), so "first source holding the key"
-/// is "newest version". Sources are few (a handful of tables), so the smallest key is found
-/// by a linear pass rather than a heap.
+/// (memtable, frozen memtable, runs of tables newest to oldest, each read by a
+/// `RunIterator`), so "first source holding the key" is "newest version". Sources are few
+/// (a handful of runs), so the smallest key is found by a linear pass rather than a heap.
 pub struct MergingIterator {
     sources: Vec<Box<dyn EntryIterator>>,
     current: Option<usize>,

@@ -17,6 +17,8 @@ pub fn small_options(io: IoBackend, sync: SyncPolicy) -> Options {
     options.compaction = CompactionOptions {
         min_merge_width: 3,
         max_merge_width: 6,
+        // Small, so merges split their output and runs have several tables.
+        table_size_bytes_target: 8 * 1024,
         ..CompactionOptions::default()
     };
     options
