@@ -119,3 +119,30 @@ fn invalid(field: &str, detail: String) -> Error {
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_section_gives_the_defaults_and_they_are_valid() {
+        let config: TransportConfig = toml::from_str("").unwrap();
+        assert_eq!(config, TransportConfig::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn fields_parse_and_bad_values_are_named() {
+        let config: TransportConfig =
+            toml::from_str("listen_address = \"127.0.0.1:7100\"\nbackoff_max_ms = 1").unwrap();
+        assert_eq!(config.listen_address.port(), 7100);
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("transport.backoff_max_ms"), "{error}");
+        assert!(toml::from_str::<TransportConfig>("queue_length = 3").is_err());
+        let zero = TransportConfig {
+            queue_length_max: 0,
+            ..TransportConfig::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+}
