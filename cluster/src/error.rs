@@ -46,6 +46,35 @@ pub enum Error {
     /// `NOPROTO ...`); unlike [`Error::Protocol`] the connection stays open.
     #[error("{0}")]
     Command(String),
+
+    /// Malformed or unexpected node-to-node protocol input; the connection is closed.
+    #[error("peer protocol error: {0}")]
+    PeerProtocol(String),
+
+    /// A peer call got no reply in time (the request or reply was lost, delayed, or the peer
+    /// is down or partitioned away).
+    #[error("peer {peer} did not reply within {after_ms} ms")]
+    PeerTimeout { peer: String, after_ms: u64 },
+
+    /// The outbound queue to a peer is full; the message was not queued.
+    #[error("outbound queue to peer {peer} is full ({capacity} messages)")]
+    PeerQueueFull { peer: String, capacity: usize },
+
+    /// A peer that is not in the transport's peer table.
+    #[error("unknown peer {peer}")]
+    UnknownPeer { peer: String },
+
+    /// The peer cannot be reached or refused the connection; `detail` says why.
+    #[error("peer {peer} unavailable: {detail}")]
+    PeerUnavailable { peer: String, detail: String },
+
+    /// A network I/O error outside any one peer (binding the listen address).
+    #[error("network {what}: {source}")]
+    Network {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The cluster crate's result alias.

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod delay;
 pub mod links;
 pub mod presets;
+pub mod transport;
 
 pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use delay::{DelayDistribution, MixtureComponent};

@@ -15,6 +15,7 @@
 //! ([`Error::Command`]) is an ordinary error reply and the connection carries on.
 
 pub mod command;
+pub mod peer;
 pub mod resp;
 
 pub use command::{Consistency, Request};

@@ -1,0 +1,441 @@
+//! The peer transport: node-to-node messages over TCP, every one of them passed through the
+//! [`LinkEmulator`].
+//!
+//! Connections are one-way. Each node keeps one persistent outbound connection per peer and
+//! writes all its messages to that peer on it: requests, one-way messages and the replies
+//! to that peer's requests. Inbound connections are only read. So a reply from B to A travels
+//! on B's connection to A, which is why both must list each other as peers (a node refuses
+//! connections from node ids not in its table). One-way connections keep the emulation
+//! simple: every message a node sends leaves through one writer per link, where its verdict
+//! is applied.
+//!
+//! Life of a message from this node to peer P:
+//! 1. [`PeerTransport::call`] or [`PeerTransport::send`] encodes the frame (checking the
+//!    frame limit), then asks the emulator for a verdict for the link (this node → P), drawn
+//!    from this transport's seeded random stream. `Drop` means the message is counted and
+//!    forgotten: a call then times out, as on a real lossy network.
+//! 2. `Deliver { delay }` puts it on P's bounded outbound queue, due `delay` from now. A full
+//!    queue fails the send at once with [`Error::PeerQueueFull`].
+//! 3. P's writer task keeps queued messages ordered by due time and writes each when due,
+//!    connecting first if needed (with bounded exponential backoff). A message still not
+//!    written `request_timeout_ms` after it was due is discarded.
+//!
+//! Reordering: messages on one link are delivered in order of due time, not of sending, so
+//! with a variable delay a later message may overtake an earlier one, as on a real network
+//! whose packets take independent paths. Equal delays keep sending order. The protocol never
+//! relies on order: requests are matched to replies by request id.
+//!
+//! The `Hello` that opens a connection and the refusal sent to a rejected one are part of
+//! connecting, like a TCP handshake, and are not emulated.
+
+mod config;
+mod inbound;
+mod outbound;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use config::TransportConfig;
+use outbound::{Outgoing, Writer};
+
+use super::{Endpoint, LinkEmulator, Verdict};
+use crate::protocol::peer::{encode_frame, Frame, FrameKind, PeerMessage};
+use crate::ring::NodeId;
+use crate::{Error, Result};
+
+/// A future returned by [`PeerHandler::handle`].
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Option<PeerMessage>> + Send + 'a>>;
+
+/// What a node does with the messages peers send it. A boxed future rather than the
+/// `async-trait` crate: one signature, no macro, no extra dependency.
+pub trait PeerHandler: Send + Sync + 'static {
+    /// Handles one request or one-way message from `from`. The returned message is the reply
+    /// to a request (`None` replies with an `Error` message); it is ignored for one-way
+    /// messages.
+    fn handle<'a>(&'a self, from: &'a NodeId, message: PeerMessage) -> HandlerFuture<'a>;
+}
+
+/// This node, as its peers and the link emulator see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalIdentity {
+    /// This node's id.
+    pub node: NodeId,
+    /// The datacenter this node runs in.
+    pub datacenter: String,
+}
+
+/// Counters for tests, admin commands and traces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStatistics {
+    /// Messages the link emulator dropped.
+    pub messages_dropped: u64,
+    /// Messages queued for delivery.
+    pub messages_queued: u64,
+}
+
+/// A running peer transport. Stop it with [`PeerTransport::shutdown`]; dropping it also
+/// stops every task, without waiting for them.
+pub struct PeerTransport {
+    shared: Arc<Shared>,
+    local_address: SocketAddr,
+    acceptor: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// State shared by the handle, the acceptor, connection readers and peer writers.
+struct Shared {
+    config: TransportConfig,
+    local: LocalIdentity,
+    emulator: Arc<LinkEmulator>,
+    handler: Arc<dyn PeerHandler>,
+    peers: Mutex<HashMap<NodeId, Peer>>,
+    pending: Mutex<HashMap<u64, Pending>>,
+    next_request_id: AtomicU64,
+    next_sequence: AtomicU64,
+    rng: Mutex<StdRng>,
+    messages_dropped: AtomicU64,
+    messages_queued: AtomicU64,
+}
+
+struct Peer {
+    datacenter: String,
+    queue: mpsc::UnboundedSender<Outgoing>,
+    /// Messages queued or waiting out their delay; bounds the otherwise unbounded channel.
+    queued: Arc<AtomicUsize>,
+    writer: JoinHandle<()>,
+}
+
+struct Pending {
+    peer: NodeId,
+    reply: oneshot::Sender<Result<PeerMessage>>,
+}
+
+/// Locks a mutex, ignoring poisoning: every critical section here leaves the maps valid.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// FNV-1a: a stable hash of the node id for the verdict seed (std's hasher may change).
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl PeerTransport {
+    /// Starts listening on `config.listen_address`. Peers are added with
+    /// [`PeerTransport::add_peer`]; connections from nodes not added are refused.
+    pub async fn bind(
+        config: TransportConfig,
+        local: LocalIdentity,
+        emulator: Arc<LinkEmulator>,
+        handler: Arc<dyn PeerHandler>,
+    ) -> Result<PeerTransport> {
+        config.validate()?;
+        let listener = tokio::net::TcpListener::bind(config.listen_address)
+            .await
+            .map_err(|source| Error::Network {
+                what: format!("binding {}", config.listen_address),
+                source,
+            })?;
+        let local_address = listener.local_addr().map_err(|source| Error::Network {
+            what: "reading the listen address".to_string(),
+            source,
+        })?;
+        let seed = config.rng_seed ^ stable_hash(local.node.as_str());
+        let shared = Arc::new(Shared {
+            config,
+            local,
+            emulator,
+            handler,
+            peers: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            next_request_id: AtomicU64::new(1),
+            next_sequence: AtomicU64::new(0),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            messages_dropped: AtomicU64::new(0),
+            messages_queued: AtomicU64::new(0),
+        });
+        let acceptor = tokio::spawn(inbound::accept_loop(Arc::clone(&shared), listener));
+        Ok(PeerTransport {
+            shared,
+            local_address,
+            acceptor: Mutex::new(Some(acceptor)),
+        })
+    }
+
+    /// The address the transport listens on (with the OS-chosen port filled in).
+    pub fn local_address(&self) -> SocketAddr {
+        self.local_address
+    }
+
+    /// This node's identity.
+    pub fn local(&self) -> &LocalIdentity {
+        &self.shared.local
+    }
+
+    /// Adds `node` (or replaces it, dropping what was queued for it) and starts its writer;
+    /// the connection is made when the first message is due.
+    pub fn add_peer(&self, node: NodeId, datacenter: impl Into<String>, address: SocketAddr) {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = Writer::new(
+            Arc::clone(&self.shared),
+            node.clone(),
+            address,
+            Arc::clone(&queued),
+        );
+        let peer = Peer {
+            datacenter: datacenter.into(),
+            queue,
+            queued,
+            writer: tokio::spawn(writer.run(receiver)),
+        };
+        if let Some(old) = lock(&self.shared.peers).insert(node, peer) {
+            old.writer.abort();
+        }
+    }
+
+    /// Removes `node`: its queue is dropped and its connection closed. Returns whether it was
+    /// a peer.
+    pub fn remove_peer(&self, node: &NodeId) -> bool {
+        let removed = lock(&self.shared.peers).remove(node);
+        match removed {
+            Some(peer) => {
+                peer.writer.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The peers' ids, sorted.
+    pub fn peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = lock(&self.shared.peers).keys().cloned().collect();
+        peers.sort();
+        peers
+    }
+
+    /// Sends a request and waits up to `timeout` for its reply. A remote failure arrives as
+    /// an `Ok(PeerMessage::Error { .. })`; the `Err` cases are the transport's own: unknown
+    /// peer, full queue, refusal, timeout.
+    pub async fn call(
+        &self,
+        to: &NodeId,
+        message: PeerMessage,
+        timeout: Duration,
+    ) -> Result<PeerMessage> {
+        let request_id = self.shared.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, receiver) = oneshot::channel();
+        let pending = Pending {
+            peer: to.clone(),
+            reply,
+        };
+        lock(&self.shared.pending).insert(request_id, pending);
+        // Removes the entry however this future ends: error, timeout, or the caller dropping it.
+        let _forget = ForgetPending {
+            shared: &self.shared,
+            request_id,
+        };
+        self.shared
+            .enqueue(to, FrameKind::Request, request_id, &message)?;
+        match tokio::time::timeout(timeout, receiver).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::PeerUnavailable {
+                peer: to.to_string(),
+                detail: "the transport shut down".to_string(),
+            }),
+            Err(_) => Err(Error::PeerTimeout {
+                peer: to.to_string(),
+                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// [`PeerTransport::call`] with the configured `request_timeout_ms`.
+    pub async fn call_default(&self, to: &NodeId, message: PeerMessage) -> Result<PeerMessage> {
+        self.call(to, message, self.shared.config.request_timeout())
+            .await
+    }
+
+    /// Sends a one-way message. `Ok` means queued (or dropped by the emulator), not received.
+    pub fn send(&self, to: &NodeId, message: PeerMessage) -> Result<()> {
+        self.shared.enqueue(to, FrameKind::OneWay, 0, &message)
+    }
+
+    /// Counters since the transport started.
+    pub fn statistics(&self) -> TransportStatistics {
+        TransportStatistics {
+            messages_dropped: self.shared.messages_dropped.load(Ordering::Relaxed),
+            messages_queued: self.shared.messages_queued.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops listening, closes every connection, stops every task and fails pending calls;
+    /// returns once all tasks have ended.
+    pub async fn shutdown(&self) {
+        let acceptor = lock(&self.acceptor).take();
+        if let Some(acceptor) = acceptor {
+            acceptor.abort();
+            // Aborting the acceptor drops its set of connection tasks, which aborts them.
+            let _ = acceptor.await;
+        }
+        let peers: Vec<Peer> = lock(&self.shared.peers)
+            .drain()
+            .map(|(_, peer)| peer)
+            .collect();
+        for peer in peers {
+            peer.writer.abort();
+            let _ = peer.writer.await;
+        }
+        lock(&self.shared.pending).clear();
+    }
+}
+
+impl Drop for PeerTransport {
+    fn drop(&mut self) {
+        if let Some(acceptor) = lock(&self.acceptor).take() {
+            acceptor.abort();
+        }
+        for (_, peer) in lock(&self.shared.peers).drain() {
+            peer.writer.abort();
+        }
+    }
+}
+
+struct ForgetPending<'a> {
+    shared: &'a Shared,
+    request_id: u64,
+}
+
+impl Drop for ForgetPending<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.pending).remove(&self.request_id);
+    }
+}
+
+impl Shared {
+    /// Encodes a frame, draws its verdict and queues it for `to` (see the module docs).
+    fn enqueue(
+        &self,
+        to: &NodeId,
+        kind: FrameKind,
+        request_id: u64,
+        message: &PeerMessage,
+    ) -> Result<()> {
+        let frame = Frame {
+            kind,
+            request_id,
+            message: message.clone(),
+        };
+        let bytes = encode_frame(&frame, self.config.frame_size_bytes_max)?;
+        let peers = lock(&self.peers);
+        let peer = peers.get(to).ok_or_else(|| Error::UnknownPeer {
+            peer: to.to_string(),
+        })?;
+        if peer.queued.load(Ordering::Acquire) >= self.config.queue_length_max {
+            return Err(Error::PeerQueueFull {
+                peer: to.to_string(),
+                capacity: self.config.queue_length_max,
+            });
+        }
+        let from = Endpoint::new(self.local.node.as_str(), &self.local.datacenter);
+        let destination = Endpoint::new(to.as_str(), &peer.datacenter);
+        let verdict = self
+            .emulator
+            .verdict(from, destination, &mut *lock(&self.rng));
+        let delay = match verdict {
+            Verdict::Deliver { delay } => delay,
+            Verdict::Drop(_) => {
+                self.messages_dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        };
+        let due = Instant::now() + delay;
+        let outgoing = Outgoing {
+            due,
+            sequence: self.next_sequence.fetch_add(1, Ordering::Relaxed),
+            bytes,
+        };
+        // Counted under the peers lock, so two senders cannot both take the last slot.
+        peer.queued.fetch_add(1, Ordering::AcqRel);
+        if peer.queue.send(outgoing).is_err() {
+            peer.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::PeerUnavailable {
+                peer: to.to_string(),
+                detail: "its writer has stopped".to_string(),
+            });
+        }
+        self.messages_queued.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Hands a response from `from` to the call waiting for it. Late replies (after the
+    /// call timed out) and replies from the wrong node are ignored.
+    fn complete(&self, from: &NodeId, request_id: u64, message: PeerMessage) {
+        let mut pending = lock(&self.pending);
+        let Some(waiting) = pending.remove(&request_id) else {
+            return;
+        };
+        if waiting.peer != *from {
+            eprintln!(
+                "peer transport {}: ignoring a reply to request {request_id} from {from}, \
+                 which was sent to {}",
+                self.local.node, waiting.peer
+            );
+            pending.insert(request_id, waiting);
+            return;
+        }
+        let _ = waiting.reply.send(Ok(message));
+    }
+
+    /// Fails every call waiting on `peer`, when its node refused our connection.
+    fn fail_pending(&self, peer: &NodeId, detail: &str) {
+        let mut pending = lock(&self.pending);
+        let failed: Vec<u64> = pending
+            .iter()
+            .filter(|(_, waiting)| waiting.peer == *peer)
+            .map(|(request_id, _)| *request_id)
+            .collect();
+        for request_id in failed {
+            if let Some(waiting) = pending.remove(&request_id) {
+                let _ = waiting.reply.send(Err(Error::PeerUnavailable {
+                    peer: peer.to_string(),
+                    detail: detail.to_string(),
+                }));
+            }
+        }
+    }
+
+    /// Whether `node` in `datacenter` may connect to us.
+    fn check_hello(&self, node: &str, datacenter: &str, cluster_name: &str) -> Result<NodeId> {
+        if cluster_name != self.config.cluster_name {
+            return Err(Error::PeerProtocol(format!(
+                "node {node} belongs to cluster {cluster_name:?}, this node to {:?}",
+                self.config.cluster_name
+            )));
+        }
+        let node = NodeId::new(node);
+        match lock(&self.peers).get(&node) {
+            None => Err(Error::PeerProtocol(format!(
+                "node {node} is not a known peer of {}",
+                self.local.node
+            ))),
+            Some(peer) if peer.datacenter != datacenter => Err(Error::PeerProtocol(format!(
+                "node {node} says it is in datacenter {datacenter}, its peer entry says {}",
+                peer.datacenter
+            ))),
+            Some(_) => Ok(node),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Accepting connections and reading them: the `Hello` check, then requests to the handler
+//! and responses to the calls waiting for them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use super::Shared;
+use crate::protocol::peer::{decode_frame, encode_frame, Frame, FrameKind, PeerMessage};
+use crate::ring::NodeId;
+use crate::{Error, Result};
+
+/// Pause after a failed accept (out of file descriptors, say) before trying again, so the
+/// loop does not spin.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Accepts connections until aborted; dropping it aborts every connection task.
+pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let (stream, address) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                log(&shared, &format!("accept failed: {error}"));
+                tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= shared.config.inbound_connections_max {
+            log(
+                &shared,
+                &format!(
+                    "refused a connection from {address}: {} connections already open",
+                    connections.len()
+                ),
+            );
+            continue;
+        }
+        connections.spawn(serve(Arc::clone(&shared), stream, address));
+    }
+}
+
+fn log(shared: &Shared, text: &str) {
+    eprintln!("peer transport {}: {text}", shared.local.node);
+}
+
+/// Serves one inbound connection until it closes or breaks the protocol.
+async fn serve(shared: Arc<Shared>, stream: TcpStream, address: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut buffer = Vec::new();
+    let limit = shared.config.frame_size_bytes_max;
+    let hello = tokio::time::timeout(
+        shared.config.connect_timeout(),
+        read_frame(&mut reader, &mut buffer, limit),
+    )
+    .await;
+    let checked = match hello {
+        Err(_) => Err(Error::PeerProtocol("no Hello in time".to_string())),
+        Ok(Ok(None)) => Err(Error::PeerProtocol("closed before Hello".to_string())),
+        Ok(Err(error)) => Err(error),
+        Ok(Ok(Some(frame))) => match frame.message {
+            PeerMessage::Hello {
+                node,
+                datacenter,
+                cluster_name,
+            } => shared.check_hello(&node, &datacenter, &cluster_name),
+            other => Err(Error::PeerProtocol(format!(
+                "first frame is {}, not Hello",
+                other.name()
+            ))),
+        },
+    };
+    let peer = match checked {
+        Ok(peer) => peer,
+        Err(error) => {
+            log(
+                &shared,
+                &format!("refused a connection from {address}: {error}"),
+            );
+            // Tell the caller why, so its calls fail with the reason instead of timing out.
+            let refusal = Frame {
+                kind: FrameKind::OneWay,
+                request_id: 0,
+                message: PeerMessage::Error {
+                    message: error.to_string(),
+                },
+            };
+            if let Ok(bytes) = encode_frame(&refusal, limit) {
+                let _ = writer.write_all(&bytes).await;
+                let _ = writer.shutdown().await;
+            }
+            return;
+        }
+    };
+    if let Err(error) = read_messages(&shared, &peer, &mut reader, &mut buffer).await {
+        log(
+            &shared,
+            &format!("closing the connection from {peer} ({address}): {error}"),
+        );
+    }
+}
+
+/// Reads frames after `Hello` until the stream ends (`Ok`) or breaks the protocol.
+async fn read_messages(
+    shared: &Arc<Shared>,
+    peer: &NodeId,
+    reader: &mut OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+) -> Result<()> {
+    // Handlers in flight; dropped with this future, which aborts them on shutdown.
+    let mut handlers = JoinSet::new();
+    let limit = shared.config.frame_size_bytes_max;
+    while let Some(frame) = read_frame(reader, buffer, limit).await? {
+        while handlers.try_join_next().is_some() {}
+        if handlers.len() >= shared.config.inbound_requests_max {
+            // Stop reading until one finishes: TCP pushes back on the sender.
+            handlers.join_next().await;
+        }
+        match (frame.kind, frame.message) {
+            (_, PeerMessage::Hello { .. }) => {
+                return Err(Error::PeerProtocol("a second Hello".to_string()));
+            }
+            (FrameKind::Response, message) => shared.complete(peer, frame.request_id, message),
+            (kind, message) => {
+                handlers.spawn(handle(
+                    Arc::clone(shared),
+                    peer.clone(),
+                    kind,
+                    frame.request_id,
+                    message,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the handler on one message and queues the reply to a request.
+async fn handle(
+    shared: Arc<Shared>,
+    peer: NodeId,
+    kind: FrameKind,
+    request_id: u64,
+    message: PeerMessage,
+) {
+    let name = message.name();
+    let reply = shared.handler.handle(&peer, message).await;
+    if kind != FrameKind::Request {
+        return;
+    }
+    let reply = reply.unwrap_or_else(|| PeerMessage::Error {
+        message: format!("no reply to {name}"),
+    });
+    if let Err(error) = shared.enqueue(&peer, FrameKind::Response, request_id, &reply) {
+        log(
+            &shared,
+            &format!("could not queue the reply to {peer}'s {name}: {error}"),
+        );
+    }
+}
+
+/// Reads until one whole frame is buffered; `Ok(None)` at a clean end of stream.
+async fn read_frame(
+    reader: &mut OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+    limit: usize,
+) -> Result<Option<Frame>> {
+    loop {
+        if let Some((frame, consumed)) = decode_frame(buffer, limit)? {
+            buffer.drain(..consumed);
+            return Ok(Some(frame));
+        }
+        buffer.reserve(64 * 1024);
+        let read = reader.read_buf(buffer).await.map_err(|error| {
+            Error::PeerProtocol(format!("reading from the connection: {error}"))
+        })?;
+        if read == 0 {
+            return if buffer.is_empty() {
+                Ok(None)
+            } else {
+                Err(Error::PeerProtocol(format!(
+                    "stream ended inside a frame ({} bytes buffered)",
+                    buffer.len()
+                )))
+            };
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! One peer's writer task: orders queued messages by due time, keeps the connection to the
+//! peer open (reconnecting with bounded exponential backoff) and writes each message when due.
+
+use std::cmp::{Ordering as CompareOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+use super::Shared;
+use crate::protocol::peer::{decode_frame, encode_frame, Frame, FrameKind, PeerMessage};
+use crate::ring::NodeId;
+use crate::{Error, Result};
+
+/// A message waiting for its emulated delay to pass.
+pub(super) struct Outgoing {
+    /// When the emulated delay ends.
+    pub(super) due: Instant,
+    /// Sending order, so messages due at the same instant keep it.
+    pub(super) sequence: u64,
+    /// The encoded frame.
+    pub(super) bytes: Vec<u8>,
+}
+
+impl Outgoing {
+    fn key(&self) -> (Instant, u64) {
+        (self.due, self.sequence)
+    }
+}
+
+impl PartialEq for Outgoing {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Outgoing {}
+
+impl PartialOrd for Outgoing {
+    fn partial_cmp(&self, other: &Self) -> Option<CompareOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Outgoing {
+    fn cmp(&self, other: &Self) -> CompareOrdering {
+        self.key().cmp(&other.key())
+    }
+}
+
+/// Bytes read from an outbound connection before it is given up: the peer only ever sends
+/// a short refusal on it.
+const REFUSAL_SIZE_BYTES_MAX: usize = 64 * 1024;
+
+struct Connection {
+    writer: BufWriter<OwnedWriteHalf>,
+    reader: OwnedReadHalf,
+    received: Vec<u8>,
+}
+
+/// Why an outbound connection ended, learned by reading it.
+enum Closed {
+    /// The peer sent an `Error` frame and closed: it refused us.
+    Refused(String),
+    /// End of stream, a read error, or bytes that make no sense on this connection.
+    Lost(String),
+}
+
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    peer: NodeId,
+    address: SocketAddr,
+    queued: Arc<AtomicUsize>,
+    backoff: Duration,
+    next_attempt: Instant,
+    /// Whether the last connection attempt failed, so a dead peer is logged once per outage.
+    failing: bool,
+}
+
+impl Writer {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        peer: NodeId,
+        address: SocketAddr,
+        queued: Arc<AtomicUsize>,
+    ) -> Self {
+        let backoff = Duration::from_millis(shared.config.backoff_initial_ms);
+        Writer {
+            shared,
+            peer,
+            address,
+            queued,
+            backoff,
+            next_attempt: Instant::now(),
+            failing: false,
+        }
+    }
+
+    /// Runs until the queue's sender is dropped (peer removed) or the task is aborted.
+    pub(super) async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+        let mut scheduled: BinaryHeap<Reverse<Outgoing>> = BinaryHeap::new();
+        let mut connection: Option<Connection> = None;
+        loop {
+            let wake = scheduled.peek().map(|Reverse(next)| match connection {
+                Some(_) => next.due,
+                None => next.due.max(self.next_attempt),
+            });
+            tokio::select! {
+                received = queue.recv() => match received {
+                    Some(outgoing) => scheduled.push(Reverse(outgoing)),
+                    None => return,
+                },
+                () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                    self.write_due(&mut scheduled, &mut connection).await;
+                }
+                closed = read_until_closed(connection.as_mut()), if connection.is_some() => {
+                    connection = None;
+                    self.closed(closed);
+                }
+            }
+        }
+    }
+
+    /// Writes every message that is due, connecting first if needed.
+    async fn write_due(
+        &mut self,
+        scheduled: &mut BinaryHeap<Reverse<Outgoing>>,
+        connection: &mut Option<Connection>,
+    ) {
+        let now = Instant::now();
+        let patience = self.shared.config.request_timeout();
+        while let Some(Reverse(next)) = scheduled.peek() {
+            if next.due > now {
+                break;
+            }
+            if next.due + patience <= now {
+                // Waited too long for a connection: whoever sent it has given up.
+                scheduled.pop();
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+            if connection.is_none() {
+                if now < self.next_attempt {
+                    break;
+                }
+                match self.connect().await {
+                    Ok(connected) => *connection = Some(connected),
+                    Err(error) => {
+                        self.connect_failed(error);
+                        break;
+                    }
+                }
+            }
+            let Some(Reverse(outgoing)) = scheduled.pop() else {
+                break;
+            };
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            if let Some(open) = connection.as_mut() {
+                if let Err(error) = open.writer.write_all(&outgoing.bytes).await {
+                    // The message is lost with the connection, as unacknowledged bytes are
+                    // when a real link fails; its caller times out.
+                    self.log(&format!("write failed, reconnecting: {error}"));
+                    *connection = None;
+                }
+            }
+        }
+        if let Some(open) = connection.as_mut() {
+            if let Err(error) = open.writer.flush().await {
+                self.log(&format!("write failed, reconnecting: {error}"));
+                *connection = None;
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<Connection> {
+        let timeout = self.shared.config.connect_timeout();
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(self.address)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return Err(self.unavailable(error.to_string())),
+            Err(_) => {
+                return Err(
+                    self.unavailable(format!("no connection within {} ms", timeout.as_millis()))
+                )
+            }
+        };
+        // Small request and reply frames must not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = stream.into_split();
+        let mut writer = BufWriter::new(writer);
+        let hello = Frame {
+            kind: FrameKind::OneWay,
+            request_id: 0,
+            message: PeerMessage::Hello {
+                node: self.shared.local.node.to_string(),
+                datacenter: self.shared.local.datacenter.clone(),
+                cluster_name: self.shared.config.cluster_name.clone(),
+            },
+        };
+        let bytes = encode_frame(&hello, self.shared.config.frame_size_bytes_max)?;
+        writer
+            .write_all(&bytes)
+            .await
+            .map_err(|error| self.unavailable(error.to_string()))?;
+        if self.failing {
+            self.log("connected again");
+        }
+        self.failing = false;
+        self.backoff = Duration::from_millis(self.shared.config.backoff_initial_ms);
+        Ok(Connection {
+            writer,
+            reader,
+            received: Vec::new(),
+        })
+    }
+
+    fn connect_failed(&mut self, error: Error) {
+        if !self.failing {
+            self.log(&format!("cannot connect to {}: {error}", self.address));
+        }
+        self.failing = true;
+        self.next_attempt = Instant::now() + self.backoff;
+        let backoff_max = Duration::from_millis(self.shared.config.backoff_max_ms);
+        self.backoff = (self.backoff * 2).min(backoff_max);
+    }
+
+    fn closed(&mut self, closed: Closed) {
+        match closed {
+            Closed::Refused(reason) => {
+                self.log(&format!("refused our connection: {reason}"));
+                self.shared
+                    .fail_pending(&self.peer, &format!("refused the connection: {reason}"));
+                // Retrying at once would be refused again; wait as after a failed connect.
+                self.failing = true;
+                self.next_attempt = Instant::now() + self.backoff;
+            }
+            Closed::Lost(reason) => self.log(&format!("connection closed: {reason}")),
+        }
+    }
+
+    fn unavailable(&self, detail: String) -> Error {
+        Error::PeerUnavailable {
+            peer: self.peer.to_string(),
+            detail,
+        }
+    }
+
+    fn log(&self, text: &str) {
+        eprintln!(
+            "peer transport {}: peer {}: {text}",
+            self.shared.local.node, self.peer
+        );
+    }
+}
+
+/// Reads an outbound connection until it ends. Nothing is expected on it but a refusal.
+async fn read_until_closed(connection: Option<&mut Connection>) -> Closed {
+    let Some(connection) = connection else {
+        return Closed::Lost("no connection".to_string());
+    };
+    loop {
+        match decode_frame(&connection.received, REFUSAL_SIZE_BYTES_MAX) {
+            Ok(Some((frame, _))) => {
+                return match frame.message {
+                    PeerMessage::Error { message } => Closed::Refused(message),
+                    other => Closed::Lost(format!("unexpected {} frame", other.name())),
+                }
+            }
+            Ok(None) => {}
+            Err(error) => return Closed::Lost(error.to_string()),
+        }
+        connection.received.reserve(4096);
+        match connection.reader.read_buf(&mut connection.received).await {
+            Ok(0) => return Closed::Lost("closed by the peer".to_string()),
+            Ok(_) => {}
+            Err(error) => return Closed::Lost(error.to_string()),
+        }
+    }
+}

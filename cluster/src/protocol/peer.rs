@@ -1,0 +1,263 @@
+//! The node-to-node protocol: one message enum ([`PeerMessage`]) carried in checksummed frames.
+//!
+//! # Frame format, version 1
+//!
+//! Every integer is big-endian. A frame is a 20-byte header and a payload:
+//!
+//! ```text
+//! offset size field
+//!      0    2 magic            0x4B 0x50 ("KP", kv peer)
+//!      2    1 format version   1
+//!      3    1 kind             1 request, 2 response, 3 one-way
+//!      4    8 request id       pairs a response with its request; 0 for one-way frames
+//!     12    4 payload length   bytes after the header; at most the configured frame limit
+//!     16    4 crc32c           CRC-32C (Castagnoli) of the payload bytes
+//!     20    n payload          one encoded PeerMessage (format in [`payload`])
+//! ```
+//!
+//! The magic and version come first so a node that connects to the wrong port, or a node of
+//! an incompatible release, is rejected on its first bytes rather than after a large
+//! allocation. The length is checked against the limit before any payload is buffered, and
+//! the checksum before the payload is parsed, so a corrupt frame is never half-applied.
+//!
+//! Any decoding error leaves the stream unsynchronised: the connection must be closed.
+//!
+//! Extending the protocol: a new message gets a new payload tag (see [`payload`]); an older
+//! node rejects it as an unknown tag. A change to an existing message's fields, or to the
+//! header, bumps [`FORMAT_VERSION`].
+
+mod payload;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The first two bytes of every frame: "KP".
+pub const MAGIC: u16 = 0x4B50;
+
+/// The frame and payload format this build speaks.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Size of the fixed frame header.
+pub const HEADER_SIZE_BYTES: usize = 20;
+
+/// Default largest payload: 64 MiB, the client protocol's frame limit, so whatever a client
+/// may send (a `KV.SCAN` page of large values) fits in one peer frame too.
+pub const DEFAULT_FRAME_SIZE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// What a frame is for, which decides whether a reply is expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FrameKind {
+    /// Expects exactly one [`FrameKind::Response`] with the same request id.
+    Request,
+    /// Answers the request with the same id.
+    Response,
+    /// Expects nothing back (`Hello`, gossip, hints).
+    OneWay,
+}
+
+impl FrameKind {
+    fn to_byte(self) -> u8 {
+        match self {
+            FrameKind::Request => 1,
+            FrameKind::Response => 2,
+            FrameKind::OneWay => 3,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Result<Self> {
+        match byte {
+            1 => Ok(FrameKind::Request),
+            2 => Ok(FrameKind::Response),
+            3 => Ok(FrameKind::OneWay),
+            other => Err(Error::PeerProtocol(format!("unknown frame kind {other}"))),
+        }
+    }
+}
+
+/// One row of a [`PeerMessage::ScanReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRow {
+    /// The row's key.
+    pub key: Vec<u8>,
+    /// The row's encoded [`crate::version::SiblingSet`].
+    pub siblings: Vec<u8>,
+}
+
+/// Everything one node says to another. Values travel as encoded
+/// [`crate::version::SiblingSet`] bytes, so replicas exchange exactly what they store and the
+/// transport never needs to understand versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// The first frame on every connection: who is calling, from where, for which cluster.
+    Hello {
+        /// The caller's node id.
+        node: String,
+        /// The caller's datacenter.
+        datacenter: String,
+        /// The cluster the caller belongs to; a mismatch is refused, so two clusters on one
+        /// network never exchange data by a misconfigured seed list.
+        cluster_name: String,
+    },
+    /// Liveness probe; answered with `Pong`.
+    Ping,
+    /// Answer to `Ping`.
+    Pong,
+    /// Store these siblings for `key` (merged with what the replica already has).
+    Put {
+        /// The key.
+        key: Vec<u8>,
+        /// Encoded sibling set.
+        siblings: Vec<u8>,
+    },
+    /// The replica has durably stored a `Put`.
+    PutAck,
+    /// Read `key`'s siblings.
+    Get {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Answer to `Get`: the encoded sibling set, or `None` if the replica has nothing.
+    GetReply {
+        /// Encoded sibling set.
+        siblings: Option<Vec<u8>>,
+    },
+    /// Rows with `start <= key < end` (no upper bound when `end` is `None`), at most `limit`.
+    Scan {
+        /// First key (inclusive).
+        start: Vec<u8>,
+        /// Last key (exclusive).
+        end: Option<Vec<u8>>,
+        /// Most rows to return.
+        limit: u32,
+    },
+    /// Answer to `Scan`, in key order.
+    ScanReply {
+        /// The rows found.
+        rows: Vec<ScanRow>,
+    },
+    /// The request failed on the remote node.
+    Error {
+        /// What went wrong, for logs and the client's error reply.
+        message: String,
+    },
+}
+
+impl PeerMessage {
+    /// The message's name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeerMessage::Hello { .. } => "Hello",
+            PeerMessage::Ping => "Ping",
+            PeerMessage::Pong => "Pong",
+            PeerMessage::Put { .. } => "Put",
+            PeerMessage::PutAck => "PutAck",
+            PeerMessage::Get { .. } => "Get",
+            PeerMessage::GetReply { .. } => "GetReply",
+            PeerMessage::Scan { .. } => "Scan",
+            PeerMessage::ScanReply { .. } => "ScanReply",
+            PeerMessage::Error { .. } => "Error",
+        }
+    }
+}
+
+/// One decoded frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Request, response or one-way.
+    pub kind: FrameKind,
+    /// Pairs a response with its request; 0 for one-way frames.
+    pub request_id: u64,
+    /// The message carried.
+    pub message: PeerMessage,
+}
+
+/// Encodes `frame`; fails if its payload would exceed `frame_size_bytes_max`, so a node never
+/// sends what its peer must refuse.
+pub fn encode_frame(frame: &Frame, frame_size_bytes_max: usize) -> Result<Vec<u8>> {
+    let mut bytes = vec![0; HEADER_SIZE_BYTES];
+    payload::encode(&frame.message, &mut bytes);
+    let payload_length = bytes.len() - HEADER_SIZE_BYTES;
+    let limit = frame_size_bytes_max.min(u32::MAX as usize);
+    if payload_length > limit {
+        return Err(Error::LimitExceeded {
+            what: "peer frame payload",
+            size: payload_length,
+            limit,
+        });
+    }
+    let checksum = crc32c::crc32c(&bytes[HEADER_SIZE_BYTES..]);
+    bytes[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+    bytes[2] = FORMAT_VERSION;
+    bytes[3] = frame.kind.to_byte();
+    bytes[4..12].copy_from_slice(&frame.request_id.to_be_bytes());
+    bytes[12..16].copy_from_slice(&(payload_length as u32).to_be_bytes());
+    bytes[16..20].copy_from_slice(&checksum.to_be_bytes());
+    Ok(bytes)
+}
+
+/// Decodes the frame at the front of `buffer`: `Ok(None)` when more bytes are needed,
+/// `Ok(Some((frame, consumed)))` when one is complete. Header fields are checked as soon as
+/// their bytes arrive, so garbage is rejected early; never panics on any input.
+pub fn decode_frame(buffer: &[u8], frame_size_bytes_max: usize) -> Result<Option<(Frame, usize)>> {
+    if buffer.len() >= 2 {
+        let magic = u16::from_be_bytes([buffer[0], buffer[1]]);
+        if magic != MAGIC {
+            return Err(Error::PeerProtocol(format!(
+                "bad frame magic {magic:#06x}, expected {MAGIC:#06x} (not a peer connection?)"
+            )));
+        }
+    }
+    if let Some(&version) = buffer.get(2) {
+        if version != FORMAT_VERSION {
+            return Err(Error::PeerProtocol(format!(
+                "unsupported frame format version {version}, this node speaks {FORMAT_VERSION}"
+            )));
+        }
+    }
+    if let Some(&kind) = buffer.get(3) {
+        FrameKind::from_byte(kind)?;
+    }
+    if buffer.len() < HEADER_SIZE_BYTES {
+        return Ok(None);
+    }
+    let header = &buffer[..HEADER_SIZE_BYTES];
+    let kind = FrameKind::from_byte(header[3])?;
+    let request_id = u64::from_be_bytes(array(&header[4..12]));
+    let payload_length = u32::from_be_bytes(array(&header[12..16])) as usize;
+    let expected_checksum = u32::from_be_bytes(array(&header[16..20]));
+    if payload_length > frame_size_bytes_max {
+        return Err(Error::LimitExceeded {
+            what: "peer frame payload",
+            size: payload_length,
+            limit: frame_size_bytes_max,
+        });
+    }
+    let Some(payload_bytes) = buffer[HEADER_SIZE_BYTES..].get(..payload_length) else {
+        return Ok(None);
+    };
+    let actual_checksum = crc32c::crc32c(payload_bytes);
+    if actual_checksum != expected_checksum {
+        return Err(Error::PeerProtocol(format!(
+            "frame checksum mismatch: header says {expected_checksum:#010x}, payload has \
+             {actual_checksum:#010x}"
+        )));
+    }
+    let message = payload::decode(payload_bytes)?;
+    let frame = Frame {
+        kind,
+        request_id,
+        message,
+    };
+    Ok(Some((frame, HEADER_SIZE_BYTES + payload_length)))
+}
+
+/// Copies a slice of known length into an array; callers slice exactly `N` bytes.
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0; N];
+    out.copy_from_slice(bytes);
+    out
+}
+
+#[cfg(test)]
+mod tests;

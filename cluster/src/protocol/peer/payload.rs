@@ -1,0 +1,228 @@
+//! The payload of a peer frame: one [`PeerMessage`], format version 1.
+//!
+//! A tag byte names the message, then its fields in declaration order:
+//!
+//! ```text
+//! tag message    fields
+//!   1 Hello      string node, string datacenter, string cluster_name
+//!   2 Ping       -
+//!   3 Pong       -
+//!   4 Put        bytes key, bytes siblings
+//!   5 PutAck     -
+//!   6 Get        bytes key
+//!   7 GetReply   optional bytes siblings
+//!   8 Scan       bytes start, optional bytes end, u32 limit
+//!   9 ScanReply  u32 row count, then per row: bytes key, bytes siblings
+//!  10 Error      string message
+//!
+//! bytes    = u32 length, then that many bytes
+//! string   = bytes holding UTF-8
+//! optional = u8 0 (absent) or 1 (present, followed by the value)
+//! ```
+//!
+//! Integers are big-endian. Every length is checked against the bytes that remain before
+//! anything is allocated, so the frame limit bounds memory; trailing bytes are an error, so
+//! one payload has exactly one meaning.
+//!
+//! Hand-written rather than a serde format: the bytes are the contract between releases, and
+//! here they are spelled out and pinned by golden tests instead of depending on how a
+//! serialization crate chooses to encode an enum.
+
+use super::{PeerMessage, ScanRow};
+use crate::{Error, Result};
+
+const TAG_HELLO: u8 = 1;
+const TAG_PING: u8 = 2;
+const TAG_PONG: u8 = 3;
+const TAG_PUT: u8 = 4;
+const TAG_PUT_ACK: u8 = 5;
+const TAG_GET: u8 = 6;
+const TAG_GET_REPLY: u8 = 7;
+const TAG_SCAN: u8 = 8;
+const TAG_SCAN_REPLY: u8 = 9;
+const TAG_ERROR: u8 = 10;
+
+/// Smallest encoded scan row (two empty byte strings), used to bound the row count.
+const SCAN_ROW_SIZE_BYTES_MIN: usize = 8;
+
+/// Appends `message`'s payload to `out`.
+pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
+    match message {
+        PeerMessage::Hello {
+            node,
+            datacenter,
+            cluster_name,
+        } => {
+            out.push(TAG_HELLO);
+            put_bytes(out, node.as_bytes());
+            put_bytes(out, datacenter.as_bytes());
+            put_bytes(out, cluster_name.as_bytes());
+        }
+        PeerMessage::Ping => out.push(TAG_PING),
+        PeerMessage::Pong => out.push(TAG_PONG),
+        PeerMessage::Put { key, siblings } => {
+            out.push(TAG_PUT);
+            put_bytes(out, key);
+            put_bytes(out, siblings);
+        }
+        PeerMessage::PutAck => out.push(TAG_PUT_ACK),
+        PeerMessage::Get { key } => {
+            out.push(TAG_GET);
+            put_bytes(out, key);
+        }
+        PeerMessage::GetReply { siblings } => {
+            out.push(TAG_GET_REPLY);
+            put_optional(out, siblings.as_deref());
+        }
+        PeerMessage::Scan { start, end, limit } => {
+            out.push(TAG_SCAN);
+            put_bytes(out, start);
+            put_optional(out, end.as_deref());
+            out.extend_from_slice(&limit.to_be_bytes());
+        }
+        PeerMessage::ScanReply { rows } => {
+            out.push(TAG_SCAN_REPLY);
+            out.extend_from_slice(&length_u32(rows.len()).to_be_bytes());
+            for row in rows {
+                put_bytes(out, &row.key);
+                put_bytes(out, &row.siblings);
+            }
+        }
+        PeerMessage::Error { message } => {
+            out.push(TAG_ERROR);
+            put_bytes(out, message.as_bytes());
+        }
+    }
+}
+
+/// Decodes one whole payload.
+pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
+    let mut reader = Reader { rest: payload };
+    let message = match reader.u8("message tag")? {
+        TAG_HELLO => PeerMessage::Hello {
+            node: reader.string("Hello.node")?,
+            datacenter: reader.string("Hello.datacenter")?,
+            cluster_name: reader.string("Hello.cluster_name")?,
+        },
+        TAG_PING => PeerMessage::Ping,
+        TAG_PONG => PeerMessage::Pong,
+        TAG_PUT => PeerMessage::Put {
+            key: reader.bytes("Put.key")?,
+            siblings: reader.bytes("Put.siblings")?,
+        },
+        TAG_PUT_ACK => PeerMessage::PutAck,
+        TAG_GET => PeerMessage::Get {
+            key: reader.bytes("Get.key")?,
+        },
+        TAG_GET_REPLY => PeerMessage::GetReply {
+            siblings: reader.optional("GetReply.siblings")?,
+        },
+        TAG_SCAN => PeerMessage::Scan {
+            start: reader.bytes("Scan.start")?,
+            end: reader.optional("Scan.end")?,
+            limit: reader.u32("Scan.limit")?,
+        },
+        TAG_SCAN_REPLY => {
+            let count = reader.u32("ScanReply row count")? as usize;
+            // A count larger than the remaining bytes could hold is corrupt; checking it
+            // first keeps a forged count from reserving gigabytes.
+            if count > reader.rest.len() / SCAN_ROW_SIZE_BYTES_MIN {
+                return Err(corrupt(format!(
+                    "ScanReply claims {count} rows in {} bytes",
+                    reader.rest.len()
+                )));
+            }
+            let mut rows = Vec::with_capacity(count);
+            for _ in 0..count {
+                rows.push(ScanRow {
+                    key: reader.bytes("ScanReply.key")?,
+                    siblings: reader.bytes("ScanReply.siblings")?,
+                });
+            }
+            PeerMessage::ScanReply { rows }
+        }
+        TAG_ERROR => PeerMessage::Error {
+            message: reader.string("Error.message")?,
+        },
+        other => return Err(corrupt(format!("unknown message tag {other}"))),
+    };
+    if !reader.rest.is_empty() {
+        return Err(corrupt(format!(
+            "{} trailing bytes after {}",
+            reader.rest.len(),
+            message.name()
+        )));
+    }
+    Ok(message)
+}
+
+fn corrupt(detail: String) -> Error {
+    Error::PeerProtocol(format!("bad peer payload: {detail}"))
+}
+
+/// Lengths are u32 on the wire; the frame limit (itself at most `u32::MAX`) is checked after
+/// encoding, so saturating here only turns an impossible size into a limit error there.
+fn length_u32(length: usize) -> u32 {
+    u32::try_from(length).unwrap_or(u32::MAX)
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&length_u32(bytes.len()).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn put_optional(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => out.push(0),
+        Some(bytes) => {
+            out.push(1);
+            put_bytes(out, bytes);
+        }
+    }
+}
+
+/// A cursor over a payload; every read checks what remains.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize, field: &str) -> Result<&'a [u8]> {
+        if count > self.rest.len() {
+            return Err(corrupt(format!(
+                "{field} needs {count} bytes, {} remain",
+                self.rest.len()
+            )));
+        }
+        let (taken, rest) = self.rest.split_at(count);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    fn u8(&mut self, field: &str) -> Result<u8> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    fn u32(&mut self, field: &str) -> Result<u32> {
+        let bytes = self.take(4, field)?;
+        Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn bytes(&mut self, field: &str) -> Result<Vec<u8>> {
+        let length = self.u32(field)? as usize;
+        Ok(self.take(length, field)?.to_vec())
+    }
+
+    fn string(&mut self, field: &str) -> Result<String> {
+        String::from_utf8(self.bytes(field)?)
+            .map_err(|_| corrupt(format!("{field} is not valid UTF-8")))
+    }
+
+    fn optional(&mut self, field: &str) -> Result<Option<Vec<u8>>> {
+        match self.u8(field)? {
+            0 => Ok(None),
+            1 => self.bytes(field).map(Some),
+            other => Err(corrupt(format!("{field} has presence byte {other}"))),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+
+const LIMIT: usize = 1024;
+
+fn every_message() -> Vec<PeerMessage> {
+    vec![
+        PeerMessage::Hello {
+            node: "node-a".to_string(),
+            datacenter: "dc1".to_string(),
+            cluster_name: "test".to_string(),
+        },
+        PeerMessage::Ping,
+        PeerMessage::Pong,
+        PeerMessage::Put {
+            key: b"key".to_vec(),
+            siblings: vec![0, 1, 2, 255],
+        },
+        PeerMessage::PutAck,
+        PeerMessage::Get { key: Vec::new() },
+        PeerMessage::GetReply { siblings: None },
+        PeerMessage::GetReply {
+            siblings: Some(vec![9; 40]),
+        },
+        PeerMessage::Scan {
+            start: b"a".to_vec(),
+            end: Some(b"m".to_vec()),
+            limit: 100,
+        },
+        PeerMessage::Scan {
+            start: Vec::new(),
+            end: None,
+            limit: 0,
+        },
+        PeerMessage::ScanReply {
+            rows: vec![
+                ScanRow {
+                    key: b"a".to_vec(),
+                    siblings: vec![1],
+                },
+                ScanRow {
+                    key: b"b".to_vec(),
+                    siblings: Vec::new(),
+                },
+            ],
+        },
+        PeerMessage::Error {
+            message: "disk full ✗".to_string(),
+        },
+    ]
+}
+
+fn frame(kind: FrameKind, request_id: u64, message: PeerMessage) -> Frame {
+    Frame {
+        kind,
+        request_id,
+        message,
+    }
+}
+
+#[test]
+fn golden_bytes_of_a_put_request() {
+    let put = PeerMessage::Put {
+        key: b"k".to_vec(),
+        siblings: vec![1, 2],
+    };
+    let bytes = encode_frame(&frame(FrameKind::Request, 7, put.clone()), LIMIT).unwrap();
+    let payload = [4, 0, 0, 0, 1, b'k', 0, 0, 0, 2, 1, 2];
+    let mut expected = vec![
+        0x4B, 0x50, // magic
+        1,    // format version
+        1,    // request
+        0, 0, 0, 0, 0, 0, 0, 7, // request id
+        0, 0, 0, 12, // payload length
+    ];
+    expected.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+    expected.extend_from_slice(&payload);
+    assert_eq!(bytes, expected);
+    // The checksum itself is pinned too, so a change of polynomial cannot slip through.
+    assert_eq!(&bytes[16..20], &GOLDEN_PUT_CHECKSUM);
+    let (decoded, consumed) = decode_frame(&bytes, LIMIT).unwrap().unwrap();
+    assert_eq!(consumed, bytes.len());
+    assert_eq!(decoded, frame(FrameKind::Request, 7, put));
+}
+
+const GOLDEN_PUT_CHECKSUM: [u8; 4] = [0xAB, 0xA9, 0x2E, 0xFB];
+
+#[test]
+fn golden_bytes_of_a_one_way_hello_and_a_pong_response() {
+    let hello = PeerMessage::Hello {
+        node: "a".to_string(),
+        datacenter: "d".to_string(),
+        cluster_name: "c".to_string(),
+    };
+    let bytes = encode_frame(&frame(FrameKind::OneWay, 0, hello), LIMIT).unwrap();
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[1, 0, 0, 0, 1, b'a', 0, 0, 0, 1, b'd', 0, 0, 0, 1, b'c']
+    );
+    assert_eq!(bytes[3], 3);
+    let bytes = encode_frame(&frame(FrameKind::Response, 258, PeerMessage::Pong), LIMIT).unwrap();
+    assert_eq!(&bytes[3..16], &[2, 0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 1]);
+    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[3]);
+}
+
+#[test]
+fn every_message_round_trips() {
+    for (index, message) in every_message().into_iter().enumerate() {
+        let original = frame(FrameKind::Response, index as u64, message);
+        let bytes = encode_frame(&original, LIMIT).unwrap();
+        let (decoded, consumed) = decode_frame(&bytes, LIMIT).unwrap().unwrap();
+        assert_eq!((decoded, consumed), (original, bytes.len()));
+    }
+}
+
+#[test]
+fn decode_split_at_every_byte_needs_more_then_succeeds() {
+    let mut stream = Vec::new();
+    let frames: Vec<Frame> = every_message()
+        .into_iter()
+        .enumerate()
+        .map(|(index, message)| frame(FrameKind::Request, index as u64 + 1, message))
+        .collect();
+    for original in &frames {
+        stream.extend(encode_frame(original, LIMIT).unwrap());
+    }
+    let first_length = encode_frame(&frames[0], LIMIT).unwrap().len();
+    for split in 0..first_length {
+        assert_eq!(decode_frame(&stream[..split], LIMIT).unwrap(), None);
+    }
+    // Feeding the whole stream one byte at a time yields every frame, in order.
+    let mut buffer = Vec::new();
+    let mut decoded = Vec::new();
+    for &byte in &stream {
+        buffer.push(byte);
+        if let Some((frame, consumed)) = decode_frame(&buffer, LIMIT).unwrap() {
+            buffer.drain(..consumed);
+            decoded.push(frame);
+        }
+    }
+    assert!(buffer.is_empty());
+    assert_eq!(decoded, frames);
+}
+
+fn valid_ping() -> Vec<u8> {
+    encode_frame(&frame(FrameKind::Request, 1, PeerMessage::Ping), LIMIT).unwrap()
+}
+
+fn error_text(bytes: &[u8]) -> String {
+    decode_frame(bytes, LIMIT).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_magic_is_rejected_from_the_first_two_bytes() {
+    assert!(error_text(b"GET / HTTP/1.1\r\n").contains("magic"));
+    assert!(error_text(b"*1").contains("magic"));
+}
+
+#[test]
+fn bad_version_and_kind_are_rejected() {
+    let mut bytes = valid_ping();
+    bytes[2] = 2;
+    assert!(error_text(&bytes[..3]).contains("version 2"));
+    let mut bytes = valid_ping();
+    bytes[3] = 9;
+    assert!(error_text(&bytes[..4]).contains("frame kind 9"));
+}
+
+#[test]
+fn bad_checksum_is_rejected() {
+    let mut bytes = valid_ping();
+    bytes[16] ^= 1;
+    assert!(error_text(&bytes).contains("checksum"));
+    let mut bytes = valid_ping();
+    *bytes.last_mut().unwrap() = 3;
+    assert!(error_text(&bytes).contains("checksum"));
+}
+
+#[test]
+fn oversize_frames_are_rejected_before_the_payload_arrives() {
+    let mut header = valid_ping()[..HEADER_SIZE_BYTES].to_vec();
+    header[12..16].copy_from_slice(&(LIMIT as u32 + 1).to_be_bytes());
+    let error = decode_frame(&header, LIMIT).unwrap_err();
+    assert!(matches!(error, Error::LimitExceeded { size, .. } if size == LIMIT + 1));
+    let big = PeerMessage::Put {
+        key: Vec::new(),
+        siblings: vec![0; LIMIT],
+    };
+    let error = encode_frame(&frame(FrameKind::Request, 1, big), LIMIT).unwrap_err();
+    assert!(matches!(error, Error::LimitExceeded { .. }));
+}
+
+/// Wraps `payload` in a correct header, so payload parsing itself is exercised.
+fn with_header(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = valid_ping()[..HEADER_SIZE_BYTES].to_vec();
+    bytes[12..16].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    bytes[16..20].copy_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[test]
+fn bad_payloads_are_rejected() {
+    for (payload, expected) in [
+        (&[][..], "message tag"),
+        (&[99][..], "unknown message tag 99"),
+        (&[2, 0][..], "trailing"),
+        (&[6, 0, 0, 0, 5, 1][..], "Get.key"),
+        (&[7, 2][..], "presence byte 2"),
+        (&[9, 255, 255, 255, 255][..], "claims"),
+        (&[10, 0, 0, 0, 1, 0xff][..], "UTF-8"),
+    ] {
+        let text = error_text(&with_header(payload));
+        assert!(text.contains(expected), "{payload:?}: {text}");
+    }
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let valid: Vec<Vec<u8>> = every_message()
+        .into_iter()
+        .map(|message| encode_frame(&frame(FrameKind::Request, 3, message), LIMIT).unwrap())
+        .collect();
+    for round in 0..5000 {
+        let length = rng.gen_range(0..64);
+        let mut bytes: Vec<u8> = (0..length).map(|_| rng.gen()).collect();
+        // Half the inputs get a valid header over a random payload, or a mutated valid
+        // frame, so the payload parser sees more than magic errors.
+        match round % 3 {
+            0 => bytes = with_header(&bytes),
+            1 => {
+                bytes = valid[round % valid.len()].clone();
+                let index = rng.gen_range(0..bytes.len());
+                bytes[index] = rng.gen();
+            }
+            _ => {}
+        }
+        if let Ok(Some((_, consumed))) = decode_frame(&bytes, LIMIT) {
+            assert!(consumed <= bytes.len());
+        }
+    }
+}
