@@ -5,10 +5,13 @@
 //! [`protocol`], and the link emulator's delay model in [`net`]. The server, the
 //! coordinator and the peer transport come next (issue 3).
 
+pub mod config;
 pub mod error;
 pub mod net;
 pub mod protocol;
 pub mod ring;
+pub mod server;
+pub mod store;
 pub mod version;
 
 pub use error::{Error, Result};
