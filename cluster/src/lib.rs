@@ -2,8 +2,10 @@
 //!
 //! Built so far: the pure parts, each unit-tested without sockets: the consistent-hashing
 //! [`ring`], [`version`] (vector clocks, siblings, last-write-wins), the RESP codec in
-//! [`protocol`], and the link emulator's delay model in [`net`]. The server, the
-//! coordinator and the peer transport come next (issue 3).
+//! [`protocol`], and the link emulator's delay model in [`net`]; then a single node:
+//! its [`config`], its local replica [`store`] over the engine, and the RESP [`server`]
+//! (the `kvnode` binary). The quorum coordinator and the peer transport come next
+//! (issue 3), behind [`server::Backend`].
 
 pub mod config;
 pub mod error;

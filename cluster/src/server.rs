@@ -16,7 +16,7 @@ pub mod backend;
 pub mod commands;
 pub mod connection;
 
-pub use backend::{Backend, BoxFuture, LocalBackend};
+pub use backend::{Backend, BoxFuture, LocalBackend, ScanRows};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -49,8 +49,13 @@ fn start_node(data_dir: &std::path::Path) -> NodeProcess {
         child,
         address: "127.0.0.1:0".parse().unwrap(),
     };
-    let line = receiver.recv_timeout(START_TIMEOUT).expect("kvnode ready line");
-    assert!(line.contains("serving clients on"), "unexpected ready line: {line:?}");
+    let line = receiver
+        .recv_timeout(START_TIMEOUT)
+        .expect("kvnode ready line");
+    assert!(
+        line.contains("serving clients on"),
+        "unexpected ready line: {line:?}"
+    );
     let address = line.trim().rsplit(' ').next().unwrap_or_default();
     node.address = address.parse().expect("address in the ready line");
     node
@@ -66,15 +71,25 @@ fn available(program: &str, arguments: &[&str]) -> bool {
         .is_ok_and(|status| status.success());
     if !works {
         let message = format!("{program} {} is not available", arguments.join(" "));
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{message}: CI must install it (.ci/run)");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{message}: CI must install it (.ci/run)"
+        );
         eprintln!("notice: {message}; skipping");
     }
     works
 }
 
 fn run(program: &str, arguments: &[&str]) -> Output {
-    let output = Command::new(program).args(arguments).output().expect(program);
-    assert!(output.status.success(), "{program} {arguments:?} failed: {output:?}");
+    let output = Command::new(program)
+        .args(arguments)
+        .output()
+        .expect(program);
+    assert!(
+        output.status.success(),
+        "{program} {arguments:?} failed: {output:?}"
+    );
     output
 }
 
@@ -83,7 +98,9 @@ fn redis_cli(node: &NodeProcess, arguments: &[&str]) -> String {
     let port = node.address.port().to_string();
     let mut all = vec!["-h", host.as_str(), "-p", port.as_str()];
     all.extend_from_slice(arguments);
-    String::from_utf8_lossy(&run("redis-cli", &all).stdout).trim().to_string()
+    String::from_utf8_lossy(&run("redis-cli", &all).stdout)
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -101,13 +118,25 @@ fn redis_cli_and_redis_benchmark() {
 
     let host = node.address.ip().to_string();
     let port = node.address.port().to_string();
-    let arguments = ["-h", &host, "-p", &port, "-t", "set,get,ping", "-n", "2000", "-c", "4", "-q"];
+    let arguments = [
+        "-h",
+        &host,
+        "-p",
+        &port,
+        "-t",
+        "set,get,ping",
+        "-n",
+        "2000",
+        "-c",
+        "4",
+        "-q",
+    ];
     let output = run("redis-benchmark", &arguments);
     let text = String::from_utf8_lossy(&output.stdout).replace('\r', "\n");
     for test in ["PING_INLINE", "PING_MBULK", "SET", "GET"] {
-        let reported = text
-            .lines()
-            .any(|line| line.starts_with(&format!("{test}: ")) && line.contains("requests per second"));
+        let reported = text.lines().any(|line| {
+            line.starts_with(&format!("{test}: ")) && line.contains("requests per second")
+        });
         assert!(reported, "no requests per second for {test} in:\n{text}");
     }
 }
@@ -145,5 +174,8 @@ fn redis_py() {
     let host = node.address.ip().to_string();
     let port = node.address.port().to_string();
     let output = run("python3", &["-c", REDIS_PY_SCRIPT, &host, &port]);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("redis-py ok"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("redis-py ok"),
+        "{output:?}"
+    );
 }

@@ -15,6 +15,9 @@ use crate::{Error, Result};
 /// A boxed, sendable future: lets the server hold any backend as `Arc<dyn Backend>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Keys with their stored versions, in key order (a scan's result).
+pub type ScanRows = Vec<(Vec<u8>, SiblingSet)>;
+
 /// What the server asks of the data layer. Keys and values are raw bytes; `consistency` is
 /// the request's or the connection's level, already resolved against the node's default.
 pub trait Backend: Send + Sync + 'static {
@@ -41,7 +44,7 @@ pub trait Backend: Send + Sync + 'static {
         end: Option<Vec<u8>>,
         limit: usize,
         consistency: Consistency,
-    ) -> BoxFuture<'_, Result<Vec<(Vec<u8>, SiblingSet)>>>;
+    ) -> BoxFuture<'_, Result<ScanRows>>;
 
     /// Whether `consistency` can be met at all (a connection's `CONSISTENCY` is checked
     /// when set, not at its first request).
@@ -150,7 +153,7 @@ impl Backend for LocalBackend {
         end: Option<Vec<u8>>,
         limit: usize,
         consistency: Consistency,
-    ) -> BoxFuture<'_, Result<Vec<(Vec<u8>, SiblingSet)>>> {
+    ) -> BoxFuture<'_, Result<ScanRows>> {
         Box::pin(async move {
             check_single_replica(consistency)?;
             self.blocking(move |store| store.scan(&start, end.as_deref(), limit))
