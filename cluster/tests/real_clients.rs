@@ -179,3 +179,64 @@ fn redis_py() {
         "{output:?}"
     );
 }
+
+#[test]
+fn sigterm_stops_the_node_cleanly_and_data_survives() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut node = start_node(directory.path());
+    let address = node.address;
+    {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(b"SET kept yes\r\n").unwrap();
+        let mut reply = [0u8; 5];
+        stream.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"+OK\r\n");
+    }
+    let pid = node.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + START_TIMEOUT;
+    let status = loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kvnode did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "kvnode exited with {status}");
+    drop(node);
+    let store = cluster::store::LocalStore::open(
+        directory.path(),
+        engine::Options::default(),
+        cluster::version::VersionConfig::default(),
+    )
+    .unwrap();
+    let set = store.read(b"kept").unwrap().expect("the key survives");
+    assert_eq!(set.versions[0].value.as_deref(), Some(&b"yes"[..]));
+    store.close().unwrap();
+}
+
+#[test]
+fn bad_config_exits_non_zero_naming_the_field() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("node.toml");
+    std::fs::write(&path, "node_id = \"\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_kvnode"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("node_id") && stderr.contains("must not be empty"),
+        "{stderr}"
+    );
+}

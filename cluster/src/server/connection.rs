@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::commands::{self, Flow};
 use super::ServerContext;
-use crate::protocol::{closes_connection, error_reply_text, resp, Consistency, Decoder, Request};
+use crate::protocol::{error_reply_text, resp, Consistency, Decoder, Request};
 
 /// Replies are flushed mid-batch once this many bytes are waiting, so a long pipeline of
 /// large reads holds a bounded amount of reply memory.
@@ -108,10 +108,9 @@ async fn execute_buffered(
                 frame
             }
             Err(error) => {
-                // The stream cannot be resynchronised: say why, then close (as Redis).
-                let text = error_reply_text(&error);
-                debug_assert!(closes_connection(&error));
-                resp::write_error(output, &text);
+                // Every decoder error is a framing error (`closes_connection`): the stream
+                // cannot be resynchronised, so say why, then close (as Redis).
+                resp::write_error(output, &error_reply_text(&error));
                 break Flow::Close;
             }
         };
