@@ -75,6 +75,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    /// An operating-system I/O failure outside the engine (binding a socket, accepting),
+    /// with what the node was doing.
+    #[error("{context}: {error}")]
+    Io {
+        context: String,
+        error: std::io::Error,
+    },
+
+    /// The node is shutting down or a background task it needed has stopped.
+    #[error("node stopped: {0}")]
+    Stopped(String),
 }
 
 /// The cluster crate's result alias.

@@ -1,14 +1,20 @@
 //! `cluster`: the Dynamo-style node (`kvnode`) built on [`engine`].
 //!
 //! Built so far: the pure parts, each unit-tested without sockets: the consistent-hashing
-//! [`ring`], [`version`] (vector clocks, siblings, last-write-wins), the RESP codec in
-//! [`protocol`], and the link emulator's delay model in [`net`]. The server, the
-//! coordinator and the peer transport come next (issue 3).
+//! [`ring`], [`version`] (vector clocks, siblings, last-write-wins), the RESP and peer
+//! codecs in [`protocol`], and the link emulator's model in [`net`]; the peer transport
+//! ([`net::transport`], every message through the link emulator); and a single node: its
+//! [`config`], its local replica [`store`] over the engine, and the RESP [`server`] (the
+//! `kvnode` binary). The quorum coordinator that joins them comes next (issue 3), behind
+//! [`server::Backend`].
 
+pub mod config;
 pub mod error;
 pub mod net;
 pub mod protocol;
 pub mod ring;
+pub mod server;
+pub mod store;
 pub mod version;
 
 pub use error::{Error, Result};

@@ -1,0 +1,175 @@
+//! The seam between the client server and the data: [`Backend`]. Today [`LocalBackend`]
+//! serves every key from this node's [`LocalStore`] (N=1); the quorum coordinator will
+//! implement the same trait and fan requests out to the key's replicas.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::net::{Clock, SystemClock};
+use crate::protocol::Consistency;
+use crate::store::LocalStore;
+use crate::version::{SiblingSet, VectorClock};
+use crate::{Error, Result};
+
+/// A boxed, sendable future: lets the server hold any backend as `Arc<dyn Backend>`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Keys with their stored versions, in key order (a scan's result).
+pub type ScanRows = Vec<(Vec<u8>, SiblingSet)>;
+
+/// What the server asks of the data layer. Keys and values are raw bytes; `consistency` is
+/// the request's or the connection's level, already resolved against the node's default.
+pub trait Backend: Send + Sync + 'static {
+    /// The key's versions (tombstones included); `None` if never written.
+    fn read(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<Option<SiblingSet>>>;
+
+    /// A client write superseding what `context` covers; `None` writes a tombstone.
+    fn write(
+        &self,
+        key: Vec<u8>,
+        context: VectorClock,
+        value: Option<Vec<u8>>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<()>>;
+
+    /// Up to `limit` keys in `[start, end)` with their versions.
+    fn scan(
+        &self,
+        start: Vec<u8>,
+        end: Option<Vec<u8>>,
+        limit: usize,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<ScanRows>>;
+
+    /// Whether `consistency` can be met at all (a connection's `CONSISTENCY` is checked
+    /// when set, not at its first request).
+    fn check_consistency(&self, consistency: Consistency) -> Result<()>;
+
+    /// The largest value a client may write, in bytes.
+    fn value_bytes_max(&self) -> usize;
+
+    /// The local engine's counters, for INFO.
+    fn engine_stats(&self) -> engine::Stats;
+}
+
+/// Every key on this node alone: one replica, so any named level is met by it and explicit
+/// counts above 1 are refused.
+pub struct LocalBackend {
+    store: Arc<LocalStore>,
+    node_id: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl LocalBackend {
+    /// Serves `store` as coordinator `node_id`, timestamping writes with the system clock.
+    pub fn new(store: Arc<LocalStore>, node_id: impl Into<String>) -> Self {
+        LocalBackend {
+            store,
+            node_id: node_id.into(),
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+
+    /// The store, for closing it at shutdown.
+    pub fn store(&self) -> &Arc<LocalStore> {
+        &self.store
+    }
+
+    /// Runs a store call on tokio's blocking pool: an engine write may wait for an fsync
+    /// (`wal.sync = always`, milliseconds) and a read may fault in an mmap page, either of
+    /// which would stall every connection on this reactor thread if run inline. The hop
+    /// costs a few microseconds, small beside a network round trip.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&LocalStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
+    }
+}
+
+/// The one replica a single node has: `R n`/`W n` above it cannot be met.
+pub fn check_single_replica(consistency: Consistency) -> Result<()> {
+    if let Consistency::Counts { read, write } = consistency {
+        for (side, count) in [("R", read), ("W", write)] {
+            match count {
+                Some(0) => {
+                    return Err(Error::Command(format!("ERR {side} 0: at least 1 replica must answer")))
+                }
+                Some(needed) if needed > 1 => {
+                    return Err(Error::Command(format!(
+                        "ERR consistency {side} {needed} cannot be met: needed {needed} replicas, available 1 (single node, N=1)"
+                    )))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Backend for LocalBackend {
+    fn read(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<Option<SiblingSet>>> {
+        Box::pin(async move {
+            check_single_replica(consistency)?;
+            self.blocking(move |store| store.read(&key)).await
+        })
+    }
+
+    fn write(
+        &self,
+        key: Vec<u8>,
+        context: VectorClock,
+        value: Option<Vec<u8>>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            check_single_replica(consistency)?;
+            let node_id = self.node_id.clone();
+            let now_ms = self.clock.now_ms();
+            self.blocking(move |store| {
+                store
+                    .write_local(&key, &context, value, &node_id, now_ms)
+                    .map(drop)
+            })
+            .await
+        })
+    }
+
+    fn scan(
+        &self,
+        start: Vec<u8>,
+        end: Option<Vec<u8>>,
+        limit: usize,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<ScanRows>> {
+        Box::pin(async move {
+            check_single_replica(consistency)?;
+            self.blocking(move |store| store.scan(&start, end.as_deref(), limit))
+                .await
+        })
+    }
+
+    fn check_consistency(&self, consistency: Consistency) -> Result<()> {
+        check_single_replica(consistency)
+    }
+
+    fn value_bytes_max(&self) -> usize {
+        self.store.value_bytes_max()
+    }
+
+    fn engine_stats(&self) -> engine::Stats {
+        self.store.stats()
+    }
+}

@@ -1,0 +1,235 @@
+//! What each request does. Data commands go through the [`Backend`](super::Backend); the
+//! Redis view of a key (GET, MGET, EXISTS) resolves siblings by last-write-wins, while the
+//! `KV.*` commands show every sibling and take the causal context back.
+
+use super::admin;
+use super::connection::Session;
+use super::ServerContext;
+use crate::protocol::{error_reply_text, resp, Consistency, Request};
+use crate::version::{SiblingSet, VectorClock, Version};
+use crate::{Error, Result};
+
+/// Whether the connection carries on after a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep serving.
+    Continue,
+    /// Send what is buffered, then close.
+    Close,
+}
+
+/// Executes `request`, appending its reply to `output`. A failure becomes an error reply;
+/// only `QUIT` closes the connection.
+pub async fn execute(
+    context: &ServerContext,
+    session: &mut Session,
+    request: Request,
+    output: &mut Vec<u8>,
+) -> Flow {
+    if !session.authenticated
+        && !matches!(
+            request,
+            Request::Auth(_) | Request::Hello { .. } | Request::Quit
+        )
+    {
+        resp::write_error(output, "NOAUTH Authentication required.");
+        return Flow::Continue;
+    }
+    let reply_start = output.len();
+    match execute_request(context, session, request, output).await {
+        Ok(flow) => flow,
+        Err(error) => {
+            // A half-written reply (an MGET failing midway) would desynchronise the client.
+            output.truncate(reply_start);
+            resp::write_error(output, &command_error_text(&error));
+            Flow::Continue
+        }
+    }
+}
+
+/// Reply text for a failed command. A sibling bound (`LimitExceeded`) is an ordinary
+/// command error here, not the framing error that variant means in the codec.
+fn command_error_text(error: &Error) -> String {
+    match error {
+        Error::LimitExceeded { .. } => format!("ERR {error}"),
+        other => error_reply_text(other),
+    }
+}
+
+async fn execute_request(
+    context: &ServerContext,
+    session: &mut Session,
+    request: Request,
+    output: &mut Vec<u8>,
+) -> Result<Flow> {
+    let backend = context.backend.as_ref();
+    let default_consistency = session
+        .consistency
+        .unwrap_or(context.config.default_consistency);
+    let level = |requested: Option<Consistency>| requested.unwrap_or(default_consistency);
+    match request {
+        Request::Ping { message: None } => resp::write_simple_string(output, "PONG"),
+        Request::Ping {
+            message: Some(message),
+        }
+        | Request::Echo { message } => resp::write_bulk(output, &message),
+        Request::Get { key } => {
+            let set = backend.read(key, default_consistency).await?;
+            write_latest(output, set.as_ref());
+        }
+        Request::MultiGet { keys } => {
+            resp::write_array_header(output, keys.len());
+            for key in keys {
+                let set = backend.read(key, default_consistency).await?;
+                write_latest(output, set.as_ref());
+            }
+        }
+        Request::Set { key, value } => {
+            check_value(context, &value)?;
+            // Context-free: on one coordinator a blind write supersedes that coordinator's
+            // earlier writes (see crate::version, "Counters"), which is Redis's SET.
+            backend
+                .write(key, VectorClock::new(), Some(value), default_consistency)
+                .await?;
+            resp::write_ok(output);
+        }
+        Request::Delete { keys } => {
+            let mut deleted = 0;
+            for key in keys {
+                let Some(set) = backend.read(key.clone(), default_consistency).await? else {
+                    continue;
+                };
+                if set.is_deleted() {
+                    continue;
+                }
+                // The set's own context: the tombstone supersedes every sibling.
+                backend
+                    .write(key, set.context(), None, default_consistency)
+                    .await?;
+                deleted += 1;
+            }
+            resp::write_integer(output, deleted);
+        }
+        Request::Exists { keys } => {
+            let mut existing = 0;
+            for key in keys {
+                let set = backend.read(key, default_consistency).await?;
+                if set.is_some_and(|set| !set.is_deleted()) {
+                    existing += 1;
+                }
+            }
+            resp::write_integer(output, existing);
+        }
+        Request::SetConsistency(consistency) => {
+            backend.check_consistency(consistency)?;
+            session.consistency = Some(consistency);
+            resp::write_ok(output);
+        }
+        Request::KvGet { key, consistency } => {
+            let set = backend
+                .read(key, level(consistency))
+                .await?
+                .unwrap_or_default();
+            write_versioned(output, &set);
+        }
+        Request::KvPut {
+            key,
+            value,
+            context: client_context,
+            consistency,
+        } => {
+            check_value(context, &value)?;
+            let clock = decode_context(client_context.as_deref())?;
+            backend
+                .write(key, clock, Some(value), level(consistency))
+                .await?;
+            resp::write_ok(output);
+        }
+        Request::KvDelete {
+            key,
+            context: client_context,
+            consistency,
+        } => {
+            let clock = decode_context(client_context.as_deref())?;
+            backend.write(key, clock, None, level(consistency)).await?;
+            resp::write_ok(output);
+        }
+        Request::KvScan {
+            start_key,
+            count,
+            end_key,
+            consistency,
+        } => {
+            let rows = backend
+                .scan(start_key, end_key, count as usize, level(consistency))
+                .await?;
+            let live: Vec<_> = rows
+                .into_iter()
+                .filter(|(_, set)| !set.is_deleted())
+                .collect();
+            resp::write_array_header(output, live.len());
+            for (key, set) in &live {
+                resp::write_array_header(output, 2);
+                resp::write_bulk(output, key);
+                write_versioned(output, set);
+            }
+        }
+        Request::ClusterTopology
+        | Request::LinkGet
+        | Request::LinkSet { .. }
+        | Request::LinkReset => {
+            resp::write_error(output, "ERR not available on a single node yet");
+        }
+        Request::Quit => {
+            resp::write_ok(output);
+            return Ok(Flow::Close);
+        }
+        other => admin::execute(context, session, other, output)?,
+    }
+    Ok(Flow::Continue)
+}
+
+/// The version GET shows: the latest by `(timestamp_ms, writer)`, as last-write-wins would
+/// keep; a tombstone winner reads as absent.
+pub fn latest_version(set: &SiblingSet) -> Option<&Version> {
+    set.versions.iter().max_by(|left, right| {
+        (left.timestamp_ms, &left.writer).cmp(&(right.timestamp_ms, &right.writer))
+    })
+}
+
+fn write_latest(output: &mut Vec<u8>, set: Option<&SiblingSet>) {
+    match set
+        .and_then(latest_version)
+        .and_then(|version| version.value.as_deref())
+    {
+        Some(value) => resp::write_bulk(output, value),
+        None => resp::write_null_bulk(output),
+    }
+}
+
+fn write_versioned(output: &mut Vec<u8>, set: &SiblingSet) {
+    let context = set.context().encode();
+    let siblings = set.versions.iter().map(|version| version.value.as_deref());
+    resp::write_versioned_reply(output, &context, siblings);
+}
+
+/// Checked here too (not only in the store) so an oversized value is refused before any
+/// storage work, with the same wording whatever the backend.
+fn check_value(context: &ServerContext, value: &[u8]) -> Result<()> {
+    let limit = context.backend.value_bytes_max();
+    if value.len() > limit {
+        return Err(Error::Command(format!(
+            "ERR value of {} bytes exceeds the limit of {limit} bytes",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn decode_context(context: Option<&[u8]>) -> Result<VectorClock> {
+    match context {
+        None | Some([]) => Ok(VectorClock::new()),
+        Some(bytes) => VectorClock::decode(bytes)
+            .map_err(|error| Error::Command(format!("ERR invalid CONTEXT: {error}"))),
+    }
+}

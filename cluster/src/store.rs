@@ -1,0 +1,261 @@
+//! The local replica store: this node's copy of the keys it replicates, over [`engine::Db`].
+//!
+//! # Layout
+//!
+//! One engine record per key. The engine value is the key's encoded
+//! [`SiblingSet`] (format in [`crate::version::codec`]: magic `VS`, version 1); the engine
+//! metadata is left empty, since the set carries its own header. A deleted key keeps its
+//! tombstone versions in the set (an engine `Put`, not an engine delete), so the deletion
+//! replicates and can be a sibling of a concurrent update.
+//!
+//! # Sizes
+//!
+//! `engine.value_size_bytes_max` in the node's config is the largest *client* value. The
+//! stored set holds up to `siblings_max` such values plus their clocks, so the engine is
+//! opened with its own value limit raised to [`stored_set_bytes_max`] (capped at the
+//! engine's 64 MiB ceiling); client values are checked against the configured limit before
+//! they reach the engine, with an error naming both sizes.
+//!
+//! # Concurrency
+//!
+//! Writes are read-modify-write (decode the set, fold the new version in, encode, put).
+//! Two writes to one key must not interleave, or one would overwrite the other's version:
+//! a key's writes are serialised by one of [`WRITE_STRIPES`] mutexes chosen by key hash.
+//! Reads take no lock: the engine returns the last stored set whole.
+//!
+//! Every method is synchronous and may block on the commit log's fsync (`wal.sync =
+//! always`) or on an mmap page fault; async callers run them on a blocking thread.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::ring::stable_hash64;
+use crate::version::{SiblingSet, VectorClock, Version, VersionConfig};
+use crate::{Error, Result};
+
+/// Lock stripes for read-modify-write. 256 makes two hot keys sharing a stripe rare at the
+/// concurrency one node sees (a few hundred connections) while costing 10 KiB.
+pub const WRITE_STRIPES: usize = 256;
+
+/// Room for one version's clock, timestamp and writer beside its value, in bytes: a clock of
+/// `clock_entries_max` (default 10) entries of up to 255-byte names is under 3 KiB.
+const VERSION_OVERHEAD_BYTES: usize = 4096;
+
+/// The engine's ceiling on one value (see `engine::Options::validate`).
+const ENGINE_VALUE_BYTES_CEILING: usize = 64 << 20;
+
+/// The largest encoded set for client values of up to `value_bytes_max` bytes.
+pub fn stored_set_bytes_max(value_bytes_max: usize, versions: &VersionConfig) -> usize {
+    let per_version = value_bytes_max.saturating_add(VERSION_OVERHEAD_BYTES);
+    per_version
+        .saturating_mul(versions.siblings_max)
+        .saturating_add(64)
+        .min(ENGINE_VALUE_BYTES_CEILING)
+}
+
+/// This node's replica of its keys.
+pub struct LocalStore {
+    db: engine::Db,
+    versions: VersionConfig,
+    value_bytes_max: usize,
+    key_bytes_max: usize,
+    write_stripes: Vec<Mutex<()>>,
+}
+
+impl LocalStore {
+    /// Opens (or creates) the store in `directory`. `options.value_size_bytes_max` is the
+    /// client value limit; the engine itself is opened with room for whole sibling sets.
+    pub fn open(
+        directory: &Path,
+        options: engine::Options,
+        versions: VersionConfig,
+    ) -> Result<LocalStore> {
+        let value_bytes_max = options.value_size_bytes_max;
+        let key_bytes_max = options.key_size_bytes_max;
+        let mut engine_options = options;
+        engine_options.value_size_bytes_max = stored_set_bytes_max(value_bytes_max, &versions);
+        engine_options.wal.record_size_bytes_max = engine_options
+            .wal
+            .record_size_bytes_max
+            .max(engine_options.value_size_bytes_max + key_bytes_max + 1024);
+        let db = engine::Db::open(directory, engine_options)?;
+        Ok(LocalStore {
+            db,
+            versions,
+            value_bytes_max,
+            key_bytes_max,
+            write_stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    /// The largest client value accepted, in bytes.
+    pub fn value_bytes_max(&self) -> usize {
+        self.value_bytes_max
+    }
+
+    /// The versioning settings writes are made with.
+    pub fn version_config(&self) -> &VersionConfig {
+        &self.versions
+    }
+
+    /// The key's stored versions, tombstones included; `None` if it was never written.
+    pub fn read(&self, key: &[u8]) -> Result<Option<SiblingSet>> {
+        self.check_key(key)?;
+        match self.db.get(key)? {
+            None => Ok(None),
+            Some(stored) => SiblingSet::decode(&stored.value).map(Some),
+        }
+    }
+
+    /// Folds a replicated set into the stored one (replica side of a coordinated write,
+    /// read repair, anti-entropy) and stores the result.
+    pub fn apply(&self, key: &[u8], incoming: &SiblingSet) -> Result<SiblingSet> {
+        self.check_key(key)?;
+        for version in &incoming.versions {
+            self.check_value(version.value.as_deref())?;
+        }
+        let _guard = self.lock_for(key);
+        let mut stored = self.read(key)?.unwrap_or_default();
+        stored.merge(incoming, &self.versions)?;
+        self.store(key, &stored)?;
+        Ok(stored)
+    }
+
+    /// A client write coordinated by this node with one replica (N=1): a new version
+    /// superseding what `context` covers; `value` `None` writes a tombstone. Returns the new
+    /// version (what a coordinator would replicate).
+    pub fn write_local(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+    ) -> Result<Version> {
+        self.check_key(key)?;
+        self.check_value(value.as_deref())?;
+        let _guard = self.lock_for(key);
+        let mut stored = self.read(key)?.unwrap_or_default();
+        let version =
+            stored.write_with_context(context, coordinator, now_ms, value, &self.versions)?;
+        self.store(key, &stored)?;
+        Ok(version)
+    }
+
+    /// Up to `limit` keys from `start` (inclusive) to `end` (exclusive), with their sets.
+    /// Keys whose versions are all tombstones are included: callers decide how to show them.
+    pub fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, SiblingSet)>> {
+        self.db
+            .scan(start, end, limit)?
+            .into_iter()
+            .map(|(key, stored)| Ok((key, SiblingSet::decode(&stored.value)?)))
+            .collect()
+    }
+
+    /// The engine's counters, for INFO.
+    pub fn stats(&self) -> engine::Stats {
+        self.db.stats()
+    }
+
+    /// Makes everything durable and closes the engine.
+    pub fn close(self) -> Result<()> {
+        self.db.close().map_err(Error::from)
+    }
+
+    fn store(&self, key: &[u8], set: &SiblingSet) -> Result<()> {
+        self.db.put_with_meta(key, &[], &set.encode())?;
+        Ok(())
+    }
+
+    fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+        let stripe = (stable_hash64(key) % WRITE_STRIPES as u64) as usize;
+        // A panic while holding a stripe leaves no half-written state (the engine write is
+        // atomic), so a poisoned lock is safe to take over.
+        self.write_stripes[stripe]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.len() > self.key_bytes_max {
+            return Err(Error::Command(format!(
+                "ERR key of {} bytes exceeds the limit of {} bytes",
+                key.len(),
+                self.key_bytes_max
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, value: Option<&[u8]>) -> Result<()> {
+        let length = value.map_or(0, <[u8]>::len);
+        if length > self.value_bytes_max {
+            return Err(Error::Command(format!(
+                "ERR value of {length} bytes exceeds the limit of {} bytes",
+                self.value_bytes_max
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(directory: &Path) -> LocalStore {
+        LocalStore::open(
+            directory,
+            engine::Options::default(),
+            VersionConfig::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn blind_writes_from_two_coordinators_are_siblings_and_a_context_collapses_them() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = open(directory.path());
+        let empty = VectorClock::new();
+        store
+            .write_local(b"k", &empty, Some(b"a".to_vec()), "n1", 1)
+            .unwrap();
+        store
+            .write_local(b"k", &empty, Some(b"b".to_vec()), "n2", 2)
+            .unwrap();
+        let set = store.read(b"k").unwrap().unwrap();
+        assert_eq!(set.versions.len(), 2);
+        store
+            .write_local(b"k", &set.context(), Some(b"c".to_vec()), "n1", 3)
+            .unwrap();
+        let set = store.read(b"k").unwrap().unwrap();
+        assert_eq!(set.versions.len(), 1);
+        assert_eq!(set.versions[0].value.as_deref(), Some(&b"c"[..]));
+    }
+
+    #[test]
+    fn apply_merges_and_values_at_the_limit_fit() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = open(directory.path());
+        let big = vec![7u8; store.value_bytes_max()];
+        let version = store
+            .write_local(b"k", &VectorClock::new(), Some(big.clone()), "n1", 1)
+            .unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let replica = open(other.path());
+        replica.apply(b"k", &SiblingSet::single(version)).unwrap();
+        let set = replica.read(b"k").unwrap().unwrap();
+        assert_eq!(set.versions[0].value.as_deref(), Some(&big[..]));
+        let too_big = vec![7u8; store.value_bytes_max() + 1];
+        assert!(store
+            .write_local(b"k2", &VectorClock::new(), Some(too_big), "n1", 2)
+            .is_err());
+        assert!(store.read(b"k2").unwrap().is_none());
+        assert_eq!(store.scan(b"", None, 10).unwrap().len(), 1);
+    }
+}
