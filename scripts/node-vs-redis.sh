@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# node-vs-redis.sh: drive redis-server, one kvnode (N=1) and a 3-node kvnode cluster
+# (N=3, W=2, R=2) with the same redis-benchmark flags in one run, and print requests per
+# second, p50 and p99 for each, with the ratios the issue sets targets on:
+#   one node >= 1.0x Redis's throughput with p99 no higher;
+#   the 3-node quorum cluster >= 0.5x the single node.
+#
+# Usage: scripts/node-vs-redis.sh
+#   Environment overrides: REQUESTS=1000000 CLIENTS=50 VALUE_SIZE=1024 KEYSPACE=100000
+#   PIPELINES="1 16" TESTS=set,get WORKDIR=dir (kept; default a temp dir, removed).
+#
+# Durability is matched: redis-server runs with appendonly yes and appendfsync everysec;
+# the kvnodes sync their commit log at least every 1000 ms (engine wal.sync periodic), the
+# same promise. Everything listens on 127.0.0.1 only, and every process this script starts
+# is stopped on exit.
+set -euo pipefail
+
+REQUESTS=${REQUESTS:-1000000}
+CLIENTS=${CLIENTS:-50}
+VALUE_SIZE=${VALUE_SIZE:-1024}
+KEYSPACE=${KEYSPACE:-100000}
+PIPELINES=${PIPELINES:-"1 16"}
+TESTS=${TESTS:-set,get}
+REDIS_PORT=${REDIS_PORT:-16379}
+NODE_PORT=${NODE_PORT:-17379}
+CLUSTER_BASE_PORT=${CLUSTER_BASE_PORT:-18379}
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    echo "installing redis-server and redis-tools with apt-get" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server redis-tools >&2
+fi
+
+echo "building kvnode (release)" >&2
+(cd "$repo" && cargo build --release -p cluster --bin kvnode >&2)
+kvnode="${CARGO_TARGET_DIR:-$repo/target}/release/kvnode"
+
+if [ -n "${WORKDIR:-}" ]; then
+    work=$WORKDIR
+    mkdir -p "$work"
+else
+    work=$(mktemp -d "${TMPDIR:-/tmp}/node-vs-redis.XXXXXX")
+fi
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [ -n "${WORKDIR:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits until something answers PING on the port, or gives up after 30 s.
+wait_ready() {
+    local port=$1
+    for _ in $(seq 1 300); do
+        if redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null | grep -q PONG; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+engine_section() {
+    cat <<EOF
+[engine.wal.sync]
+policy = "periodic"
+interval_ms = 1000
+EOF
+}
+
+# --- redis-server
+mkdir -p "$work/redis"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$work/redis" --appendonly yes \
+    --appendfsync everysec --save "" --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!)
+
+# --- one kvnode, N=1
+cat >"$work/node.toml" <<EOF
+node_id = "solo"
+datacenter = "dc1"
+client_address = "127.0.0.1:$NODE_PORT"
+peer_address = "127.0.0.1:$((NODE_PORT + 1))"
+data_dir = "$work/solo"
+$(engine_section)
+EOF
+"$kvnode" --config "$work/node.toml" >"$work/solo.log" 2>&1 &
+pids+=($!)
+
+# --- three kvnodes, N=3 W=2 R=2
+cluster_ok=1
+members=""
+for i in 1 2 3; do
+    members+="
+[[members]]
+id = \"n$i\"
+datacenter = \"dc1\"
+client_address = \"127.0.0.$i:$CLUSTER_BASE_PORT\"
+peer_address = \"127.0.0.$i:$((CLUSTER_BASE_PORT + 1))\"
+"
+done
+for i in 1 2 3; do
+    cat >"$work/n$i.toml" <<EOF
+node_id = "n$i"
+datacenter = "dc1"
+client_address = "127.0.0.$i:$CLUSTER_BASE_PORT"
+peer_address = "127.0.0.$i:$((CLUSTER_BASE_PORT + 1))"
+data_dir = "$work/n$i"
+replication = 3
+default_consistency = "QUORUM"
+$members
+$(engine_section)
+EOF
+    "$kvnode" --config "$work/n$i.toml" >"$work/n$i.log" 2>&1 &
+    pids+=($!)
+done
+
+wait_ready "$REDIS_PORT" || { echo "redis-server did not start:"; tail "$work/redis.log"; exit 1; }
+wait_ready "$NODE_PORT" || { echo "kvnode did not start:"; tail "$work/solo.log"; exit 1; }
+for i in 1 2 3; do
+    if ! redis-cli -h "127.0.0.$i" -p "$CLUSTER_BASE_PORT" PING 2>/dev/null | grep -q PONG; then
+        sleep 2
+        redis-cli -h "127.0.0.$i" -p "$CLUSTER_BASE_PORT" PING 2>/dev/null | grep -q PONG || cluster_ok=0
+    fi
+done
+if [ "$cluster_ok" = 0 ]; then
+    echo "the 3-node cluster did not start; its rows are left out. Its logs:" >&2
+    tail -n 3 "$work"/n?.log >&2
+elif redis-cli -h 127.0.0.1 -p "$CLUSTER_BASE_PORT" CLUSTER.TOPOLOGY 2>&1 | grep -q "ERR"; then
+    # A node that does not report a topology is serving alone: measuring it would present a
+    # single node as a replicated cluster.
+    echo "kvnode does not coordinate a cluster yet (CLUSTER.TOPOLOGY unavailable); the" \
+        "3-node rows are left out." >&2
+    cluster_ok=0
+fi
+
+# Runs redis-benchmark against host:port with pipeline P, prints "test rps p50 p99" lines.
+bench() {
+    local host=$1 port=$2 pipeline=$3
+    redis-benchmark -h "$host" -p "$port" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" \
+        -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null |
+        awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $NF);
+            print $1, $2, $5, $7 }'
+}
+
+printf '%-8s %-4s %-10s %12s %9s %9s\n' test P target "requests/s" "p50 ms" "p99 ms"
+declare -A rps p99
+for pipeline in $PIPELINES; do
+    targets=("redis 127.0.0.1 $REDIS_PORT" "kvnode 127.0.0.1 $NODE_PORT")
+    [ "$cluster_ok" = 1 ] && targets+=("cluster 127.0.0.1 $CLUSTER_BASE_PORT")
+    for target in "${targets[@]}"; do
+        read -r name host port <<<"$target"
+        while read -r test r p50 p99value; do
+            printf '%-8s %-4s %-10s %12s %9s %9s\n' "$test" "$pipeline" "$name" "$r" "$p50" "$p99value"
+            rps["$test/$pipeline/$name"]=$r
+            p99["$test/$pipeline/$name"]=$p99value
+        done < <(bench "$host" "$port" "$pipeline")
+    done
+done
+
+echo
+echo "ratios (targets: kvnode >= 1.0x Redis with p99 no higher; cluster >= 0.5x kvnode)"
+for pipeline in $PIPELINES; do
+    for test in ${TESTS//,/ }; do
+        test=${test^^}
+        redis=${rps["$test/$pipeline/redis"]:-}
+        node=${rps["$test/$pipeline/kvnode"]:-}
+        cluster=${rps["$test/$pipeline/cluster"]:-}
+        [ -n "$redis" ] && [ -n "$node" ] || continue
+        line=$(awk -v r="$redis" -v n="$node" -v rp="${p99["$test/$pipeline/redis"]}" \
+            -v np="${p99["$test/$pipeline/kvnode"]}" 'BEGIN {
+            printf "kvnode/redis %.2fx %s, p99 %s vs %s %s", n / r, (n >= r ? "PASS" : "FAIL"),
+                np, rp, (np + 0 <= rp + 0 ? "PASS" : "FAIL") }')
+        if [ -n "$cluster" ]; then
+            line+=$(awk -v n="$node" -v c="$cluster" 'BEGIN {
+                printf "; cluster/kvnode %.2fx %s", c / n, (c >= 0.5 * n ? "PASS" : "FAIL") }')
+        else
+            line+="; cluster: not run"
+        fi
+        printf '%-4s P=%-3s %s\n' "$test" "$pipeline" "$line"
+    done
+done
