@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod launcher;
 pub mod net;
 pub mod protocol;
 pub mod ring;
