@@ -9,6 +9,7 @@
 //! [`server::Backend`].
 
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod net;
 pub mod protocol;
