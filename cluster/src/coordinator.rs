@@ -34,8 +34,8 @@
 
 pub mod quorum;
 pub mod replica;
+mod scan;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -269,6 +269,15 @@ impl Coordinator {
     ) -> Result<()> {
         let replicas = self.replicas(&key)?;
         let need = self.need(consistency, Side::Write, &replicas)?;
+        // Every node has the same limit: refuse here with the store's wording rather than
+        // as a replica's error.
+        let length = value.as_ref().map_or(0, Vec::len);
+        if length > self.store.value_bytes_max() {
+            return Err(Error::Command(format!(
+                "ERR value of {length} bytes exceeds the limit of {} bytes",
+                self.store.value_bytes_max()
+            )));
+        }
         let (minted, minter, mut failures) = self.mint(&key, &context, value, &replicas).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let minter_datacenter = replicas
@@ -352,8 +361,8 @@ impl Coordinator {
                 });
             match result {
                 Ok(set) => return Ok((set, node.clone(), failed)),
-                // A refusal (value too large, too many siblings) is the client's problem,
-                // the same on every replica: report it as is.
+                // The replica is up and refused (too many siblings, a storage error): the
+                // client hears why. Only unreachable replicas are passed over.
                 Err(Error::Command(message)) => return Err(Error::Command(message)),
                 Err(error) => failed.push(Answer {
                     node: node.clone(),
@@ -428,80 +437,6 @@ impl Coordinator {
         }
         Ok(merged)
     }
-
-    async fn coordinate_scan(
-        &self,
-        start: Vec<u8>,
-        end: Option<Vec<u8>>,
-        limit: usize,
-        consistency: Consistency,
-    ) -> Result<ScanRows> {
-        // A per-key need does not fit a scan: at most N - R nodes may fail.
-        let replicas = self.replication.total();
-        let sample: Vec<(NodeId, String)> = self.replicas(&start)?;
-        let read = self.need(consistency, Side::Read, &sample)?.needed();
-        let members = self.ring.members();
-        let need = Need {
-            total: members.len().saturating_sub(replicas) + read,
-            per_datacenter: BTreeMap::new(),
-        };
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let mut received = Vec::new();
-        let limit_u32 = u32::try_from(limit).unwrap_or(u32::MAX);
-        for member in members {
-            if member.id == self.node {
-                let (start, end) = (start.clone(), end.clone());
-                received.push(Answer {
-                    node: member.id.clone(),
-                    datacenter: member.datacenter.clone(),
-                    result: self
-                        .blocking(move |store| store.scan(&start, end.as_deref(), limit))
-                        .await,
-                });
-                continue;
-            }
-            let message = PeerMessage::Scan {
-                start: start.clone(),
-                end: end.clone(),
-                limit: limit_u32,
-            };
-            self.spawn_call(
-                member.id.clone(),
-                member.datacenter.clone(),
-                message,
-                &sender,
-                expect_scan,
-            );
-        }
-        drop(sender);
-        // Waits for every node (up to the timeout): a scan wants every copy it can get.
-        let pages = self
-            .gather(
-                receiver,
-                received,
-                members.len(),
-                &need,
-                "scan replies (nodes)",
-                true,
-            )
-            .await?;
-        merge_pages(pages, limit, &self.versions)
-    }
-}
-
-fn merge_pages(pages: Vec<ScanRows>, limit: usize, versions: &VersionConfig) -> Result<ScanRows> {
-    let mut rows: BTreeMap<Vec<u8>, SiblingSet> = BTreeMap::new();
-    for page in pages {
-        for (key, set) in page {
-            match rows.get_mut(&key) {
-                Some(existing) => existing.merge(&set, versions)?,
-                None => {
-                    rows.insert(key, set);
-                }
-            }
-        }
-    }
-    Ok(rows.into_iter().take(limit).collect())
 }
 
 fn unexpected(reply: PeerMessage) -> Error {
@@ -523,16 +458,6 @@ fn expect_get(reply: PeerMessage) -> Result<Option<SiblingSet>> {
         PeerMessage::GetReply { siblings } => {
             siblings.map(|bytes| SiblingSet::decode(&bytes)).transpose()
         }
-        other => Err(unexpected(other)),
-    }
-}
-
-fn expect_scan(reply: PeerMessage) -> Result<ScanRows> {
-    match reply {
-        PeerMessage::ScanReply { rows } => rows
-            .into_iter()
-            .map(|row| Ok((row.key, SiblingSet::decode(&row.siblings)?)))
-            .collect(),
         other => Err(unexpected(other)),
     }
 }

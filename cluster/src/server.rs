@@ -6,7 +6,8 @@
 //! commands it is executing and flushes its replies, and the engine is closed (synced).
 //!
 //! - [`backend`]: the [`Backend`] trait between the server and the data, with the
-//!   single-node [`LocalBackend`]; the quorum coordinator will be another implementation.
+//!   single-node [`LocalBackend`]; with other members the node uses
+//!   [`crate::coordinator::Coordinator`] instead.
 //! - [`connection`]: one client: read, decode every complete frame, execute in order,
 //!   reply in one write (pipelining).
 //! - [`commands`]: what each request does; [`admin`]: INFO, COMMAND, CONFIG, CLIENT, HELLO.
