@@ -123,8 +123,9 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         "kvnode {node_id} ({datacenter}) serving clients on {}",
         node.client_address()
     );
+    // On stderr: scripts read stdout's one ready line and may close the pipe after it.
     if let Some(cluster) = cluster {
-        println!("{cluster}");
+        eprintln!("{cluster}");
     }
     wait_for_signal().await?;
     eprintln!("kvnode {node_id}: shutting down");
