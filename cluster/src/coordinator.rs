@@ -398,14 +398,11 @@ impl Coordinator {
         let need = self.need(consistency, Side::Read, &replicas)?;
         let (sender, receiver) = mpsc::unbounded_channel();
         let mut received = Vec::new();
+        // Remote requests leave first, so the local read overlaps their round trips.
+        let mut local = None;
         for (node, datacenter) in &replicas {
             if *node == self.node {
-                let key = key.clone();
-                received.push(Answer {
-                    node: node.clone(),
-                    datacenter: datacenter.clone(),
-                    result: self.blocking(move |store| store.read(&key)).await,
-                });
+                local = Some((node.clone(), datacenter.clone()));
                 continue;
             }
             let message = PeerMessage::Get { key: key.clone() };
@@ -418,6 +415,14 @@ impl Coordinator {
             );
         }
         drop(sender);
+        if let Some((node, datacenter)) = local {
+            let key = key.clone();
+            received.push(Answer {
+                node,
+                datacenter,
+                result: self.blocking(move |store| store.read(&key)).await,
+            });
+        }
         let replies = self
             .gather(
                 receiver,

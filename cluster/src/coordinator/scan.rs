@@ -35,14 +35,6 @@ impl Coordinator {
         let limit_u32 = u32::try_from(limit).unwrap_or(u32::MAX);
         for member in members {
             if member.id == self.node {
-                let (start, end) = (start.clone(), end.clone());
-                received.push(Answer {
-                    node: member.id.clone(),
-                    datacenter: member.datacenter.clone(),
-                    result: self
-                        .blocking(move |store| store.scan(&start, end.as_deref(), limit))
-                        .await,
-                });
                 continue;
             }
             let message = PeerMessage::Scan {
@@ -59,6 +51,17 @@ impl Coordinator {
             );
         }
         drop(sender);
+        // The local page is read while the remote ones travel.
+        if let Some(me) = self.ring.member(&self.node) {
+            let (local_start, local_end) = (start.clone(), end.clone());
+            received.push(Answer {
+                node: me.id.clone(),
+                datacenter: me.datacenter.clone(),
+                result: self
+                    .blocking(move |store| store.scan(&local_start, local_end.as_deref(), limit))
+                    .await,
+            });
+        }
         // Waits for every node (up to the timeout): a scan wants every copy it can get.
         let pages = self
             .gather(
