@@ -87,6 +87,16 @@ pub enum Error {
     /// The node is shutting down or a background task it needed has stopped.
     #[error("node stopped: {0}")]
     Stopped(String),
+
+    /// A coordinated request got fewer replica answers than its consistency level needs;
+    /// `failures` says what each replica that did not count answered (error, timeout).
+    #[error("quorum not reached: needed {needed} {what}, got {got} ({failures})")]
+    QuorumFailed {
+        what: &'static str,
+        needed: usize,
+        got: usize,
+        failures: String,
+    },
 }
 
 /// The cluster crate's result alias.

@@ -5,10 +5,11 @@
 //! codecs in [`protocol`], and the link emulator's model in [`net`]; the peer transport
 //! ([`net::transport`], every message through the link emulator); and a single node: its
 //! [`config`], its local replica [`store`] over the engine, and the RESP [`server`] (the
-//! `kvnode` binary). The quorum coordinator that joins them comes next (issue 3), behind
-//! [`server::Backend`].
+//! `kvnode` binary); and the quorum [`coordinator`] that joins them behind
+//! [`server::Backend`] when the node has other members.
 
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod launcher;
 pub mod net;

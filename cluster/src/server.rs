@@ -6,7 +6,8 @@
 //! commands it is executing and flushes its replies, and the engine is closed (synced).
 //!
 //! - [`backend`]: the [`Backend`] trait between the server and the data, with the
-//!   single-node [`LocalBackend`]; the quorum coordinator will be another implementation.
+//!   single-node [`LocalBackend`]; with other members the node uses
+//!   [`crate::coordinator::Coordinator`] instead.
 //! - [`connection`]: one client: read, decode every complete frame, execute in order,
 //!   reply in one write (pipelining).
 //! - [`commands`]: what each request does; [`admin`]: INFO, COMMAND, CONFIG, CLIENT, HELLO.
@@ -28,6 +29,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::NodeConfig;
+use crate::coordinator::Coordinator;
 use crate::store::LocalStore;
 use crate::{Error, Result};
 
@@ -61,6 +63,7 @@ pub struct ServerCounters {
 /// A node serving clients on a background task.
 pub struct RunningNode {
     client_address: SocketAddr,
+    backend: Arc<dyn Backend>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
 }
@@ -89,13 +92,18 @@ impl RunningNode {
         .await
         .map_err(|error| Error::Stopped(format!("opening the store failed: {error}")))??;
         let store = Arc::new(store);
-        let backend = Arc::new(LocalBackend::new(
-            Arc::clone(&store),
-            config.node_id.clone(),
-        ));
+        // With other members the node coordinates over the ring; alone it keeps one replica.
+        let (backend, coordinator): (Arc<dyn Backend>, Option<Arc<Coordinator>>) =
+            if config.members.len() > 1 {
+                let coordinator = Coordinator::start(&config, Arc::clone(&store)).await?;
+                (coordinator.clone(), Some(coordinator))
+            } else {
+                let local = LocalBackend::new(Arc::clone(&store), config.node_id.clone());
+                (Arc::new(local), None)
+            };
         let context = Arc::new(ServerContext {
             config,
-            backend,
+            backend: Arc::clone(&backend),
             started: Instant::now(),
             counters: ServerCounters::default(),
         });
@@ -103,13 +111,22 @@ impl RunningNode {
         let task = tokio::spawn(async move {
             serve(listener, Arc::clone(&context), shutdown_receiver).await;
             drop(context);
+            if let Some(coordinator) = coordinator {
+                coordinator.shutdown().await;
+            }
             close_store(store).await
         });
         Ok(RunningNode {
             client_address,
+            backend,
             shutdown,
             task,
         })
+    }
+
+    /// The node's data layer, as its clients reach it (for in-process tests and tools).
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.backend)
     }
 
     /// The address clients connect to (the bound one, so port 0 resolves).

@@ -104,6 +104,15 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let node_id = config.node_id.clone();
     let datacenter = config.datacenter.clone();
     let data_dir = config.data_dir.clone();
+    // With other members the server coordinates over the ring (see `cluster::coordinator`).
+    let cluster = (config.members.len() > 1).then(|| {
+        format!(
+            "kvnode {node_id}: coordinating over {} members on peer address {}, {} replicas per key",
+            config.members.len(),
+            config.peer_address,
+            config.replication.total()
+        )
+    });
     let node = RunningNode::start(config).await.with_context(|| {
         format!(
             "kvnode {node_id} could not start (data in {})",
@@ -114,6 +123,10 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         "kvnode {node_id} ({datacenter}) serving clients on {}",
         node.client_address()
     );
+    // On stderr: scripts read stdout's one ready line and may close the pipe after it.
+    if let Some(cluster) = cluster {
+        eprintln!("{cluster}");
+    }
     wait_for_signal().await?;
     eprintln!("kvnode {node_id}: shutting down");
     node.stop().await.context("shutdown failed")?;

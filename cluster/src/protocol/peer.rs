@@ -136,6 +136,18 @@ pub enum PeerMessage {
         /// The rows found.
         rows: Vec<ScanRow>,
     },
+    /// Make a new version of `key` as a client write coordinated by a node that is not one
+    /// of the key's replicas: the receiving replica folds it into its store under its own
+    /// vector-clock entry (the counter rule in [`crate::version`] needs the minting node to
+    /// be a replica) and answers with a `GetReply` holding the new version alone.
+    Mint {
+        /// The key.
+        key: Vec<u8>,
+        /// The client's encoded [`crate::version::VectorClock`] context.
+        context: Vec<u8>,
+        /// The value; `None` writes a tombstone.
+        value: Option<Vec<u8>>,
+    },
     /// The request failed on the remote node.
     Error {
         /// What went wrong, for logs and the client's error reply.
@@ -156,6 +168,7 @@ impl PeerMessage {
             PeerMessage::GetReply { .. } => "GetReply",
             PeerMessage::Scan { .. } => "Scan",
             PeerMessage::ScanReply { .. } => "ScanReply",
+            PeerMessage::Mint { .. } => "Mint",
             PeerMessage::Error { .. } => "Error",
         }
     }

@@ -14,6 +14,7 @@
 //!   8 Scan       bytes start, optional bytes end, u32 limit
 //!   9 ScanReply  u32 row count, then per row: bytes key, bytes siblings
 //!  10 Error      string message
+//!  11 Mint       bytes key, bytes context, optional bytes value
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -41,6 +42,7 @@ const TAG_GET_REPLY: u8 = 7;
 const TAG_SCAN: u8 = 8;
 const TAG_SCAN_REPLY: u8 = 9;
 const TAG_ERROR: u8 = 10;
+const TAG_MINT: u8 = 11;
 
 /// Smallest encoded scan row (two empty byte strings), used to bound the row count.
 const SCAN_ROW_SIZE_BYTES_MIN: usize = 8;
@@ -87,6 +89,16 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
                 put_bytes(out, &row.key);
                 put_bytes(out, &row.siblings);
             }
+        }
+        PeerMessage::Mint {
+            key,
+            context,
+            value,
+        } => {
+            out.push(TAG_MINT);
+            put_bytes(out, key);
+            put_bytes(out, context);
+            put_optional(out, value.as_deref());
         }
         PeerMessage::Error { message } => {
             out.push(TAG_ERROR);
@@ -143,6 +155,11 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
         }
         TAG_ERROR => PeerMessage::Error {
             message: reader.string("Error.message")?,
+        },
+        TAG_MINT => PeerMessage::Mint {
+            key: reader.bytes("Mint.key")?,
+            context: reader.bytes("Mint.context")?,
+            value: reader.optional("Mint.value")?,
         },
         other => return Err(corrupt(format!("unknown message tag {other}"))),
     };

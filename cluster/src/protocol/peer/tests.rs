@@ -49,6 +49,16 @@ fn every_message() -> Vec<PeerMessage> {
         PeerMessage::Error {
             message: "disk full ✗".to_string(),
         },
+        PeerMessage::Mint {
+            key: b"k".to_vec(),
+            context: vec![3, 4],
+            value: None,
+        },
+        PeerMessage::Mint {
+            key: Vec::new(),
+            context: Vec::new(),
+            value: Some(b"v".to_vec()),
+        },
     ]
 }
 

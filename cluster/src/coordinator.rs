@@ -1,0 +1,528 @@
+//! The quorum coordinator: any node coordinates a client request by fanning it out to the
+//! key's preference list over the peer protocol and answering after W acknowledgements or
+//! R replies ([`quorum`] says how W and R follow from the consistency level).
+//!
+//! # Writes: where versions are minted
+//!
+//! The vector-clock counter rule (see [`crate::version`]) needs the node that mints a
+//! version to be a replica of the key that stores it before anyone sees it. So:
+//! - if this node is in the key's preference list it mints locally
+//!   ([`LocalStore::write_local`], under its own id), which is also its acknowledgement;
+//! - otherwise it asks the key's replicas, in preference order, to mint
+//!   ([`PeerMessage::Mint`]) until one does; that replica's store is its acknowledgement.
+//!
+//! The new version then goes as `Put` (a one-version encoded set, which replicas fold in
+//! with [`LocalStore::apply`]) to every other replica in parallel; the client is answered
+//! once the acknowledgements meet W. Puts still in flight then complete in the background.
+//!
+//! # Reads
+//!
+//! `Get` to every replica (this node's own copy read locally), answer once R replies have
+//! come, with the replies merged ([`SiblingSet::merge`]). No read repair yet.
+//!
+//! # Scans
+//!
+//! Every node is asked for the range (this node locally), rows are merged by key and the
+//! first `limit` keys returned. A scan succeeds when at most `N - R` nodes failed to answer,
+//! so every key's replicas answered at least R times: R semantics per key (only when the
+//! replication is uniform; per-datacenter levels use their total).
+//!
+//! # Failures
+//!
+//! Too few answers before `request_timeout_ms` is [`Error::QuorumFailed`], naming what was
+//! needed, what counted, and what every other replica said (error or timeout).
+
+pub mod quorum;
+pub mod replica;
+mod scan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::config::NodeConfig;
+use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
+use crate::net::{Clock, LinkEmulator, SystemClock};
+use crate::protocol::peer::PeerMessage;
+use crate::protocol::Consistency;
+use crate::ring::{NodeId, Replication, Ring};
+use crate::server::{Backend, BoxFuture, ScanRows};
+use crate::store::LocalStore;
+use crate::version::{SiblingSet, VectorClock, VersionConfig};
+use crate::{Error, Result};
+
+pub use quorum::{Need, Side};
+pub use replica::ReplicaHandler;
+
+/// One replica's answer: who, in which datacenter, and what came back.
+struct Answer<T> {
+    node: NodeId,
+    datacenter: String,
+    result: Result<T>,
+}
+
+/// A [`Backend`] that replicates every key over the ring.
+pub struct Coordinator {
+    node: NodeId,
+    datacenter: String,
+    ring: Ring,
+    replication: Replication,
+    store: Arc<LocalStore>,
+    transport: Arc<PeerTransport>,
+    timeout: Duration,
+    versions: VersionConfig,
+    default_consistency: Consistency,
+    clock: Arc<dyn Clock>,
+}
+
+impl Coordinator {
+    /// Starts a cluster node's data layer from `config` (with members): binds the peer
+    /// transport on `peer_address` with the `links` emulator, adds every other member as a
+    /// peer and returns the coordinator over `store`.
+    pub async fn start(config: &NodeConfig, store: Arc<LocalStore>) -> Result<Arc<Coordinator>> {
+        let ring = Ring::new(config.ring_members(), config.vnodes_per_weight)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let handler = Arc::new(ReplicaHandler::new(
+            Arc::clone(&store),
+            config.node_id.clone(),
+            Arc::clone(&clock),
+        ));
+        let emulator = Arc::new(LinkEmulator::from_config(&config.links)?);
+        let transport_config = TransportConfig {
+            listen_address: config.peer_address,
+            request_timeout_ms: config.request_timeout_ms,
+            ..TransportConfig::default()
+        };
+        let local = LocalIdentity {
+            node: NodeId::new(&config.node_id),
+            datacenter: config.datacenter.clone(),
+        };
+        let transport = PeerTransport::bind(transport_config, local, emulator, handler).await?;
+        for member in &config.members {
+            if member.id != config.node_id {
+                transport.add_peer(
+                    NodeId::new(&member.id),
+                    member.datacenter.clone(),
+                    member.peer_address,
+                );
+            }
+        }
+        Ok(Arc::new(Coordinator {
+            node: NodeId::new(&config.node_id),
+            datacenter: config.datacenter.clone(),
+            ring,
+            replication: config.replication.clone(),
+            store,
+            transport: Arc::new(transport),
+            timeout: Duration::from_millis(config.request_timeout_ms),
+            versions: config.versions.clone(),
+            default_consistency: config.default_consistency,
+            clock,
+        }))
+    }
+
+    /// The peer transport (for tests and admin commands).
+    pub fn transport(&self) -> &PeerTransport {
+        &self.transport
+    }
+
+    /// Stops the peer transport: this node no longer answers or reaches peers.
+    pub async fn shutdown(&self) {
+        self.transport.shutdown().await;
+    }
+
+    /// The key's replicas with their datacenters, coordinator-first order.
+    fn replicas(&self, key: &[u8]) -> Result<Vec<(NodeId, String)>> {
+        self.ring
+            .preference_list(key, &self.replication)?
+            .into_iter()
+            .map(|node| {
+                let datacenter = self
+                    .ring
+                    .member(&node)
+                    .map(|member| member.datacenter.clone())
+                    .ok_or_else(|| Error::Placement(format!("{node} is not on the ring")))?;
+                Ok((node, datacenter))
+            })
+            .collect()
+    }
+
+    fn need(
+        &self,
+        consistency: Consistency,
+        side: Side,
+        replicas: &[(NodeId, String)],
+    ) -> Result<Need> {
+        let datacenters: Vec<&str> = replicas.iter().map(|(_, dc)| dc.as_str()).collect();
+        Need::new(
+            consistency,
+            self.default_consistency,
+            side,
+            &datacenters,
+            &self.datacenter,
+        )
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&LocalStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
+    }
+
+    /// Sends `message` to `node` on a task of its own, reporting into `answers`.
+    fn spawn_call<T: Send + 'static>(
+        &self,
+        node: NodeId,
+        datacenter: String,
+        message: PeerMessage,
+        answers: &mpsc::UnboundedSender<Answer<T>>,
+        interpret: fn(PeerMessage) -> Result<T>,
+    ) {
+        let transport = Arc::clone(&self.transport);
+        let timeout = self.timeout;
+        let answers = answers.clone();
+        tokio::spawn(async move {
+            let result = transport
+                .call(&node, message, timeout)
+                .await
+                .and_then(interpret);
+            let _ = answers.send(Answer {
+                node,
+                datacenter,
+                result,
+            });
+        });
+    }
+
+    /// Waits for answers until `need` is met, all `expected` answers are in, or the
+    /// timeout; returns the successful ones or the quorum error.
+    async fn gather<T>(
+        &self,
+        mut answers: mpsc::UnboundedReceiver<Answer<T>>,
+        mut received: Vec<Answer<T>>,
+        expected: usize,
+        need: &Need,
+        what: &'static str,
+        wait_for_all: bool,
+    ) -> Result<Vec<T>> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut good: Vec<T> = Vec::new();
+        let mut good_datacenters: Vec<String> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let mut count = 0;
+        loop {
+            for answer in received.drain(..) {
+                count += 1;
+                match answer.result {
+                    Ok(value) => {
+                        good.push(value);
+                        good_datacenters.push(answer.datacenter);
+                    }
+                    Err(error) => failures.push(format!("{}: {error}", answer.node)),
+                }
+            }
+            if !wait_for_all && need.met(&good_datacenters) {
+                return Ok(good);
+            }
+            if count >= expected {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, answers.recv()).await {
+                Ok(Some(answer)) => received.push(answer),
+                Ok(None) => break,
+                Err(_) => {
+                    failures.push(format!(
+                        "{} replicas did not answer within {} ms",
+                        expected - count,
+                        self.timeout.as_millis()
+                    ));
+                    break;
+                }
+            }
+        }
+        if need.met(&good_datacenters) {
+            return Ok(good);
+        }
+        Err(Error::QuorumFailed {
+            what,
+            needed: need.needed(),
+            got: need.got(&good_datacenters),
+            failures: if failures.is_empty() {
+                "no other failures".to_string()
+            } else {
+                failures.join("; ")
+            },
+        })
+    }
+
+    async fn coordinate_write(
+        &self,
+        key: Vec<u8>,
+        context: VectorClock,
+        value: Option<Vec<u8>>,
+        consistency: Consistency,
+    ) -> Result<()> {
+        let replicas = self.replicas(&key)?;
+        let need = self.need(consistency, Side::Write, &replicas)?;
+        // Every node has the same limit: refuse here with the store's wording rather than
+        // as a replica's error.
+        let length = value.as_ref().map_or(0, Vec::len);
+        if length > self.store.value_bytes_max() {
+            return Err(Error::Command(format!(
+                "ERR value of {length} bytes exceeds the limit of {} bytes",
+                self.store.value_bytes_max()
+            )));
+        }
+        let (minted, minter, mut failures) = self.mint(&key, &context, value, &replicas).await?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let minter_datacenter = replicas
+            .iter()
+            .find(|(node, _)| *node == minter)
+            .map(|(_, dc)| dc.clone())
+            .unwrap_or_default();
+        let mut received = vec![Answer {
+            node: minter.clone(),
+            datacenter: minter_datacenter,
+            result: Ok(()),
+        }];
+        received.append(&mut failures);
+        let encoded = minted.encode();
+        let mut expected = received.len();
+        for (node, datacenter) in &replicas {
+            if *node == minter || received.iter().any(|answer| answer.node == *node) {
+                continue;
+            }
+            let message = PeerMessage::Put {
+                key: key.clone(),
+                siblings: encoded.clone(),
+            };
+            self.spawn_call(
+                node.clone(),
+                datacenter.clone(),
+                message,
+                &sender,
+                expect_ack,
+            );
+            expected += 1;
+        }
+        drop(sender);
+        self.gather(
+            receiver,
+            received,
+            expected,
+            &need,
+            "write acknowledgements",
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Makes the new version on a replica: here if this node is one, else the first
+    /// replica (in preference order) that accepts. Returns the version (as a set), who
+    /// minted it and the replicas that failed to.
+    async fn mint(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        replicas: &[(NodeId, String)],
+    ) -> Result<(SiblingSet, NodeId, Vec<Answer<()>>)> {
+        if replicas.iter().any(|(node, _)| *node == self.node) {
+            let node_id = self.node.to_string();
+            let now_ms = self.clock.now_ms();
+            let (key, context) = (key.to_vec(), context.clone());
+            let version = self
+                .blocking(move |store| store.write_local(&key, &context, value, &node_id, now_ms))
+                .await?;
+            return Ok((SiblingSet::single(version), self.node.clone(), Vec::new()));
+        }
+        let mut failed = Vec::new();
+        for (node, datacenter) in replicas {
+            let message = PeerMessage::Mint {
+                key: key.to_vec(),
+                context: context.encode(),
+                value: value.clone(),
+            };
+            let result = self
+                .transport
+                .call(node, message, self.timeout)
+                .await
+                .and_then(|reply| match reply {
+                    PeerMessage::GetReply {
+                        siblings: Some(bytes),
+                    } => SiblingSet::decode(&bytes),
+                    other => Err(unexpected(other)),
+                });
+            match result {
+                Ok(set) => return Ok((set, node.clone(), failed)),
+                // The replica is up and refused (too many siblings, a storage error): the
+                // client hears why. Only unreachable replicas are passed over.
+                Err(Error::Command(message)) => return Err(Error::Command(message)),
+                Err(error) => failed.push(Answer {
+                    node: node.clone(),
+                    datacenter: datacenter.clone(),
+                    result: Err(error),
+                }),
+            }
+        }
+        let failures: Vec<String> = failed
+            .iter()
+            .filter_map(|answer| {
+                answer
+                    .result
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {e}", answer.node))
+            })
+            .collect();
+        Err(Error::QuorumFailed {
+            what: "write acknowledgements",
+            needed: 1,
+            got: 0,
+            failures: format!("no replica could make the version: {}", failures.join("; ")),
+        })
+    }
+
+    async fn coordinate_read(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> Result<Option<SiblingSet>> {
+        let replicas = self.replicas(&key)?;
+        let need = self.need(consistency, Side::Read, &replicas)?;
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let mut received = Vec::new();
+        // Remote requests leave first, so the local read overlaps their round trips.
+        let mut local = None;
+        for (node, datacenter) in &replicas {
+            if *node == self.node {
+                local = Some((node.clone(), datacenter.clone()));
+                continue;
+            }
+            let message = PeerMessage::Get { key: key.clone() };
+            self.spawn_call(
+                node.clone(),
+                datacenter.clone(),
+                message,
+                &sender,
+                expect_get,
+            );
+        }
+        drop(sender);
+        if let Some((node, datacenter)) = local {
+            let key = key.clone();
+            received.push(Answer {
+                node,
+                datacenter,
+                result: self.blocking(move |store| store.read(&key)).await,
+            });
+        }
+        let replies = self
+            .gather(
+                receiver,
+                received,
+                replicas.len(),
+                &need,
+                "read replies",
+                false,
+            )
+            .await?;
+        let mut merged: Option<SiblingSet> = None;
+        for reply in replies.into_iter().flatten() {
+            match &mut merged {
+                None => merged = Some(reply),
+                Some(set) => set.merge(&reply, &self.versions)?,
+            }
+        }
+        Ok(merged)
+    }
+}
+
+fn unexpected(reply: PeerMessage) -> Error {
+    match reply {
+        PeerMessage::Error { message } => Error::Command(format!("ERR replica failed: {message}")),
+        other => Error::PeerProtocol(format!("unexpected reply {}", other.name())),
+    }
+}
+
+fn expect_ack(reply: PeerMessage) -> Result<()> {
+    match reply {
+        PeerMessage::PutAck => Ok(()),
+        other => Err(unexpected(other)),
+    }
+}
+
+fn expect_get(reply: PeerMessage) -> Result<Option<SiblingSet>> {
+    match reply {
+        PeerMessage::GetReply { siblings } => {
+            siblings.map(|bytes| SiblingSet::decode(&bytes)).transpose()
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+impl Backend for Coordinator {
+    fn read(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<Option<SiblingSet>>> {
+        Box::pin(self.coordinate_read(key, consistency))
+    }
+
+    fn write(
+        &self,
+        key: Vec<u8>,
+        context: VectorClock,
+        value: Option<Vec<u8>>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.coordinate_write(key, context, value, consistency))
+    }
+
+    fn scan(
+        &self,
+        start: Vec<u8>,
+        end: Option<Vec<u8>>,
+        limit: usize,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<ScanRows>> {
+        Box::pin(self.coordinate_scan(start, end, limit, consistency))
+    }
+
+    fn check_consistency(&self, consistency: Consistency) -> Result<()> {
+        let replicas = self.replication.total();
+        if let Consistency::Counts { read, write } = consistency {
+            for (side, count) in [(Side::Read, read), (Side::Write, write)] {
+                if let Some(count) = count {
+                    quorum::check_count(side, count as usize, replicas)?;
+                }
+            }
+        }
+        if consistency == Consistency::LocalQuorum {
+            if let Replication::PerDatacenter(counts) = &self.replication {
+                if counts.get(&self.datacenter).copied().unwrap_or(0) == 0 {
+                    return Err(Error::Command(format!(
+                        "ERR LOCAL_QUORUM cannot be met: no replicas in datacenter {}",
+                        self.datacenter
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn value_bytes_max(&self) -> usize {
+        self.store.value_bytes_max()
+    }
+
+    fn engine_stats(&self) -> engine::Stats {
+        self.store.stats()
+    }
+}
