@@ -525,4 +525,21 @@ impl Backend for Coordinator {
     fn engine_stats(&self) -> engine::Stats {
         self.store.stats()
     }
+
+    fn topology(&self) -> Option<Vec<String>> {
+        let mut lines = vec![format!(
+            "replication {} default_consistency {:?} members {}",
+            self.replication.total(),
+            self.default_consistency,
+            self.ring.members().len()
+        )];
+        for member in self.ring.members() {
+            let marker = if member.id == self.node { " self" } else { "" };
+            lines.push(format!(
+                "{} {} weight {}{marker}",
+                member.id, member.datacenter, member.weight
+            ));
+        }
+        Some(lines)
+    }
 }

@@ -142,6 +142,8 @@ fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
     assert_eq!(command(address(&nodes, 0), &["SET", "k", "v1"]), "+OK");
     for index in 0..3 {
         assert_eq!(command(address(&nodes, index), &["GET", "k"]), "v1");
+        // A summary line and one line per member: the node serves as part of a cluster.
+        assert_eq!(command(address(&nodes, index), &["CLUSTER.TOPOLOGY"]), "*4");
     }
 
     nodes[2] = None;

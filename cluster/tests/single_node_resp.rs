@@ -351,7 +351,7 @@ fn consistency_and_auth() {
             ok()
         );
         let text = error_text(client.call(&[b"CLUSTER.TOPOLOGY"]).await);
-        assert!(text.contains("single node"), "{text}");
+        assert!(text.contains("serves alone"), "{text}");
         assert_eq!(client.call(&[b"QUIT"]).await, ok());
         assert_eq!(client.reply().await, None);
         node.stop().await.unwrap();

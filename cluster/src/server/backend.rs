@@ -55,6 +55,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The local engine's counters, for INFO.
     fn engine_stats(&self) -> engine::Stats;
+
+    /// The cluster as this node serves it, one line per fact (`CLUSTER.TOPOLOGY`), or
+    /// `None` when the node serves alone.
+    fn topology(&self) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// Every key on this node alone: one replica, so any named level is met by it and explicit

@@ -174,10 +174,16 @@ async fn execute_request(
                 write_versioned(output, set);
             }
         }
-        Request::ClusterTopology
-        | Request::LinkGet
-        | Request::LinkSet { .. }
-        | Request::LinkReset => {
+        Request::ClusterTopology => match backend.topology() {
+            Some(lines) => {
+                resp::write_array_header(output, lines.len());
+                for line in &lines {
+                    resp::write_bulk(output, line.as_bytes());
+                }
+            }
+            None => resp::write_error(output, "ERR this node serves alone: it has no cluster"),
+        },
+        Request::LinkGet | Request::LinkSet { .. } | Request::LinkReset => {
             resp::write_error(output, "ERR not available on a single node yet");
         }
         Request::Quit => {
