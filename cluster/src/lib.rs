@@ -6,7 +6,8 @@
 //! ([`net::transport`], every message through the link emulator); and a single node: its
 //! [`config`], its local replica [`store`] over the engine, and the RESP [`server`] (the
 //! `kvnode` binary); and the quorum [`coordinator`] that joins them behind
-//! [`server::Backend`] when the node has other members.
+//! [`server::Backend`] when the node has other members; and the [`launcher`] that starts
+//! a local multi-datacenter cluster of `kvnode` processes.
 
 pub mod config;
 pub mod coordinator;

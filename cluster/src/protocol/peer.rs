@@ -12,7 +12,7 @@
 //!      4    8 request id       pairs a response with its request; 0 for one-way frames
 //!     12    4 payload length   bytes after the header; at most the configured frame limit
 //!     16    4 crc32c           CRC-32C (Castagnoli) of the payload bytes
-//!     20    n payload          one encoded PeerMessage (format in [`payload`])
+//!     20    n payload          one encoded PeerMessage (format in `peer/payload.rs`)
 //! ```
 //!
 //! The magic and version come first so a node that connects to the wrong port, or a node of
@@ -22,7 +22,7 @@
 //!
 //! Any decoding error leaves the stream unsynchronised: the connection must be closed.
 //!
-//! Extending the protocol: a new message gets a new payload tag (see [`payload`]); an older
+//! Extending the protocol: a new message gets a new payload tag (see `peer/payload.rs`); an older
 //! node rejects it as an unknown tag. A change to an existing message's fields, or to the
 //! header, bumps [`FORMAT_VERSION`].
 
