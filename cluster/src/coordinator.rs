@@ -168,10 +168,7 @@ impl Coordinator {
         &self,
         call: impl FnOnce(&LocalStore) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
+        self.store.run(call).await
     }
 
     /// Sends `message` to `node` on a task of its own, reporting into `answers`.

@@ -27,7 +27,7 @@
 //! always`) or on an mmap page fault; async callers run them on a blocking thread.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::ring::stable_hash64;
 use crate::version::{SiblingSet, VectorClock, Version, VersionConfig};
@@ -60,9 +60,33 @@ pub struct LocalStore {
     value_bytes_max: usize,
     key_bytes_max: usize,
     write_stripes: Vec<Mutex<()>>,
+    /// Whether an engine call may wait long (a write waiting for its fsync): such calls go
+    /// to tokio's blocking pool, the others run inline; see [`LocalStore::run`].
+    calls_may_block: bool,
 }
 
 impl LocalStore {
+    /// Runs `call` on this store. With the commit log synced lazily (`none`, `periodic`)
+    /// an engine call returns in microseconds, so it runs inline on the calling async
+    /// thread: handing every command to the blocking pool cost more in thread wake-ups than
+    /// the storage work itself (profiled under redis-benchmark). With `always`, a write
+    /// waits for its fsync, so calls go to tokio's blocking pool and never hold up the
+    /// connections sharing this thread. Inline calls can still wait on a write stall (both
+    /// memtables full) or a read of a block missing from the page cache; that holds up this
+    /// thread's other connections too, as backpressure.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        call: impl FnOnce(&LocalStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if !self.calls_may_block {
+            return call(self);
+        }
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
+    }
+
     /// Opens (or creates) the store in `directory`. `options.value_size_bytes_max` is the
     /// client value limit; the engine itself is opened with room for whole sibling sets.
     pub fn open(
@@ -78,8 +102,10 @@ impl LocalStore {
             .wal
             .record_size_bytes_max
             .max(engine_options.value_size_bytes_max + key_bytes_max + 1024);
+        let calls_may_block = matches!(engine_options.wal.sync, engine::SyncPolicy::Always);
         let db = engine::Db::open(directory, engine_options)?;
         Ok(LocalStore {
+            calls_may_block,
             db,
             versions,
             value_bytes_max,

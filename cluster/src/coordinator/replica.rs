@@ -29,12 +29,11 @@ impl ReplicaHandler {
     }
 
     async fn serve(&self, message: PeerMessage) -> Result<PeerMessage> {
-        let store = Arc::clone(&self.store);
         let node_id = self.node_id.clone();
         let now_ms = self.clock.now_ms();
-        tokio::task::spawn_blocking(move || answer(&store, &node_id, now_ms, message))
+        self.store
+            .run(move |store| answer(store, &node_id, now_ms, message))
             .await
-            .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
     }
 }
 

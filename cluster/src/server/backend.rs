@@ -86,18 +86,12 @@ impl LocalBackend {
         &self.store
     }
 
-    /// Runs a store call on tokio's blocking pool: an engine write may wait for an fsync
-    /// (`wal.sync = always`, milliseconds) and a read may fault in an mmap page, either of
-    /// which would stall every connection on this reactor thread if run inline. The hop
-    /// costs a few microseconds, small beside a network round trip.
+    /// Runs a store call; see [`LocalStore::run`] for where it runs and why.
     async fn blocking<T: Send + 'static>(
         &self,
         call: impl FnOnce(&LocalStore) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
+        self.store.run(call).await
     }
 }
 
