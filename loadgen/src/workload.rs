@@ -15,6 +15,8 @@ pub mod keys;
 pub mod properties;
 pub mod record;
 
-pub use self::core::{CoreWorkload, CoreWorkloadConfig, Operation, RequestDistribution};
+pub use self::core::{
+    workload_warnings, CoreWorkload, CoreWorkloadConfig, Operation, RequestDistribution,
+};
 pub use keys::{build_key_name, fnv_hash_64};
 pub use properties::Properties;

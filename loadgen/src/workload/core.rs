@@ -25,6 +25,7 @@ use super::generator::{
     UniformLongGenerator, ZipfianGenerator,
 };
 use super::keys::build_key_name;
+use super::properties::Properties;
 use super::record::{field_names, random_printable_bytes, FieldLengthGenerator};
 use crate::error::{Error, Result};
 
@@ -262,6 +263,27 @@ impl CoreWorkload {
         let length = self.field_length.next_length(rng) as usize;
         (name, random_printable_bytes(length, rng))
     }
+}
+
+/// How far the operation proportions may sum away from one before it is worth a warning.
+pub const PROPORTION_SUM_TOLERANCE: f64 = 1e-9;
+
+/// Things YCSB accepts silently but that are probably mistakes: property names it does not
+/// know (a typo runs a different workload than intended) and proportions that do not sum
+/// to one (YCSB normalises them, so `readproportion=0.5` alone means 100% reads).
+pub fn workload_warnings(properties: &Properties, config: &CoreWorkloadConfig) -> Vec<String> {
+    let mut warnings: Vec<String> = properties
+        .unknown(KNOWN_PROPERTY_NAMES)
+        .into_iter()
+        .map(|name| format!("unknown property {name:?} is ignored (a typo, or a database binding's own property?)"))
+        .collect();
+    let sum = config.proportions.sum();
+    if (sum - 1.0).abs() > PROPORTION_SUM_TOLERANCE {
+        warnings.push(format!(
+            "operation proportions sum to {sum}, not 1; each is divided by the sum, as YCSB does"
+        ));
+    }
+    warnings
 }
 
 fn key_chooser(config: &CoreWorkloadConfig, shared: &SharedCounters) -> KeyChooser {

@@ -5,9 +5,13 @@
 //! an out-of-range hot-set fraction becomes 0). Here every value is checked up front and a
 //! bad one is an error naming the property.
 
-use std::str::FromStr;
+use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+mod reader;
+
+use reader::Reader;
+
+use crate::error::Result;
 use crate::workload::generator::exponential::{
     EXPONENTIAL_FRACTION_DEFAULT, EXPONENTIAL_PERCENTILE_DEFAULT,
 };
@@ -80,7 +84,8 @@ pub const KNOWN_PROPERTY_NAMES: &[&str] = &[
 ];
 
 /// How keys are picked for reads, updates, scans and read-modify-writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RequestDistribution {
     /// `uniform` (YCSB's code default).
     Uniform,
@@ -97,7 +102,8 @@ pub enum RequestDistribution {
 }
 
 /// How field lengths are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FieldLengthDistribution {
     /// Every field `fieldlength` bytes (the default).
     Constant,
@@ -108,7 +114,8 @@ pub enum FieldLengthDistribution {
 }
 
 /// How scan lengths are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ScanLengthDistribution {
     /// Uniform between `minscanlength` and `maxscanlength` (the default).
     Uniform,
@@ -117,7 +124,8 @@ pub enum ScanLengthDistribution {
 }
 
 /// Whether key numbers are hashed into key names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum InsertOrder {
     /// `hashed` (the default): key names are `fnvhash64(keynum)`, scattering inserts.
     Hashed,
@@ -126,7 +134,7 @@ pub enum InsertOrder {
 }
 
 /// Operation weights; YCSB normalises them by their sum, so they need not add up to one.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OperationProportions {
     /// `readproportion` (default 0.95).
     pub read: f64,
@@ -148,7 +156,8 @@ impl OperationProportions {
 }
 
 /// Everything a YCSB core workload file configures, checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CoreWorkloadConfig {
     /// `workload`: the Java class; carried for reports (default `site.ycsb.workloads.CoreWorkload`).
     pub workload_class: String,
@@ -221,6 +230,14 @@ pub struct CoreWorkloadConfig {
     pub insertion_retry_limit: u64,
     /// `core_workload_insertion_retry_interval` in seconds (default 3).
     pub insertion_retry_interval_seconds: u64,
+}
+
+impl Default for CoreWorkloadConfig {
+    /// YCSB's code defaults, as for a workload file that sets nothing.
+    fn default() -> Self {
+        Self::from_properties(&Properties::new())
+            .expect("YCSB's code defaults are a valid workload")
+    }
 }
 
 impl CoreWorkloadConfig {
@@ -354,135 +371,5 @@ impl CoreWorkloadConfig {
         let expected_new_keys =
             (self.operation_count as f64 * self.proportions.insert * 2.0) as i32 as i64;
         (self.insert_start + self.insert_count).saturating_add_signed(expected_new_keys)
-    }
-}
-
-/// Typed access to properties, with errors that name the property.
-struct Reader<'a> {
-    properties: &'a Properties,
-}
-
-impl Reader<'_> {
-    fn invalid(&self, name: &str, detail: String) -> Error {
-        Error::InvalidProperty {
-            name: name.to_string(),
-            value: self.properties.get(name).unwrap_or("").to_string(),
-            detail,
-        }
-    }
-
-    fn text(&self, name: &str, default: &str) -> String {
-        self.properties.get(name).unwrap_or(default).to_string()
-    }
-
-    // Values are trimmed before interpretation: Java keeps trailing blanks, which make
-    // `Long.parseLong` throw and distribution names mismatch, an unkind way to fail.
-    fn number<T: FromStr>(&self, name: &str, default: T) -> Result<T> {
-        match self.properties.get(name) {
-            None => Ok(default),
-            Some(value) => value
-                .trim()
-                .parse()
-                .map_err(|_| self.invalid(name, "not a non-negative whole number".to_string())),
-        }
-    }
-
-    fn float(&self, name: &str, default: f64) -> Result<f64> {
-        let Some(value) = self.properties.get(name) else {
-            return Ok(default);
-        };
-        match value.trim().parse::<f64>() {
-            Ok(parsed) if parsed.is_finite() && parsed >= 0.0 => Ok(parsed),
-            _ => Err(self.invalid(name, "not a non-negative number".to_string())),
-        }
-    }
-
-    fn fraction(&self, name: &str, default: f64) -> Result<f64> {
-        let value = self.float(name, default)?;
-        if value > 1.0 {
-            return Err(self.invalid(name, "must be between 0 and 1".to_string()));
-        }
-        Ok(value)
-    }
-
-    fn boolean(&self, name: &str, default: bool) -> Result<bool> {
-        match self
-            .properties
-            .get(name)
-            .map(|value| value.trim().to_ascii_lowercase())
-        {
-            None => Ok(default),
-            Some(value) if value == "true" => Ok(true),
-            Some(value) if value == "false" => Ok(false),
-            Some(_) => Err(self.invalid(name, "expected true or false".to_string())),
-        }
-    }
-
-    fn proportions(&self) -> Result<OperationProportions> {
-        let proportions = OperationProportions {
-            read: self.float("readproportion", 0.95)?,
-            update: self.float("updateproportion", 0.05)?,
-            insert: self.float("insertproportion", 0.0)?,
-            scan: self.float("scanproportion", 0.0)?,
-            read_modify_write: self.float("readmodifywriteproportion", 0.0)?,
-        };
-        let sum = proportions.sum();
-        if sum <= 0.0 {
-            return Err(Error::NoOperations { sum });
-        }
-        Ok(proportions)
-    }
-
-    fn choice<T: Copy>(
-        &self,
-        name: &str,
-        default: &str,
-        choices: &[(&str, T)],
-        detail: &str,
-    ) -> Result<T> {
-        let value = self.text(name, default);
-        choices
-            .iter()
-            .find(|(choice, _)| *choice == value.trim())
-            .map(|(_, parsed)| *parsed)
-            .ok_or_else(|| self.invalid(name, detail.to_string()))
-    }
-
-    fn request_distribution(&self) -> Result<RequestDistribution> {
-        use RequestDistribution::*;
-        let choices = [
-            ("uniform", Uniform),
-            ("zipfian", Zipfian),
-            ("latest", Latest),
-            ("hotspot", Hotspot),
-            ("sequential", Sequential),
-            ("exponential", Exponential),
-        ];
-        let detail = "unknown request distribution (known: uniform, zipfian, latest, hotspot, sequential, exponential)";
-        self.choice("requestdistribution", "uniform", &choices, detail)
-    }
-
-    fn field_length_distribution(&self) -> Result<FieldLengthDistribution> {
-        use FieldLengthDistribution::*;
-        if self.text("fieldlengthdistribution", "constant").trim() == "histogram" {
-            let detail = "the histogram field length distribution (fieldlengthhistogram file) is not supported yet; use constant, uniform or zipfian";
-            return Err(self.invalid("fieldlengthdistribution", detail.to_string()));
-        }
-        let choices = [
-            ("constant", Constant),
-            ("uniform", Uniform),
-            ("zipfian", Zipfian),
-        ];
-        let detail = "unknown field length distribution (known: constant, uniform, zipfian)";
-        self.choice("fieldlengthdistribution", "constant", &choices, detail)
-    }
-
-    fn scan_length_distribution(&self) -> Result<ScanLengthDistribution> {
-        let choices = [
-            ("uniform", ScanLengthDistribution::Uniform),
-            ("zipfian", ScanLengthDistribution::Zipfian),
-        ];
-        let detail = "distribution not allowed for scan length (known: uniform, zipfian)";
-        self.choice("scanlengthdistribution", "uniform", &choices, detail)
     }
 }

@@ -296,3 +296,36 @@ fn seeded_runs_are_deterministic() {
     assert_eq!(draw(1), draw(1));
     assert_ne!(draw(1), draw(2));
 }
+
+#[test]
+fn warnings_for_typos_and_unnormalised_proportions() {
+    let properties = Properties::parse(
+        "readproportoin=0.5\nreadproportion=0.5\nupdateproportion=0\nredis.host=h\n",
+    );
+    let config = CoreWorkloadConfig::from_properties(&properties).unwrap();
+    let warnings = workload_warnings(&properties, &config);
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(warnings[0].contains("readproportoin") && warnings[1].contains("redis.host"));
+    assert!(warnings[2].contains("sum to 0.5"), "{warnings:?}");
+    for name in [
+        "workloada",
+        "workloadb",
+        "workloadc",
+        "workloadd",
+        "workloade",
+        "workloadf",
+        "workload_template",
+    ] {
+        let properties =
+            Properties::from_command_line(&[workload_file(name).as_path()], &[]).unwrap();
+        let config = CoreWorkloadConfig::from_properties(&properties).unwrap();
+        assert!(workload_warnings(&properties, &config).is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn default_config_is_ycsbs_code_defaults() {
+    let config = CoreWorkloadConfig::default();
+    assert_eq!(config, config_from_text("").unwrap());
+    assert_eq!(config.request_distribution, RequestDistribution::Uniform);
+}
