@@ -129,7 +129,8 @@ pub enum ScanLengthDistribution {
 pub enum InsertOrder {
     /// `hashed` (the default): key names are `fnvhash64(keynum)`, scattering inserts.
     Hashed,
-    /// Anything else YCSB treats as `ordered`: key names are the key numbers.
+    /// `ordered`: key names are the key numbers. YCSB treats any value but `hashed` so;
+    /// here another value is an error, since a typo would rename every key.
     Ordered,
 }
 
@@ -272,10 +273,7 @@ impl CoreWorkloadConfig {
             min_scan_length: reader.number("minscanlength", 1)?,
             max_scan_length: reader.number("maxscanlength", 1000)?,
             scan_length_distribution: reader.scan_length_distribution()?,
-            insert_order: match reader.text("insertorder", "hashed").trim() {
-                "hashed" => InsertOrder::Hashed,
-                _ => InsertOrder::Ordered,
-            },
+            insert_order: reader.insert_order()?,
             insert_start,
             insert_count,
             hotspot_data_fraction: reader.fraction("hotspotdatafraction", 0.2)?,

@@ -173,6 +173,11 @@ fn bad_values_are_errors_naming_the_property() {
     assert!(message.contains("scanlengthdistribution"), "{message}");
     let message = error_of("readallfields=yes\n");
     assert!(message.contains("readallfields"), "{message}");
+    let message = error_of("insertorder=hased\n");
+    assert!(
+        message.contains("insertorder") && message.contains("hased"),
+        "{message}"
+    );
     let message = error_of("hotspotdatafraction=20\n");
     assert!(message.contains("hotspotdatafraction"), "{message}");
     let message = error_of("recordcount=100\ninsertstart=50\ninsertcount=60\n");

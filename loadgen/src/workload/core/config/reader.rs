@@ -3,7 +3,8 @@
 use std::str::FromStr;
 
 use super::{
-    FieldLengthDistribution, OperationProportions, RequestDistribution, ScanLengthDistribution,
+    FieldLengthDistribution, InsertOrder, OperationProportions, RequestDistribution,
+    ScanLengthDistribution,
 };
 use crate::error::{Error, Result};
 use crate::workload::properties::Properties;
@@ -135,5 +136,18 @@ impl Reader<'_> {
         ];
         let detail = "distribution not allowed for scan length (known: uniform, zipfian)";
         self.choice("scanlengthdistribution", "uniform", &choices, detail)
+    }
+
+    pub(super) fn insert_order(&self) -> Result<InsertOrder> {
+        let choices = [
+            ("hashed", InsertOrder::Hashed),
+            ("ordered", InsertOrder::Ordered),
+        ];
+        self.choice(
+            "insertorder",
+            "hashed",
+            &choices,
+            "expected hashed or ordered",
+        )
     }
 }
