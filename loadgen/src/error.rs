@@ -33,6 +33,35 @@ pub enum Error {
     /// A benchmark thread panicked.
     #[error("a benchmark thread panicked")]
     ThreadPanicked,
+
+    /// A workload property has a value that cannot be used (YCSB would throw or misbehave).
+    #[error("workload property {name}={value:?}: {detail}")]
+    InvalidProperty {
+        name: String,
+        value: String,
+        detail: String,
+    },
+
+    /// A `-p` override is not of the form `name=value`.
+    #[error("-p {0:?}: expected name=value")]
+    MalformedPropertyOverride(String),
+
+    /// All operation proportions are zero (or absent and overridden to zero): nothing to run.
+    #[error("the operation proportions (readproportion, updateproportion, insertproportion, scanproportion, readmodifywriteproportion) sum to {sum}; at least one must be positive")]
+    NoOperations { sum: f64 },
+
+    /// More inserts are in flight than the acknowledgement window holds.
+    #[error(
+        "too many unacknowledged insert keys (window of {window_size} keys is full at key {key})"
+    )]
+    TooManyUnacknowledgedInserts { key: i64, window_size: usize },
+
+    /// The key chooser kept drawing keys that have not been inserted yet.
+    #[error("no inserted key drawn in {attempts} attempts (highest acknowledged key: {highest_acknowledged})")]
+    KeyChooserStalled {
+        attempts: u32,
+        highest_acknowledged: i64,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -8,5 +8,6 @@
 pub mod cli;
 pub mod engine_bench;
 pub mod error;
+pub mod workload;
 
 pub use error::{Error, Result};
