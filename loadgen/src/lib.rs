@@ -13,5 +13,6 @@ pub mod cli;
 pub mod engine_bench;
 pub mod error;
 pub mod measure;
+pub mod report;
 
 pub use error::{Error, Result};

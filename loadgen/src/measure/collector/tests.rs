@@ -142,37 +142,42 @@ fn interval_swap_loses_no_samples_under_concurrent_recording() {
     let mut collector = collector(Duration::ZERO);
     let threads = 4;
     let records_per_thread = 200_000u64;
-    let start_together = std::sync::Barrier::new(threads + 1);
+    // Workers wait for a cut every `records_per_round`, so that cuts happen during recording
+    // however the two cores are shared; between those waits the swaps race the records.
+    let records_per_round = 20_000u64;
+    let cuts_done = std::sync::atomic::AtomicU64::new(0);
     let recorders: Vec<_> = (0..threads).map(|_| collector.recorder()).collect();
     let mut interval_counts = 0;
-    let mut intervals = 0;
     std::thread::scope(|scope| {
         let workers: Vec<_> = recorders
             .into_iter()
             .enumerate()
             .map(|(thread, recorder)| {
-                let start_together = &start_together;
+                let cuts_done = &cuts_done;
                 scope.spawn(move || {
-                    start_together.wait();
                     let kind = OperationKind::ALL[thread % OperationKind::COUNT];
                     for value in 0..records_per_thread {
+                        if value % records_per_round == 0 {
+                            let round = value / records_per_round;
+                            while cuts_done.load(Ordering::Acquire) < round {
+                                std::thread::yield_now();
+                            }
+                        }
                         let outcome = Outcome::ALL[value as usize % Outcome::COUNT];
                         recorder.record(kind, outcome, value % 5000, Some(value % 7000));
                     }
                 })
             })
             .collect();
-        // Cut as fast as possible while the workers record, to race every swap.
-        start_together.wait();
         let mut cut = 0;
         while workers.iter().any(|worker| !worker.is_finished()) {
             cut += 1;
             interval_counts += collector.collect_until(cut).snapshot.count();
-            intervals += 1;
+            cuts_done.store(cut, Ordering::Release);
         }
         interval_counts += collector.collect_until(cut + 1).snapshot.count();
     });
-    assert!(intervals > 1, "the cuts should race the recording");
+    assert!(cuts_done.load(Ordering::Acquire) >= records_per_thread / records_per_round);
     let expected = threads as u64 * records_per_thread;
     assert_eq!(interval_counts, expected);
     assert_eq!(collector.totals().operations(), expected);
