@@ -158,3 +158,23 @@ fn files_round_trip_and_garbage_is_an_error() {
     ));
     assert!(read_histogram_log(b"no log at all\n").is_err());
 }
+
+/// Writes a sample log to `$KVBENCH_HLOG_OUT` for checking with HdrHistogram's own readers
+/// (Java's HistogramLogProcessor, HdrHistogramJS, Python's hdrh); expected totals are printed.
+#[test]
+#[ignore = "writes a file for external tools; run with KVBENCH_HLOG_OUT=path"]
+fn write_a_log_for_external_tools() {
+    let path = std::env::var("KVBENCH_HLOG_OUT").expect("KVBENCH_HLOG_OUT names the file");
+    let intervals = [sample_set(1), sample_set(2)];
+    std::fs::write(&path, write_log(SystemTime::now(), &intervals)).unwrap();
+    let mut total = intervals[0].clone();
+    total.add(&intervals[1]);
+    for (tag, histogram) in total.tagged() {
+        eprintln!(
+            "{tag}: count {} p99 {} max {}",
+            histogram.len(),
+            histogram.value_at_percentile(99.0),
+            histogram.max()
+        );
+    }
+}
