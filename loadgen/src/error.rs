@@ -62,6 +62,22 @@ pub enum Error {
         attempts: u32,
         highest_acknowledged: i64,
     },
+
+    /// An HdrHistogram interval log (`.hlog`) that cannot be written or read back.
+    #[error("histogram log {context}: {detail}")]
+    HistogramLog { context: String, detail: String },
+
+    /// A CSV result file that cannot be written.
+    #[error("CSV file {path}: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+
+    /// A run name that cannot name a results directory.
+    #[error("run name '{name}': {detail}")]
+    InvalidRunName { name: String, detail: &'static str },
 }
 
 /// `Result` with this crate's [`Error`].
