@@ -238,9 +238,14 @@ impl LocalCluster {
         std::thread::spawn(move || {
             let mut line = String::new();
             if let Some(stdout) = stdout {
-                let _ = BufReader::new(stdout).read_line(&mut line);
+                let mut reader = BufReader::new(stdout);
+                let _ = reader.read_line(&mut line);
+                let _ = sender.send(line);
+                // Keep draining: a later line on a closed pipe would fail the node's print.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            } else {
+                let _ = sender.send(line);
             }
-            let _ = sender.send(line);
         });
         let ready = receiver.recv_timeout(timeout).unwrap_or_default();
         if ready.contains("serving clients on") {

@@ -1,91 +1,16 @@
-//! Three `kvnode` processes on 127.0.0.x with generated TOML configs (N=3, QUORUM): a
-//! write through one is read through the others, one killed node is tolerated, two are not.
-//! Every child is killed when its handle drops, however the test ends.
+//! Three `kvnode` processes on 127.0.x.y started by the [`LocalCluster`] launcher (N=3,
+//! QUORUM): a write through one is read through the others, one killed node is tolerated,
+//! two are not. The launcher kills every child however the test ends.
 
+use cluster::launcher::{ClusterSpec, LocalCluster};
+use cluster::protocol::Consistency;
+use cluster::ring::Replication;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
-
-/// How long a node may take to print its ready line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Bound on any one client reply.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A running `kvnode`, killed on drop.
-struct NodeProcess {
-    child: Child,
-    client_address: SocketAddr,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An address on loopback host `host` with a port that was free a moment ago.
-fn free_address(host: u32) -> SocketAddr {
-    let listener = std::net::TcpListener::bind(format!("127.0.0.{host}:0")).unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// The TOML for member `index` of `members` (id, client address, peer address).
-fn node_config(
-    index: usize,
-    members: &[(String, SocketAddr, SocketAddr)],
-    data_dir: &Path,
-) -> String {
-    let (id, client, peer) = &members[index];
-    let mut text = format!(
-        "node_id = \"{id}\"\ndatacenter = \"dc1\"\nclient_address = \"{client}\"\n\
-         peer_address = \"{peer}\"\ndata_dir = \"{}\"\nvnodes_per_weight = 16\n\
-         replication = 3\ndefault_consistency = \"QUORUM\"\nrequest_timeout_ms = 1000\n",
-        data_dir.display()
-    );
-    for (id, client, peer) in members {
-        text.push_str(&format!(
-            "[[members]]\nid = \"{id}\"\ndatacenter = \"dc1\"\nclient_address = \"{client}\"\n\
-             peer_address = \"{peer}\"\n"
-        ));
-    }
-    text
-}
-
-fn start_node(config: &Path) -> NodeProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kvnode"))
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start kvnode");
-    let stdout = child.stdout.take().expect("kvnode stdout");
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = reader.read_line(&mut line);
-        let _ = sender.send(line);
-        // Keep draining, so a later line never meets a closed pipe.
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
-    });
-    let mut node = NodeProcess {
-        child,
-        client_address: "127.0.0.1:0".parse().unwrap(),
-    };
-    let line = receiver
-        .recv_timeout(START_TIMEOUT)
-        .expect("kvnode ready line");
-    assert!(line.contains("serving clients on"), "ready line: {line:?}");
-    let address = line.trim().rsplit(' ').next().unwrap_or_default();
-    node.client_address = address.parse().expect("address in the ready line");
-    node
-}
 
 /// Sends one command and returns its reply: the line for simple replies (with its type
 /// byte), the payload for bulk strings, `(nil)` for a null bulk.
@@ -117,46 +42,37 @@ fn command(address: SocketAddr, arguments: &[&str]) -> String {
 #[test]
 fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
     let directory = tempfile::tempdir().unwrap();
-    let base = 10 + std::process::id() % 200;
-    let members: Vec<(String, SocketAddr, SocketAddr)> = (0..3)
-        .map(|index| {
-            let host = base + index;
-            (
-                format!("n{}", index + 1),
-                free_address(host),
-                free_address(host),
-            )
-        })
-        .collect();
-    let mut nodes: Vec<Option<NodeProcess>> = Vec::new();
-    for index in 0..members.len() {
-        let data_dir = directory.path().join(format!("data{index}"));
-        let config_path = directory.path().join(format!("node{index}.toml"));
-        std::fs::write(&config_path, node_config(index, &members, &data_dir)).unwrap();
-        nodes.push(Some(start_node(&config_path)));
-    }
-    let address = |nodes: &[Option<NodeProcess>], index: usize| {
-        nodes[index].as_ref().expect("running").client_address
-    };
+    let mut spec = ClusterSpec::new(
+        env!("CARGO_BIN_EXE_kvnode").into(),
+        directory.path().to_path_buf(),
+        1,
+        3,
+    );
+    spec.replication = Replication::Total(3);
+    spec.default_consistency = Consistency::Quorum;
+    spec.base.vnodes_per_weight = 16;
+    spec.base.request_timeout_ms = 1000;
+    let mut cluster = LocalCluster::start(&spec).expect("three nodes start");
+    let address = cluster.client_addresses();
 
-    assert_eq!(command(address(&nodes, 0), &["SET", "k", "v1"]), "+OK");
+    assert_eq!(command(address[0], &["SET", "k", "v1"]), "+OK");
     for index in 0..3 {
-        assert_eq!(command(address(&nodes, index), &["GET", "k"]), "v1");
+        assert_eq!(command(address[index], &["GET", "k"]), "v1");
         // A summary line and one line per member: the node serves as part of a cluster.
-        assert_eq!(command(address(&nodes, index), &["CLUSTER.TOPOLOGY"]), "*4");
+        assert_eq!(command(address[index], &["CLUSTER.TOPOLOGY"]), "*4");
     }
 
-    nodes[2] = None;
-    assert_eq!(command(address(&nodes, 0), &["SET", "k2", "v2"]), "+OK");
-    assert_eq!(command(address(&nodes, 1), &["GET", "k2"]), "v2");
+    cluster.kill(2).expect("SIGKILL n3");
+    assert_eq!(command(address[0], &["SET", "k2", "v2"]), "+OK");
+    assert_eq!(command(address[1], &["GET", "k2"]), "v2");
 
-    nodes[1] = None;
-    let reply = command(address(&nodes, 0), &["SET", "k3", "v3"]);
+    cluster.kill(1).expect("SIGKILL n2");
+    let reply = command(address[0], &["SET", "k3", "v3"]);
     assert!(
         reply.starts_with("-ERR quorum not reached: needed 2 write acknowledgements, got 1"),
         "{reply}"
     );
-    let reply = command(address(&nodes, 0), &["GET", "k"]);
+    let reply = command(address[0], &["GET", "k"]);
     assert!(
         reply.starts_with("-ERR quorum not reached: needed 2 read replies, got 1"),
         "{reply}"
