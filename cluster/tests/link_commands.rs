@@ -191,7 +191,7 @@ fn link_changes_through_one_node_shape_writes_coordinated_by_another() {
         ],
     );
     assert!(
-        reply.starts_with("+applied on this node (LOCAL), n1 only: n1 <-> n3"),
+        reply.starts_with("+applied on this node only (LOCAL), n1: n1 <-> n3"),
         "{reply}"
     );
     assert!(has_row(
@@ -238,7 +238,7 @@ fn link_commands_on_a_node_without_members_apply_locally_at_once() {
         &["LINK.SET", "dc1", "dc2", "40+exp(5)", "LOSS", "0.5"],
     );
     assert!(
-        reply.starts_with("+applied on this node, n1 only: dc1 <-> dc2"),
+        reply.starts_with("+applied on 1 of 1 nodes (no members): dc1 <-> dc2"),
         "{reply}"
     );
     let table = command(node, &["LINK.GET"]);
@@ -257,7 +257,7 @@ fn link_commands_on_a_node_without_members_apply_locally_at_once() {
     assert!(reply.ends_with("healed 1 partition(s)"), "{reply}");
     let reply = command(node, &["LINK.RESET", "LOCAL"]);
     assert!(
-        reply.starts_with("+applied on this node (LOCAL), n1 only: links reset"),
+        reply.starts_with("+applied on this node only (LOCAL), n1: links reset"),
         "{reply}"
     );
     assert!(!has_row(&command(node, &["LINK.GET"]), &["datacenter"]));

@@ -92,12 +92,14 @@ impl LinkControl {
             .cluster
             .get()
             .and_then(|reach| Some((reach.transport.upgrade()?, reach.timeout)));
-        let Some((transport, timeout)) = reach.filter(|_| !local) else {
-            let scope = if local { " (LOCAL)" } else { "" };
+        if local {
             return Ok(format!(
-                "applied on this node{scope}, {} only: {summary}",
+                "applied on this node only (LOCAL), {}: {summary}",
                 self.node
             ));
+        }
+        let Some((transport, timeout)) = reach else {
+            return Ok(format!("applied on 1 of 1 nodes (no members): {summary}"));
         };
         let peers = transport.peers();
         let total = peers.len() + 1;
