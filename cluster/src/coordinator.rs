@@ -37,6 +37,8 @@ pub mod quorum;
 pub mod replica;
 mod scan;
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +79,8 @@ pub struct Coordinator {
     default_consistency: Consistency,
     clock: Arc<dyn Clock>,
     links: Arc<LinkControl>,
+    /// Each member's client address, for `CLUSTER.TOPOLOGY` (clients route by it).
+    client_addresses: BTreeMap<String, SocketAddr>,
 }
 
 impl Coordinator {
@@ -131,6 +135,11 @@ impl Coordinator {
             default_consistency: config.default_consistency,
             clock,
             links,
+            client_addresses: config
+                .members
+                .iter()
+                .map(|member| (member.id.clone(), member.client_address))
+                .collect(),
         }))
     }
 
@@ -540,17 +549,35 @@ impl Backend for Coordinator {
         self.store.stats()
     }
 
+    /// One summary line, then one line per member. Fields after the first ones were added
+    /// later, each as a `name value` pair at the end of its line so older readers keep
+    /// working: `vnodes_per_weight` and `placement` (`3`, or `dc1=2,dc2=1` per datacenter)
+    /// on the summary, `client ADDRESS` on each member line. With them a client can build
+    /// the same ring ([`Ring::new`]) and route each key to one of its replicas.
     fn topology(&self) -> Option<Vec<String>> {
+        let placement = match &self.replication {
+            Replication::Total(count) => count.to_string(),
+            Replication::PerDatacenter(counts) => counts
+                .iter()
+                .map(|(datacenter, count)| format!("{datacenter}={count}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         let mut lines = vec![format!(
-            "replication {} default_consistency {:?} members {}",
+            "replication {} default_consistency {:?} members {} vnodes_per_weight {} placement {placement}",
             self.replication.total(),
             self.default_consistency,
-            self.ring.members().len()
+            self.ring.members().len(),
+            self.ring.vnodes_per_weight(),
         )];
         for member in self.ring.members() {
             let marker = if member.id == self.node { " self" } else { "" };
+            let client = self
+                .client_addresses
+                .get(member.id.as_str())
+                .map_or_else(String::new, |address| format!(" client {address}"));
             lines.push(format!(
-                "{} {} weight {}{marker}",
+                "{} {} weight {}{marker}{client}",
                 member.id, member.datacenter, member.weight
             ));
         }

@@ -10,6 +10,18 @@ pub enum Error {
     #[error("engine: {0}")]
     Engine(#[from] engine::Error),
 
+    /// The cluster library refused (an embedded node failed to start or stop).
+    #[error("cluster: {0}")]
+    Cluster(#[from] cluster::Error),
+
+    /// An option of the embedded cluster or the routing policy that cannot be used.
+    #[error("{field}: {detail}")]
+    InvalidOption { field: String, detail: String },
+
+    /// A node's `CLUSTER.TOPOLOGY` could not be fetched or read.
+    #[error("cluster topology from {address}: {detail}")]
+    Topology { address: String, detail: String },
+
     /// An operating-system I/O error, with what it happened on.
     #[error("I/O error on {context}: {source}")]
     Io {

@@ -9,13 +9,18 @@
 //!   `metadata.json`, and the per-second status line.
 //! - [`workload`]: YCSB workload files read unchanged, with YCSB's defaults, generators
 //!   and key naming.
+//! - [`local`]: an emulated multi-datacenter cluster of nodes started inside this process.
+//! - [`routing`]: which node each request goes to (round-robin, same datacenter,
+//!   token-aware from the cluster's topology).
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
 pub mod cli;
 pub mod engine_bench;
 pub mod error;
+pub mod local;
 pub mod measure;
 pub mod report;
+pub mod routing;
 pub mod workload;
 
 pub use error::{Error, Result};
