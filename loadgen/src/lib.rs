@@ -9,9 +9,13 @@
 //!   `metadata.json`, and the per-second status line.
 //! - [`workload`]: YCSB workload files read unchanged, with YCSB's defaults, generators
 //!   and key naming.
+//! - [`client`]: a pipelined RESP2 client; YCSB operations as GET/SET/KV.SCAN.
+//! - [`driver`]: YCSB load and run phases over threads x connections, closed or open loop.
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
 pub mod cli;
+pub mod client;
+pub mod driver;
 pub mod engine_bench;
 pub mod error;
 pub mod measure;
