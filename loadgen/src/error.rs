@@ -84,11 +84,11 @@ pub enum Error {
     InvalidTarget { target: String, detail: String },
 
     /// A target that cannot be connected to.
-    #[error("cannot connect to {target}: {source}")]
+    // The I/O error is in the message, not a `source`, so `{:#}` does not print it twice.
+    #[error("cannot connect to {target}: {reason}")]
     Connect {
         target: String,
-        #[source]
-        source: std::io::Error,
+        reason: std::io::Error,
     },
 
     /// A connection that failed during a run: closed by the server, a protocol error, no

@@ -46,16 +46,12 @@ impl Target {
 
 /// Opens a blocking connection with a connect timeout; the error names the target.
 pub fn connect_blocking(target: &Target, timeout: Duration) -> Result<StdTcpStream> {
-    let stream = StdTcpStream::connect_timeout(&target.address, timeout).map_err(|source| {
-        Error::Connect {
-            target: target.name.clone(),
-            source,
-        }
-    })?;
-    stream.set_nodelay(true).map_err(|source| Error::Connect {
+    let failed = |reason| Error::Connect {
         target: target.name.clone(),
-        source,
-    })?;
+        reason,
+    };
+    let stream = StdTcpStream::connect_timeout(&target.address, timeout).map_err(failed)?;
+    stream.set_nodelay(true).map_err(failed)?;
     Ok(stream)
 }
 
@@ -159,7 +155,22 @@ impl Connection {
         }
         let result = self.stream.write_all(&self.write_buffer).await;
         self.write_buffer.clear();
-        result.map_err(|error| self.error(format!("write: {error}")))
+        result.map_err(|error| self.io_error("write", &error))
+    }
+
+    /// An I/O failure, worded plainly when the server closed the connection.
+    fn io_error(&self, operation: &str, error: &std::io::Error) -> Error {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        if matches!(
+            error.kind(),
+            ConnectionReset | BrokenPipe | ConnectionAborted
+        ) {
+            self.error(format!(
+                "the server closed the connection ({operation}: {error})"
+            ))
+        } else {
+            self.error(format!("{operation}: {error}"))
+        }
     }
 
     /// Waits until the socket has bytes to read (or is closed).
@@ -192,7 +203,7 @@ impl Connection {
                 Ok(read)
             }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
-            Err(error) => Err(self.error(format!("read: {error}"))),
+            Err(error) => Err(self.io_error("read", &error)),
         }
     }
 
