@@ -2,6 +2,8 @@
 //! only parses and reports errors; adding a subcommand is a variant here and an arm in
 //! [`run`].
 
+pub mod ycsb;
+
 use crate::engine_bench::{self, flags::normalize_gflags_args, EngineFlags};
 use crate::Result;
 use clap::{Parser, Subcommand};
@@ -23,6 +25,10 @@ pub enum Command {
     /// A repeated flag takes its last value, as with gflags.
     #[command(args_override_self = true)]
     Engine(EngineFlags),
+    /// YCSB load phase against RESP servers (-P workload -p name=value --hosts ...).
+    Load(ycsb::YcsbArgs),
+    /// YCSB run (transaction) phase against RESP servers.
+    Run(ycsb::YcsbArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -63,6 +69,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> std::result::Result<Cli
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match cli.command {
         Some(Command::Engine(flags)) => engine_bench::run(&flags, out, err).map(drop),
+        Some(Command::Load(args)) => ycsb::run(crate::driver::Phase::Load, &args, out, err),
+        Some(Command::Run(args)) => ycsb::run(crate::driver::Phase::Run, &args, out, err),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),
