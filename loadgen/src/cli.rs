@@ -7,6 +7,8 @@ use crate::Result;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 
+pub mod predict;
+
 /// kvbench: benchmarks for the storage engine (and, later, the cluster).
 #[derive(Debug, Parser)]
 #[command(name = "kvbench", version, about, long_about = None)]
@@ -23,6 +25,8 @@ pub enum Command {
     /// A repeated flag takes its last value, as with gflags.
     #[command(args_override_self = true)]
     Engine(EngineFlags),
+    /// Predict t-visibility and latency with the WARS model of PBS (Bailis et al., VLDB 2012).
+    Predict(predict::PredictArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -63,6 +67,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> std::result::Result<Cli
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match cli.command {
         Some(Command::Engine(flags)) => engine_bench::run(&flags, out, err).map(drop),
+        Some(Command::Predict(args)) => predict::run(&args, out),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod engine_bench;
 pub mod error;
 pub mod measure;
+pub mod predict;
 pub mod report;
 pub mod workload;
 
