@@ -9,6 +9,8 @@ use crate::Result;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 
+pub mod predict;
+
 /// kvbench: benchmarks for the storage engine (and, later, the cluster).
 #[derive(Debug, Parser)]
 #[command(name = "kvbench", version, about, long_about = None)]
@@ -29,6 +31,8 @@ pub enum Command {
     Load(ycsb::YcsbArgs),
     /// YCSB run (transaction) phase against RESP servers.
     Run(ycsb::YcsbArgs),
+    /// Predict t-visibility and latency with the WARS model of PBS (Bailis et al., VLDB 2012).
+    Predict(predict::PredictArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -71,6 +75,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Some(Command::Engine(flags)) => engine_bench::run(&flags, out, err).map(drop),
         Some(Command::Load(args)) => ycsb::run(crate::driver::Phase::Load, &args, out, err),
         Some(Command::Run(args)) => ycsb::run(crate::driver::Phase::Run, &args, out, err),
+        Some(Command::Predict(args)) => predict::run(&args, out),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),

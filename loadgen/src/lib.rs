@@ -23,6 +23,7 @@ pub mod engine_bench;
 pub mod error;
 pub mod local;
 pub mod measure;
+pub mod predict;
 pub mod report;
 pub mod routing;
 pub mod workload;
