@@ -178,3 +178,78 @@ impl PeerHandler for LinkHandler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::LinkPair;
+
+    /// Answers every message it is handed with `Pong`, to see what the link handler forwards.
+    struct Echo;
+
+    impl PeerHandler for Echo {
+        fn handle<'a>(&'a self, _from: &'a NodeId, _message: PeerMessage) -> HandlerFuture<'a> {
+            Box::pin(async { Some(PeerMessage::Pong) })
+        }
+    }
+
+    fn control() -> Arc<LinkControl> {
+        Arc::new(LinkControl::new("n1", "dc1", &LinkConfig::default()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_node_alone_applies_changes_to_its_own_table() {
+        let links = control();
+        let pair = LinkPair::datacenters("dc1", "dc2");
+        let reply = links
+            .apply(LinkChange::Partition { pair: pair.clone() }, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            reply,
+            "applied on 1 of 1 nodes (no members): partition #1 cuts dc dc1 and dc dc2 both ways"
+        );
+        let lines = links.describe_lines();
+        assert_eq!(
+            lines[0],
+            "links of node n1 (dc1), applied to the messages it sends:"
+        );
+        assert!(
+            lines.contains(&"  #1 {dc dc1} <-> {dc dc2}".to_string()),
+            "{lines:?}"
+        );
+        let reply = links.apply(LinkChange::Reset, true).await.unwrap();
+        assert!(reply.starts_with("applied on this node only (LOCAL), n1: links reset"));
+        assert_eq!(lines.len() - 1, links.describe_lines().len());
+    }
+
+    #[tokio::test]
+    async fn the_handler_applies_link_updates_and_forwards_everything_else() {
+        let links = control();
+        let handler = LinkHandler::new(Arc::clone(&links), Arc::new(Echo));
+        let from = NodeId::new("n2");
+        let update = PeerMessage::LinkUpdate {
+            words: ["SET", "dc1", "dc2", "const(5)"]
+                .map(str::to_string)
+                .to_vec(),
+        };
+        let reply = handler.handle(&from, update).await;
+        assert!(
+            matches!(&reply, Some(PeerMessage::LinkUpdateReply { summary }) if summary.contains("const(5)")),
+            "{reply:?}"
+        );
+        assert!(links.emulator().describe().contains("const(5)"));
+        let bad = PeerMessage::LinkUpdate {
+            words: ["SET", "dc1", "dc2", "expo(5)"]
+                .map(str::to_string)
+                .to_vec(),
+        };
+        let reply = handler.handle(&from, bad).await;
+        assert!(
+            matches!(&reply, Some(PeerMessage::Error { message }) if message.contains("expo")),
+            "{reply:?}"
+        );
+        let reply = handler.handle(&from, PeerMessage::Ping).await;
+        assert_eq!(reply, Some(PeerMessage::Pong));
+    }
+}
