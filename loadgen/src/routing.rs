@@ -327,11 +327,11 @@ impl Policy {
                     &datacenters,
                 )?))
             }
-            Policy::TokenAware(preferred) => Ok(Built::TokenAware(TokenAware::new(
+            Policy::TokenAware(preferred) => Ok(Built::TokenAware(Box::new(TokenAware::new(
                 topology.clone(),
                 targets,
                 preferred.as_deref(),
-            )?)),
+            )?))),
         }
     }
 }
@@ -344,7 +344,7 @@ pub type ClientRouters = Arc<dyn Fn(usize) -> Box<dyn Router> + Send + Sync>;
 enum Built {
     RoundRobin(RoundRobin),
     SameDatacenter(SameDatacenter),
-    TokenAware(TokenAware),
+    TokenAware(Box<TokenAware>),
 }
 
 impl Built {
@@ -352,7 +352,7 @@ impl Built {
         match self {
             Built::RoundRobin(router) => Built::RoundRobin(router.rotated(by)),
             Built::SameDatacenter(router) => Built::SameDatacenter(router.rotated(by)),
-            Built::TokenAware(router) => Built::TokenAware(router.rotated(by)),
+            Built::TokenAware(router) => Built::TokenAware(Box::new((*router).rotated(by))),
         }
     }
 
@@ -360,7 +360,7 @@ impl Built {
         match self {
             Built::RoundRobin(router) => Box::new(router),
             Built::SameDatacenter(router) => Box::new(router),
-            Built::TokenAware(router) => Box::new(router),
+            Built::TokenAware(router) => router,
         }
     }
 }
