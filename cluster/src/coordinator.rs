@@ -32,6 +32,7 @@
 //! Too few answers before `request_timeout_ms` is [`Error::QuorumFailed`], naming what was
 //! needed, what counted, and what every other replica said (error or timeout).
 
+pub mod links;
 pub mod quorum;
 pub mod replica;
 mod scan;
@@ -45,7 +46,7 @@ use tokio::sync::mpsc;
 
 use crate::config::NodeConfig;
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
-use crate::net::{Clock, LinkEmulator, SystemClock};
+use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
 use crate::ring::{NodeId, Replication, Ring};
@@ -54,6 +55,7 @@ use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock, VersionConfig};
 use crate::{Error, Result};
 
+pub use links::{LinkControl, LinkHandler};
 pub use quorum::{Need, Side};
 pub use replica::ReplicaHandler;
 
@@ -76,6 +78,7 @@ pub struct Coordinator {
     versions: VersionConfig,
     default_consistency: Consistency,
     clock: Arc<dyn Clock>,
+    links: Arc<LinkControl>,
     /// Each member's client address, for `CLUSTER.TOPOLOGY` (clients route by it).
     client_addresses: BTreeMap<String, SocketAddr>,
 }
@@ -92,7 +95,13 @@ impl Coordinator {
             config.node_id.clone(),
             Arc::clone(&clock),
         ));
-        let emulator = Arc::new(LinkEmulator::from_config(&config.links)?);
+        let links = Arc::new(LinkControl::new(
+            &config.node_id,
+            &config.datacenter,
+            &config.links,
+        )?);
+        let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
+        let emulator = links.emulator();
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
             request_timeout_ms: config.request_timeout_ms,
@@ -102,7 +111,9 @@ impl Coordinator {
             node: NodeId::new(&config.node_id),
             datacenter: config.datacenter.clone(),
         };
-        let transport = PeerTransport::bind(transport_config, local, emulator, handler).await?;
+        let transport =
+            Arc::new(PeerTransport::bind(transport_config, local, emulator, handler).await?);
+        links.attach(&transport, Duration::from_millis(config.request_timeout_ms));
         for member in &config.members {
             if member.id != config.node_id {
                 transport.add_peer(
@@ -118,11 +129,12 @@ impl Coordinator {
             ring,
             replication: config.replication.clone(),
             store,
-            transport: Arc::new(transport),
+            transport,
             timeout: Duration::from_millis(config.request_timeout_ms),
             versions: config.versions.clone(),
             default_consistency: config.default_consistency,
             clock,
+            links,
             client_addresses: config
                 .members
                 .iter()
@@ -134,6 +146,11 @@ impl Coordinator {
     /// The peer transport (for tests and admin commands).
     pub fn transport(&self) -> &PeerTransport {
         &self.transport
+    }
+
+    /// The link emulator's admin side (`LINK.*` commands).
+    pub fn links(&self) -> Arc<LinkControl> {
+        Arc::clone(&self.links)
     }
 
     /// Stops the peer transport: this node no longer answers or reaches peers.

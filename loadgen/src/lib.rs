@@ -12,13 +12,18 @@
 //! - [`local`]: an emulated multi-datacenter cluster of nodes started inside this process.
 //! - [`routing`]: which node each request goes to (round-robin, same datacenter,
 //!   token-aware from the cluster's topology).
+//! - [`client`]: a pipelined RESP2 client; YCSB operations as GET/SET/KV.SCAN.
+//! - [`driver`]: YCSB load and run phases over threads x connections, closed or open loop.
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
 pub mod cli;
+pub mod client;
+pub mod driver;
 pub mod engine_bench;
 pub mod error;
 pub mod local;
 pub mod measure;
+pub mod predict;
 pub mod report;
 pub mod routing;
 pub mod workload;
