@@ -301,6 +301,20 @@ impl Policy {
         }))
     }
 
+    /// [`Policy::per_client`] as the driver's [`crate::driver::RouterFactory`], for
+    /// [`crate::driver::DriverConfig::router`]. `targets` must be the driver's targets, in
+    /// its order; the target count the driver passes is that list's length.
+    pub fn driver_factory(
+        &self,
+        targets: &[SocketAddr],
+        topology: Option<&Topology>,
+    ) -> Result<crate::driver::RouterFactory> {
+        let make = self.per_client(targets, topology)?;
+        Ok(Arc::new(move |client, _targets| {
+            Box::new(DriverRouter(make(client)))
+        }))
+    }
+
     fn build_built(&self, targets: &[SocketAddr], topology: Option<&Topology>) -> Result<Built> {
         let topology = match (self.needs_topology(), topology) {
             (false, _) => return Ok(Built::RoundRobin(RoundRobin::new(targets.len())?)),
@@ -333,6 +347,15 @@ impl Policy {
                 preferred.as_deref(),
             )?))),
         }
+    }
+}
+
+/// A [`Router`] seen as the driver's [`crate::driver::KeyRouter`].
+struct DriverRouter(Box<dyn Router>);
+
+impl crate::driver::KeyRouter for DriverRouter {
+    fn route(&mut self, key: &[u8]) -> usize {
+        self.0.choose(key)
     }
 }
 

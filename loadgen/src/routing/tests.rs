@@ -184,3 +184,17 @@ fn per_client_routers_start_at_their_client_and_keep_the_policy() {
         .per_client(&targets, Some(&topology))
         .is_err());
 }
+
+#[test]
+fn the_driver_factory_routes_as_the_policy_does() {
+    let (topology, targets) = topology();
+    let factory = Policy::parse("token-aware:dc2")
+        .unwrap()
+        .driver_factory(&targets, Some(&topology))
+        .unwrap();
+    let mut router = factory(3, targets.len());
+    for key in keys().take(200) {
+        let member = topology.member_at(targets[router.route(&key)]).unwrap();
+        assert_eq!(member.datacenter, "dc2");
+    }
+}
