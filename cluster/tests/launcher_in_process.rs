@@ -103,3 +103,21 @@ fn a_bad_shape_is_refused_naming_the_field() {
     let error = InProcessCluster::start(&spec).unwrap_err().to_string();
     assert!(error.contains("replication"), "{error}");
 }
+
+/// The load generator may hold the cluster from async code: starting, stopping a node and
+/// dropping the cluster inside a (current-thread) runtime must neither panic nor hang.
+#[tokio::test(flavor = "current_thread")]
+async fn usable_and_droppable_from_inside_another_runtime() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let mut spec = InProcessSpec::new(work.path().to_path_buf(), 1, 2);
+    spec.replication = Replication::Total(2);
+    spec.base.vnodes_per_weight = 8;
+    spec.worker_threads = 1;
+    let mut cluster = InProcessCluster::start(&spec).expect("cluster starts");
+    let addresses = cluster.client_addresses();
+    assert_eq!(command(addresses[1], &["PING"]).unwrap(), "+PONG\r\n");
+    cluster.stop_node(0).expect("stop n1");
+    assert!(!listening(addresses[0]));
+    drop(cluster);
+    assert!(!listening(addresses[1]), "dropping stops every node");
+}

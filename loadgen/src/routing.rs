@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::{Error, Result};
 
@@ -48,6 +49,13 @@ impl RoundRobin {
             return Err(invalid("round-robin needs at least one target".into()));
         }
         Ok(RoundRobin { targets, next: 0 })
+    }
+
+    /// The same router starting `by` targets further on (so clients spread from their
+    /// first request).
+    pub fn rotated(mut self, by: usize) -> RoundRobin {
+        self.next = (self.next + by) % self.targets;
+        self
     }
 }
 
@@ -96,6 +104,12 @@ impl SameDatacenter {
     /// The target indices it cycles through.
     pub fn targets(&self) -> &[usize] {
         &self.indices
+    }
+
+    /// The same router starting `by` targets further on.
+    pub fn rotated(mut self, by: usize) -> SameDatacenter {
+        self.next = (self.next + by) % self.indices.len();
+        self
     }
 }
 
@@ -178,6 +192,13 @@ impl TokenAware {
     /// The topology it routes by.
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// The same router with its replica rotation (and fallback) started `by` further on.
+    pub fn rotated(mut self, by: usize) -> TokenAware {
+        self.turn = self.turn.wrapping_add(by);
+        self.fallback = self.fallback.rotated(by);
+        self
     }
 }
 
@@ -263,8 +284,40 @@ impl Policy {
         targets: &[SocketAddr],
         topology: Option<&Topology>,
     ) -> Result<Box<dyn Router>> {
+        Ok(self.build_built(targets, topology)?.boxed())
+    }
+
+    /// Checks the policy against `targets` once and returns a maker of one router per
+    /// client: `make(client)` is the router for client `client`, its rotation started at
+    /// the client's index so clients spread over the targets from their first request.
+    pub fn per_client(
+        &self,
+        targets: &[SocketAddr],
+        topology: Option<&Topology>,
+    ) -> Result<ClientRouters> {
+        let template = self.build_built(targets, topology)?;
+        Ok(Arc::new(move |client| {
+            template.clone().rotated(client).boxed()
+        }))
+    }
+
+    /// [`Policy::per_client`] as the driver's [`crate::driver::RouterFactory`], for
+    /// [`crate::driver::DriverConfig::router`]. `targets` must be the driver's targets, in
+    /// its order; the target count the driver passes is that list's length.
+    pub fn driver_factory(
+        &self,
+        targets: &[SocketAddr],
+        topology: Option<&Topology>,
+    ) -> Result<crate::driver::RouterFactory> {
+        let make = self.per_client(targets, topology)?;
+        Ok(Arc::new(move |client, _targets| {
+            Box::new(DriverRouter(make(client)))
+        }))
+    }
+
+    fn build_built(&self, targets: &[SocketAddr], topology: Option<&Topology>) -> Result<Built> {
         let topology = match (self.needs_topology(), topology) {
-            (false, _) => return Ok(Box::new(RoundRobin::new(targets.len())?)),
+            (false, _) => return Ok(Built::RoundRobin(RoundRobin::new(targets.len())?)),
             (true, Some(topology)) => topology,
             (true, None) => {
                 return Err(invalid(format!(
@@ -273,7 +326,7 @@ impl Policy {
             }
         };
         match self {
-            Policy::RoundRobin => Ok(Box::new(RoundRobin::new(targets.len())?)),
+            Policy::RoundRobin => Ok(Built::RoundRobin(RoundRobin::new(targets.len())?)),
             Policy::SameDatacenter(datacenter) => {
                 let datacenters: Vec<Option<&str>> = targets
                     .iter()
@@ -283,13 +336,54 @@ impl Policy {
                             .map(|member| member.datacenter.as_str())
                     })
                     .collect();
-                Ok(Box::new(SameDatacenter::new(datacenter, &datacenters)?))
+                Ok(Built::SameDatacenter(SameDatacenter::new(
+                    datacenter,
+                    &datacenters,
+                )?))
             }
-            Policy::TokenAware(preferred) => Ok(Box::new(TokenAware::new(
+            Policy::TokenAware(preferred) => Ok(Built::TokenAware(Box::new(TokenAware::new(
                 topology.clone(),
                 targets,
                 preferred.as_deref(),
-            )?)),
+            )?))),
+        }
+    }
+}
+
+/// A [`Router`] seen as the driver's [`crate::driver::KeyRouter`].
+struct DriverRouter(Box<dyn Router>);
+
+impl crate::driver::KeyRouter for DriverRouter {
+    fn route(&mut self, key: &[u8]) -> usize {
+        self.0.choose(key)
+    }
+}
+
+/// Makes the router of each client (see [`Policy::per_client`]).
+pub type ClientRouters = Arc<dyn Fn(usize) -> Box<dyn Router> + Send + Sync>;
+
+/// A built router of any policy, clonable so one checked template serves every client.
+#[derive(Debug, Clone)]
+enum Built {
+    RoundRobin(RoundRobin),
+    SameDatacenter(SameDatacenter),
+    TokenAware(Box<TokenAware>),
+}
+
+impl Built {
+    fn rotated(self, by: usize) -> Built {
+        match self {
+            Built::RoundRobin(router) => Built::RoundRobin(router.rotated(by)),
+            Built::SameDatacenter(router) => Built::SameDatacenter(router.rotated(by)),
+            Built::TokenAware(router) => Built::TokenAware(Box::new((*router).rotated(by))),
+        }
+    }
+
+    fn boxed(self) -> Box<dyn Router> {
+        match self {
+            Built::RoundRobin(router) => Box::new(router),
+            Built::SameDatacenter(router) => Box::new(router),
+            Built::TokenAware(router) => router,
         }
     }
 }

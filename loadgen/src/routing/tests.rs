@@ -152,3 +152,49 @@ fn policies_parse_print_and_explain_mistakes() {
         .to_string();
     assert!(error.contains("needs the cluster topology"), "{error}");
 }
+
+#[test]
+fn per_client_routers_start_at_their_client_and_keep_the_policy() {
+    let (topology, targets) = topology();
+    let make = Policy::RoundRobin.per_client(&targets, None).unwrap();
+    let firsts: Vec<usize> = (0..8).map(|client| make(client).choose(b"k")).collect();
+    assert_eq!(firsts, [0, 1, 2, 3, 4, 5, 0, 1]);
+    let make = Policy::parse("same-dc:dc1")
+        .unwrap()
+        .per_client(&targets, Some(&topology))
+        .unwrap();
+    let firsts: Vec<usize> = (0..4).map(|client| make(client).choose(b"k")).collect();
+    assert_eq!(firsts, [0, 1, 2, 0]);
+    let make = Policy::parse("token-aware")
+        .unwrap()
+        .per_client(&targets, Some(&topology))
+        .unwrap();
+    for client in 0..4 {
+        let mut router = make(client);
+        for key in keys().take(200) {
+            let member = topology.member_at(targets[router.choose(&key)]).unwrap();
+            assert!(topology
+                .replicas(&key)
+                .iter()
+                .any(|id| id.as_str() == member.id));
+        }
+    }
+    assert!(Policy::parse("same-dc:dc9")
+        .unwrap()
+        .per_client(&targets, Some(&topology))
+        .is_err());
+}
+
+#[test]
+fn the_driver_factory_routes_as_the_policy_does() {
+    let (topology, targets) = topology();
+    let factory = Policy::parse("token-aware:dc2")
+        .unwrap()
+        .driver_factory(&targets, Some(&topology))
+        .unwrap();
+    let mut router = factory(3, targets.len());
+    for key in keys().take(200) {
+        let member = topology.member_at(targets[router.route(&key)]).unwrap();
+        assert_eq!(member.datacenter, "dc2");
+    }
+}
