@@ -18,7 +18,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: loadgen::cli::Cli) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    loadgen::cli::run(cli, &mut stdout.lock(), &mut stderr.lock()).context("benchmark failed")
+    // Unlocked handles: each write takes the lock for itself. Holding stderr's lock for the
+    // whole run would block the in-process nodes of an embedded cluster, which log to
+    // stderr from their own threads, and their shutdown with them.
+    loadgen::cli::run(cli, &mut std::io::stdout(), &mut std::io::stderr())
+        .context("benchmark failed")
 }

@@ -11,7 +11,7 @@
 //! otherwise run another workload than intended).
 
 use crate::client::{Target, TargetKind};
-use crate::driver::{run_phase, DriverConfig, Phase, PhaseResult, RoundRobin, RunControl};
+use crate::driver::{run_phase, DriverConfig, Phase, PhaseResult, RunControl};
 use crate::measure::histogram_log::HistogramLogWriter;
 use crate::measure::{utc_timestamp, IntervalRecord};
 use crate::report::{
@@ -50,6 +50,15 @@ pub struct YcsbArgs {
     /// Servers as host:port, comma separated.
     #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...")]
     pub hosts: Vec<String>,
+    /// Which server serves each key: round-robin (default with --hosts), same-dc:DC,
+    /// token-aware or token-aware:DC (asks the first host for CLUSTER.TOPOLOGY).
+    /// Without --hosts the default is token-aware:dc1.
+    #[arg(long, value_name = "POLICY")]
+    pub routing: Option<String>,
+    /// Without --hosts: the embedded cluster's shape, a TOML file (datacenters,
+    /// nodes_per_datacenter, replication, consistency, inter_dc_delay).
+    #[arg(long, value_name = "FILE")]
+    pub local_config: Option<PathBuf>,
     /// What the servers are.
     #[arg(long, value_enum, default_value_t = TargetKindArg::Auto)]
     pub target_kind: TargetKindArg,
@@ -143,7 +152,7 @@ pub fn driver_config(args: &YcsbArgs, workload: &CoreWorkloadConfig) -> Result<D
     }
     config.warmup = Duration::from_secs_f64(args.warmup);
     config.reply_timeout = Duration::from_millis(args.reply_timeout_ms.max(1));
-    config.router = RoundRobin::factory();
+    config.router = super::targets::router_factory(args.routing.as_deref(), &config.targets)?;
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
@@ -183,6 +192,9 @@ fn default_run_name(phase: Phase, args: &YcsbArgs, start: SystemTime) -> String 
 
 /// Runs `kvbench load` or `kvbench run`.
 pub fn run(phase: Phase, args: &YcsbArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
+    if args.hosts.is_empty() {
+        return super::targets::run_embedded(phase, args, out, err);
+    }
     let workload = workload_config(args, err)?;
     let driver = driver_config(args, &workload)?;
     let run_name = args

@@ -1,0 +1,150 @@
+//! Where `kvbench load` and `kvbench run` send requests, and which node serves each key.
+//!
+//! - With `--hosts`, the named servers, taken in turn (`--routing round-robin`, the
+//!   default), or chosen per key from the cluster's topology (`same-dc:DC`,
+//!   `token-aware[:DC]`, asked of the first host with `CLUSTER.TOPOLOGY`).
+//! - Without `--hosts`, an emulated multi-datacenter cluster started inside this process
+//!   ([`crate::local::EmbeddedCluster`], shaped by `--local-config FILE`, defaults 2
+//!   datacenters x 3 nodes, N = 3 as `{dc1 = 2, dc2 = 1}`, QUORUM). `run` loads it first
+//!   (the cluster is new and empty) and tears it down at the end, whatever happened.
+//!   Clients sit in dc1 and route token-aware to a dc1 replica unless `--routing` says
+//!   otherwise.
+
+use super::ycsb::{self, YcsbArgs};
+use crate::client::Target;
+use crate::driver::{Phase, RoundRobin, RouterFactory};
+use crate::local::{EmbeddedCluster, LocalClusterOptions};
+use crate::routing::{fetch_topology, Policy};
+use crate::{Error, Result};
+use cluster::protocol::Consistency;
+use cluster::ring::Replication;
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// The routing of an embedded run when `--routing` is not given: clients in dc1, each key
+/// sent to one of its dc1 replicas, as a datacenter-aware driver would.
+pub const EMBEDDED_DEFAULT_ROUTING: &str = "token-aware:dc1";
+
+/// The router factory `--routing` asks for, over `targets`; the topology, when the policy
+/// needs one, is asked of the first target.
+pub fn router_factory(routing: Option<&str>, targets: &[Target]) -> Result<RouterFactory> {
+    let policy = match routing {
+        Some(text) => Policy::parse(text)?,
+        None => Policy::RoundRobin,
+    };
+    if !policy.needs_topology() {
+        // The driver's round robin starts each client at its own index, so clients spread.
+        return Ok(RoundRobin::factory());
+    }
+    let addresses: Vec<SocketAddr> = targets.iter().map(|target| target.address).collect();
+    let first = *addresses.first().ok_or(Error::NoHosts)?;
+    let topology = fetch_topology(first)?;
+    policy.driver_factory(&addresses, Some(&topology))
+}
+
+/// The embedded cluster's shape: `--local-config FILE` (TOML, the fields of
+/// [`LocalClusterOptions`]) or the defaults.
+pub fn local_options(args: &YcsbArgs) -> Result<LocalClusterOptions> {
+    let Some(path) = &args.local_config else {
+        return Ok(LocalClusterOptions::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        context: format!("reading --local-config {}", path.display()),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|error| Error::InvalidFlag {
+        flag: "local-config",
+        detail: format!("{}: {}", path.display(), error.message()),
+    })
+}
+
+/// `kvbench load|run` without `--hosts`: start the embedded cluster, load it, run the
+/// workload, stop it.
+pub fn run_embedded(
+    phase: Phase,
+    args: &YcsbArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    if phase == Phase::Load {
+        return Err(Error::InvalidFlag {
+            flag: "hosts",
+            detail: "`kvbench load` without --hosts would load an embedded cluster that is torn \
+                     down when the command ends; `kvbench run` without --hosts loads its own \
+                     cluster first"
+                .to_string(),
+        });
+    }
+    // The workload is checked before anything starts.
+    ycsb::workload_config(args, &mut std::io::sink())?;
+    let options = local_options(args)?;
+    let cluster = EmbeddedCluster::start(&options)?;
+    let mut local = args.clone();
+    local.hosts = cluster
+        .client_addresses()
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect();
+    if local.routing.is_none() {
+        local.routing = Some(EMBEDDED_DEFAULT_ROUTING.to_string());
+    }
+    if local.target_kind == ycsb::TargetKindArg::Auto {
+        local.target_kind = ycsb::TargetKindArg::Kvnode;
+    }
+    writeln!(
+        out,
+        "embedded cluster: {} datacenters x {} nodes on {}, replication {}, consistency {}, \
+         one-way delay between datacenters {} ms; routing {}",
+        options.datacenters,
+        options.nodes_per_datacenter,
+        local.hosts.join(","),
+        describe_replication(&options.replication),
+        describe_consistency(options.consistency),
+        options.inter_dc_delay,
+        local.routing.as_deref().unwrap_or("round-robin"),
+    )
+    .map_err(stdio_error)?;
+    let base_name = args.run_name.clone();
+    let mut load = local.clone();
+    load.run_name = base_name.as_ref().map(|name| format!("{name}-load"));
+    load.warmup = 0.0;
+    load.target = Some(0.0);
+    let outcome = ycsb::run(Phase::Load, &load, out, err)
+        .and_then(|()| ycsb::run(Phase::Run, &local, out, err));
+    let stopped = cluster.stop();
+    outcome?;
+    stopped
+}
+
+/// `N=3 {dc1=2, dc2=1}` or `N=3`.
+pub fn describe_replication(replication: &Replication) -> String {
+    match replication {
+        Replication::Total(total) => format!("N={total}"),
+        Replication::PerDatacenter(counts) => {
+            let per: Vec<String> = counts.iter().map(|(dc, n)| format!("{dc}={n}")).collect();
+            format!("N={} {{{}}}", replication.total(), per.join(", "))
+        }
+    }
+}
+
+/// `QUORUM`, `R=1 W=3`, ...
+pub fn describe_consistency(consistency: Consistency) -> String {
+    match consistency {
+        Consistency::One => "ONE".to_string(),
+        Consistency::Quorum => "QUORUM".to_string(),
+        Consistency::All => "ALL".to_string(),
+        Consistency::LocalQuorum => "LOCAL_QUORUM".to_string(),
+        Consistency::EachQuorum => "EACH_QUORUM".to_string(),
+        Consistency::Counts { read, write } => {
+            let side = |count: Option<u32>| count.map_or("default".to_string(), |n| n.to_string());
+            format!("R={} W={}", side(read), side(write))
+        }
+    }
+}
+
+fn stdio_error(source: std::io::Error) -> Error {
+    Error::Io {
+        context: "output".to_string(),
+        source,
+    }
+}
