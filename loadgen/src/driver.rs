@@ -24,6 +24,8 @@ use crate::client::{command_blocking, connect_blocking, Connection, Target, Targ
 use crate::measure::{
     Collector, CollectorConfig, HistogramSet, IntervalRecord, IntervalSnapshot, RunClock,
 };
+use crate::workload::core::FieldLengthDistribution;
+use crate::workload::record::random_printable_bytes;
 use crate::workload::{CoreWorkload, CoreWorkloadConfig};
 use crate::{Error, Result};
 use rand::rngs::SmallRng;
@@ -329,6 +331,7 @@ pub fn run_phase(
     });
     let period_micros = (config.target_operations_per_second > 0.0)
         .then(|| 1e6 * clients as f64 / config.target_operations_per_second);
+    let value_pool = value_pool(workload, config.seed);
     let first_workload = CoreWorkload::new(workload.clone());
     // Per thread: its clients' parts, assembled into workers inside its runtime.
     let mut per_thread: Vec<Vec<WorkerParts>> = (0..config.threads).map(|_| Vec::new()).collect();
@@ -355,7 +358,10 @@ pub fn run_phase(
             .into_iter()
             .map(|parts| {
                 let shared = Arc::clone(&shared);
-                scope.spawn(move || run_thread(phase, parts, shared, config, period_micros))
+                let value_pool = value_pool.clone();
+                scope.spawn(move || {
+                    run_thread(phase, parts, shared, config, period_micros, value_pool)
+                })
             })
             .collect();
         let mut failures = Vec::new();
@@ -384,6 +390,20 @@ pub fn run_phase(
         start_time,
         partial,
     })
+}
+
+/// Bytes of the shared value pool: large enough that two values rarely share bytes.
+pub const VALUE_POOL_BYTES: usize = 4 * 1024 * 1024;
+
+/// With constant field lengths, a pool of YCSB-random printable bytes that values are cut
+/// from; `None` for other length distributions, whose records the workload draws.
+fn value_pool(workload: &CoreWorkloadConfig, seed: u64) -> Option<Arc<[u8]>> {
+    if workload.field_length_distribution != FieldLengthDistribution::Constant {
+        return None;
+    }
+    let length = workload.field_length_bytes as usize;
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0f7a_10e5);
+    Some(random_printable_bytes(VALUE_POOL_BYTES.max(4 * length), &mut rng).into())
 }
 
 fn partial_reason(control: &RunControl, failures: &[Error], clients: usize) -> Option<String> {
@@ -417,6 +437,7 @@ fn run_thread(
     shared: Arc<Shared>,
     config: &DriverConfig,
     period_micros: Option<f64>,
+    value_pool: Option<Arc<[u8]>>,
 ) -> Vec<Error> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -458,6 +479,7 @@ fn run_thread(
                 config.pipeline,
                 period_micros,
                 config.reply_timeout,
+                value_pool.clone(),
             );
             handles.push(tokio::spawn(worker.run()));
         }
