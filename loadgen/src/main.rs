@@ -19,6 +19,7 @@ fn main() -> ExitCode {
 
 fn run(cli: loadgen::cli::Cli) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    loadgen::cli::run(cli, &mut stdout.lock(), &mut stderr.lock()).context("benchmark failed")
+    // stderr is locked per write, not for the whole run: the progress bar writes to it
+    // from the measurement thread while the run goes.
+    loadgen::cli::run(cli, &mut stdout.lock(), &mut std::io::stderr()).context("benchmark failed")
 }
