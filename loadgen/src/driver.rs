@@ -298,6 +298,8 @@ pub fn run_phase(
     on_interval: &mut (dyn FnMut(&IntervalRecord) + Send),
 ) -> Result<PhaseResult> {
     check(phase, workload, config)?;
+    // Set up before the clock starts: none of it is the servers' time.
+    let value_pool = value_pool(phase, workload, config.seed);
     let (target_kind, streams) = connect_and_detect(config)?;
     if phase == Phase::Run && workload.proportions.scan > 0.0 && !target_kind.supports_scan() {
         return Err(Error::Unsupported(format!(
@@ -331,7 +333,6 @@ pub fn run_phase(
     });
     let period_micros = (config.target_operations_per_second > 0.0)
         .then(|| 1e6 * clients as f64 / config.target_operations_per_second);
-    let value_pool = value_pool(workload, config.seed);
     let first_workload = CoreWorkload::new(workload.clone());
     // Per thread: its clients' parts, assembled into workers inside its runtime.
     let mut per_thread: Vec<Vec<WorkerParts>> = (0..config.threads).map(|_| Vec::new()).collect();
@@ -395,10 +396,13 @@ pub fn run_phase(
 /// Bytes of the shared value pool: large enough that two values rarely share bytes.
 pub const VALUE_POOL_BYTES: usize = 4 * 1024 * 1024;
 
-/// With constant field lengths, a pool of YCSB-random printable bytes that values are cut
+/// With constant field lengths and a workload that writes, a pool of YCSB-random printable bytes that values are cut
 /// from; `None` for other length distributions, whose records the workload draws.
-fn value_pool(workload: &CoreWorkloadConfig, seed: u64) -> Option<Arc<[u8]>> {
-    if workload.field_length_distribution != FieldLengthDistribution::Constant {
+fn value_pool(phase: Phase, workload: &CoreWorkloadConfig, seed: u64) -> Option<Arc<[u8]>> {
+    let proportions = workload.proportions;
+    let writes = phase == Phase::Load
+        || proportions.update + proportions.insert + proportions.read_modify_write > 0.0;
+    if !writes || workload.field_length_distribution != FieldLengthDistribution::Constant {
         return None;
     }
     let length = workload.field_length_bytes as usize;
