@@ -24,6 +24,8 @@ use crate::client::{command_blocking, connect_blocking, Connection, Target, Targ
 use crate::measure::{
     Collector, CollectorConfig, HistogramSet, IntervalRecord, IntervalSnapshot, RunClock,
 };
+use crate::workload::core::FieldLengthDistribution;
+use crate::workload::record::random_printable_bytes;
 use crate::workload::{CoreWorkload, CoreWorkloadConfig};
 use crate::{Error, Result};
 use rand::rngs::SmallRng;
@@ -296,6 +298,8 @@ pub fn run_phase(
     on_interval: &mut (dyn FnMut(&IntervalRecord) + Send),
 ) -> Result<PhaseResult> {
     check(phase, workload, config)?;
+    // Set up before the clock starts: none of it is the servers' time.
+    let value_pool = value_pool(phase, workload, config.seed);
     let (target_kind, streams) = connect_and_detect(config)?;
     if phase == Phase::Run && workload.proportions.scan > 0.0 && !target_kind.supports_scan() {
         return Err(Error::Unsupported(format!(
@@ -355,7 +359,10 @@ pub fn run_phase(
             .into_iter()
             .map(|parts| {
                 let shared = Arc::clone(&shared);
-                scope.spawn(move || run_thread(phase, parts, shared, config, period_micros))
+                let value_pool = value_pool.clone();
+                scope.spawn(move || {
+                    run_thread(phase, parts, shared, config, period_micros, value_pool)
+                })
             })
             .collect();
         let mut failures = Vec::new();
@@ -384,6 +391,23 @@ pub fn run_phase(
         start_time,
         partial,
     })
+}
+
+/// Bytes of the shared value pool: large enough that two values rarely share bytes.
+pub const VALUE_POOL_BYTES: usize = 4 * 1024 * 1024;
+
+/// With constant field lengths and a workload that writes, a pool of YCSB-random printable bytes that values are cut
+/// from; `None` for other length distributions, whose records the workload draws.
+fn value_pool(phase: Phase, workload: &CoreWorkloadConfig, seed: u64) -> Option<Arc<[u8]>> {
+    let proportions = workload.proportions;
+    let writes = phase == Phase::Load
+        || proportions.update + proportions.insert + proportions.read_modify_write > 0.0;
+    if !writes || workload.field_length_distribution != FieldLengthDistribution::Constant {
+        return None;
+    }
+    let length = workload.field_length_bytes as usize;
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0f7a_10e5);
+    Some(random_printable_bytes(VALUE_POOL_BYTES.max(4 * length), &mut rng).into())
 }
 
 fn partial_reason(control: &RunControl, failures: &[Error], clients: usize) -> Option<String> {
@@ -417,6 +441,7 @@ fn run_thread(
     shared: Arc<Shared>,
     config: &DriverConfig,
     period_micros: Option<f64>,
+    value_pool: Option<Arc<[u8]>>,
 ) -> Vec<Error> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -458,6 +483,7 @@ fn run_thread(
                 config.pipeline,
                 period_micros,
                 config.reply_timeout,
+                value_pool.clone(),
             );
             handles.push(tokio::spawn(worker.run()));
         }

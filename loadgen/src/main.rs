@@ -20,7 +20,8 @@ fn main() -> ExitCode {
 fn run(cli: loadgen::cli::Cli) -> anyhow::Result<()> {
     // Unlocked handles: each write takes the lock for itself. Holding stderr's lock for the
     // whole run would block the in-process nodes of an embedded cluster, which log to
-    // stderr from their own threads, and their shutdown with them.
+    // stderr from their own threads, and their shutdown with them; the progress bar also
+    // writes to stderr from the measurement thread.
     loadgen::cli::run(cli, &mut std::io::stdout(), &mut std::io::stderr())
         .context("benchmark failed")
 }

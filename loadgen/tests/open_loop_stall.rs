@@ -152,3 +152,34 @@ fn a_stall_shows_in_the_intended_tail_not_in_the_service_tail() {
         "the stall is missing from the intended p90: {intended_p90} us"
     );
 }
+
+#[test]
+fn an_interrupted_run_is_partial() {
+    let server = StallingServer::start();
+    let properties = Properties::parse(
+        "recordcount=1000\noperationcount=100000\nreadproportion=1\nupdateproportion=0\n",
+    );
+    let workload = CoreWorkloadConfig::from_properties(&properties).unwrap();
+    let target = Target::resolve(&server.address.to_string()).unwrap();
+    let mut config = DriverConfig::new(vec![target]);
+    config.target_kind = Some(TargetKind::Redis);
+    // 100 s of schedule at this rate: only the stop can end it in time.
+    config.target_operations_per_second = 1000.0;
+    let control = RunControl::default();
+    let stopper = control.clone();
+    let stop_thread = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(500));
+        stopper.request_stop();
+    });
+    let started = std::time::Instant::now();
+    let result = run_phase(Phase::Run, &workload, &config, &control, &mut |_| {}).unwrap();
+    stop_thread.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let reason = result
+        .partial
+        .as_deref()
+        .expect("an interrupted run is partial");
+    assert!(reason.contains("interrupted"), "{reason}");
+    let done = result.operations_done();
+    assert!(done > 0 && done < 100_000, "{done}");
+}

@@ -334,6 +334,14 @@ fn report(
     ));
     text.push('\n');
     text.push_str(&summary_table(&result.run));
+    let achieved = result.run.throughput_per_second();
+    let target = driver.target_operations_per_second;
+    if target > 0.0 && achieved < 0.9 * target {
+        text.push_str(&format!(
+            "\nnote: the target of {target} ops/s was not reached ({achieved:.0} ops/s): \
+             requests queued behind the schedule, and the Intended- latencies include that wait\n"
+        ));
+    }
     text.push_str(&format!(
         "\n{} {} against {} ({}, {} clients): {} operations measured, {} in warm-up; results in {}\n",
         phase.name(),

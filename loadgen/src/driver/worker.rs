@@ -10,13 +10,15 @@
 use super::timer::PreciseTimer;
 use super::{KeyRouter, Phase, Shared};
 use crate::client::ops::{
-    push_get, push_scan, push_set_record, read_outcome, scan_outcome, write_outcome,
+    push_get, push_scan, push_set_fields, push_set_record, read_outcome, scan_outcome,
+    write_outcome,
 };
 use crate::client::{Connection, Reply};
 use crate::measure::{OperationKind, Outcome, Recorder, RunClock};
 use crate::workload::{CoreWorkload, Operation};
 use crate::{Error, Result};
 use rand::rngs::SmallRng;
+use rand::Rng;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::Ordering;
@@ -78,6 +80,8 @@ pub(super) struct Worker {
     /// Open loop: microseconds between this client's intended starts.
     pub(super) period_micros: Option<f64>,
     pub(super) reply_timeout: Duration,
+    /// Random printable bytes values are cut from when field lengths are constant.
+    value_pool: Option<Arc<[u8]>>,
     in_flight: Vec<VecDeque<Pending>>,
     held: Option<Prepared>,
     next_intended_micros: f64,
@@ -98,6 +102,7 @@ impl Worker {
         pipeline: usize,
         period_micros: Option<f64>,
         reply_timeout: Duration,
+        value_pool: Option<Arc<[u8]>>,
     ) -> Worker {
         let clock = recorder.clock();
         Worker {
@@ -112,6 +117,7 @@ impl Worker {
             pipeline,
             period_micros,
             reply_timeout,
+            value_pool,
             held: None,
             next_intended_micros: 0.0,
             issuing_done: false,
@@ -306,20 +312,17 @@ impl Worker {
             key_number,
             intended_micros,
         } = prepared;
-        let out = self.connections[connection].write_buffer();
         let step = match operation {
             Operation::Read => {
-                push_get(out, key.as_bytes());
+                push_get(self.connections[connection].write_buffer(), key.as_bytes());
                 Step::Read
             }
             Operation::Update => {
-                let values = self.workload.build_values(&mut self.rng);
-                push_set_record(out, key.as_bytes(), &values);
+                self.push_set(connection, &key);
                 Step::Update
             }
             Operation::Insert => {
-                let values = self.workload.build_values(&mut self.rng);
-                push_set_record(out, key.as_bytes(), &values);
+                self.push_set(connection, &key);
                 Step::Insert {
                     key_number,
                     acknowledge: self.phase == Phase::Run,
@@ -327,11 +330,15 @@ impl Worker {
             }
             Operation::Scan => {
                 let length = self.workload.next_scan_length(&mut self.rng);
-                push_scan(out, key.as_bytes(), length);
+                push_scan(
+                    self.connections[connection].write_buffer(),
+                    key.as_bytes(),
+                    length,
+                );
                 Step::Scan
             }
             Operation::ReadModifyWrite => {
-                push_get(out, key.as_bytes());
+                push_get(self.connections[connection].write_buffer(), key.as_bytes());
                 Step::ReadModifyWriteRead { key }
             }
         };
@@ -341,6 +348,35 @@ impl Worker {
             operation_start_micros: now_micros,
             step_start_micros: now_micros,
         });
+    }
+
+    /// Appends `SET key record` with a new record. With constant field lengths each value
+    /// is a window at a random offset of the shared pool of YCSB-random bytes (the same
+    /// byte mix as a freshly drawn value, without drawing 1 KiB of random numbers per
+    /// operation); otherwise the workload draws the record.
+    fn push_set(&mut self, connection: usize, key: &str) {
+        let out = self.connections[connection].write_buffer();
+        match &self.value_pool {
+            Some(pool) => {
+                let length = self.workload.config().field_length_bytes as usize;
+                let rng = &mut self.rng;
+                let last_offset = pool.len() - length;
+                push_set_fields(
+                    out,
+                    key.as_bytes(),
+                    self.workload.field_names(),
+                    length,
+                    |_| {
+                        let offset = rng.gen_range(0..=last_offset);
+                        &pool[offset..offset + length]
+                    },
+                );
+            }
+            None => {
+                let values = self.workload.build_values(&mut self.rng);
+                push_set_record(out, key.as_bytes(), &values);
+            }
+        }
     }
 
     /// Reads whatever replies have arrived and completes their operations; returns whether
@@ -411,12 +447,7 @@ impl Worker {
             Step::ReadModifyWriteRead { key } => {
                 self.recorder
                     .record(OperationKind::Read, outcome, service, intended);
-                let values = self.workload.build_values(&mut self.rng);
-                push_set_record(
-                    self.connections[connection].write_buffer(),
-                    key.as_bytes(),
-                    &values,
-                );
+                self.push_set(connection, &key);
                 self.in_flight[connection].push_back(Pending {
                     step: Step::ReadModifyWriteUpdate {
                         read_outcome: outcome,
