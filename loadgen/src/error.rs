@@ -78,6 +78,10 @@ pub enum Error {
     /// A run name that cannot name a results directory.
     #[error("run name '{name}': {detail}")]
     InvalidRunName { name: String, detail: &'static str },
+
+    /// A staleness stamp that cannot be written into a value or read back from one.
+    #[error("value stamp: {detail}")]
+    ValueStamp { detail: String },
 }
 
 /// `Result` with this crate's [`Error`].
