@@ -7,6 +7,7 @@ use crate::Result;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 
+pub mod compare;
 pub mod predict;
 
 /// kvbench: benchmarks for the storage engine (and, later, the cluster).
@@ -27,6 +28,9 @@ pub enum Command {
     Engine(EngineFlags),
     /// Predict t-visibility and latency with the WARS model of PBS (Bailis et al., VLDB 2012).
     Predict(predict::PredictArgs),
+    /// Compare two summary.csv files with a tolerance per metric; exit 1 on a regression,
+    /// 2 on unusable input.
+    Compare(compare::CompareArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -68,6 +72,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match cli.command {
         Some(Command::Engine(flags)) => engine_bench::run(&flags, out, err).map(drop),
         Some(Command::Predict(args)) => predict::run(&args, out),
+        Some(Command::Compare(args)) => compare::run(&args, out),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),

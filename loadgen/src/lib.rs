@@ -12,6 +12,7 @@
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
 pub mod cli;
+pub mod compare;
 pub mod engine_bench;
 pub mod error;
 pub mod measure;

@@ -12,7 +12,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("kvbench: error: {error:#}");
-            ExitCode::FAILURE
+            // `kvbench compare` distinguishes unusable input (2) from a regression (1).
+            let code = error
+                .downcast_ref::<loadgen::Error>()
+                .map_or(1, loadgen::Error::exit_code);
+            ExitCode::from(code)
         }
     }
 }
