@@ -305,6 +305,21 @@ impl Prediction {
         }
     }
 
+    /// Root-mean-square difference between measured t-visibility points `(t_ms, P)` and the
+    /// prediction at the same t, unweighted as in the paper's validation (RMSE over
+    /// t = 1..199 ms). `None` without points. Callers should drop measured points backed by
+    /// too few reads to mean anything.
+    pub fn rmse(&self, measured: &[(f64, f64)]) -> Option<f64> {
+        if measured.is_empty() {
+            return None;
+        }
+        let sum: f64 = measured
+            .iter()
+            .map(|&(t, p)| (p - self.probability_consistent(t)).powi(2))
+            .sum();
+        Some((sum / measured.len() as f64).sqrt())
+    }
+
     /// Read latency (ms) at quantile `q` in [0, 1].
     pub fn read_latency(&self, q: f64) -> f64 {
         quantile(&self.read_latencies_ms, q)

@@ -91,8 +91,14 @@ fn independent_calculation_agrees_with_its_closed_form() {
     let numeric = stale_probability_exponential(3, l, a, m, 0.0);
     assert!((write_term - 7.0 / 15.0).abs() < 1e-12);
     assert!((closed - numeric).abs() < 1e-6, "{closed} vs {numeric}");
-    // 1 - 0.375212... = 0.624788...: the figure quoted in the README.
-    assert!((1.0 - closed - 0.624_788).abs() < 1e-5, "{}", 1.0 - closed);
+    // In exact fractions: E[e^{-lR_1}] = 2482/3087, P(stale at t) = (2482/6615) e^{-t/20},
+    // P(consistent at t = 0) = 4133/6615 = 0.624792...: the figure quoted in the README.
+    assert!((read_term - 2482.0 / 3087.0).abs() < 1e-12, "{read_term}");
+    assert!(
+        (1.0 - closed - 4133.0 / 6615.0).abs() < 1e-12,
+        "{}",
+        1.0 - closed
+    );
 }
 
 #[test]
@@ -128,7 +134,7 @@ fn overlapping_quorums_are_never_stale() {
         (5, 2, 4),
         (1, 1, 1),
     ] {
-        let prediction = run(&WarsModel::uniform(n, r, w, heavy.clone()), 50_000, 3);
+        let prediction = run(&WarsModel::uniform(n, r, w, heavy.clone()), 20_000, 3);
         assert_eq!(
             prediction.probability_consistent(0.0),
             1.0,
@@ -137,7 +143,7 @@ fn overlapping_quorums_are_never_stale() {
         assert_eq!(prediction.t_for_probability(1.0), 0.0);
     }
     // A partial quorum with the same delays is stale sometimes: the check above can fail.
-    let partial = run(&WarsModel::uniform(3, 1, 1, heavy), 50_000, 3);
+    let partial = run(&WarsModel::uniform(3, 1, 1, heavy), 20_000, 3);
     assert!(partial.probability_consistent(0.0) < 0.99);
 }
 
@@ -289,4 +295,18 @@ fn empirical_delays_sample_their_values() {
     };
     let prediction = run(&WarsModel::uniform(3, 1, 1, delays), 100, 1);
     assert_eq!(prediction.read_latency(1.0), 4.0);
+}
+
+#[test]
+fn rmse_against_measured_points() {
+    let model = WarsModel::uniform(3, 1, 1, validation_delays());
+    let prediction = run(&model, 20_000, 4);
+    let exact: Vec<(f64, f64)> = [0.0, 5.0, 50.0]
+        .iter()
+        .map(|&t| (t, prediction.probability_consistent(t)))
+        .collect();
+    assert_eq!(prediction.rmse(&exact), Some(0.0));
+    let off: Vec<(f64, f64)> = exact.iter().map(|&(t, p)| (t, p - 0.1)).collect();
+    assert!((prediction.rmse(&off).unwrap() - 0.1).abs() < 1e-12);
+    assert_eq!(prediction.rmse(&[]), None);
 }
