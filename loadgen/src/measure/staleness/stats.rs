@@ -194,6 +194,77 @@ impl StalenessStats {
     }
 }
 
+impl StalenessStats {
+    /// A text report: stale fraction, k distribution, and the t-visibility curve, with a
+    /// predicted P(consistent) beside each bucket when `predicted` (t in ms to probability,
+    /// e.g. `|t| prediction.probability_consistent(t)`) is given, and their RMSE over the
+    /// buckets with at least `min_reads` reads.
+    pub fn report(&self, predicted: Option<&dyn Fn(f64) -> f64>, min_reads: u64) -> String {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "staleness: {} reads checked, {} stale ({:.4}%), {} with no earlier write, {} unstamped, {} with siblings",
+            self.checked(),
+            self.stale,
+            self.stale_fraction() * 100.0,
+            self.no_prior_write,
+            self.unstamped,
+            self.with_siblings
+        );
+        if self.stale > 0 {
+            let ks: Vec<String> = self
+                .k_distribution()
+                .iter()
+                .map(|(k, count)| {
+                    let plus = if *k == K_DISTRIBUTION_MAX { "+" } else { "" };
+                    format!("k={k}{plus}: {count}")
+                })
+                .collect();
+            let _ = writeln!(text, "versions behind (k): {}", ks.join(", "));
+        }
+        let _ = write!(
+            text,
+            "{:>9}  {:>9}  {:>10}  {:>10}  {:>14}",
+            "t_ms_from", "t_ms_to", "mean_t_ms", "reads", "P(consistent)"
+        );
+        if predicted.is_some() {
+            let _ = write!(text, "  {:>10}", "predicted");
+        }
+        let _ = writeln!(text);
+        let mut squares = Vec::new();
+        for bucket in self.t_visibility() {
+            let _ = write!(
+                text,
+                "{:>9}  {:>9}  {:>10.3}  {:>10}  {:>14.5}",
+                bucket.from_ms,
+                bucket.to_ms,
+                bucket.mean_t_ms,
+                bucket.reads,
+                bucket.probability()
+            );
+            if let Some(predict) = predicted {
+                let p = predict(bucket.mean_t_ms);
+                let _ = write!(text, "  {p:>10.5}");
+                if bucket.reads >= min_reads {
+                    squares.push((bucket.probability() - p).powi(2));
+                }
+            }
+            let _ = writeln!(text);
+        }
+        if !squares.is_empty() {
+            let rmse = (squares.iter().sum::<f64>() / squares.len() as f64).sqrt();
+            let _ = writeln!(
+                text,
+                "RMSE measured vs predicted: {:.4}% over {} buckets with >= {min_reads} reads",
+                rmse * 100.0,
+                squares.len()
+            );
+        }
+        text
+    }
+}
+
 fn add<const N: usize>(into: &mut [u64; N], from: &[u64; N]) {
     for (a, b) in into.iter_mut().zip(from) {
         *a += b;

@@ -290,6 +290,18 @@ fn stats_aggregate_and_merge() {
     assert!((curve[1].mean_t_ms - 2.0).abs() < 1e-9);
     assert_eq!((curve[2].from_ms, curve[2].to_ms), (700.0, 1000.0));
     assert_eq!(all.stale_t_counts[0], 1);
+    let report = all.report(Some(&|_t| 0.5), 1);
+    assert!(
+        report.contains("4 reads checked, 2 stale (50.0000%)"),
+        "{report}"
+    );
+    assert!(report.contains("k=1: 1, k=2: 1"), "{report}");
+    // Buckets at P 0.5, 0 and 1 against 0.5 everywhere: RMSE 0.5 * sqrt(2/3).
+    assert!(
+        report.contains("RMSE measured vs predicted: 40.8248% over 3 buckets"),
+        "{report}"
+    );
+    assert!(!all.report(None, 1).contains("RMSE"));
     // Taking an interval leaves zeroed counters behind.
     let interval = std::mem::take(&mut all);
     assert_eq!(interval.reads, 5);
