@@ -149,12 +149,7 @@ fn overlapping_quorums_are_never_stale() {
 
 #[test]
 fn t_visibility_is_monotone_and_reaches_one() {
-    let model = WarsModel {
-        replicas: 3,
-        read_quorum: 1,
-        write_quorum: 1,
-        delays: scenario("ymmr", 3).unwrap(),
-    };
+    let model = scenario_model("ymmr", 3, 1, 1).unwrap();
     let prediction = run(&model, 50_000, 11);
     let mut previous = 0.0;
     for t in (0..2000).map(|step| step as f64 * 2.5) {
@@ -177,12 +172,7 @@ fn reproduces_the_papers_production_figures() {
         ("lnkd-ssd", 0.975, 1.0),
         ("lnkd-disk", 0.439, 0.925),
     ] {
-        let model = WarsModel {
-            replicas: 3,
-            read_quorum: 1,
-            write_quorum: 1,
-            delays: scenario(name, 3).unwrap(),
-        };
+        let model = scenario_model(name, 3, 1, 1).unwrap();
         let prediction = run(&model, 50_000, 5);
         for (t, paper) in [(0.0, at_commit), (10.0, at_10ms)] {
             let got = prediction.probability_consistent(t);
@@ -196,18 +186,18 @@ fn reproduces_the_papers_production_figures() {
 
 #[test]
 fn wan_reads_wait_for_remote_replicas() {
-    let delays = scenario("wan", 3).unwrap();
-    assert_eq!(delays.len(), 3);
-    let model = WarsModel {
-        replicas: 3,
-        read_quorum: 2,
-        write_quorum: 1,
-        delays,
-    };
+    assert_eq!(scenario("wan", 3).unwrap().len(), 3);
+    let model = scenario_model("wan", 3, 2, 1).unwrap();
     let prediction = run(&model, 50_000, 2);
     // R = 2 needs a remote response: at least two 75 ms hops.
     assert!(prediction.read_latency(0.0) >= 150.0);
     assert!(prediction.write_latency(0.5) < 75.0);
+    // R = W = 1: a read coordinated in another datacenter than the write's (2 in 3) misses
+    // it until the write crosses the WAN, so P(consistent) stays near 1/3 until 75 ms.
+    let partial = run(&scenario_model("wan", 3, 1, 1).unwrap(), 50_000, 2);
+    let early = partial.probability_consistent(0.0);
+    assert!((0.30..0.45).contains(&early), "{early}");
+    assert!(partial.probability_consistent(150.0) > 0.95);
 }
 
 #[test]
@@ -262,6 +252,7 @@ fn bad_models_are_rejected_with_the_flag_named() {
     assert!(error(WarsModel::uniform(3, 1, 0, delays.clone())).starts_with("--w:"));
     assert!(error(WarsModel::uniform(0, 1, 1, delays.clone())).starts_with("--n:"));
     let mut two = WarsModel::uniform(3, 1, 1, delays.clone());
+    two.read_coordinator_random = true;
     two.delays.push(delays.clone());
     assert!(error(two).contains("give one"));
     let trials = simulate(
