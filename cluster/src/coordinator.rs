@@ -32,10 +32,13 @@
 //! Too few answers before `request_timeout_ms` is [`Error::QuorumFailed`], naming what was
 //! needed, what counted, and what every other replica said (error or timeout).
 
+pub mod links;
 pub mod quorum;
 pub mod replica;
 mod scan;
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +46,7 @@ use tokio::sync::mpsc;
 
 use crate::config::NodeConfig;
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
-use crate::net::{Clock, LinkEmulator, SystemClock};
+use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
 use crate::ring::{NodeId, Replication, Ring};
@@ -52,6 +55,7 @@ use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock, VersionConfig};
 use crate::{Error, Result};
 
+pub use links::{LinkControl, LinkHandler};
 pub use quorum::{Need, Side};
 pub use replica::ReplicaHandler;
 
@@ -74,6 +78,9 @@ pub struct Coordinator {
     versions: VersionConfig,
     default_consistency: Consistency,
     clock: Arc<dyn Clock>,
+    links: Arc<LinkControl>,
+    /// Each member's client address, for `CLUSTER.TOPOLOGY` (clients route by it).
+    client_addresses: BTreeMap<String, SocketAddr>,
 }
 
 impl Coordinator {
@@ -88,7 +95,13 @@ impl Coordinator {
             config.node_id.clone(),
             Arc::clone(&clock),
         ));
-        let emulator = Arc::new(LinkEmulator::from_config(&config.links)?);
+        let links = Arc::new(LinkControl::new(
+            &config.node_id,
+            &config.datacenter,
+            &config.links,
+        )?);
+        let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
+        let emulator = links.emulator();
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
             request_timeout_ms: config.request_timeout_ms,
@@ -98,7 +111,9 @@ impl Coordinator {
             node: NodeId::new(&config.node_id),
             datacenter: config.datacenter.clone(),
         };
-        let transport = PeerTransport::bind(transport_config, local, emulator, handler).await?;
+        let transport =
+            Arc::new(PeerTransport::bind(transport_config, local, emulator, handler).await?);
+        links.attach(&transport, Duration::from_millis(config.request_timeout_ms));
         for member in &config.members {
             if member.id != config.node_id {
                 transport.add_peer(
@@ -114,17 +129,28 @@ impl Coordinator {
             ring,
             replication: config.replication.clone(),
             store,
-            transport: Arc::new(transport),
+            transport,
             timeout: Duration::from_millis(config.request_timeout_ms),
             versions: config.versions.clone(),
             default_consistency: config.default_consistency,
             clock,
+            links,
+            client_addresses: config
+                .members
+                .iter()
+                .map(|member| (member.id.clone(), member.client_address))
+                .collect(),
         }))
     }
 
     /// The peer transport (for tests and admin commands).
     pub fn transport(&self) -> &PeerTransport {
         &self.transport
+    }
+
+    /// The link emulator's admin side (`LINK.*` commands).
+    pub fn links(&self) -> Arc<LinkControl> {
+        Arc::clone(&self.links)
     }
 
     /// Stops the peer transport: this node no longer answers or reaches peers.
@@ -523,17 +549,35 @@ impl Backend for Coordinator {
         self.store.stats()
     }
 
+    /// One summary line, then one line per member. Fields after the first ones were added
+    /// later, each as a `name value` pair at the end of its line so older readers keep
+    /// working: `vnodes_per_weight` and `placement` (`3`, or `dc1=2,dc2=1` per datacenter)
+    /// on the summary, `client ADDRESS` on each member line. With them a client can build
+    /// the same ring ([`Ring::new`]) and route each key to one of its replicas.
     fn topology(&self) -> Option<Vec<String>> {
+        let placement = match &self.replication {
+            Replication::Total(count) => count.to_string(),
+            Replication::PerDatacenter(counts) => counts
+                .iter()
+                .map(|(datacenter, count)| format!("{datacenter}={count}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        };
         let mut lines = vec![format!(
-            "replication {} default_consistency {:?} members {}",
+            "replication {} default_consistency {:?} members {} vnodes_per_weight {} placement {placement}",
             self.replication.total(),
             self.default_consistency,
-            self.ring.members().len()
+            self.ring.members().len(),
+            self.ring.vnodes_per_weight(),
         )];
         for member in self.ring.members() {
             let marker = if member.id == self.node { " self" } else { "" };
+            let client = self
+                .client_addresses
+                .get(member.id.as_str())
+                .map_or_else(String::new, |address| format!(" client {address}"));
             lines.push(format!(
-                "{} {} weight {}{marker}",
+                "{} {} weight {}{marker}{client}",
                 member.id, member.datacenter, member.weight
             ));
         }

@@ -7,7 +7,8 @@
 //! [`config`], its local replica [`store`] over the engine, and the RESP [`server`] (the
 //! `kvnode` binary); and the quorum [`coordinator`] that joins them behind
 //! [`server::Backend`] when the node has other members; and the [`launcher`] that starts
-//! a local multi-datacenter cluster of `kvnode` processes.
+//! a local multi-datacenter cluster of `kvnode` processes, or of nodes inside the calling
+//! process.
 
 pub mod config;
 pub mod coordinator;

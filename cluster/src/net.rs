@@ -26,6 +26,6 @@ pub mod transport;
 pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use delay::{DelayDistribution, MixtureComponent};
 pub use links::{
-    DropReason, Endpoint, LinkConfig, LinkEmulator, LinkOverride, LinkScope, LinkSpec, LinkTable,
-    PartitionGroup, PartitionId, Verdict,
+    DropReason, Endpoint, LinkChange, LinkConfig, LinkEmulator, LinkOverride, LinkPair, LinkScope,
+    LinkSpec, LinkTable, PairKind, PartitionGroup, PartitionId, Verdict,
 };

@@ -29,7 +29,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::NodeConfig;
-use crate::coordinator::Coordinator;
+use crate::coordinator::{Coordinator, LinkControl};
 use crate::store::LocalStore;
 use crate::{Error, Result};
 
@@ -47,6 +47,9 @@ pub struct ServerContext {
     pub started: Instant,
     /// Counters for INFO.
     pub counters: ServerCounters,
+    /// The link emulator's admin side (`LINK.*`); on a node without members it changes an
+    /// emulator no message passes through.
+    pub links: Arc<LinkControl>,
 }
 
 /// Server-wide counters, updated with relaxed atomics (they are only reported).
@@ -101,7 +104,16 @@ impl RunningNode {
                 let local = LocalBackend::new(Arc::clone(&store), config.node_id.clone());
                 (Arc::new(local), None)
             };
+        let links = match &coordinator {
+            Some(coordinator) => coordinator.links(),
+            None => Arc::new(LinkControl::new(
+                &config.node_id,
+                &config.datacenter,
+                &config.links,
+            )?),
+        };
         let context = Arc::new(ServerContext {
+            links,
             config,
             backend: Arc::clone(&backend),
             started: Instant::now(),

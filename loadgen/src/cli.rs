@@ -2,6 +2,8 @@
 //! only parses and reports errors; adding a subcommand is a variant here and an arm in
 //! [`run`].
 
+pub mod ycsb;
+
 use crate::engine_bench::{self, flags::normalize_gflags_args, EngineFlags};
 use crate::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +28,10 @@ pub enum Command {
     /// A repeated flag takes its last value, as with gflags.
     #[command(args_override_self = true)]
     Engine(EngineFlags),
+    /// YCSB load phase against RESP servers (-P workload -p name=value --hosts ...).
+    Load(ycsb::YcsbArgs),
+    /// YCSB run (transaction) phase against RESP servers.
+    Run(ycsb::YcsbArgs),
     /// Predict t-visibility and latency with the WARS model of PBS (Bailis et al., VLDB 2012).
     Predict(predict::PredictArgs),
     /// Compare two summary.csv files with a tolerance per metric; exit 1 on a regression,
@@ -71,6 +77,8 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> std::result::Result<Cli
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
     match cli.command {
         Some(Command::Engine(flags)) => engine_bench::run(&flags, out, err).map(drop),
+        Some(Command::Load(args)) => ycsb::run(crate::driver::Phase::Load, &args, out, err),
+        Some(Command::Run(args)) => ycsb::run(crate::driver::Phase::Run, &args, out, err),
         Some(Command::Predict(args)) => predict::run(&args, out),
         Some(Command::Compare(args)) => compare::run(&args, out),
         None => {

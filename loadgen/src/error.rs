@@ -10,6 +10,18 @@ pub enum Error {
     #[error("engine: {0}")]
     Engine(#[from] engine::Error),
 
+    /// The cluster library refused (an embedded node failed to start or stop).
+    #[error("cluster: {0}")]
+    Cluster(#[from] cluster::Error),
+
+    /// An option of the embedded cluster or the routing policy that cannot be used.
+    #[error("{field}: {detail}")]
+    InvalidOption { field: String, detail: String },
+
+    /// A node's `CLUSTER.TOPOLOGY` could not be fetched or read.
+    #[error("cluster topology from {address}: {detail}")]
+    Topology { address: String, detail: String },
+
     /// An operating-system I/O error, with what it happened on.
     #[error("I/O error on {context}: {source}")]
     Io {
@@ -78,6 +90,40 @@ pub enum Error {
     /// A run name that cannot name a results directory.
     #[error("run name '{name}': {detail}")]
     InvalidRunName { name: String, detail: &'static str },
+
+    /// A `--hosts` entry that is not a usable address.
+    #[error("target {target}: {detail}")]
+    InvalidTarget { target: String, detail: String },
+
+    /// A target that cannot be connected to.
+    // The I/O error is in the message, not a `source`, so `{:#}` does not print it twice.
+    #[error("cannot connect to {target}: {reason}")]
+    Connect {
+        target: String,
+        reason: std::io::Error,
+    },
+
+    /// A connection that failed during a run: closed by the server, a protocol error, no
+    /// reply in time.
+    #[error("connection to {target}: {detail}")]
+    Connection { target: String, detail: String },
+
+    /// A workload the target cannot run (scans on plain Redis), or a run setting that
+    /// cannot work.
+    #[error("{0}")]
+    Unsupported(String),
+
+    /// Workload properties refused in strict mode (`--lenient` lets them through).
+    #[error("{0} (pass --lenient to run anyway)")]
+    StrictWorkload(String),
+
+    /// No target given, and no other way to get one.
+    #[error("no --hosts given (the embedded local cluster is not wired in yet)")]
+    NoHosts,
+
+    /// The run stopped before doing what was asked: its figures are partial.
+    #[error("partial run: {0}")]
+    PartialRun(String),
 
     /// A staleness stamp that cannot be written into a value or read back from one.
     #[error("value stamp: {detail}")]

@@ -9,15 +9,26 @@
 //!   `metadata.json`, and the per-second status line.
 //! - [`workload`]: YCSB workload files read unchanged, with YCSB's defaults, generators
 //!   and key naming.
+//! - [`local`]: an emulated multi-datacenter cluster of nodes started inside this process.
+//! - [`routing`]: which node each request goes to (round-robin, same datacenter,
+//!   token-aware from the cluster's topology).
+//! - [`client`]: a pipelined RESP2 client; YCSB operations as GET/SET/KV.SCAN.
+//! - [`driver`]: YCSB load and run phases over threads x connections, closed or open loop.
+//! - [`predict`]: `kvbench predict`, the PBS WARS model's t-visibility and latencies.
+//! - [`compare`]: `kvbench compare`, the CI regression check between two `summary.csv`.
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
 pub mod cli;
+pub mod client;
 pub mod compare;
+pub mod driver;
 pub mod engine_bench;
 pub mod error;
+pub mod local;
 pub mod measure;
 pub mod predict;
 pub mod report;
+pub mod routing;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@
 //! Overrides are directional (links can be asymmetric); the helpers and the configuration
 //! default to setting both directions.
 
+mod change;
 mod config;
 mod describe;
 mod emulator;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+pub use change::{LinkChange, LinkPair, PairKind};
 pub use config::{LinkConfig, LinkOverride};
 pub use emulator::LinkEmulator;
 use pairs::PairMap;
@@ -346,6 +348,18 @@ impl LinkTable {
         let before = self.partitions.len();
         self.partitions.retain(|partition| partition.id != id);
         self.partitions.len() != before
+    }
+
+    /// Heals the partitions whose sides are exactly `a` and `b`, in either orientation;
+    /// returns how many there were.
+    pub fn heal_between(&mut self, a: &PartitionGroup, b: &PartitionGroup) -> usize {
+        let before = self.partitions.len();
+        self.partitions.retain(|partition| {
+            let forward = partition.side_a == *a && partition.side_b == *b;
+            let backward = partition.side_a == *b && partition.side_b == *a;
+            !(forward || backward)
+        });
+        before - self.partitions.len()
     }
 
     /// Heals every run-time partition (static `partitioned = true` links stay cut); returns

@@ -351,9 +351,14 @@ impl Shared {
         }
         let from = Endpoint::new(self.local.node.as_str(), &self.local.datacenter);
         let destination = Endpoint::new(to.as_str(), &peer.datacenter);
-        let verdict = self
-            .emulator
-            .verdict(from, destination, &mut *lock(&self.rng));
+        let verdict = if message.bypasses_link_emulator() {
+            Verdict::Deliver {
+                delay: Duration::ZERO,
+            }
+        } else {
+            self.emulator
+                .verdict(from, destination, &mut *lock(&self.rng))
+        };
         let delay = match verdict {
             Verdict::Deliver { delay } => delay,
             Verdict::Drop(_) => {

@@ -13,12 +13,14 @@
 //! KV.PUT  key value [CONTEXT ctx] [CL <level> | W <n>]
 //! KV.DEL  key [CONTEXT ctx] [CL <level> | W <n>]
 //! KV.SCAN start_key count [END end_key] [CL <level> | R <n>]
-//! CLUSTER.TOPOLOGY | LINK.GET | LINK.RESET | LINK.SET from_dc to_dc spec...
+//! CLUSTER.TOPOLOGY
+//! LINK.GET | LINK.SET ... | LINK.PARTITION ... | LINK.HEAL ... | LINK.RESET  (see `link`)
 //! ```
 //! where `<level>` is ONE, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM.
 
 mod consistency;
 mod custom;
+pub mod link;
 mod redis;
 
 #[cfg(test)]
@@ -26,6 +28,7 @@ mod tests;
 
 pub use consistency::Consistency;
 
+use crate::net::LinkChange;
 use crate::protocol::Limits;
 use crate::{Error, Result};
 
@@ -96,17 +99,13 @@ pub enum Request {
     },
     /// `CLUSTER.TOPOLOGY`: nodes, datacenters and tokens.
     ClusterTopology,
-    /// `LINK.GET`: the link emulator's settings per datacenter pair.
+    /// `LINK.GET`: the link emulator's settings on this node, one line per default,
+    /// datacenter-pair and node-pair override, then the partitions.
     LinkGet,
-    /// `LINK.SET from_dc to_dc spec...`: the spec words are kept raw for the link
-    /// emulator's own parser.
-    LinkSet {
-        from_datacenter: String,
-        to_datacenter: String,
-        spec: Vec<String>,
-    },
-    /// `LINK.RESET`: every link back to its configured settings.
-    LinkReset,
+    /// `LINK.SET`, `LINK.PARTITION`, `LINK.HEAL`, `LINK.RESET`: a change to the link emulator,
+    /// applied on every member unless `local` (a trailing `LOCAL`). Syntax in
+    /// [`link`](self::link).
+    LinkUpdate { change: LinkChange, local: bool },
 }
 
 /// `AUTH` / `HELLO AUTH` credentials; no username means Redis's `default` user.
@@ -165,7 +164,10 @@ impl Request {
         arguments.next();
         match canonical {
             "kv.get" | "kv.put" | "kv.del" | "kv.scan" | "consistency" | "cluster.topology"
-            | "link.get" | "link.set" | "link.reset" => custom::parse(canonical, arguments, limits),
+            | "link.get" => custom::parse(canonical, arguments, limits),
+            "link.set" | "link.partition" | "link.heal" | "link.reset" => {
+                link::parse(canonical, arguments.map(text).collect::<Result<_>>()?)
+            }
             _ => redis::parse(canonical, arguments),
         }
     }
@@ -195,8 +197,7 @@ impl Request {
             Self::KvScan { .. } => "kv.scan",
             Self::ClusterTopology => "cluster.topology",
             Self::LinkGet => "link.get",
-            Self::LinkSet { .. } => "link.set",
-            Self::LinkReset => "link.reset",
+            Self::LinkUpdate { change, .. } => change.command_name(),
         }
     }
 }
@@ -226,7 +227,9 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("cluster.topology", 1, 1),
     ("link.get", 1, 1),
     ("link.set", 4, usize::MAX),
-    ("link.reset", 1, 1),
+    ("link.partition", 3, usize::MAX),
+    ("link.heal", 1, usize::MAX),
+    ("link.reset", 1, 2),
 ];
 
 /// Redis's text: `ERR wrong number of arguments for 'get' command` (subcommands as

@@ -153,6 +153,19 @@ pub enum PeerMessage {
         /// What went wrong, for logs and the client's error reply.
         message: String,
     },
+    /// Apply this change to your link emulator (an admin's `LINK.*` command made on another
+    /// node), answered with `LinkUpdateReply`. Never emulated itself, nor is its reply:
+    /// otherwise a partition would cut off the command that heals it.
+    LinkUpdate {
+        /// The change as command words (`SET dc1 dc2 const(50) LOSS 0`), see
+        /// [`crate::net::LinkChange::to_words`].
+        words: Vec<String>,
+    },
+    /// The change was applied; what it did, in words.
+    LinkUpdateReply {
+        /// A short description for the admin reply.
+        summary: String,
+    },
 }
 
 impl PeerMessage {
@@ -170,7 +183,18 @@ impl PeerMessage {
             PeerMessage::ScanReply { .. } => "ScanReply",
             PeerMessage::Mint { .. } => "Mint",
             PeerMessage::Error { .. } => "Error",
+            PeerMessage::LinkUpdate { .. } => "LinkUpdate",
+            PeerMessage::LinkUpdateReply { .. } => "LinkUpdateReply",
         }
+    }
+
+    /// Whether the link emulator lets this message through untouched: the admin messages
+    /// that change the emulator itself, so a partition can always be healed.
+    pub fn bypasses_link_emulator(&self) -> bool {
+        matches!(
+            self,
+            PeerMessage::LinkUpdate { .. } | PeerMessage::LinkUpdateReply { .. }
+        )
     }
 }
 

@@ -183,8 +183,16 @@ async fn execute_request(
             }
             None => resp::write_error(output, "ERR this node serves alone: it has no cluster"),
         },
-        Request::LinkGet | Request::LinkSet { .. } | Request::LinkReset => {
-            resp::write_error(output, "ERR not available on a single node yet");
+        Request::LinkGet => {
+            let lines = context.links.describe_lines();
+            resp::write_array_header(output, lines.len());
+            for line in &lines {
+                resp::write_bulk(output, line.as_bytes());
+            }
+        }
+        Request::LinkUpdate { change, local } => {
+            let reply = context.links.apply(change, local).await?;
+            resp::write_simple_string(output, &reply);
         }
         Request::Quit => {
             resp::write_ok(output);

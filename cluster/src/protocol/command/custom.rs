@@ -1,6 +1,6 @@
 //! The node's own commands: versioned reads and writes, scans, consistency, admin.
 
-use super::{lossy_prefix, syntax_error, text, Consistency, Request};
+use super::{lossy_prefix, syntax_error, Consistency, Request};
 use crate::protocol::Limits;
 use crate::{Error, Result};
 use std::vec::IntoIter;
@@ -89,12 +89,6 @@ pub(super) fn parse(
         }
         "cluster.topology" => Request::ClusterTopology,
         "link.get" => Request::LinkGet,
-        "link.reset" => Request::LinkReset,
-        "link.set" => Request::LinkSet {
-            from_datacenter: text(take(&mut arguments))?,
-            to_datacenter: text(take(&mut arguments))?,
-            spec: arguments.map(text).collect::<Result<_>>()?,
-        },
         _ => {
             return Err(Error::Command(format!(
                 "ERR unhandled command '{canonical}'"

@@ -1,4 +1,5 @@
 use super::*;
+use crate::net::LinkChange;
 use crate::protocol::{closes_connection, error_reply_text};
 
 fn parse(words: &[&str]) -> Result<Request> {
@@ -368,33 +369,30 @@ fn versioned_commands_parse_their_options() {
 }
 
 #[test]
-fn admin_commands_keep_link_specs_raw() {
+fn admin_commands_parse_link_changes() {
     assert_eq!(parsed(&["cluster.topology"]), Request::ClusterTopology);
     assert_eq!(parsed(&["LINK.GET"]), Request::LinkGet);
-    assert_eq!(parsed(&["LINK.RESET"]), Request::LinkReset);
     assert_eq!(
-        parsed(&[
-            "LINK.SET",
-            "dc1",
-            "dc2",
-            "latency",
-            "normal(50ms,5ms)",
-            "loss",
-            "0.01"
-        ]),
-        Request::LinkSet {
-            from_datacenter: "dc1".into(),
-            to_datacenter: "dc2".into(),
-            spec: vec![
-                "latency".into(),
-                "normal(50ms,5ms)".into(),
-                "loss".into(),
-                "0.01".into()
-            ],
+        parsed(&["link.reset", "local"]),
+        Request::LinkUpdate {
+            change: LinkChange::Reset,
+            local: true
         }
+    );
+    assert_eq!(
+        parsed(&["LINK.SET", "dc1", "dc2", "exp(5)"]).name(),
+        "link.set"
+    );
+    assert_eq!(parsed(&["LINK.HEAL"]).name(), "link.heal");
+    assert_eq!(
+        parsed(&["LINK.PARTITION", "a", "b"]).name(),
+        "link.partition"
     );
     let frame = vec![bytes("LINK.SET"), vec![0xff], bytes("dc2"), bytes("x")];
     assert!(Request::parse(frame, &Limits::default()).is_err());
+    let text = error_text(&["LINK.RESET", "now"]);
+    assert!(text.contains("'now'"), "{text}");
+    assert!(error_text(&["LINK.PARTITION", "a"]).contains("wrong number of arguments"));
 }
 
 #[test]

@@ -15,6 +15,10 @@
 //!   9 ScanReply  u32 row count, then per row: bytes key, bytes siblings
 //!  10 Error      string message
 //!  11 Mint       bytes key, bytes context, optional bytes value
+//!  40 LinkUpdate       u32 word count, then that many strings
+//!  41 LinkUpdateReply  string summary
+//!
+//! Tags 40 to 49 are the link emulator's admin messages.
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -43,6 +47,11 @@ const TAG_SCAN: u8 = 8;
 const TAG_SCAN_REPLY: u8 = 9;
 const TAG_ERROR: u8 = 10;
 const TAG_MINT: u8 = 11;
+const TAG_LINK_UPDATE: u8 = 40;
+const TAG_LINK_UPDATE_REPLY: u8 = 41;
+
+/// Most words in a `LinkUpdate`: a link change is a handful of words.
+const LINK_UPDATE_WORDS_MAX: usize = 256;
 
 /// Smallest encoded scan row (two empty byte strings), used to bound the row count.
 const SCAN_ROW_SIZE_BYTES_MIN: usize = 8;
@@ -104,6 +113,17 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             out.push(TAG_ERROR);
             put_bytes(out, message.as_bytes());
         }
+        PeerMessage::LinkUpdate { words } => {
+            out.push(TAG_LINK_UPDATE);
+            out.extend_from_slice(&length_u32(words.len()).to_be_bytes());
+            for word in words {
+                put_bytes(out, word.as_bytes());
+            }
+        }
+        PeerMessage::LinkUpdateReply { summary } => {
+            out.push(TAG_LINK_UPDATE_REPLY);
+            put_bytes(out, summary.as_bytes());
+        }
     }
 }
 
@@ -160,6 +180,22 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             key: reader.bytes("Mint.key")?,
             context: reader.bytes("Mint.context")?,
             value: reader.optional("Mint.value")?,
+        },
+        TAG_LINK_UPDATE => {
+            let count = reader.u32("LinkUpdate word count")? as usize;
+            if count > LINK_UPDATE_WORDS_MAX {
+                return Err(corrupt(format!(
+                    "LinkUpdate claims {count} words, at most {LINK_UPDATE_WORDS_MAX}"
+                )));
+            }
+            let mut words = Vec::with_capacity(count);
+            for _ in 0..count {
+                words.push(reader.string("LinkUpdate.word")?);
+            }
+            PeerMessage::LinkUpdate { words }
+        }
+        TAG_LINK_UPDATE_REPLY => PeerMessage::LinkUpdateReply {
+            summary: reader.string("LinkUpdateReply.summary")?,
         },
         other => return Err(corrupt(format!("unknown message tag {other}"))),
     };

@@ -253,3 +253,38 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn link_update_messages_round_trip_with_golden_bytes_and_bypass_the_emulator() {
+    let update = PeerMessage::LinkUpdate {
+        words: vec!["HEAL".to_string(), "d1".to_string()],
+    };
+    let bytes = encode_frame(&frame(FrameKind::Request, 1, update.clone()), LIMIT).unwrap();
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[40, 0, 0, 0, 2, 0, 0, 0, 4, b'H', b'E', b'A', b'L', 0, 0, 0, 2, b'd', b'1']
+    );
+    let reply = PeerMessage::LinkUpdateReply {
+        summary: "healed ✓".to_string(),
+    };
+    for message in [update, reply, PeerMessage::LinkUpdate { words: Vec::new() }] {
+        assert!(message.bypasses_link_emulator());
+        let original = frame(FrameKind::Response, 9, message);
+        let bytes = encode_frame(&original, LIMIT).unwrap();
+        let (decoded, consumed) = decode_frame(&bytes, LIMIT).unwrap().unwrap();
+        assert_eq!((decoded, consumed), (original, bytes.len()));
+    }
+    assert!(!PeerMessage::Ping.bypasses_link_emulator());
+}
+
+#[test]
+fn link_update_with_a_forged_word_count_is_refused() {
+    let mut payload = vec![40];
+    payload.extend_from_slice(&100_000u32.to_be_bytes());
+    let mut bytes = vec![0x4B, 0x50, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+    bytes.extend_from_slice(&payload);
+    let error = decode_frame(&bytes, LIMIT).unwrap_err().to_string();
+    assert!(error.contains("LinkUpdate claims 100000 words"), "{error}");
+}

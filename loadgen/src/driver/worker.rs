@@ -1,0 +1,486 @@
+//! One client: a YCSB client thread's worth of operations over one connection per target,
+//! with up to `pipeline` requests in flight on each.
+//!
+//! The loop: start every operation that may start (closed loop: while the pipeline has
+//! room; open loop: also only once its intended start time has come), send them in one
+//! write per connection, then read replies and complete operations in order. A reply
+//! completes the oldest request of its connection. A read-modify-write sends its SET when
+//! its GET's reply arrives.
+
+use super::timer::PreciseTimer;
+use super::{KeyRouter, Phase, Shared};
+use crate::client::ops::{
+    push_get, push_scan, push_set_record, read_outcome, scan_outcome, write_outcome,
+};
+use crate::client::{Connection, Reply};
+use crate::measure::{OperationKind, Outcome, Recorder, RunClock};
+use crate::workload::{CoreWorkload, Operation};
+use crate::{Error, Result};
+use rand::rngs::SmallRng;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+/// What a request in flight is, and what its reply completes.
+#[derive(Debug)]
+enum Step {
+    Read,
+    Update,
+    Insert {
+        key_number: i64,
+        acknowledge: bool,
+    },
+    Scan,
+    /// The GET of a read-modify-write; its reply sends the SET.
+    ReadModifyWriteRead {
+        key: String,
+    },
+    /// The SET of a read-modify-write.
+    ReadModifyWriteUpdate {
+        read_outcome: Outcome,
+    },
+}
+
+#[derive(Debug)]
+struct Pending {
+    step: Step,
+    /// The operation's intended start (open loop).
+    intended_micros: Option<u64>,
+    /// When the operation's first request was sent.
+    operation_start_micros: u64,
+    /// When this request was sent.
+    step_start_micros: u64,
+}
+
+/// An operation drawn and routed, waiting for room on its connection.
+#[derive(Debug)]
+struct Prepared {
+    connection: usize,
+    operation: Operation,
+    key: String,
+    key_number: i64,
+    intended_micros: Option<u64>,
+}
+
+/// One client's state.
+pub(super) struct Worker {
+    pub(super) phase: Phase,
+    pub(super) workload: CoreWorkload,
+    pub(super) rng: SmallRng,
+    pub(super) connections: Vec<Connection>,
+    pub(super) router: Box<dyn KeyRouter>,
+    pub(super) recorder: Recorder,
+    pub(super) shared: Arc<Shared>,
+    pub(super) pipeline: usize,
+    /// Open loop: microseconds between this client's intended starts.
+    pub(super) period_micros: Option<f64>,
+    pub(super) reply_timeout: Duration,
+    in_flight: Vec<VecDeque<Pending>>,
+    held: Option<Prepared>,
+    next_intended_micros: f64,
+    issuing_done: bool,
+    clock: RunClock,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        phase: Phase,
+        workload: CoreWorkload,
+        rng: SmallRng,
+        connections: Vec<Connection>,
+        router: Box<dyn KeyRouter>,
+        recorder: Recorder,
+        shared: Arc<Shared>,
+        pipeline: usize,
+        period_micros: Option<f64>,
+        reply_timeout: Duration,
+    ) -> Worker {
+        let clock = recorder.clock();
+        Worker {
+            phase,
+            workload,
+            rng,
+            in_flight: connections.iter().map(|_| VecDeque::new()).collect(),
+            connections,
+            router,
+            recorder,
+            shared,
+            pipeline,
+            period_micros,
+            reply_timeout,
+            held: None,
+            next_intended_micros: 0.0,
+            issuing_done: false,
+            clock,
+        }
+    }
+
+    /// Runs until the budget, the deadline or a stop ends it; a connection failure ends it
+    /// with the failure, its requests in flight counted as errors.
+    pub(super) async fn run(mut self) -> Result<()> {
+        self.next_intended_micros = self.clock.now_micros() as f64;
+        let result = self.run_loop().await;
+        if result.is_err() {
+            self.fail_in_flight();
+        }
+        result
+    }
+
+    async fn run_loop(&mut self) -> Result<()> {
+        let mut timer = match self.period_micros {
+            Some(_) => Some(PreciseTimer::new().map_err(|error| {
+                Error::Unsupported(format!("open-loop timer (timerfd): {error}"))
+            })?),
+            None => None,
+        };
+        let mut last_progress = Instant::now();
+        loop {
+            let now = self.clock.now_micros();
+            self.start_operations(now)?;
+            for connection in &mut self.connections {
+                connection.flush().await?;
+            }
+            let in_flight: usize = self.in_flight.iter().map(VecDeque::len).sum();
+            if self.issuing_done && in_flight == 0 && self.held.is_none() {
+                return Ok(());
+            }
+            if in_flight > 0 && self.read_available()? {
+                last_progress = Instant::now();
+                continue;
+            }
+            // Nothing to read yet: wait for a reply, the next intended start, or a timeout.
+            let due_in = self.next_due_in(now);
+            if let (Some(timer), Some(due_in)) = (timer.as_mut(), due_in) {
+                timer.arm(due_in).map_err(|error| {
+                    Error::Unsupported(format!("open-loop timer (timerfd): {error}"))
+                })?;
+            }
+            let waited_for_reply = last_progress.elapsed();
+            let reply_deadline = if in_flight > 0 {
+                self.reply_timeout.saturating_sub(waited_for_reply)
+            } else {
+                // Nothing expected: wake now and then to notice a stop or the deadline.
+                Duration::from_millis(50)
+            };
+            if in_flight > 0 && reply_deadline.is_zero() {
+                let connection = self.oldest_in_flight_connection();
+                return Err(self.connections[connection].error(format!(
+                    "no reply within {} ms ({in_flight} requests in flight)",
+                    self.reply_timeout.as_millis()
+                )));
+            }
+            let connections = &self.connections;
+            let in_flight_queues = &self.in_flight;
+            let any_readable = poll_fn(|context| {
+                for (connection, queue) in connections.iter().zip(in_flight_queues) {
+                    if queue.is_empty() {
+                        continue;
+                    }
+                    if let Poll::Ready(result) = connection.poll_read_ready(context) {
+                        return Poll::Ready(result);
+                    }
+                }
+                Poll::Pending
+            });
+            let timer_fired = async {
+                match (timer.as_mut(), due_in) {
+                    (Some(timer), Some(_)) => timer.fired().await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                readable = any_readable => readable?,
+                fired = timer_fired => fired.map_err(|error| {
+                    Error::Unsupported(format!("open-loop timer (timerfd): {error}"))
+                })?,
+                _ = tokio::time::sleep(reply_deadline) => {}
+            }
+            if in_flight == 0 {
+                last_progress = Instant::now();
+            }
+        }
+    }
+
+    /// How long until the next operation may start, in open loop, when one could start
+    /// (room on its connection, budget and time left).
+    fn next_due_in(&self, now_micros: u64) -> Option<Duration> {
+        self.period_micros?;
+        if self.issuing_done {
+            return None;
+        }
+        if let Some(held) = &self.held {
+            if self.in_flight[held.connection].len() >= self.pipeline {
+                return None;
+            }
+        }
+        let due = self.next_intended_micros.ceil() as u64;
+        Some(Duration::from_micros(due.saturating_sub(now_micros)))
+    }
+
+    fn oldest_in_flight_connection(&self) -> usize {
+        (0..self.in_flight.len())
+            .filter(|&index| !self.in_flight[index].is_empty())
+            .min_by_key(|&index| self.in_flight[index][0].step_start_micros)
+            .unwrap_or(0)
+    }
+
+    /// Starts operations while they may start.
+    fn start_operations(&mut self, now_micros: u64) -> Result<()> {
+        loop {
+            if let Some(held) = self.held.take() {
+                if self.in_flight[held.connection].len() >= self.pipeline {
+                    self.held = Some(held);
+                    return Ok(());
+                }
+                self.send(held, now_micros);
+                continue;
+            }
+            if self.issuing_done {
+                return Ok(());
+            }
+            if self.shared.stop.load(Ordering::Relaxed)
+                || self
+                    .shared
+                    .deadline_micros
+                    .is_some_and(|deadline| now_micros >= deadline)
+            {
+                self.issuing_done = true;
+                return Ok(());
+            }
+            let intended_micros = match self.period_micros {
+                Some(period) => {
+                    if (now_micros as f64) < self.next_intended_micros {
+                        return Ok(());
+                    }
+                    let intended = self.next_intended_micros as u64;
+                    Some((intended, period))
+                }
+                None => None,
+            };
+            if !self.shared.claim_operation() {
+                self.issuing_done = true;
+                return Ok(());
+            }
+            if let Some((_, period)) = intended_micros {
+                self.next_intended_micros += period;
+            }
+            let prepared = self.prepare(intended_micros.map(|(intended, _)| intended))?;
+            self.held = Some(prepared);
+        }
+    }
+
+    /// Draws the next operation and its key, and routes it.
+    fn prepare(&mut self, intended_micros: Option<u64>) -> Result<Prepared> {
+        let (operation, key_number) = match self.phase {
+            Phase::Load => (Operation::Insert, self.workload.next_load_key_number()),
+            Phase::Run => {
+                let operation = self.workload.next_operation(&mut self.rng);
+                let key_number = match operation {
+                    Operation::Insert => self.workload.next_insert_key_number(),
+                    _ => self.workload.next_transaction_key_number(&mut self.rng)?,
+                };
+                (operation, key_number)
+            }
+        };
+        let key = self.workload.key_name(key_number);
+        let connection = self.router.route(key.as_bytes()) % self.connections.len();
+        Ok(Prepared {
+            connection,
+            operation,
+            key,
+            key_number,
+            intended_micros,
+        })
+    }
+
+    /// Appends an operation's first request to its connection's write buffer.
+    fn send(&mut self, prepared: Prepared, now_micros: u64) {
+        let Prepared {
+            connection,
+            operation,
+            key,
+            key_number,
+            intended_micros,
+        } = prepared;
+        let out = self.connections[connection].write_buffer();
+        let step = match operation {
+            Operation::Read => {
+                push_get(out, key.as_bytes());
+                Step::Read
+            }
+            Operation::Update => {
+                let values = self.workload.build_values(&mut self.rng);
+                push_set_record(out, key.as_bytes(), &values);
+                Step::Update
+            }
+            Operation::Insert => {
+                let values = self.workload.build_values(&mut self.rng);
+                push_set_record(out, key.as_bytes(), &values);
+                Step::Insert {
+                    key_number,
+                    acknowledge: self.phase == Phase::Run,
+                }
+            }
+            Operation::Scan => {
+                let length = self.workload.next_scan_length(&mut self.rng);
+                push_scan(out, key.as_bytes(), length);
+                Step::Scan
+            }
+            Operation::ReadModifyWrite => {
+                push_get(out, key.as_bytes());
+                Step::ReadModifyWriteRead { key }
+            }
+        };
+        self.in_flight[connection].push_back(Pending {
+            step,
+            intended_micros,
+            operation_start_micros: now_micros,
+            step_start_micros: now_micros,
+        });
+    }
+
+    /// Reads whatever replies have arrived and completes their operations; returns whether
+    /// any did.
+    fn read_available(&mut self) -> Result<bool> {
+        let mut completed_any = false;
+        for index in 0..self.connections.len() {
+            if self.in_flight[index].is_empty() {
+                continue;
+            }
+            let mut filled = false;
+            while let Some(front) = self.in_flight[index].front() {
+                let classify: fn(&Reply<'_>) -> Outcome = match front.step {
+                    Step::Read | Step::ReadModifyWriteRead { .. } => read_outcome,
+                    Step::Scan => scan_outcome,
+                    Step::Update | Step::Insert { .. } | Step::ReadModifyWriteUpdate { .. } => {
+                        write_outcome
+                    }
+                };
+                match self.connections[index].next_reply(classify)? {
+                    Some(outcome) => {
+                        let now = self.clock.now_micros();
+                        self.complete(index, outcome, now)?;
+                        completed_any = true;
+                    }
+                    None if filled => break,
+                    None => {
+                        if self.connections[index].try_fill()? == 0 {
+                            break;
+                        }
+                        filled = true;
+                    }
+                }
+            }
+        }
+        Ok(completed_any)
+    }
+
+    fn complete(&mut self, connection: usize, outcome: Outcome, now_micros: u64) -> Result<()> {
+        let pending = self.in_flight[connection]
+            .pop_front()
+            .expect("a reply completes a request in flight");
+        let service = now_micros.saturating_sub(pending.step_start_micros);
+        let intended = pending
+            .intended_micros
+            .map(|start| now_micros.saturating_sub(start));
+        match pending.step {
+            Step::Read => self
+                .recorder
+                .record(OperationKind::Read, outcome, service, intended),
+            Step::Update => self
+                .recorder
+                .record(OperationKind::Update, outcome, service, intended),
+            Step::Scan => self
+                .recorder
+                .record(OperationKind::Scan, outcome, service, intended),
+            Step::Insert {
+                key_number,
+                acknowledge,
+            } => {
+                self.recorder
+                    .record(OperationKind::Insert, outcome, service, intended);
+                if acknowledge {
+                    // YCSB acknowledges whether or not the insert succeeded.
+                    self.workload.acknowledge_insert(key_number)?;
+                }
+            }
+            Step::ReadModifyWriteRead { key } => {
+                self.recorder
+                    .record(OperationKind::Read, outcome, service, intended);
+                let values = self.workload.build_values(&mut self.rng);
+                push_set_record(
+                    self.connections[connection].write_buffer(),
+                    key.as_bytes(),
+                    &values,
+                );
+                self.in_flight[connection].push_back(Pending {
+                    step: Step::ReadModifyWriteUpdate {
+                        read_outcome: outcome,
+                    },
+                    intended_micros: pending.intended_micros,
+                    operation_start_micros: pending.operation_start_micros,
+                    step_start_micros: now_micros,
+                });
+            }
+            Step::ReadModifyWriteUpdate { read_outcome } => {
+                self.recorder
+                    .record(OperationKind::Update, outcome, service, intended);
+                let whole = if read_outcome.is_ok() {
+                    outcome
+                } else {
+                    read_outcome
+                };
+                let whole_service = now_micros.saturating_sub(pending.operation_start_micros);
+                self.recorder.record(
+                    OperationKind::ReadModifyWrite,
+                    whole,
+                    whole_service,
+                    intended,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// After a connection failure: every request in flight is an error, every insert is
+    /// acknowledged (as YCSB does for failed inserts) so other clients' key choosers go on.
+    fn fail_in_flight(&mut self) {
+        let now = self.clock.now_micros();
+        for queue in &mut self.in_flight {
+            for pending in queue.drain(..) {
+                let service = now.saturating_sub(pending.step_start_micros);
+                let intended = pending
+                    .intended_micros
+                    .map(|start| now.saturating_sub(start));
+                let kind = match pending.step {
+                    Step::Read => OperationKind::Read,
+                    Step::Update => OperationKind::Update,
+                    Step::Scan => OperationKind::Scan,
+                    Step::Insert {
+                        key_number,
+                        acknowledge,
+                    } => {
+                        if acknowledge {
+                            let _ = self.workload.acknowledge_insert(key_number);
+                        }
+                        OperationKind::Insert
+                    }
+                    Step::ReadModifyWriteRead { .. } | Step::ReadModifyWriteUpdate { .. } => {
+                        OperationKind::ReadModifyWrite
+                    }
+                };
+                self.recorder
+                    .record(kind, Outcome::Error, service, intended);
+            }
+        }
+        if let Some(held) = self.held.take() {
+            if held.operation == Operation::Insert && self.phase == Phase::Run {
+                let _ = self.workload.acknowledge_insert(held.key_number);
+            }
+        }
+    }
+}

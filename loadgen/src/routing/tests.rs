@@ -1,0 +1,200 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use cluster::ring::Replication;
+
+/// 2 datacenters x 3 nodes at 127.0.9.1..6, N=3 as {dc1=2, dc2=1}.
+fn topology() -> (Topology, Vec<SocketAddr>) {
+    let addresses: Vec<SocketAddr> = (1..=6)
+        .map(|i| format!("127.0.9.{i}:7379").parse().unwrap())
+        .collect();
+    let members = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, address)| TopologyMember {
+            id: format!("n{}", i + 1),
+            datacenter: format!("dc{}", i / 3 + 1),
+            weight: 1,
+            client_address: Some(*address),
+        })
+        .collect();
+    let replication = Replication::PerDatacenter(BTreeMap::from([
+        ("dc1".to_string(), 2),
+        ("dc2".to_string(), 1),
+    ]));
+    (Topology::new(members, 32, replication).unwrap(), addresses)
+}
+
+fn keys() -> impl Iterator<Item = Vec<u8>> {
+    (0..2000).map(|i| format!("user{i}").into_bytes())
+}
+
+#[test]
+fn round_robin_visits_every_target_in_turn() {
+    let mut router = RoundRobin::new(3).unwrap();
+    let chosen: Vec<usize> = (0..7).map(|_| router.choose(b"same key")).collect();
+    assert_eq!(chosen, [0, 1, 2, 0, 1, 2, 0]);
+    assert!(RoundRobin::new(0).is_err());
+}
+
+#[test]
+fn same_dc_never_leaves_its_datacenter_and_uses_all_of_it() {
+    let (topology, targets) = topology();
+    let mut router = Policy::parse("same-dc:dc2")
+        .unwrap()
+        .build(&targets, Some(&topology))
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    for key in keys() {
+        let index = router.choose(&key);
+        assert!((3..6).contains(&index), "{index} is not in dc2");
+        seen.insert(index);
+    }
+    assert_eq!(seen, BTreeSet::from([3, 4, 5]));
+    let datacenters = [Some("dc1"), None, Some("dc2")];
+    let direct = SameDatacenter::new("dc1", &datacenters).unwrap();
+    assert_eq!(direct.targets(), [0]);
+    let error = SameDatacenter::new("dc3", &datacenters)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no target is in datacenter dc3"), "{error}");
+}
+
+#[test]
+fn token_aware_picks_a_replica_for_every_key() {
+    let (topology, targets) = topology();
+    let mut router = TokenAware::new(topology.clone(), &targets, None).unwrap();
+    let mut seen = BTreeSet::new();
+    for key in keys() {
+        let index = router.choose(&key);
+        let member = topology.member_at(targets[index]).unwrap();
+        let replicas = topology.replicas(&key);
+        assert!(
+            replicas.iter().any(|id| id.as_str() == member.id),
+            "{} is not a replica of {:?}",
+            member.id,
+            String::from_utf8_lossy(&key)
+        );
+        seen.insert(index);
+    }
+    assert_eq!(seen.len(), 6, "every node is some key's replica");
+}
+
+#[test]
+fn token_aware_prefers_the_named_datacenter() {
+    let (topology, targets) = topology();
+    let mut router = Policy::parse("token-aware:dc2")
+        .unwrap()
+        .build(&targets, Some(&topology))
+        .unwrap();
+    for key in keys() {
+        let index = router.choose(&key);
+        let member = topology.member_at(targets[index]).unwrap();
+        assert_eq!(member.datacenter, "dc2");
+        // dc2 keeps one copy of each key: that one.
+        assert!(topology
+            .replicas(&key)
+            .iter()
+            .any(|id| id.as_str() == member.id));
+    }
+}
+
+#[test]
+fn token_aware_over_a_subset_of_targets_falls_back_only_when_no_replica_is_a_target() {
+    let (topology, all) = topology();
+    // Only n4 (dc2): keys it replicates go to it, the others round-robin over [n4].
+    let targets = vec![all[3]];
+    let mut router = TokenAware::new(topology.clone(), &targets, Some("dc2")).unwrap();
+    for key in keys().take(100) {
+        assert_eq!(router.choose(&key), 0);
+    }
+    let strangers: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap()];
+    let error = TokenAware::new(topology.clone(), &strangers, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("none of the targets"), "{error}");
+    let error = TokenAware::new(topology, &all[..3], Some("dc2"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no target is in datacenter dc2"), "{error}");
+}
+
+#[test]
+fn policies_parse_print_and_explain_mistakes() {
+    for text in [
+        "round-robin",
+        "same-dc:dc1",
+        "token-aware",
+        "token-aware:eu-west",
+    ] {
+        assert_eq!(Policy::parse(text).unwrap().to_string(), text);
+    }
+    assert_eq!(
+        "token-aware:dc2".parse::<Policy>().unwrap(),
+        Policy::TokenAware(Some("dc2".into()))
+    );
+    for (text, expected) in [
+        ("random", "unknown policy \"random\""),
+        ("same-dc", "same-dc needs a datacenter"),
+        ("same-dc:", "must be a non-empty name"),
+        ("round-robin:dc1", "round-robin takes no argument"),
+        ("", "unknown policy"),
+    ] {
+        let error = Policy::parse(text).unwrap_err().to_string();
+        assert!(error.starts_with("routing policy: "), "{error}");
+        assert!(error.contains(expected), "{text:?}: {error}");
+    }
+    assert!(!Policy::RoundRobin.needs_topology());
+    let error = Policy::TokenAware(None)
+        .build(&[], None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("needs the cluster topology"), "{error}");
+}
+
+#[test]
+fn per_client_routers_start_at_their_client_and_keep_the_policy() {
+    let (topology, targets) = topology();
+    let make = Policy::RoundRobin.per_client(&targets, None).unwrap();
+    let firsts: Vec<usize> = (0..8).map(|client| make(client).choose(b"k")).collect();
+    assert_eq!(firsts, [0, 1, 2, 3, 4, 5, 0, 1]);
+    let make = Policy::parse("same-dc:dc1")
+        .unwrap()
+        .per_client(&targets, Some(&topology))
+        .unwrap();
+    let firsts: Vec<usize> = (0..4).map(|client| make(client).choose(b"k")).collect();
+    assert_eq!(firsts, [0, 1, 2, 0]);
+    let make = Policy::parse("token-aware")
+        .unwrap()
+        .per_client(&targets, Some(&topology))
+        .unwrap();
+    for client in 0..4 {
+        let mut router = make(client);
+        for key in keys().take(200) {
+            let member = topology.member_at(targets[router.choose(&key)]).unwrap();
+            assert!(topology
+                .replicas(&key)
+                .iter()
+                .any(|id| id.as_str() == member.id));
+        }
+    }
+    assert!(Policy::parse("same-dc:dc9")
+        .unwrap()
+        .per_client(&targets, Some(&topology))
+        .is_err());
+}
+
+#[test]
+fn the_driver_factory_routes_as_the_policy_does() {
+    let (topology, targets) = topology();
+    let factory = Policy::parse("token-aware:dc2")
+        .unwrap()
+        .driver_factory(&targets, Some(&topology))
+        .unwrap();
+    let mut router = factory(3, targets.len());
+    for key in keys().take(200) {
+        let member = topology.member_at(targets[router.route(&key)]).unwrap();
+        assert_eq!(member.datacenter, "dc2");
+    }
+}
