@@ -9,6 +9,7 @@ use crate::Result;
 use clap::{Parser, Subcommand};
 use std::io::Write;
 
+pub mod compare;
 pub mod predict;
 pub mod targets;
 
@@ -34,6 +35,9 @@ pub enum Command {
     Run(ycsb::YcsbArgs),
     /// Predict t-visibility and latency with the WARS model of PBS (Bailis et al., VLDB 2012).
     Predict(predict::PredictArgs),
+    /// Compare two summary.csv files with a tolerance per metric; exit 1 on a regression,
+    /// 2 on unusable input.
+    Compare(compare::CompareArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -95,6 +99,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Some(Command::Load(args)) => ycsb::run(crate::driver::Phase::Load, &args, out, err),
         Some(Command::Run(args)) => ycsb::run(crate::driver::Phase::Run, &args, out, err),
         Some(Command::Predict(args)) => predict::run(&args, out),
+        Some(Command::Compare(args)) => compare::run(&args, out),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),

@@ -124,6 +124,29 @@ pub enum Error {
     /// The run stopped before doing what was asked: its figures are partial.
     #[error("partial run: {0}")]
     PartialRun(String),
+
+    /// A staleness stamp that cannot be written into a value or read back from one.
+    #[error("value stamp: {detail}")]
+    ValueStamp { detail: String },
+
+    /// `kvbench compare` was given a file it cannot use (exit status 2).
+    #[error("{path}: {detail}")]
+    CompareInput { path: PathBuf, detail: String },
+
+    /// `kvbench compare` found regressions (exit status 1); the diff is on stdout.
+    #[error("{count} regression(s) beyond tolerance")]
+    Regressions { count: usize },
+}
+
+impl Error {
+    /// The process exit status for this error: 2 for unusable input to `kvbench compare`
+    /// (as for command-line errors), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::CompareInput { .. } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -14,10 +14,13 @@
 //!   token-aware from the cluster's topology).
 //! - [`client`]: a pipelined RESP2 client; YCSB operations as GET/SET/KV.SCAN.
 //! - [`driver`]: YCSB load and run phases over threads x connections, closed or open loop.
+//! - [`predict`]: `kvbench predict`, the PBS WARS model's t-visibility and latencies.
+//! - [`compare`]: `kvbench compare`, the CI regression check between two `summary.csv`.
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod driver;
 pub mod engine_bench;
 pub mod error;

@@ -21,6 +21,7 @@ pub mod histogram_log;
 mod histograms;
 mod kinds;
 mod recorder;
+pub mod staleness;
 mod summary;
 
 pub use collector::{Collector, CollectorConfig, IntervalRecord};

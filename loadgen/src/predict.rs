@@ -31,11 +31,11 @@ pub mod delay;
 #[cfg(test)]
 mod tests;
 
-pub use delay::{parse_delay, scenario, Delay, ReplicaDelays, SCENARIOS};
+pub use delay::{parse_delay, scenario, scenario_model, Delay, ReplicaDelays, SCENARIOS};
 
 use crate::{Error, Result};
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 /// Largest replication factor the model accepts (the per-trial work is O(N log N)).
 pub const REPLICAS_MAX: usize = 64;
@@ -54,8 +54,15 @@ pub struct WarsModel {
     pub read_quorum: usize,
     /// Write quorum: acknowledgements a write waits for.
     pub write_quorum: usize,
-    /// One entry per replica (length `replicas`), or a single entry used for all of them.
+    /// One entry per replica (length `replicas`), or a single entry used for all of them,
+    /// as seen from the write's coordinator.
     pub delays: Vec<ReplicaDelays>,
+    /// Whether each read goes through its own coordinator, placed at a uniformly random
+    /// replica's position independently of the write's: replica i's R and S delays are then
+    /// those of entry `(i + N - b) mod N` for a random b per trial. The paper's WAN setup
+    /// ("reads and writes are routed to random data centers"); irrelevant when all replicas
+    /// share one delay set.
+    pub read_coordinator_random: bool,
 }
 
 impl WarsModel {
@@ -71,6 +78,7 @@ impl WarsModel {
             read_quorum,
             write_quorum,
             delays: vec![delays],
+            read_coordinator_random: false,
         }
     }
 
@@ -245,12 +253,19 @@ impl Scratch {
     }
 
     fn trial(&mut self, model: &WarsModel, rng: &mut StdRng) -> TrialOutcome {
-        for replica in 0..model.replicas {
+        let n = model.replicas;
+        let read_shift = if model.read_coordinator_random && model.delays.len() > 1 {
+            rng.gen_range(0..n)
+        } else {
+            0
+        };
+        for replica in 0..n {
             let delays = model.delays_of(replica);
             let write = delays.write.sample_ms(rng);
             let ack = delays.ack.sample_ms(rng);
-            let read = delays.read.sample_ms(rng);
-            let response = delays.response.sample_ms(rng);
+            let read_delays = model.delays_of((replica + n - read_shift) % n);
+            let read = read_delays.read.sample_ms(rng);
+            let response = read_delays.response.sample_ms(rng);
             self.write_arrival[replica] = write;
             self.ack_at[replica] = write + ack;
             self.read_request[replica] = read;
@@ -303,6 +318,21 @@ impl Prediction {
             None => 0.0,
             Some(index) => self.thresholds_ms[index.min(self.trials() - 1)].max(0.0),
         }
+    }
+
+    /// Root-mean-square difference between measured t-visibility points `(t_ms, P)` and the
+    /// prediction at the same t, unweighted as in the paper's validation (RMSE over
+    /// t = 1..199 ms). `None` without points. Callers should drop measured points backed by
+    /// too few reads to mean anything.
+    pub fn rmse(&self, measured: &[(f64, f64)]) -> Option<f64> {
+        if measured.is_empty() {
+            return None;
+        }
+        let sum: f64 = measured
+            .iter()
+            .map(|&(t, p)| (p - self.probability_consistent(t)).powi(2))
+            .sum();
+        Some((sum / measured.len() as f64).sqrt())
     }
 
     /// Read latency (ms) at quantile `q` in [0, 1].

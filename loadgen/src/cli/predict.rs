@@ -36,6 +36,10 @@ pub struct PredictArgs {
     /// lnkd-ssd, lnkd-disk, ymmr, wan.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["write_delay", "ack_delay", "read_delay", "response_delay"])]
     pub scenario: Option<String>,
+    /// With per-replica delays: route each read through a coordinator at a random
+    /// replica's position, independently of the write's (as in the paper's WAN setup).
+    #[arg(long)]
+    pub random_read_coordinator: bool,
     /// Times after commit (ms) at which to print P(consistent).
     #[arg(
         long = "t",
@@ -65,15 +69,17 @@ pub struct PredictArgs {
 
 /// The model the flags describe.
 pub fn model(args: &PredictArgs) -> Result<WarsModel> {
-    let delays = match &args.scenario {
-        Some(name) => predict::scenario(name, args.replicas)?,
-        None => per_replica_delays(args)?,
-    };
-    let model = WarsModel {
-        replicas: args.replicas,
-        read_quorum: args.read_quorum,
-        write_quorum: args.write_quorum,
-        delays,
+    let model = match &args.scenario {
+        Some(name) => {
+            predict::scenario_model(name, args.replicas, args.read_quorum, args.write_quorum)?
+        }
+        None => WarsModel {
+            replicas: args.replicas,
+            read_quorum: args.read_quorum,
+            write_quorum: args.write_quorum,
+            delays: per_replica_delays(args)?,
+            read_coordinator_random: args.random_read_coordinator,
+        },
     };
     model.validate()?;
     Ok(model)
@@ -166,12 +172,17 @@ pub fn render(model: &WarsModel, args: &PredictArgs, prediction: &Prediction) ->
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "WARS model (Bailis et al., PBS, VLDB 2012): N={} R={} W={}, {} trials, seed {}",
+        "WARS model (Bailis et al., PBS, VLDB 2012): N={} R={} W={}, {} trials, seed {}{}",
         model.replicas,
         model.read_quorum,
         model.write_quorum,
         prediction.trials(),
-        args.seed
+        args.seed,
+        if model.read_coordinator_random && model.delays.len() > 1 {
+            ", reads through a randomly placed coordinator"
+        } else {
+            ""
+        }
     );
     for (replica, delays) in model.delays.iter().enumerate() {
         let who = if model.delays.len() == 1 {

@@ -17,7 +17,8 @@
 //! - YMMR: W = 93.9% Pareto(3, 3.35) + 6.1% Exp(0.0028);
 //!   A = R = S = 98.2% Pareto(1.5, 3.8) + 1.8% Exp(0.0217);
 //! - WAN: LNKD-DISK delays, plus 75 ms on every message to and from the replicas outside the
-//!   coordinator's datacenter (one replica local, the others remote).
+//!   coordinator's datacenter (one replica per datacenter); "reads and writes are routed to
+//!   random data centers", so a read's coordinator is placed independently of the write's.
 //!
 //! The cluster crate's `net::presets` holds the same numbers (read from the same source), so
 //! the scenarios are built from those presets. The paper reports, for N=3, R=W=1, P(consistent)
@@ -230,4 +231,21 @@ pub fn scenario(name: &str, replicas: usize) -> Result<Vec<ReplicaDelays>> {
             ),
         }),
     }
+}
+
+/// The model of a named scenario for N, R, W (see [`scenario`]); `wan` routes reads through
+/// a randomly placed coordinator.
+pub fn scenario_model(
+    name: &str,
+    replicas: usize,
+    read_quorum: usize,
+    write_quorum: usize,
+) -> Result<super::WarsModel> {
+    Ok(super::WarsModel {
+        replicas,
+        read_quorum,
+        write_quorum,
+        delays: scenario(name, replicas)?,
+        read_coordinator_random: name == "wan",
+    })
 }

@@ -91,8 +91,14 @@ fn independent_calculation_agrees_with_its_closed_form() {
     let numeric = stale_probability_exponential(3, l, a, m, 0.0);
     assert!((write_term - 7.0 / 15.0).abs() < 1e-12);
     assert!((closed - numeric).abs() < 1e-6, "{closed} vs {numeric}");
-    // 1 - 0.375212... = 0.624788...: the figure quoted in the README.
-    assert!((1.0 - closed - 0.624_788).abs() < 1e-5, "{}", 1.0 - closed);
+    // In exact fractions: E[e^{-lR_1}] = 2482/3087, P(stale at t) = (2482/6615) e^{-t/20},
+    // P(consistent at t = 0) = 4133/6615 = 0.624792...: the figure quoted in the README.
+    assert!((read_term - 2482.0 / 3087.0).abs() < 1e-12, "{read_term}");
+    assert!(
+        (1.0 - closed - 4133.0 / 6615.0).abs() < 1e-12,
+        "{}",
+        1.0 - closed
+    );
 }
 
 #[test]
@@ -128,7 +134,7 @@ fn overlapping_quorums_are_never_stale() {
         (5, 2, 4),
         (1, 1, 1),
     ] {
-        let prediction = run(&WarsModel::uniform(n, r, w, heavy.clone()), 50_000, 3);
+        let prediction = run(&WarsModel::uniform(n, r, w, heavy.clone()), 20_000, 3);
         assert_eq!(
             prediction.probability_consistent(0.0),
             1.0,
@@ -137,18 +143,13 @@ fn overlapping_quorums_are_never_stale() {
         assert_eq!(prediction.t_for_probability(1.0), 0.0);
     }
     // A partial quorum with the same delays is stale sometimes: the check above can fail.
-    let partial = run(&WarsModel::uniform(3, 1, 1, heavy), 50_000, 3);
+    let partial = run(&WarsModel::uniform(3, 1, 1, heavy), 20_000, 3);
     assert!(partial.probability_consistent(0.0) < 0.99);
 }
 
 #[test]
 fn t_visibility_is_monotone_and_reaches_one() {
-    let model = WarsModel {
-        replicas: 3,
-        read_quorum: 1,
-        write_quorum: 1,
-        delays: scenario("ymmr", 3).unwrap(),
-    };
+    let model = scenario_model("ymmr", 3, 1, 1).unwrap();
     let prediction = run(&model, 50_000, 11);
     let mut previous = 0.0;
     for t in (0..2000).map(|step| step as f64 * 2.5) {
@@ -171,12 +172,7 @@ fn reproduces_the_papers_production_figures() {
         ("lnkd-ssd", 0.975, 1.0),
         ("lnkd-disk", 0.439, 0.925),
     ] {
-        let model = WarsModel {
-            replicas: 3,
-            read_quorum: 1,
-            write_quorum: 1,
-            delays: scenario(name, 3).unwrap(),
-        };
+        let model = scenario_model(name, 3, 1, 1).unwrap();
         let prediction = run(&model, 50_000, 5);
         for (t, paper) in [(0.0, at_commit), (10.0, at_10ms)] {
             let got = prediction.probability_consistent(t);
@@ -190,18 +186,18 @@ fn reproduces_the_papers_production_figures() {
 
 #[test]
 fn wan_reads_wait_for_remote_replicas() {
-    let delays = scenario("wan", 3).unwrap();
-    assert_eq!(delays.len(), 3);
-    let model = WarsModel {
-        replicas: 3,
-        read_quorum: 2,
-        write_quorum: 1,
-        delays,
-    };
+    assert_eq!(scenario("wan", 3).unwrap().len(), 3);
+    let model = scenario_model("wan", 3, 2, 1).unwrap();
     let prediction = run(&model, 50_000, 2);
     // R = 2 needs a remote response: at least two 75 ms hops.
     assert!(prediction.read_latency(0.0) >= 150.0);
     assert!(prediction.write_latency(0.5) < 75.0);
+    // R = W = 1: a read coordinated in another datacenter than the write's (2 in 3) misses
+    // it until the write crosses the WAN, so P(consistent) stays near 1/3 until 75 ms.
+    let partial = run(&scenario_model("wan", 3, 1, 1).unwrap(), 50_000, 2);
+    let early = partial.probability_consistent(0.0);
+    assert!((0.30..0.45).contains(&early), "{early}");
+    assert!(partial.probability_consistent(150.0) > 0.95);
 }
 
 #[test]
@@ -256,6 +252,7 @@ fn bad_models_are_rejected_with_the_flag_named() {
     assert!(error(WarsModel::uniform(3, 1, 0, delays.clone())).starts_with("--w:"));
     assert!(error(WarsModel::uniform(0, 1, 1, delays.clone())).starts_with("--n:"));
     let mut two = WarsModel::uniform(3, 1, 1, delays.clone());
+    two.read_coordinator_random = true;
     two.delays.push(delays.clone());
     assert!(error(two).contains("give one"));
     let trials = simulate(
@@ -289,4 +286,18 @@ fn empirical_delays_sample_their_values() {
     };
     let prediction = run(&WarsModel::uniform(3, 1, 1, delays), 100, 1);
     assert_eq!(prediction.read_latency(1.0), 4.0);
+}
+
+#[test]
+fn rmse_against_measured_points() {
+    let model = WarsModel::uniform(3, 1, 1, validation_delays());
+    let prediction = run(&model, 20_000, 4);
+    let exact: Vec<(f64, f64)> = [0.0, 5.0, 50.0]
+        .iter()
+        .map(|&t| (t, prediction.probability_consistent(t)))
+        .collect();
+    assert_eq!(prediction.rmse(&exact), Some(0.0));
+    let off: Vec<(f64, f64)> = exact.iter().map(|&(t, p)| (t, p - 0.1)).collect();
+    assert!((prediction.rmse(&off).unwrap() - 0.1).abs() < 1e-12);
+    assert_eq!(prediction.rmse(&[]), None);
 }
