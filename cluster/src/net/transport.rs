@@ -248,7 +248,7 @@ impl PeerTransport {
             request_id,
         };
         self.shared
-            .enqueue(to, FrameKind::Request, request_id, &message)?;
+            .enqueue(to, FrameKind::Request, request_id, message)?;
         match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::PeerUnavailable {
@@ -270,7 +270,7 @@ impl PeerTransport {
 
     /// Sends a one-way message. `Ok` means queued (or dropped by the emulator), not received.
     pub fn send(&self, to: &NodeId, message: PeerMessage) -> Result<()> {
-        self.shared.enqueue(to, FrameKind::OneWay, 0, &message)
+        self.shared.enqueue(to, FrameKind::OneWay, 0, message)
     }
 
     /// Counters since the transport started.
@@ -331,12 +331,13 @@ impl Shared {
         to: &NodeId,
         kind: FrameKind,
         request_id: u64,
-        message: &PeerMessage,
+        message: PeerMessage,
     ) -> Result<()> {
+        // Taken by value: cloning a message to encode it copied every value once more.
         let frame = Frame {
             kind,
             request_id,
-            message: message.clone(),
+            message,
         };
         let bytes = encode_frame(&frame, self.config.frame_size_bytes_max)?;
         let peers = lock(&self.peers);

@@ -59,6 +59,9 @@ impl Ord for Outgoing {
 /// a short refusal on it.
 const REFUSAL_SIZE_BYTES_MAX: usize = 64 * 1024;
 
+/// Bytes gathered before a write to the peer's socket (one flush per batch writes less).
+const WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
 struct Connection {
     writer: BufWriter<OwnedWriteHalf>,
     reader: OwnedReadHalf,
@@ -114,7 +117,20 @@ impl Writer {
             });
             tokio::select! {
                 received = queue.recv() => match received {
-                    Some(outgoing) => scheduled.push(Reverse(outgoing)),
+                    Some(outgoing) => {
+                        scheduled.push(Reverse(outgoing));
+                        // Take everything queued meanwhile, and write what is due at once
+                        // (every message, on links without delay): one write for the batch,
+                        // without a trip through the timer per message.
+                        while let Ok(outgoing) = queue.try_recv() {
+                            scheduled.push(Reverse(outgoing));
+                        }
+                        let now = Instant::now();
+                        let due = scheduled.peek().is_some_and(|Reverse(next)| next.due <= now);
+                        if due && (connection.is_some() || now >= self.next_attempt) {
+                            self.write_due(&mut scheduled, &mut connection).await;
+                        }
+                    }
                     None => return,
                 },
                 () = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
@@ -193,7 +209,8 @@ impl Writer {
         // Small request and reply frames must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let (reader, writer) = stream.into_split();
-        let mut writer = BufWriter::new(writer);
+        // Room for a few dozen value-carrying frames per write.
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, writer);
         let hello = Frame {
             kind: FrameKind::OneWay,
             request_id: 0,
