@@ -461,7 +461,8 @@ impl Coordinator {
             return Ok((SiblingSet::single(version), self.node.clone(), Vec::new()));
         }
         let mut failed = Vec::new();
-        for (node, datacenter) in replicas {
+        // Replicas that just failed go last: another one can mint at once.
+        for (node, datacenter) in &self.handoff.reachable_first(replicas) {
             let message = PeerMessage::Mint {
                 key: key.to_vec(),
                 context: context.encode(),
@@ -483,9 +484,9 @@ impl Coordinator {
                 // client hears why. Only unreachable replicas are passed over.
                 Err(Error::Command(message)) => return Err(Error::Command(message)),
                 Err(error) => failed.push(Answer {
+                    result: Err(self.handoff.note_failure(node, error)),
                     node: node.clone(),
                     datacenter: datacenter.clone(),
-                    result: Err(error),
                 }),
             }
         }

@@ -85,6 +85,8 @@ fn spec(directory: &std::path::Path, nodes: usize, mode: HandoffMode) -> Cluster
     spec.base.request_timeout_ms = 1000;
     spec.base.handoff = mode;
     spec.base.hints.delivery_interval_ms = 200;
+    // Fewer direct attempts at a stopped node, each costing half a request timeout.
+    spec.base.hints.down_recheck_ms = 5000;
     spec
 }
 
@@ -136,13 +138,24 @@ fn sloppy_writes_while_a_replica_is_down_reach_it_through_hints() {
     let ring = ring_of(&configs[0]);
 
     cluster.stop_node(3).expect("stop n4");
-    let mut client = Client::connect(address[0]);
     const KEYS: usize = 2000;
-    for index in 0..KEYS {
-        let key = format!("key{index}");
-        let value = format!("value{index}");
-        assert_eq!(client.command(&["SET", &key, &value]), "+OK", "{key}");
-    }
+    const WRITERS: usize = 4;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let address = address[writer % 3];
+            scope.spawn(move || {
+                let mut client = Client::connect(address);
+                for index in (writer..KEYS).step_by(WRITERS) {
+                    let key = format!("key{index}");
+                    let value = format!("value{index}");
+                    assert_eq!(client.command(&["SET", &key, &value]), "+OK", "{key}");
+                }
+            });
+        }
+    });
+    eprintln!("{KEYS} writes with n4 down took {:?}", started.elapsed());
+    let mut client = Client::connect(address[0]);
     // Two of a key's three replicas down: sloppy mode still takes W=2 (n1 and a fallback).
     let both_down = key_replicated_on(&ring, &["n1", "n3", "n4"]);
     cluster.stop_node(2).expect("stop n3");
@@ -156,9 +169,14 @@ fn sloppy_writes_while_a_replica_is_down_reach_it_through_hints() {
 
     cluster.restart(2).expect("restart n3");
     cluster.restart(3).expect("restart n4");
+    let started = Instant::now();
     wait_until("hint delivery", || {
         address.iter().all(|a| info_field(*a, "hints_pending") == 0)
     });
+    eprintln!(
+        "hints delivered within {:?} of the restarts",
+        started.elapsed()
+    );
     let delivered: u64 = address
         .iter()
         .map(|a| info_field(*a, "hints_delivered"))

@@ -158,6 +158,25 @@ impl Handoff {
         ]
     }
 
+    /// `replicas` with those that failed recently moved last (order otherwise kept).
+    pub fn reachable_first(&self, replicas: &[(NodeId, String)]) -> Vec<(NodeId, String)> {
+        let (mut up, down): (Vec<_>, Vec<_>) = replicas
+            .iter()
+            .cloned()
+            .partition(|(node, _)| !self.is_down(node));
+        up.extend(down);
+        up
+    }
+
+    /// Records that a call to `node` failed with `error` (remembered as down when the
+    /// failure means it is unreachable) and hands the error back.
+    pub fn note_failure(&self, node: &NodeId, error: Error) -> Error {
+        if is_unreachable(&error) {
+            self.mark_down(node);
+        }
+        error
+    }
+
     fn is_down(&self, node: &NodeId) -> bool {
         let down = self
             .down_until
