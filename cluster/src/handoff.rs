@@ -8,8 +8,9 @@
 //! the ring walk past the preference list that is not a replica of the key, preferring the
 //! failed replica's datacenter. The fallback receives a [`PeerMessage::HintedPut`] naming
 //! the intended owner, stores it as a hint and acknowledges; that acknowledgement counts
-//! toward W (and toward the owner's datacenter for per-datacenter levels). In `strict`
-//! mode only preference-list nodes count: today's behaviour.
+//! toward W (and toward the owner's datacenter for per-datacenter levels, even when no
+//! node of that datacenter could take it and the fallback is elsewhere). In `strict`
+//! mode only preference-list nodes count.
 //!
 //! # Where hints live
 //!
@@ -138,5 +139,37 @@ impl HintCounters {
 
     pub(crate) fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::NodeConfig;
+
+    use super::*;
+
+    #[test]
+    fn config_parses_modes_and_names_bad_limits() {
+        let config = NodeConfig::parse("").unwrap();
+        assert_eq!(config.handoff, HandoffMode::Sloppy);
+        assert!(config.read_repair);
+        let config = NodeConfig::parse(
+            "handoff = \"strict\"\nread_repair = false\n[hints]\ncount_max = 5\n",
+        )
+        .unwrap();
+        assert_eq!(config.handoff, HandoffMode::Strict);
+        assert!(!config.read_repair);
+        assert_eq!(config.hints.count_max, 5);
+        assert_eq!(config.hints.age_ms_max, HintConfig::default().age_ms_max);
+        let error = NodeConfig::parse("handoff = \"lazy\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("lazy"), "{error}");
+        let config = NodeConfig::parse("[hints]\ncount_max = 0\n").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("hints.count_max"), "{error}");
+        let config = NodeConfig::parse("read_repairs_in_flight_max = 0").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("read_repairs_in_flight_max"), "{error}");
     }
 }
