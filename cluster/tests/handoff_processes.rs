@@ -186,6 +186,13 @@ fn sloppy_writes_while_a_replica_is_down_reach_it_through_hints() {
         .map(|a| info_field(*a, "hints_dropped"))
         .sum();
     assert_eq!(dropped, 0);
+    // Each delivery pass that did something logs one line.
+    let logged = cluster.nodes().iter().any(|node| {
+        std::fs::read_to_string(&node.log_path)
+            .unwrap_or_default()
+            .contains("hint delivery: ")
+    });
+    assert!(logged, "no node logged a hint delivery");
 
     cluster.stop_node(3).expect("stop n4 to read its copy");
     cluster.stop_node(2).expect("stop n3 to read its copy");
