@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::handoff::{HandoffMode, HintConfig};
 use crate::net::LinkConfig;
 use crate::protocol::{Consistency, Limits};
 use crate::ring::{Member, Replication, MEMBERS_MAX, NAME_LENGTH_MAX, VNODES_PER_MEMBER_MAX};
@@ -87,6 +88,18 @@ pub struct NodeConfig {
     /// When set, clients must `AUTH` with this password before any other command.
     /// Default: none (no authentication).
     pub requirepass: Option<String>,
+    /// `sloppy` (default): when a replica is unreachable a fallback node takes the write
+    /// with a hint and counts toward W; `strict`: only the preference list counts. See
+    /// [`crate::handoff`].
+    pub handoff: HandoffMode,
+    /// Hint storage limits and delivery pacing.
+    pub hints: HintConfig,
+    /// Whether a read whose replies disagree writes the merged versions back to the stale
+    /// replicas (after answering). Default true; off for staleness measurements.
+    pub read_repair: bool,
+    /// Most read repairs in flight; a repair beyond it is skipped and counted
+    /// (`read_repairs_dropped`). Default 64.
+    pub read_repairs_in_flight_max: usize,
 }
 
 /// One node of the static member list.
@@ -131,6 +144,10 @@ impl Default for NodeConfig {
             links: LinkConfig::default(),
             client_connections_max: 10_000,
             requirepass: None,
+            handoff: HandoffMode::default(),
+            hints: HintConfig::default(),
+            read_repair: true,
+            read_repairs_in_flight_max: 64,
         }
     }
 }
@@ -212,6 +229,10 @@ impl NodeConfig {
         }
         if self.client_connections_max == 0 {
             return invalid("client_connections_max", "must be at least 1");
+        }
+        self.hints.validate()?;
+        if self.read_repairs_in_flight_max == 0 {
+            return invalid("read_repairs_in_flight_max", "must be at least 1");
         }
         if self.requirepass.as_deref() == Some("") {
             return invalid("requirepass", "must not be empty (leave it out instead)");

@@ -18,7 +18,13 @@
 //! # Reads
 //!
 //! `Get` to every replica (this node's own copy read locally), answer once R replies have
-//! come, with the replies merged ([`SiblingSet::merge`]). No read repair yet.
+//! come, with the replies merged ([`SiblingSet::merge`]). Replicas whose reply lacked part
+//! of the merged result are then repaired in the background ([`repair`]).
+//!
+//! # Sloppy quorum
+//!
+//! A write's `Put` to an unreachable replica goes to a fallback node with a hint
+//! ([`crate::handoff`]) when `handoff = "sloppy"`.
 //!
 //! # Scans
 //!
@@ -34,6 +40,7 @@
 
 pub mod links;
 pub mod quorum;
+pub mod repair;
 pub mod replica;
 mod scan;
 
@@ -45,6 +52,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::NodeConfig;
+use crate::handoff::sloppy::Fallbacks;
+use crate::handoff::{Handoff, HandoffHandler, HintStore};
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
 use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
@@ -57,6 +66,7 @@ use crate::{Error, Result};
 
 pub use links::{LinkControl, LinkHandler};
 pub use quorum::{Need, Side};
+pub use repair::ReadRepair;
 pub use replica::ReplicaHandler;
 
 /// One replica's answer: who, in which datacenter, and what came back.
@@ -81,6 +91,10 @@ pub struct Coordinator {
     links: Arc<LinkControl>,
     /// Each member's client address, for `CLUSTER.TOPOLOGY` (clients route by it).
     client_addresses: BTreeMap<String, SocketAddr>,
+    /// Sloppy quorum and hint delivery.
+    handoff: Arc<Handoff>,
+    /// Read repair settings and counters.
+    repair: Arc<ReadRepair>,
 }
 
 impl Coordinator {
@@ -100,6 +114,12 @@ impl Coordinator {
             &config.datacenter,
             &config.links,
         )?);
+        let hints = open_hints(config).await?;
+        let handler = Arc::new(HandoffHandler::new(
+            Arc::clone(&hints),
+            Arc::clone(&clock),
+            handler,
+        ));
         let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
         let emulator = links.emulator();
         let transport_config = TransportConfig {
@@ -123,7 +143,21 @@ impl Coordinator {
                 );
             }
         }
+        let handoff = Arc::new(Handoff::new(
+            NodeId::new(&config.node_id),
+            config.handoff,
+            ring.clone(),
+            hints,
+            Arc::clone(&clock),
+            Duration::from_millis(config.request_timeout_ms),
+        ));
+        handoff.start_delivery(Arc::clone(&transport));
         Ok(Arc::new(Coordinator {
+            handoff,
+            repair: Arc::new(ReadRepair::new(
+                config.read_repair,
+                config.read_repairs_in_flight_max,
+            )),
             node: NodeId::new(&config.node_id),
             datacenter: config.datacenter.clone(),
             ring,
@@ -155,6 +189,7 @@ impl Coordinator {
 
     /// Stops the peer transport: this node no longer answers or reaches peers.
     pub async fn shutdown(&self) {
+        self.handoff.stop().await;
         self.transport.shutdown().await;
     }
 
@@ -226,7 +261,7 @@ impl Coordinator {
     /// timeout; returns the successful ones or the quorum error.
     async fn gather<T>(
         &self,
-        mut answers: mpsc::UnboundedReceiver<Answer<T>>,
+        answers: &mut mpsc::UnboundedReceiver<Answer<T>>,
         mut received: Vec<Answer<T>>,
         expected: usize,
         need: &Need,
@@ -301,41 +336,57 @@ impl Coordinator {
                 self.store.value_bytes_max()
             )));
         }
-        let (minted, minter, mut failures) = self.mint(&key, &context, value, &replicas).await?;
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (minted, minter, failures) = self.mint(&key, &context, value, &replicas).await?;
+        let (sender, mut receiver) = mpsc::unbounded_channel();
         let minter_datacenter = replicas
             .iter()
             .find(|(node, _)| *node == minter)
             .map(|(_, dc)| dc.clone())
             .unwrap_or_default();
-        let mut received = vec![Answer {
+        let received = vec![Answer {
             node: minter.clone(),
             datacenter: minter_datacenter,
             result: Ok(()),
         }];
-        received.append(&mut failures);
         let encoded = minted.encode();
         let mut expected = received.len();
+        let fallbacks = Arc::new(Fallbacks::new(
+            &key,
+            replicas.iter().map(|(node, _)| node.clone()).collect(),
+        ));
+        let failed: Vec<NodeId> = failures.iter().map(|answer| answer.node.clone()).collect();
+        // Replicas that could not mint are known unreachable: straight to a fallback.
+        for failure in failures {
+            let error = failure.result.err();
+            self.spawn_put(
+                failure.node,
+                failure.datacenter,
+                &key,
+                &encoded,
+                &fallbacks,
+                &sender,
+                error,
+            );
+            expected += 1;
+        }
         for (node, datacenter) in &replicas {
-            if *node == minter || received.iter().any(|answer| answer.node == *node) {
+            if *node == minter || failed.contains(node) {
                 continue;
             }
-            let message = PeerMessage::Put {
-                key: key.clone(),
-                siblings: encoded.clone(),
-            };
-            self.spawn_call(
+            self.spawn_put(
                 node.clone(),
                 datacenter.clone(),
-                message,
+                &key,
+                &encoded,
+                &fallbacks,
                 &sender,
-                expect_ack,
+                None,
             );
             expected += 1;
         }
         drop(sender);
         self.gather(
-            receiver,
+            &mut receiver,
             received,
             expected,
             &need,
@@ -344,6 +395,50 @@ impl Coordinator {
         )
         .await
         .map(drop)
+    }
+
+    /// Sends a write's `Put` to `node` on a task of its own (to a fallback with a hint
+    /// if it is unreachable, in sloppy mode), reporting into `answers`.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_put(
+        &self,
+        node: NodeId,
+        datacenter: String,
+        key: &[u8],
+        encoded: &[u8],
+        fallbacks: &Arc<Fallbacks>,
+        answers: &mpsc::UnboundedSender<Answer<()>>,
+        failed: Option<Error>,
+    ) {
+        let (handoff, transport) = (Arc::clone(&self.handoff), Arc::clone(&self.transport));
+        let (key, encoded, fallbacks) = (key.to_vec(), encoded.to_vec(), Arc::clone(fallbacks));
+        let (timeout, answers) = (self.timeout, answers.clone());
+        tokio::spawn(async move {
+            let result = handoff
+                .put(
+                    &transport,
+                    timeout,
+                    node.clone(),
+                    &datacenter,
+                    key,
+                    encoded,
+                    &fallbacks,
+                    failed,
+                )
+                .await;
+            let _ = answers.send(Answer {
+                node,
+                datacenter,
+                result,
+            });
+        });
+    }
+
+    /// The INFO fields of hinted handoff and read repair.
+    fn repair_info(&self) -> Vec<(&'static str, u64)> {
+        let mut fields = self.handoff.info_fields();
+        fields.extend(self.repair.info_fields());
+        fields
     }
 
     /// Makes the new version on a replica: here if this node is one, else the first
@@ -366,7 +461,8 @@ impl Coordinator {
             return Ok((SiblingSet::single(version), self.node.clone(), Vec::new()));
         }
         let mut failed = Vec::new();
-        for (node, datacenter) in replicas {
+        // Replicas that just failed go last: another one can mint at once.
+        for (node, datacenter) in &self.handoff.reachable_first(replicas) {
             let message = PeerMessage::Mint {
                 key: key.to_vec(),
                 context: context.encode(),
@@ -388,9 +484,9 @@ impl Coordinator {
                 // client hears why. Only unreachable replicas are passed over.
                 Err(Error::Command(message)) => return Err(Error::Command(message)),
                 Err(error) => failed.push(Answer {
+                    result: Err(self.handoff.note_failure(node, error)),
                     node: node.clone(),
                     datacenter: datacenter.clone(),
-                    result: Err(error),
                 }),
             }
         }
@@ -419,7 +515,7 @@ impl Coordinator {
     ) -> Result<Option<SiblingSet>> {
         let replicas = self.replicas(&key)?;
         let need = self.need(consistency, Side::Read, &replicas)?;
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (sender, mut receiver) = mpsc::unbounded_channel();
         let mut received = Vec::new();
         // Remote requests leave first, so the local read overlaps their round trips.
         let mut local = None;
@@ -428,27 +524,21 @@ impl Coordinator {
                 local = Some((node.clone(), datacenter.clone()));
                 continue;
             }
-            let message = PeerMessage::Get { key: key.clone() };
-            self.spawn_call(
-                node.clone(),
-                datacenter.clone(),
-                message,
-                &sender,
-                expect_get,
-            );
+            self.spawn_get(node.clone(), datacenter.clone(), key.clone(), &sender);
         }
         drop(sender);
         if let Some((node, datacenter)) = local {
             let key = key.clone();
+            let result = self.blocking(move |store| store.read(&key)).await;
             received.push(Answer {
+                result: result.map(|set| (node.clone(), set)),
                 node,
                 datacenter,
-                result: self.blocking(move |store| store.read(&key)).await,
             });
         }
         let replies = self
             .gather(
-                receiver,
+                &mut receiver,
                 received,
                 replicas.len(),
                 &need,
@@ -457,12 +547,14 @@ impl Coordinator {
             )
             .await?;
         let mut merged: Option<SiblingSet> = None;
-        for reply in replies.into_iter().flatten() {
-            match &mut merged {
-                None => merged = Some(reply),
-                Some(set) => set.merge(&reply, &self.versions)?,
+        for (_, reply) in &replies {
+            match (&mut merged, reply) {
+                (_, None) => {}
+                (None, Some(reply)) => merged = Some(reply.clone()),
+                (Some(set), Some(reply)) => set.merge(reply, &self.versions)?,
             }
         }
+        self.repair_after_read(key, replies, receiver);
         Ok(merged)
     }
 }
@@ -549,6 +641,10 @@ impl Backend for Coordinator {
         self.store.stats()
     }
 
+    fn repair_info(&self) -> Vec<(&'static str, u64)> {
+        Coordinator::repair_info(self)
+    }
+
     /// One summary line, then one line per member. Fields after the first ones were added
     /// later, each as a `name value` pair at the end of its line so older readers keep
     /// working: `vnodes_per_weight` and `placement` (`3`, or `dc1=2,dc2=1` per datacenter)
@@ -583,4 +679,19 @@ impl Backend for Coordinator {
         }
         Some(lines)
     }
+}
+
+/// Opens the hint store in `data_dir/hints` (see [`crate::handoff`]) off the reactor.
+async fn open_hints(config: &NodeConfig) -> Result<Arc<HintStore>> {
+    let directory = config.data_dir.join("hints");
+    let (options, hints, versions) = (
+        config.engine.clone(),
+        config.hints.clone(),
+        config.versions.clone(),
+    );
+    let store =
+        tokio::task::spawn_blocking(move || HintStore::open(&directory, options, hints, versions))
+            .await
+            .map_err(|error| Error::Stopped(format!("opening the hint store failed: {error}")))??;
+    Ok(Arc::new(store))
 }

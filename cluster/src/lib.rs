@@ -13,6 +13,7 @@
 pub mod config;
 pub mod coordinator;
 pub mod error;
+pub mod handoff;
 pub mod launcher;
 pub mod net;
 pub mod protocol;

@@ -30,7 +30,7 @@ impl Coordinator {
             total: members.len().saturating_sub(replicas) + read,
             per_datacenter: BTreeMap::new(),
         };
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (sender, mut receiver) = mpsc::unbounded_channel();
         let mut received = Vec::new();
         let limit_u32 = u32::try_from(limit).unwrap_or(u32::MAX);
         for member in members {
@@ -65,7 +65,7 @@ impl Coordinator {
         // Waits for every node (up to the timeout): a scan wants every copy it can get.
         let pages = self
             .gather(
-                receiver,
+                &mut receiver,
                 received,
                 members.len(),
                 &need,

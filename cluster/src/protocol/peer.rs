@@ -166,6 +166,17 @@ pub enum PeerMessage {
         /// A short description for the admin reply.
         summary: String,
     },
+    /// Sloppy quorum: keep these siblings for `owner` (a replica of `key` that the
+    /// coordinator could not reach) and deliver them when it is back; answered with
+    /// `PutAck` once the hint is durable (see [`crate::handoff`]).
+    HintedPut {
+        /// The intended replica's node id.
+        owner: String,
+        /// The key.
+        key: Vec<u8>,
+        /// Encoded sibling set.
+        siblings: Vec<u8>,
+    },
 }
 
 impl PeerMessage {
@@ -185,6 +196,7 @@ impl PeerMessage {
             PeerMessage::Error { .. } => "Error",
             PeerMessage::LinkUpdate { .. } => "LinkUpdate",
             PeerMessage::LinkUpdateReply { .. } => "LinkUpdateReply",
+            PeerMessage::HintedPut { .. } => "HintedPut",
         }
     }
 

@@ -152,6 +152,16 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
             stats.last_seq,
         );
     }
+    if wanted("repair") {
+        let fields = context.backend.repair_info();
+        if !fields.is_empty() {
+            text.push_str("# Repair\r\n");
+            for (name, value) in fields {
+                let _ = write!(text, "{name}:{value}\r\n");
+            }
+            text.push_str("\r\n");
+        }
+    }
     text
 }
 

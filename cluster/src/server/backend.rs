@@ -56,6 +56,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The local engine's counters, for INFO.
     fn engine_stats(&self) -> engine::Stats;
 
+    /// Hinted-handoff and read-repair counters for INFO's `# Repair` section (`hints_*`,
+    /// `read_repairs*`); none on a single node.
+    fn repair_info(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
     /// The cluster as this node serves it, one line per fact (`CLUSTER.TOPOLOGY`), or
     /// `None` when the node serves alone.
     fn topology(&self) -> Option<Vec<String>> {

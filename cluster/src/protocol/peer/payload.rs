@@ -17,8 +17,10 @@
 //!  11 Mint       bytes key, bytes context, optional bytes value
 //!  40 LinkUpdate       u32 word count, then that many strings
 //!  41 LinkUpdateReply  string summary
+//!  50 HintedPut  string owner, bytes key, bytes siblings
 //!
-//! Tags 40 to 49 are the link emulator's admin messages.
+//! Tags 40 to 49 are the link emulator's admin messages; 50 and up are hinted handoff and
+//! repair.
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -49,6 +51,7 @@ const TAG_ERROR: u8 = 10;
 const TAG_MINT: u8 = 11;
 const TAG_LINK_UPDATE: u8 = 40;
 const TAG_LINK_UPDATE_REPLY: u8 = 41;
+const TAG_HINTED_PUT: u8 = 50;
 
 /// Most words in a `LinkUpdate`: a link change is a handful of words.
 const LINK_UPDATE_WORDS_MAX: usize = 256;
@@ -124,6 +127,16 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             out.push(TAG_LINK_UPDATE_REPLY);
             put_bytes(out, summary.as_bytes());
         }
+        PeerMessage::HintedPut {
+            owner,
+            key,
+            siblings,
+        } => {
+            out.push(TAG_HINTED_PUT);
+            put_bytes(out, owner.as_bytes());
+            put_bytes(out, key);
+            put_bytes(out, siblings);
+        }
     }
 }
 
@@ -196,6 +209,11 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
         }
         TAG_LINK_UPDATE_REPLY => PeerMessage::LinkUpdateReply {
             summary: reader.string("LinkUpdateReply.summary")?,
+        },
+        TAG_HINTED_PUT => PeerMessage::HintedPut {
+            owner: reader.string("HintedPut.owner")?,
+            key: reader.bytes("HintedPut.key")?,
+            siblings: reader.bytes("HintedPut.siblings")?,
         },
         other => return Err(corrupt(format!("unknown message tag {other}"))),
     };

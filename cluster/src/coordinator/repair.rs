@@ -1,0 +1,270 @@
+//! Read repair: after a read is answered, replicas whose reply lacked versions of the
+//! merged result (or that had nothing) get the merged set as a normal `Put`.
+//!
+//! Replies that came after the read's R were met are still collected (until the request
+//! timeout) by a background task, so a stale replica is repaired even when the client did
+//! not wait for it. Repairs are bounded: at most `read_repairs_in_flight_max` keys are
+//! being repaired at once; a read finding stale replicas beyond that skips its repair and
+//! counts it (`read_repairs_dropped`), leaving the divergence to later reads or
+//! anti-entropy. Off with `read_repair = false` (staleness measurements want the raw
+//! replica behaviour).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Semaphore};
+
+use super::{expect_get, Answer, Coordinator};
+use crate::net::transport::PeerTransport;
+use crate::protocol::peer::PeerMessage;
+use crate::ring::NodeId;
+use crate::store::LocalStore;
+use crate::version::{SiblingSet, VersionConfig};
+use crate::Result;
+
+/// One replica's read reply, tagged with who sent it.
+pub(super) type Tagged = (NodeId, Option<SiblingSet>);
+
+/// Read-repair settings and counters.
+pub struct ReadRepair {
+    enabled: bool,
+    permits: Arc<Semaphore>,
+    /// Stale replicas written back.
+    pub repairs: AtomicU64,
+    /// Reads whose repair was skipped because too many were in flight.
+    pub dropped: AtomicU64,
+}
+
+impl ReadRepair {
+    /// Repairs when `enabled`, at most `in_flight_max` keys at once.
+    pub fn new(enabled: bool, in_flight_max: usize) -> ReadRepair {
+        ReadRepair {
+            enabled,
+            permits: Arc::new(Semaphore::new(in_flight_max.max(1))),
+            repairs: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// The INFO fields: `read_repairs`, `read_repairs_dropped`.
+    pub fn info_fields(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("read_repairs", self.repairs.load(Ordering::Relaxed)),
+            ("read_repairs_dropped", self.dropped.load(Ordering::Relaxed)),
+        ]
+    }
+}
+
+/// The replicas among `replies` missing something of `merged`.
+pub fn stale_replicas(
+    replies: &[Tagged],
+    merged: &SiblingSet,
+    versions: &VersionConfig,
+) -> Vec<NodeId> {
+    replies
+        .iter()
+        .filter(|(_, reply)| match reply {
+            None => !merged.versions.is_empty(),
+            Some(set) => {
+                let mut folded = set.clone();
+                // A merge that fails (too many siblings) cannot be repaired either.
+                folded.merge(merged, versions).is_ok() && folded != *set
+            }
+        })
+        .map(|(node, _)| node.clone())
+        .collect()
+}
+
+/// Everything a repair task needs, owned.
+struct RepairJob {
+    node: NodeId,
+    key: Vec<u8>,
+    replies: Vec<Tagged>,
+    transport: Arc<PeerTransport>,
+    store: Arc<LocalStore>,
+    versions: VersionConfig,
+    timeout: Duration,
+    repair: Arc<ReadRepair>,
+}
+
+impl Coordinator {
+    /// Sends `Get` to `node`, reporting the reply tagged with the node.
+    pub(super) fn spawn_get(
+        &self,
+        node: NodeId,
+        datacenter: String,
+        key: Vec<u8>,
+        answers: &mpsc::UnboundedSender<Answer<Tagged>>,
+    ) {
+        let transport = Arc::clone(&self.transport);
+        let timeout = self.timeout;
+        let answers = answers.clone();
+        tokio::spawn(async move {
+            let result = transport
+                .call(&node, PeerMessage::Get { key }, timeout)
+                .await
+                .and_then(expect_get)
+                .map(|set| (node.clone(), set));
+            let _ = answers.send(Answer {
+                node,
+                datacenter,
+                result,
+            });
+        });
+    }
+
+    /// After a read answered with `replies`: repairs stale replicas, waiting in the
+    /// background for the replies still to come in `late`.
+    pub(super) fn repair_after_read(
+        &self,
+        key: Vec<u8>,
+        replies: Vec<Tagged>,
+        mut late: mpsc::UnboundedReceiver<Answer<Tagged>>,
+    ) {
+        if !self.repair.enabled {
+            return;
+        }
+        let mut job = RepairJob {
+            node: self.node.clone(),
+            key,
+            replies,
+            transport: Arc::clone(&self.transport),
+            store: Arc::clone(&self.store),
+            versions: self.versions.clone(),
+            timeout: self.timeout,
+            repair: Arc::clone(&self.repair),
+        };
+        // Every reply already in (the common case at R = N): no task unless a repair is due.
+        loop {
+            match late.try_recv() {
+                Ok(answer) => {
+                    if let Ok(reply) = answer.result {
+                        job.replies.push(reply);
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    if !job.stale().is_empty() {
+                        tokio::spawn(job.run());
+                    }
+                    return;
+                }
+            }
+        }
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + job.timeout;
+            while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, late.recv()).await {
+                if let Ok(reply) = answer.result {
+                    job.replies.push(reply);
+                }
+            }
+            job.run().await;
+        });
+    }
+}
+
+impl RepairJob {
+    fn merged(&self) -> Option<SiblingSet> {
+        let mut merged: Option<SiblingSet> = None;
+        for set in self.replies.iter().filter_map(|(_, set)| set.as_ref()) {
+            match &mut merged {
+                None => merged = Some(set.clone()),
+                Some(merged) => merged.merge(set, &self.versions).ok()?,
+            }
+        }
+        merged
+    }
+
+    fn stale(&self) -> Vec<NodeId> {
+        match self.merged() {
+            Some(merged) => stale_replicas(&self.replies, &merged, &self.versions),
+            None => Vec::new(),
+        }
+    }
+
+    async fn run(self) {
+        let Some(merged) = self.merged() else { return };
+        let stale = stale_replicas(&self.replies, &merged, &self.versions);
+        if stale.is_empty() {
+            return;
+        }
+        let Ok(_permit) = Arc::clone(&self.repair.permits).try_acquire_owned() else {
+            self.repair.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let encoded = merged.encode();
+        let mut tasks = tokio::task::JoinSet::new();
+        for node in stale {
+            if node == self.node {
+                let (store, key, merged) =
+                    (Arc::clone(&self.store), self.key.clone(), merged.clone());
+                tasks.spawn(async move {
+                    store
+                        .run(move |store| store.apply(&key, &merged).map(drop))
+                        .await
+                });
+                continue;
+            }
+            let transport = Arc::clone(&self.transport);
+            let message = PeerMessage::Put {
+                key: self.key.clone(),
+                siblings: encoded.clone(),
+            };
+            let timeout = self.timeout;
+            tasks.spawn(async move {
+                transport
+                    .call(&node, message, timeout)
+                    .await
+                    .and_then(super::expect_ack)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Ok(())) = joined {
+                self.repair.repairs.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Whether a read should repair: used by tests.
+pub fn needs_repair(replies: &[Tagged], versions: &VersionConfig) -> Result<bool> {
+    let mut merged = SiblingSet::default();
+    for set in replies.iter().filter_map(|(_, set)| set.as_ref()) {
+        merged.merge(set, versions)?;
+    }
+    Ok(!stale_replicas(replies, &merged, versions).is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::VectorClock;
+
+    #[test]
+    fn stale_replicas_are_those_missing_part_of_the_merge() {
+        let config = VersionConfig::default();
+        let mut old = SiblingSet::default();
+        old.write_with_context(&VectorClock::new(), "n1", 1, Some(b"a".to_vec()), &config)
+            .unwrap();
+        let mut new = old.clone();
+        new.write_with_context(&old.context(), "n1", 2, Some(b"b".to_vec()), &config)
+            .unwrap();
+        let replies: Vec<Tagged> = vec![
+            (NodeId::new("n1"), Some(new.clone())),
+            (NodeId::new("n2"), Some(old.clone())),
+            (NodeId::new("n3"), None),
+            (NodeId::new("n4"), Some(new.clone())),
+        ];
+        let stale = stale_replicas(&replies, &new, &config);
+        assert_eq!(stale, vec![NodeId::new("n2"), NodeId::new("n3")]);
+        assert!(needs_repair(&replies, &config).unwrap());
+        let agreeing: Vec<Tagged> = vec![
+            (NodeId::new("n1"), Some(new.clone())),
+            (NodeId::new("n2"), Some(new)),
+        ];
+        assert!(!needs_repair(&agreeing, &config).unwrap());
+        let empty: Vec<Tagged> = vec![(NodeId::new("n1"), None), (NodeId::new("n2"), None)];
+        assert!(!needs_repair(&empty, &config).unwrap());
+    }
+}

@@ -1,0 +1,336 @@
+//! The coordinator's side of sloppy quorum: sending a write's `Put` to a replica, or, when
+//! the replica is unreachable, a `HintedPut` to a fallback node (see [`crate::handoff`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use crate::net::transport::PeerTransport;
+use crate::net::Clock;
+use crate::protocol::peer::PeerMessage;
+use crate::ring::{NodeId, Replication, Ring};
+use crate::version::SiblingSet;
+use crate::{Error, Result};
+
+use super::handler::store_hint;
+use super::{HandoffMode, HintCounters, HintStore};
+
+/// Fallbacks tried for one unreachable replica before the write gives up on it.
+const FALLBACK_ATTEMPTS: usize = 2;
+
+/// Whether `error` means the node could not be reached (as opposed to a node that answered
+/// and refused): only then does a write go to a fallback.
+pub fn is_unreachable(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::PeerUnavailable { .. }
+            | Error::PeerTimeout { .. }
+            | Error::PeerQueueFull { .. }
+            | Error::UnknownPeer { .. }
+    )
+}
+
+fn expect_ack(reply: PeerMessage) -> Result<()> {
+    match reply {
+        PeerMessage::PutAck => Ok(()),
+        PeerMessage::Error { message } => {
+            Err(Error::Command(format!("ERR replica failed: {message}")))
+        }
+        other => Err(Error::PeerProtocol(format!(
+            "unexpected reply {}",
+            other.name()
+        ))),
+    }
+}
+
+/// One write's fallback candidates: nodes past the key's preference list in ring order,
+/// each handed out once so two unreachable replicas never share a fallback. Computed on
+/// first use: most writes never need one.
+pub struct Fallbacks {
+    key: Vec<u8>,
+    replicas: Vec<NodeId>,
+    candidates: Mutex<Option<Vec<(NodeId, String)>>>,
+}
+
+impl Fallbacks {
+    /// The pool for `key`, whose preference list is `replicas`.
+    pub fn new(key: &[u8], replicas: Vec<NodeId>) -> Fallbacks {
+        Fallbacks {
+            key: key.to_vec(),
+            replicas,
+            candidates: Mutex::new(None),
+        }
+    }
+
+    /// The next candidate, preferring `datacenter`, skipping nodes `usable` refuses.
+    fn take(
+        &self,
+        ring: &Ring,
+        datacenter: &str,
+        usable: impl Fn(&NodeId) -> bool,
+    ) -> Option<(NodeId, String)> {
+        let mut guard = self
+            .candidates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let candidates = guard.get_or_insert_with(|| {
+            let all = Replication::Total(ring.members().len());
+            ring.preference_list(&self.key, &all)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|node| !self.replicas.contains(node))
+                .filter_map(|node| {
+                    let datacenter = ring.member(&node)?.datacenter.clone();
+                    Some((node, datacenter))
+                })
+                .collect()
+        });
+        let index = candidates
+            .iter()
+            .position(|(node, dc)| dc == datacenter && usable(node))
+            .or_else(|| candidates.iter().position(|(node, _)| usable(node)))?;
+        Some(candidates.remove(index))
+    }
+}
+
+/// Sloppy-quorum state shared by a node's coordinator and its hint delivery task.
+pub struct Handoff {
+    pub(super) node: NodeId,
+    mode: HandoffMode,
+    pub(super) ring: Ring,
+    pub(super) hints: Arc<HintStore>,
+    pub(super) clock: Arc<dyn Clock>,
+    /// Nodes that recently failed, with when to try them directly again.
+    down_until: Mutex<HashMap<NodeId, Instant>>,
+    down_recheck: Duration,
+    /// How long a delivery waits for its owner's acknowledgement.
+    pub(super) request_timeout: Duration,
+    pub(super) delivery: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Handoff {
+    /// Sloppy-quorum state for `node` over `ring`, storing hints in `hints`; deliveries
+    /// wait up to `request_timeout` for an owner.
+    pub fn new(
+        node: NodeId,
+        mode: HandoffMode,
+        ring: Ring,
+        hints: Arc<HintStore>,
+        clock: Arc<dyn Clock>,
+        request_timeout: Duration,
+    ) -> Handoff {
+        let down_recheck = Duration::from_millis(hints.config().down_recheck_ms);
+        Handoff {
+            node,
+            mode,
+            ring,
+            hints,
+            clock,
+            down_until: Mutex::new(HashMap::new()),
+            down_recheck,
+            request_timeout,
+            delivery: Mutex::new(None),
+        }
+    }
+
+    /// Strict or sloppy.
+    pub fn mode(&self) -> HandoffMode {
+        self.mode
+    }
+
+    /// The hint store (for INFO and tests).
+    pub fn hints(&self) -> &Arc<HintStore> {
+        &self.hints
+    }
+
+    /// The INFO fields: `hints_stored`, `hints_delivered`, `hints_dropped`,
+    /// `hints_pending`, `hinted_writes`.
+    pub fn info_fields(&self) -> Vec<(&'static str, u64)> {
+        let counters = &self.hints.counters;
+        vec![
+            ("hints_stored", HintCounters::get(&counters.stored)),
+            ("hints_delivered", HintCounters::get(&counters.delivered)),
+            ("hints_dropped", HintCounters::get(&counters.dropped)),
+            ("hints_pending", self.hints.pending()),
+            ("hinted_writes", HintCounters::get(&counters.hinted_writes)),
+        ]
+    }
+
+    /// `replicas` with those that failed recently moved last (order otherwise kept).
+    pub fn reachable_first(&self, replicas: &[(NodeId, String)]) -> Vec<(NodeId, String)> {
+        let (mut up, down): (Vec<_>, Vec<_>) = replicas
+            .iter()
+            .cloned()
+            .partition(|(node, _)| !self.is_down(node));
+        up.extend(down);
+        up
+    }
+
+    /// Records that a call to `node` failed with `error` (remembered as down when the
+    /// failure means it is unreachable) and hands the error back.
+    pub fn note_failure(&self, node: &NodeId, error: Error) -> Error {
+        if is_unreachable(&error) {
+            self.mark_down(node);
+        }
+        error
+    }
+
+    fn is_down(&self, node: &NodeId) -> bool {
+        let down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        down.get(node).is_some_and(|until| Instant::now() < *until)
+    }
+
+    pub(super) fn mark_down(&self, node: &NodeId) {
+        self.down_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(node.clone(), Instant::now() + self.down_recheck);
+    }
+
+    pub(super) fn mark_up(&self, node: &NodeId) {
+        let mut down = self
+            .down_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !down.is_empty() {
+            down.remove(node);
+        }
+    }
+
+    /// Sends one write's `siblings` for `key` to replica `node` (in `datacenter`); in
+    /// sloppy mode, if it is unreachable (or `failed` already says so), to a fallback
+    /// with a hint. `Ok` means a node that counts toward W has it durably.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put(
+        &self,
+        transport: &PeerTransport,
+        timeout: Duration,
+        node: NodeId,
+        datacenter: &str,
+        key: Vec<u8>,
+        siblings: Vec<u8>,
+        fallbacks: &Fallbacks,
+        failed: Option<Error>,
+    ) -> Result<()> {
+        let started = Instant::now();
+        if self.mode == HandoffMode::Strict {
+            if let Some(error) = failed {
+                return Err(error);
+            }
+            let message = PeerMessage::Put { key, siblings };
+            return transport
+                .call(&node, message, timeout)
+                .await
+                .and_then(expect_ack);
+        }
+        let mut tried_direct = true;
+        let reason = match failed {
+            Some(error) => error.to_string(),
+            None if self.is_down(&node) => {
+                tried_direct = false;
+                "marked down by a recent failure".to_string()
+            }
+            None => match self
+                .direct_put(transport, &node, &key, &siblings, timeout / 2)
+                .await
+            {
+                // Half the budget for the replica itself, so a fallback still has time.
+                Ok(()) => return Ok(()),
+                Err(error) if is_unreachable(&error) => error.to_string(),
+                Err(error) => return Err(error),
+            },
+        };
+        self.mark_down(&node);
+        let mut last = String::from("no fallback node available");
+        for _ in 0..FALLBACK_ATTEMPTS {
+            let Some((fallback, _)) = fallbacks.take(&self.ring, datacenter, |n| !self.is_down(n))
+            else {
+                break;
+            };
+            let remaining = timeout.saturating_sub(started.elapsed());
+            match self
+                .hinted_put(transport, &fallback, &node, &key, &siblings, remaining)
+                .await
+            {
+                Ok(()) => {
+                    HintCounters::add(&self.hints.counters.hinted_writes, 1);
+                    return Ok(());
+                }
+                Err(error) => {
+                    if is_unreachable(&error) {
+                        self.mark_down(&fallback);
+                    }
+                    last = format!("fallback {fallback}: {error}");
+                }
+            }
+        }
+        // Skipped as down but no fallback took the write: the replica may be back.
+        if !tried_direct {
+            let remaining = timeout.saturating_sub(started.elapsed());
+            match self
+                .direct_put(transport, &node, &key, &siblings, remaining)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if !is_unreachable(&error) => return Err(error),
+                Err(_) => {}
+            }
+        }
+        Err(Error::PeerUnavailable {
+            peer: node.to_string(),
+            detail: format!("{reason}; hinted handoff failed: {last}"),
+        })
+    }
+
+    async fn direct_put(
+        &self,
+        transport: &PeerTransport,
+        node: &NodeId,
+        key: &[u8],
+        siblings: &[u8],
+        timeout: Duration,
+    ) -> Result<()> {
+        let message = PeerMessage::Put {
+            key: key.to_vec(),
+            siblings: siblings.to_vec(),
+        };
+        transport
+            .call(node, message, timeout)
+            .await
+            .and_then(expect_ack)?;
+        self.mark_up(node);
+        Ok(())
+    }
+
+    /// Hands `owner`'s write to `fallback` (this node's own hint store when it is the
+    /// fallback).
+    async fn hinted_put(
+        &self,
+        transport: &PeerTransport,
+        fallback: &NodeId,
+        owner: &NodeId,
+        key: &[u8],
+        siblings: &[u8],
+        timeout: Duration,
+    ) -> Result<()> {
+        if *fallback == self.node {
+            let set = SiblingSet::decode(siblings)?;
+            let now_ms = self.clock.now_ms();
+            return store_hint(&self.hints, owner.to_string(), key.to_vec(), set, now_ms).await;
+        }
+        let message = PeerMessage::HintedPut {
+            owner: owner.to_string(),
+            key: key.to_vec(),
+            siblings: siblings.to_vec(),
+        };
+        transport
+            .call(fallback, message, timeout)
+            .await
+            .and_then(expect_ack)
+    }
+}

@@ -1,0 +1,305 @@
+//! Hinted handoff and read repair with real `kvnode` processes on 127.0.x.y (launcher
+//! [`LocalCluster`], every child killed however the test ends).
+//!
+//! A node's local copy is checked by stopping it and opening its data directory with
+//! [`LocalStore`] in the test: that reads exactly what the node stored, without a
+//! coordinator asking other replicas.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use cluster::config::NodeConfig;
+use cluster::handoff::HandoffMode;
+use cluster::launcher::{ClusterSpec, LocalCluster};
+use cluster::protocol::Consistency;
+use cluster::ring::{NodeId, Replication, Ring};
+use cluster::store::LocalStore;
+
+/// Bound on any one client reply.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bound on waiting for background work (hint delivery, read repair).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One client connection speaking just enough RESP.
+struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(address: SocketAddr) -> Client {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        Client {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// One command; the line for simple replies (with its type byte), the payload for a
+    /// bulk string, `(nil)` for a null bulk.
+    fn command(&mut self, arguments: &[&str]) -> String {
+        let mut request = format!("*{}\r\n", arguments.len());
+        for argument in arguments {
+            request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
+        }
+        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("reply");
+        let line = line.trim_end().to_string();
+        match line.strip_prefix('$') {
+            Some("-1") => "(nil)".to_string(),
+            Some(length) => {
+                let length: usize = length.parse().expect("bulk length");
+                let mut payload = vec![0; length + 2];
+                self.reader.read_exact(&mut payload).expect("bulk payload");
+                payload.truncate(length);
+                String::from_utf8(payload).expect("utf-8 value")
+            }
+            None => line,
+        }
+    }
+}
+
+/// An INFO field of the node at `address`, as a number.
+fn info_field(address: SocketAddr, field: &str) -> u64 {
+    let text = Client::connect(address).command(&["INFO", "repair"]);
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO has no {field}: {text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn spec(directory: &std::path::Path, nodes: usize, mode: HandoffMode) -> ClusterSpec {
+    let mut spec = ClusterSpec::new(
+        env!("CARGO_BIN_EXE_kvnode").into(),
+        directory.to_path_buf(),
+        1,
+        nodes,
+    );
+    spec.replication = Replication::Total(3);
+    spec.default_consistency = Consistency::Quorum;
+    spec.base.vnodes_per_weight = 16;
+    spec.base.request_timeout_ms = 1000;
+    spec.base.handoff = mode;
+    spec.base.hints.delivery_interval_ms = 200;
+    // Fewer direct attempts at a stopped node, each costing half a request timeout.
+    spec.base.hints.down_recheck_ms = 5000;
+    spec
+}
+
+fn ring_of(config: &NodeConfig) -> Ring {
+    Ring::new(config.ring_members(), config.vnodes_per_weight).unwrap()
+}
+
+/// Opens a stopped node's data directory as its store.
+fn open_store(config: &NodeConfig) -> LocalStore {
+    LocalStore::open(
+        &config.data_dir,
+        config.engine.clone(),
+        config.versions.clone(),
+    )
+    .expect("open the stopped node's store")
+}
+
+/// A key whose replicas are exactly `wanted` (in any order).
+fn key_replicated_on(ring: &Ring, wanted: &[&str]) -> String {
+    (0..100_000)
+        .map(|index| format!("probe{index}"))
+        .find(|key| {
+            let list = ring
+                .preference_list(key.as_bytes(), &Replication::Total(3))
+                .unwrap();
+            wanted.iter().all(|node| list.contains(&NodeId::new(*node)))
+        })
+        .expect("some key has those replicas")
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < SETTLE_TIMEOUT,
+            "{what} did not happen within {SETTLE_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn sloppy_writes_while_a_replica_is_down_reach_it_through_hints() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = spec(directory.path(), 4, HandoffMode::Sloppy);
+    let mut cluster = LocalCluster::start(&spec).expect("four nodes start");
+    let address = cluster.client_addresses();
+    let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
+    let ring = ring_of(&configs[0]);
+
+    cluster.stop_node(3).expect("stop n4");
+    const KEYS: usize = 2000;
+    const WRITERS: usize = 4;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let address = address[writer % 3];
+            scope.spawn(move || {
+                let mut client = Client::connect(address);
+                for index in (writer..KEYS).step_by(WRITERS) {
+                    let key = format!("key{index}");
+                    let value = format!("value{index}");
+                    assert_eq!(client.command(&["SET", &key, &value]), "+OK", "{key}");
+                }
+            });
+        }
+    });
+    eprintln!("{KEYS} writes with n4 down took {:?}", started.elapsed());
+    let mut client = Client::connect(address[0]);
+    // Two of a key's three replicas down: sloppy mode still takes W=2 (n1 and a fallback).
+    let both_down = key_replicated_on(&ring, &["n1", "n3", "n4"]);
+    cluster.stop_node(2).expect("stop n3");
+    assert_eq!(client.command(&["SET", &both_down, "hinted"]), "+OK");
+    let stored: u64 = address
+        .iter()
+        .take(2)
+        .map(|a| info_field(*a, "hints_stored"))
+        .sum();
+    assert!(stored > 0, "hints were stored");
+
+    cluster.restart(2).expect("restart n3");
+    cluster.restart(3).expect("restart n4");
+    let started = Instant::now();
+    wait_until("hint delivery", || {
+        address.iter().all(|a| info_field(*a, "hints_pending") == 0)
+    });
+    eprintln!(
+        "hints delivered within {:?} of the restarts",
+        started.elapsed()
+    );
+    let delivered: u64 = address
+        .iter()
+        .map(|a| info_field(*a, "hints_delivered"))
+        .sum();
+    let dropped: u64 = address
+        .iter()
+        .map(|a| info_field(*a, "hints_dropped"))
+        .sum();
+    assert_eq!(dropped, 0);
+    // Each delivery pass that did something logs one line.
+    let logged = cluster.nodes().iter().any(|node| {
+        std::fs::read_to_string(&node.log_path)
+            .unwrap_or_default()
+            .contains("hint delivery: ")
+    });
+    assert!(logged, "no node logged a hint delivery");
+
+    cluster.stop_node(3).expect("stop n4 to read its copy");
+    cluster.stop_node(2).expect("stop n3 to read its copy");
+    let n4 = open_store(&configs[3]);
+    let mut owned = 0;
+    for index in 0..KEYS {
+        let key = format!("key{index}");
+        let list = ring
+            .preference_list(key.as_bytes(), &Replication::Total(3))
+            .unwrap();
+        if !list.contains(&NodeId::new("n4")) {
+            continue;
+        }
+        owned += 1;
+        let set = n4
+            .read(key.as_bytes())
+            .unwrap()
+            .unwrap_or_else(|| panic!("n4 lacks {key} after handoff"));
+        let value = format!("value{index}");
+        assert_eq!(set.versions.len(), 1, "{key}");
+        assert_eq!(set.versions[0].value.as_deref(), Some(value.as_bytes()));
+    }
+    assert!(owned > KEYS / 2, "n4 is a replica of {owned} keys");
+    assert!(
+        delivered as usize >= owned,
+        "{delivered} delivered, n4 owns {owned}"
+    );
+    let n3 = open_store(&configs[2]);
+    for store in [&n3, &n4] {
+        let set = store
+            .read(both_down.as_bytes())
+            .unwrap()
+            .expect("hinted key");
+        assert_eq!(set.versions[0].value.as_deref(), Some(&b"hinted"[..]));
+    }
+}
+
+#[test]
+fn strict_mode_refuses_a_write_with_two_replicas_down() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = spec(directory.path(), 4, HandoffMode::Strict);
+    let mut cluster = LocalCluster::start(&spec).expect("four nodes start");
+    let address = cluster.client_addresses();
+    let ring = ring_of(&cluster.nodes()[0].config);
+    let key = key_replicated_on(&ring, &["n1", "n3", "n4"]);
+    cluster.stop_node(2).expect("stop n3");
+    cluster.stop_node(3).expect("stop n4");
+    let reply = Client::connect(address[0]).command(&["SET", &key, "v"]);
+    assert!(
+        reply.starts_with("-ERR quorum not reached: needed 2 write acknowledgements, got 1"),
+        "{reply}"
+    );
+    assert_eq!(info_field(address[1], "hints_stored"), 0);
+    assert_eq!(info_field(address[0], "hinted_writes"), 0);
+}
+
+#[test]
+fn read_at_all_repairs_a_replica_that_missed_writes() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = spec(directory.path(), 3, HandoffMode::Strict);
+    let mut cluster = LocalCluster::start(&spec).expect("three nodes start");
+    let address = cluster.client_addresses();
+    let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
+
+    const KEYS: usize = 200;
+    cluster.stop_node(2).expect("stop n3");
+    let mut client = Client::connect(address[0]);
+    for index in 0..KEYS {
+        let key = format!("key{index}");
+        assert_eq!(client.command(&["SET", &key, &format!("v{index}")]), "+OK");
+    }
+    // The transport keeps a message for a peer until `request_timeout_ms` past due (it
+    // retries the connection meanwhile): wait that out so n3 really misses the writes.
+    std::thread::sleep(Duration::from_millis(3 * spec.base.request_timeout_ms));
+    cluster.restart(2).expect("restart n3");
+    let mut client = Client::connect(address[0]);
+    assert_eq!(client.command(&["CONSISTENCY", "ALL"]), "+OK");
+    for index in 0..KEYS {
+        let key = format!("key{index}");
+        assert_eq!(client.command(&["GET", &key]), format!("v{index}"));
+    }
+    wait_until("read repair", || {
+        info_field(address[0], "read_repairs") >= KEYS as u64
+    });
+    assert_eq!(info_field(address[0], "read_repairs"), KEYS as u64);
+    // Reads that agree repair nothing.
+    for index in 0..10 {
+        let key = format!("key{index}");
+        assert_eq!(client.command(&["GET", &key]), format!("v{index}"));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(info_field(address[0], "read_repairs"), KEYS as u64);
+
+    drop(client);
+    for index in 0..3 {
+        cluster.stop_node(index).expect("stop");
+    }
+    let stores: Vec<LocalStore> = configs.iter().map(open_store).collect();
+    for index in 0..KEYS {
+        let key = format!("key{index}");
+        let first = stores[0].read(key.as_bytes()).unwrap().expect("n1 has it");
+        for store in &stores[1..] {
+            assert_eq!(
+                store.read(key.as_bytes()).unwrap().as_ref(),
+                Some(&first),
+                "{key}"
+            );
+        }
+    }
+}
