@@ -9,10 +9,12 @@
 //! [`server::Backend`] when the node has other members; and the [`launcher`] that starts
 //! a local multi-datacenter cluster of `kvnode` processes.
 
+pub mod antientropy;
 pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod launcher;
+pub mod membership;
 pub mod net;
 pub mod protocol;
 pub mod ring;
