@@ -10,11 +10,13 @@
 //! a local multi-datacenter cluster of `kvnode` processes, or of nodes inside the calling
 //! process.
 
+pub mod antientropy;
 pub mod config;
 pub mod coordinator;
 pub mod error;
 pub mod handoff;
 pub mod launcher;
+pub mod membership;
 pub mod net;
 pub mod protocol;
 pub mod ring;
