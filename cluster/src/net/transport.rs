@@ -334,6 +334,7 @@ impl Shared {
         message: PeerMessage,
     ) -> Result<()> {
         // Taken by value: cloning a message to encode it copied every value once more.
+        let bypasses_emulator = message.bypasses_link_emulator();
         let frame = Frame {
             kind,
             request_id,
@@ -352,7 +353,7 @@ impl Shared {
         }
         let from = Endpoint::new(self.local.node.as_str(), &self.local.datacenter);
         let destination = Endpoint::new(to.as_str(), &peer.datacenter);
-        let verdict = if message.bypasses_link_emulator() {
+        let verdict = if bypasses_emulator {
             Verdict::Deliver {
                 delay: Duration::ZERO,
             }
