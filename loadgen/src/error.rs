@@ -118,7 +118,7 @@ pub enum Error {
     StrictWorkload(String),
 
     /// No target given, and no other way to get one.
-    #[error("no --hosts given (the embedded local cluster is not wired in yet)")]
+    #[error("no --hosts given")]
     NoHosts,
 
     /// The run stopped before doing what was asked: its figures are partial.

@@ -92,7 +92,7 @@ fn unreachable_target_is_named() {
 
 #[test]
 fn missing_hosts_is_explained() {
-    assert_fails_with(&["load", "-p", "recordcount=10"], &["no --hosts given"]);
+    assert_fails_with(&["load", "-p", "recordcount=10"], &["without --hosts"]);
 }
 
 #[test]
