@@ -333,6 +333,7 @@ impl Shared {
         request_id: u64,
         message: PeerMessage,
     ) -> Result<()> {
+        let bypasses_link_emulator = message.bypasses_link_emulator();
         // Taken by value: cloning a message to encode it copied every value once more.
         let frame = Frame {
             kind,
@@ -352,7 +353,7 @@ impl Shared {
         }
         let from = Endpoint::new(self.local.node.as_str(), &self.local.datacenter);
         let destination = Endpoint::new(to.as_str(), &peer.datacenter);
-        let verdict = if message.bypasses_link_emulator() {
+        let verdict = if bypasses_link_emulator {
             Verdict::Deliver {
                 delay: Duration::ZERO,
             }
