@@ -76,7 +76,10 @@ pub fn run_embedded(
         });
     }
     // The workload is checked before anything starts.
-    ycsb::workload_config(args, &mut std::io::sink())?;
+    let workload = ycsb::workload_config(args, &mut std::io::sink())?;
+    if args.staleness {
+        crate::driver::check_staleness(&workload)?;
+    }
     let options = local_options(args)?;
     let cluster = EmbeddedCluster::start(&options)?;
     let mut local = args.clone();
