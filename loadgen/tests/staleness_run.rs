@@ -1,7 +1,8 @@
 //! `kvbench run --staleness` without `--hosts`: the embedded cluster (2 datacenters x 2
 //! nodes, N = 3 as {dc1 = 2, dc2 = 1}, 20 ms between datacenters) is loaded and run with
 //! stamped values; the output has the staleness section with reads classified, and
-//! `staleness.csv` parses. With QUORUM (R = W = 2, R + W > N) no read may be stale.
+//! `staleness.csv` parses. With QUORUM (R = W = 2, R + W > N, and no flag: an embedded run
+//! measures staleness by default) no read may be stale.
 //! Also: a workload whose values cannot hold the stamp is refused with a clear error.
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ fn workload_a() -> String {
 
 /// Runs workload A with `--staleness` on an embedded cluster of the given consistency
 /// (a TOML value); returns (stdout, the run's results directory).
-fn staleness_run(dir: &Path, name: &str, consistency: &str, extra: &[&str]) -> (String, PathBuf) {
+fn staleness_run(dir: &Path, name: &str, consistency: &str, flag: bool) -> (String, PathBuf) {
     let clusters = dir.join(format!("clusters-{name}"));
     std::fs::create_dir(&clusters).unwrap();
     let config = dir.join(format!("{name}.toml"));
@@ -45,7 +46,6 @@ fn staleness_run(dir: &Path, name: &str, consistency: &str, extra: &[&str]) -> (
     let results = dir.join("results");
     let mut arguments: Vec<String> = [
         "run",
-        "--staleness",
         "-P",
         &workload_a(),
         "-p",
@@ -66,7 +66,9 @@ fn staleness_run(dir: &Path, name: &str, consistency: &str, extra: &[&str]) -> (
     .iter()
     .map(|s| s.to_string())
     .collect();
-    arguments.extend(extra.iter().map(|s| s.to_string()));
+    if flag {
+        arguments.push("--staleness".to_string());
+    }
     let (ok, stdout, stderr) = kvbench(&arguments);
     assert!(ok, "run failed:\n{stdout}\n{stderr}");
     (stdout, results.join(name))
@@ -128,7 +130,7 @@ fn staleness_is_measured_and_quorum_reads_are_never_stale() {
         dir.path(),
         "one",
         "{ COUNTS = { read = 1, write = 1 } }",
-        &[],
+        true,
     );
     let ycsb_end = stdout.find("[UPDATE], Return=OK").expect("YCSB summary");
     let section = stdout.find("staleness: ").expect("staleness section");
@@ -142,7 +144,9 @@ fn staleness_is_measured_and_quorum_reads_are_never_stale() {
     assert!(visibility_reads > 0);
 
     // QUORUM: R + W > N, so every read sees every write acknowledged before it began.
-    let (stdout, run) = staleness_run(dir.path(), "quorum", "\"QUORUM\"", &[]);
+    // Without the flag: an embedded run measures staleness by default.
+    let (stdout, run) = staleness_run(dir.path(), "quorum", "\"QUORUM\"", false);
+    assert!(stdout.contains("; staleness measured"), "{stdout}");
     let (checked, stale) = checked_and_stale(&stdout);
     assert!(checked > 0, "no read classified:\n{stdout}");
     assert_eq!(stale, 0, "stale reads under QUORUM:\n{stdout}");

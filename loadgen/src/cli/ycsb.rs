@@ -95,7 +95,8 @@ pub struct YcsbArgs {
     pub seed: Option<u64>,
     /// Run phase: stamp every written value and classify every read as fresh or stale;
     /// prints the stale fraction, k distribution and t-visibility after the summary and
-    /// writes staleness.csv. Needs fieldlength >= 32 with constant field lengths.
+    /// writes staleness.csv. Needs fieldlength >= 32 with constant field lengths. On by
+    /// default without --hosts when the values can hold the stamp.
     #[arg(long)]
     pub staleness: bool,
 }
