@@ -21,6 +21,7 @@ mod timer;
 mod worker;
 
 use crate::client::{command_blocking, connect_blocking, Connection, Target, TargetKind};
+use crate::measure::staleness::{StalenessStats, StalenessTracker, TrackerConfig, STAMP_LEN};
 use crate::measure::{
     Collector, CollectorConfig, HistogramSet, IntervalRecord, IntervalSnapshot, RunClock,
 };
@@ -123,6 +124,10 @@ pub struct DriverConfig {
     pub router: RouterFactory,
     /// Seed of client `i`'s random numbers is `seed + i`.
     pub seed: u64,
+    /// Run phase only: stamp every written value (writer = client index, per-client
+    /// sequence, issue time) and classify every read as fresh or stale
+    /// ([`crate::measure::staleness`]). Needs constant field lengths of at least 32 bytes.
+    pub staleness: bool,
 }
 
 impl std::fmt::Debug for DriverConfig {
@@ -159,6 +164,7 @@ impl DriverConfig {
             connect_timeout: Duration::from_secs(5),
             router: RoundRobin::factory(),
             seed: 0x006b_7662_656e_6368,
+            staleness: false,
         }
     }
 
@@ -202,6 +208,8 @@ pub struct PhaseResult {
     pub start_time: SystemTime,
     /// Why the run is partial; `None` when it did what was asked.
     pub partial: Option<String>,
+    /// With [`DriverConfig::staleness`] in the run phase: every read's classification.
+    pub staleness: Option<StalenessStats>,
 }
 
 impl PhaseResult {
@@ -219,6 +227,15 @@ struct Shared {
     budget: u64,
     deadline_micros: Option<u64>,
     stop: Arc<AtomicBool>,
+    /// With staleness measurement: the write histories, and the clients' merged counts.
+    staleness: Option<SharedStaleness>,
+}
+
+/// What the clients of a staleness run share.
+#[derive(Debug)]
+struct SharedStaleness {
+    tracker: StalenessTracker,
+    stats: parking_lot::Mutex<StalenessStats>,
 }
 
 impl Shared {
@@ -285,6 +302,33 @@ fn check(phase: Phase, workload: &CoreWorkloadConfig, config: &DriverConfig) -> 
                 .to_string(),
         ));
     }
+    if config.staleness && phase == Phase::Run {
+        check_staleness(workload)?;
+    }
+    Ok(())
+}
+
+/// Whether the workload's values can carry the staleness stamp: constant field lengths of
+/// at least [`STAMP_LEN`] bytes.
+pub fn check_staleness(workload: &CoreWorkloadConfig) -> Result<()> {
+    if workload.field_length_distribution != FieldLengthDistribution::Constant {
+        return Err(Error::InvalidFlag {
+            flag: "staleness",
+            detail:
+                "needs fieldlengthdistribution=constant: every value must hold the 32-byte stamp"
+                    .to_string(),
+        });
+    }
+    if (workload.field_length_bytes as usize) < STAMP_LEN {
+        return Err(Error::InvalidFlag {
+            flag: "staleness",
+            detail: format!(
+                "needs fieldlength >= {STAMP_LEN} (the value stamp's size), \
+                 the workload has fieldlength={}",
+                workload.field_length_bytes
+            ),
+        });
+    }
     Ok(())
 }
 
@@ -330,6 +374,10 @@ pub fn run_phase(
                 .saturating_mul(1_000_000)
         }),
         stop: Arc::clone(&control.stop),
+        staleness: (config.staleness && phase == Phase::Run).then(|| SharedStaleness {
+            tracker: StalenessTracker::new(TrackerConfig::default()),
+            stats: parking_lot::Mutex::new(StalenessStats::default()),
+        }),
     });
     let period_micros = (config.target_operations_per_second > 0.0)
         .then(|| 1e6 * clients as f64 / config.target_operations_per_second);
@@ -338,6 +386,7 @@ pub fn run_phase(
     let mut per_thread: Vec<Vec<WorkerParts>> = (0..config.threads).map(|_| Vec::new()).collect();
     for (index, streams) in streams.into_iter().enumerate() {
         per_thread[index / config.connections_per_thread].push(WorkerParts {
+            client: index,
             workload: first_workload.for_another_thread(),
             rng: SmallRng::seed_from_u64(config.seed.wrapping_add(index as u64)),
             streams,
@@ -379,6 +428,10 @@ pub fn run_phase(
         failures
     });
     let partial = partial_reason(control, &failures, clients);
+    let staleness = shared
+        .staleness
+        .as_ref()
+        .map(|staleness| staleness.stats.lock().clone());
     Ok(PhaseResult {
         phase,
         target_kind,
@@ -390,6 +443,7 @@ pub fn run_phase(
         intervals,
         start_time,
         partial,
+        staleness,
     })
 }
 
@@ -426,6 +480,7 @@ fn partial_reason(control: &RunControl, failures: &[Error], clients: usize) -> O
 
 /// What one client needs, made on the calling thread.
 struct WorkerParts {
+    client: usize,
     workload: CoreWorkload,
     rng: SmallRng,
     streams: Vec<StdTcpStream>,
@@ -459,6 +514,7 @@ fn run_thread(
         let mut handles = Vec::new();
         let mut failures = Vec::new();
         for part in parts {
+            let client = part.client;
             let connections: Result<Vec<Connection>> = part
                 .streams
                 .into_iter()
@@ -484,7 +540,8 @@ fn run_thread(
                 period_micros,
                 config.reply_timeout,
                 value_pool.clone(),
-            );
+            )
+            .with_writer_id(client as u64);
             handles.push(tokio::spawn(worker.run()));
         }
         for handle in handles {

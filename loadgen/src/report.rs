@@ -11,6 +11,7 @@
 
 pub mod csv_files;
 pub mod metadata;
+pub mod staleness_csv;
 pub mod table;
 pub mod ycsb;
 

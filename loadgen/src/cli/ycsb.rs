@@ -14,6 +14,7 @@ use crate::client::{Target, TargetKind};
 use crate::driver::{run_phase, DriverConfig, Phase, PhaseResult, RunControl};
 use crate::measure::histogram_log::HistogramLogWriter;
 use crate::measure::{utc_timestamp, IntervalRecord};
+use crate::report::staleness_csv::write_staleness_csv_file;
 use crate::report::{
     status_line, summary_table, ycsb_text, ResultsDirectory, RunMetadata, RunResults,
     YCSB_DEFAULT_PERCENTILES,
@@ -92,6 +93,12 @@ pub struct YcsbArgs {
     /// Seed of the clients' random numbers.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run phase: stamp every written value and classify every read as fresh or stale;
+    /// prints the stale fraction, k distribution and t-visibility after the summary and
+    /// writes staleness.csv. Needs fieldlength >= 32 with constant field lengths. On by
+    /// default without --hosts when the values can hold the stamp.
+    #[arg(long)]
+    pub staleness: bool,
 }
 
 /// The workload configuration of a command line, strict unless `--lenient`.
@@ -156,6 +163,7 @@ pub fn driver_config(args: &YcsbArgs, workload: &CoreWorkloadConfig) -> Result<D
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
+    config.staleness = args.staleness;
     Ok(config)
 }
 
@@ -197,6 +205,10 @@ pub fn run(phase: Phase, args: &YcsbArgs, out: &mut dyn Write, err: &mut dyn Wri
     }
     let workload = workload_config(args, err)?;
     let driver = driver_config(args, &workload)?;
+    if driver.staleness && phase == Phase::Run {
+        // Before anything is created or connected.
+        crate::driver::check_staleness(&workload)?;
+    }
     let run_name = args
         .run_name
         .clone()
@@ -289,6 +301,7 @@ fn report(
             driver.target_operations_per_second.to_string(),
         ),
         ("warmup_seconds".to_string(), args.warmup.to_string()),
+        ("staleness".to_string(), driver.staleness.to_string()),
         (
             "workload_files".to_string(),
             args.workload_files
@@ -332,6 +345,12 @@ fn report(
         &result.totals,
         &YCSB_DEFAULT_PERCENTILES,
     ));
+    if let Some(stats) = &result.staleness {
+        let path = write_staleness_csv_file(directory.path(), stats)?;
+        text.push('\n');
+        text.push_str(&stats.report(None, 0));
+        text.push_str(&format!("staleness table: {}\n", path.display()));
+    }
     text.push('\n');
     text.push_str(&summary_table(&result.run));
     let achieved = result.run.throughput_per_second();

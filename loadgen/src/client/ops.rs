@@ -15,6 +15,7 @@
 //! so a workload with scans is refused up front against it (see [`TargetKind::supports_scan`]).
 
 use super::resp::{push_bulk, push_bulk_end, push_bulk_header, push_command_header, Reply};
+use crate::measure::staleness::Observed;
 use crate::measure::Outcome;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -195,6 +196,34 @@ pub fn read_outcome(reply: &Reply<'_>) -> Outcome {
     }
 }
 
+/// A read's outcome and, for staleness, what it returned: `Some(None)` for a missing key,
+/// `Some(Some(value stamp))` for a value (its stamp starts `stamp_offset` bytes in: 0 for a
+/// one-field record, past the first field's header otherwise), `None` for an error.
+pub fn read_outcome_observed(
+    reply: &Reply<'_>,
+    stamp_offset: usize,
+) -> (Outcome, Option<Option<Observed>>) {
+    let observed = match reply {
+        Reply::Bulk(value) => Some(Some(
+            value
+                .get(stamp_offset..)
+                .map_or(Observed::Unstamped, Observed::of_value),
+        )),
+        Reply::Nil => Some(None),
+        _ => None,
+    };
+    (read_outcome(reply), observed)
+}
+
+/// Where the value stamp sits in a record of fields `names`: at the start of the first
+/// field's value (see the module docs for the record encoding).
+pub fn stamp_offset(names: &[String]) -> usize {
+    match names {
+        [] | [_] => 0,
+        [first, ..] => 2 + first.len().min(u16::MAX as usize) + 4,
+    }
+}
+
 /// A write (`SET`): `+OK` is OK.
 pub fn write_outcome(reply: &Reply<'_>) -> Outcome {
     match reply {
@@ -280,6 +309,34 @@ mod tests {
         assert_eq!(delete_outcome(&Reply::Integer(0)), Outcome::NotFound);
         assert_eq!(scan_outcome(&Reply::Array(0)), Outcome::Ok);
         assert_eq!(scan_outcome(&Reply::Integer(1)), Outcome::Error);
+    }
+
+    #[test]
+    fn stamps_are_found_in_one_and_multi_field_records() {
+        use crate::measure::staleness::ValueStamp;
+        let stamp = ValueStamp {
+            writer: 3,
+            sequence: 9,
+            issued_micros: 77,
+        };
+        let mut value = vec![b'x'; 40];
+        stamp.write_into(&mut value).unwrap();
+        let names = vec!["field0".to_string(), "field1".to_string()];
+        let record = fields(&[("field0", &value), ("field1", b"abc")]);
+        let mut encoded = Vec::new();
+        push_record(&mut encoded, &record);
+        for (bytes, offset) in [(&value[..], 0), (&encoded[..], stamp_offset(&names))] {
+            let (outcome, observed) = read_outcome_observed(&Reply::Bulk(bytes), offset);
+            assert_eq!(outcome, Outcome::Ok);
+            assert_eq!(observed, Some(Some(Observed::Stamp(stamp))));
+        }
+        assert_eq!(stamp_offset(&names[..1]), 0);
+        assert_eq!(
+            read_outcome_observed(&Reply::Bulk(b"short"), 0).1,
+            Some(Some(Observed::Unstamped))
+        );
+        assert_eq!(read_outcome_observed(&Reply::Nil, 0).1, Some(None));
+        assert_eq!(read_outcome_observed(&Reply::Error(b"ERR x"), 0).1, None);
     }
 
     #[test]

@@ -10,10 +10,11 @@
 use super::timer::PreciseTimer;
 use super::{KeyRouter, Phase, Shared};
 use crate::client::ops::{
-    push_get, push_scan, push_set_fields, push_set_record, read_outcome, scan_outcome,
-    write_outcome,
+    push_get, push_scan, push_set_fields, push_set_record, read_outcome, read_outcome_observed,
+    scan_outcome, stamp_offset, write_outcome,
 };
 use crate::client::{Connection, Reply};
+use crate::measure::staleness::{Observed, StalenessStats, ValueStamp, STAMP_LEN};
 use crate::measure::{OperationKind, Outcome, Recorder, RunClock};
 use crate::workload::{CoreWorkload, Operation};
 use crate::{Error, Result};
@@ -55,6 +56,8 @@ struct Pending {
     operation_start_micros: u64,
     /// When this request was sent.
     step_start_micros: u64,
+    /// Staleness runs only: the key, and the stamp a write carries (`None` for a read).
+    tracked: Option<(String, Option<ValueStamp>)>,
 }
 
 /// An operation drawn and routed, waiting for room on its connection.
@@ -87,6 +90,12 @@ pub(super) struct Worker {
     next_intended_micros: f64,
     issuing_done: bool,
     clock: RunClock,
+    /// Staleness: this client's writer id and last sequence, where the stamp sits in a
+    /// value, and the counts of its reads' classifications.
+    writer_id: u64,
+    sequence: u64,
+    stamp_offset: usize,
+    staleness_stats: StalenessStats,
 }
 
 impl Worker {
@@ -122,7 +131,22 @@ impl Worker {
             next_intended_micros: 0.0,
             issuing_done: false,
             clock,
+            writer_id: 0,
+            sequence: 0,
+            stamp_offset: 0,
+            staleness_stats: StalenessStats::default(),
         }
+    }
+
+    /// Sets the writer id stamped into this client's values (unique per client).
+    pub(super) fn with_writer_id(mut self, writer_id: u64) -> Worker {
+        self.writer_id = writer_id;
+        self.stamp_offset = stamp_offset(self.workload.field_names());
+        self
+    }
+
+    fn measures_staleness(&self) -> bool {
+        self.shared.staleness.is_some()
     }
 
     /// Runs until the budget, the deadline or a stop ends it; a connection failure ends it
@@ -132,6 +156,9 @@ impl Worker {
         let result = self.run_loop().await;
         if result.is_err() {
             self.fail_in_flight();
+        }
+        if let Some(staleness) = &self.shared.staleness {
+            staleness.stats.lock().merge(&self.staleness_stats);
         }
         result
     }
@@ -312,17 +339,21 @@ impl Worker {
             key_number,
             intended_micros,
         } = prepared;
+        let mut tracked = None;
         let step = match operation {
             Operation::Read => {
                 push_get(self.connections[connection].write_buffer(), key.as_bytes());
+                if self.measures_staleness() {
+                    tracked = Some((key, None));
+                }
                 Step::Read
             }
             Operation::Update => {
-                self.push_set(connection, &key);
+                tracked = self.push_set(connection, &key, now_micros);
                 Step::Update
             }
             Operation::Insert => {
-                self.push_set(connection, &key);
+                tracked = self.push_set(connection, &key, now_micros);
                 Step::Insert {
                     key_number,
                     acknowledge: self.phase == Phase::Run,
@@ -339,6 +370,9 @@ impl Worker {
             }
             Operation::ReadModifyWrite => {
                 push_get(self.connections[connection].write_buffer(), key.as_bytes());
+                if self.measures_staleness() {
+                    tracked = Some((key.clone(), None));
+                }
                 Step::ReadModifyWriteRead { key }
             }
         };
@@ -347,6 +381,7 @@ impl Worker {
             intended_micros,
             operation_start_micros: now_micros,
             step_start_micros: now_micros,
+            tracked,
         });
     }
 
@@ -354,29 +389,63 @@ impl Worker {
     /// is a window at a random offset of the shared pool of YCSB-random bytes (the same
     /// byte mix as a freshly drawn value, without drawing 1 KiB of random numbers per
     /// operation); otherwise the workload draws the record.
-    fn push_set(&mut self, connection: usize, key: &str) {
+    ///
+    /// In a staleness run the first field's value starts with a new [`ValueStamp`], recorded
+    /// as issued before it is sent; returns the key and stamp for the reply to end.
+    fn push_set(
+        &mut self,
+        connection: usize,
+        key: &str,
+        now_micros: u64,
+    ) -> Option<(String, Option<ValueStamp>)> {
+        let stamp = self.shared.staleness.as_ref().map(|staleness| {
+            self.sequence += 1;
+            let stamp = ValueStamp {
+                writer: self.writer_id,
+                sequence: self.sequence,
+                issued_micros: now_micros,
+            };
+            staleness.tracker.write_issued(key.as_bytes(), &stamp);
+            stamp
+        });
         let out = self.connections[connection].write_buffer();
         match &self.value_pool {
             Some(pool) => {
                 let length = self.workload.config().field_length_bytes as usize;
                 let rng = &mut self.rng;
                 let last_offset = pool.len() - length;
+                // The stamped first field (the driver checked length >= STAMP_LEN).
+                let mut stamped = Vec::new();
+                if let Some(stamp) = &stamp {
+                    let offset = rng.gen_range(0..=last_offset);
+                    stamped.extend_from_slice(&stamp.encode());
+                    stamped.extend_from_slice(&pool[offset + STAMP_LEN..offset + length]);
+                }
                 push_set_fields(
                     out,
                     key.as_bytes(),
                     self.workload.field_names(),
                     length,
-                    |_| {
+                    |index| {
+                        if index == 0 && !stamped.is_empty() {
+                            return &stamped[..];
+                        }
                         let offset = rng.gen_range(0..=last_offset);
                         &pool[offset..offset + length]
                     },
                 );
             }
             None => {
-                let values = self.workload.build_values(&mut self.rng);
+                let mut values = self.workload.build_values(&mut self.rng);
+                if let (Some(stamp), Some((_, first))) = (&stamp, values.first_mut()) {
+                    // The driver checked constant lengths >= STAMP_LEN; a shorter value
+                    // simply goes unstamped and reads back as such.
+                    let _ = stamp.write_into(first);
+                }
                 push_set_record(out, key.as_bytes(), &values);
             }
         }
+        stamp.map(|stamp| (key.to_string(), Some(stamp)))
     }
 
     /// Reads whatever replies have arrived and completes their operations; returns whether
@@ -396,9 +465,20 @@ impl Worker {
                         write_outcome
                     }
                 };
-                match self.connections[index].next_reply(classify)? {
-                    Some(outcome) => {
+                let observes = matches!(front.tracked, Some((_, None)));
+                let reply = if observes {
+                    let offset = self.stamp_offset;
+                    self.connections[index]
+                        .next_reply(|reply| read_outcome_observed(reply, offset))?
+                } else {
+                    self.connections[index]
+                        .next_reply(classify)?
+                        .map(|outcome| (outcome, None))
+                };
+                match reply {
+                    Some((outcome, observed)) => {
                         let now = self.clock.now_micros();
+                        self.track(index, outcome, observed, now);
                         self.complete(index, outcome, now)?;
                         completed_any = true;
                     }
@@ -413,6 +493,47 @@ impl Worker {
             }
         }
         Ok(completed_any)
+    }
+
+    /// Staleness: ends the write or classifies the read of the connection's oldest request.
+    fn track(
+        &mut self,
+        connection: usize,
+        outcome: Outcome,
+        observed: Option<Option<Observed>>,
+        now_micros: u64,
+    ) {
+        let Some(staleness) = &self.shared.staleness else {
+            return;
+        };
+        let Some(pending) = self.in_flight[connection].front_mut() else {
+            return;
+        };
+        let Some((key, stamp)) = pending.tracked.take() else {
+            return;
+        };
+        match stamp {
+            Some(stamp) => {
+                staleness
+                    .tracker
+                    .write_ended(key.as_bytes(), &stamp, now_micros, outcome.is_ok())
+            }
+            None => {
+                // A failed read returned nothing to classify.
+                if let Some(observed) = observed {
+                    let versions: &[Observed] = match &observed {
+                        Some(version) => std::slice::from_ref(version),
+                        None => &[],
+                    };
+                    let class = staleness.tracker.classify_read(
+                        key.as_bytes(),
+                        versions,
+                        pending.step_start_micros,
+                    );
+                    self.staleness_stats.record(&class);
+                }
+            }
+        }
     }
 
     fn complete(&mut self, connection: usize, outcome: Outcome, now_micros: u64) -> Result<()> {
@@ -447,7 +568,7 @@ impl Worker {
             Step::ReadModifyWriteRead { key } => {
                 self.recorder
                     .record(OperationKind::Read, outcome, service, intended);
-                self.push_set(connection, &key);
+                let tracked = self.push_set(connection, &key, now_micros);
                 self.in_flight[connection].push_back(Pending {
                     step: Step::ReadModifyWriteUpdate {
                         read_outcome: outcome,
@@ -455,6 +576,7 @@ impl Worker {
                     intended_micros: pending.intended_micros,
                     operation_start_micros: pending.operation_start_micros,
                     step_start_micros: now_micros,
+                    tracked,
                 });
             }
             Step::ReadModifyWriteUpdate { read_outcome } => {
@@ -483,6 +605,13 @@ impl Worker {
         let now = self.clock.now_micros();
         for queue in &mut self.in_flight {
             for pending in queue.drain(..) {
+                if let (Some(staleness), Some((key, Some(stamp)))) =
+                    (&self.shared.staleness, &pending.tracked)
+                {
+                    staleness
+                        .tracker
+                        .write_ended(key.as_bytes(), stamp, now, false);
+                }
                 let service = now.saturating_sub(pending.step_start_micros);
                 let intended = pending
                     .intended_micros
