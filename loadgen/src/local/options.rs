@@ -5,7 +5,7 @@
 //! datacenters = 2
 //! nodes_per_datacenter = 3
 //! replication = { dc1 = 2, dc2 = 1 }   # or a total: replication = 3
-//! consistency = "QUORUM"               # or { counts = { read = 1, write = 3 } }
+//! consistency = "QUORUM"               # or { COUNTS = { read = 1, write = 3 } }
 //! inter_dc_delay = "30+preset:linkedin-ssd"
 //! ```
 
