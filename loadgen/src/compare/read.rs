@@ -4,17 +4,7 @@ use crate::{Error, Result};
 use std::path::Path;
 
 /// The metric columns every summary has, in order, after `op`.
-const METRIC_COLUMNS: [&str; 9] = [
-    "count",
-    "errors",
-    "throughput_ops_per_second",
-    "mean_us",
-    "p50_us",
-    "p90_us",
-    "p99_us",
-    "p999_us",
-    "max_us",
-];
+use crate::report::csv_files::LATENCY_COLUMNS as METRIC_COLUMNS;
 
 /// Largest summary accepted: far above any sweep's, small enough to read into memory.
 const SUMMARY_BYTES_MAX: u64 = 64 << 20;

@@ -12,7 +12,9 @@ use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 
-const LATENCY_COLUMNS: [&str; 9] = [
+/// The metric columns of both CSVs, in order (after `op`, and `interval` in the time series);
+/// `kvbench compare` reads summaries by them.
+pub const LATENCY_COLUMNS: [&str; 9] = [
     "count",
     "errors",
     "throughput_ops_per_second",
