@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::Shared;
+use super::{auth, Shared};
 use crate::protocol::peer::{decode_frame, encode_frame, Frame, FrameKind, PeerMessage};
 use crate::ring::NodeId;
 use crate::{Error, Result};
@@ -78,6 +78,19 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, address: SocketAddr) {
             ))),
         },
     };
+    let checked = match (checked, shared.config.cluster_secret.as_deref()) {
+        (Ok(peer), Some(secret)) => authenticate(
+            &shared,
+            &peer,
+            secret,
+            &mut reader,
+            &mut writer,
+            &mut buffer,
+        )
+        .await
+        .map(|()| peer),
+        (checked, _) => checked,
+    };
     let peer = match checked {
         Ok(peer) => peer,
         Err(error) => {
@@ -106,6 +119,69 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, address: SocketAddr) {
             &format!("closing the connection from {peer} ({address}): {error}"),
         );
     }
+}
+
+/// Challenges `peer` (who passed the `Hello` check) to prove the cluster secret: sends a
+/// fresh nonce and checks the `AuthProof` that must come next, within the connect timeout.
+async fn authenticate(
+    shared: &Shared,
+    peer: &NodeId,
+    secret: &str,
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    buffer: &mut Vec<u8>,
+) -> Result<()> {
+    let limit = shared.config.frame_size_bytes_max;
+    let nonce = auth::new_nonce();
+    let challenge = Frame {
+        kind: FrameKind::OneWay,
+        request_id: 0,
+        message: PeerMessage::AuthChallenge {
+            nonce: nonce.clone(),
+        },
+    };
+    writer
+        .write_all(&encode_frame(&challenge, limit)?)
+        .await
+        .map_err(|error| Error::PeerProtocol(format!("sending the challenge: {error}")))?;
+    let answer = tokio::time::timeout(
+        shared.config.connect_timeout(),
+        read_frame(reader, buffer, limit),
+    )
+    .await;
+    let proof = match answer {
+        Err(_) => return Err(auth_failed("no AuthProof in time")),
+        Ok(Ok(None)) => return Err(auth_failed("closed before AuthProof")),
+        Ok(Err(error)) => return Err(error),
+        Ok(Ok(Some(frame))) => match frame.message {
+            PeerMessage::AuthProof { proof } => proof,
+            other => {
+                return Err(auth_failed(&format!(
+                    "sent {} instead of AuthProof (no cluster_secret configured?)",
+                    other.name()
+                )))
+            }
+        },
+    };
+    let valid = auth::verify(
+        secret,
+        &nonce,
+        peer.as_str(),
+        shared.local.node.as_str(),
+        &shared.config.cluster_name,
+        &proof,
+    );
+    if valid {
+        Ok(())
+    } else {
+        Err(auth_failed(&format!(
+            "node {peer} failed the cluster secret check (wrong cluster_secret?)"
+        )))
+    }
+}
+
+fn auth_failed(detail: &str) -> Error {
+    Error::PeerProtocol(format!("authentication failed: {detail}"))
 }
 
 /// Reads frames after `Hello` until the stream ends (`Ok`) or breaks the protocol.
