@@ -158,4 +158,12 @@ mod tests {
         };
         assert!(zero.validate().is_err());
     }
+
+    #[test]
+    fn an_empty_cluster_secret_is_named() {
+        let config: TransportConfig = toml::from_str("cluster_secret = \"\"").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("transport.cluster_secret"), "{error}");
+        assert!(TransportConfig::default().listen_address.ip().is_loopback());
+    }
 }
