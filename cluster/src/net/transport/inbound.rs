@@ -122,7 +122,8 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, address: SocketAddr) {
 }
 
 /// Challenges `peer` (who passed the `Hello` check) to prove the cluster secret: sends a
-/// fresh nonce and checks the `AuthProof` that must come next, within the connect timeout.
+/// fresh nonce and checks the `AuthProof` that must come next; then answers the caller's own
+/// `AuthChallenge` (mutual authentication). Each read is bounded by the connect timeout.
 async fn authenticate(
     shared: &Shared,
     peer: &NodeId,
@@ -133,37 +134,20 @@ async fn authenticate(
 ) -> Result<()> {
     let limit = shared.config.frame_size_bytes_max;
     let nonce = auth::new_nonce();
-    let challenge = Frame {
-        kind: FrameKind::OneWay,
-        request_id: 0,
-        message: PeerMessage::AuthChallenge {
+    send(
+        writer,
+        PeerMessage::AuthChallenge {
             nonce: nonce.clone(),
         },
-    };
-    writer
-        .write_all(&encode_frame(&challenge, limit)?)
-        .await
-        .map_err(|error| Error::PeerProtocol(format!("sending the challenge: {error}")))?;
-    let answer = tokio::time::timeout(
-        shared.config.connect_timeout(),
-        read_frame(reader, buffer, limit),
+        limit,
     )
-    .await;
-    let proof = match answer {
-        Err(_) => return Err(auth_failed("no AuthProof in time")),
-        Ok(Ok(None)) => return Err(auth_failed("closed before AuthProof")),
-        Ok(Err(error)) => return Err(error),
-        Ok(Ok(Some(frame))) => match frame.message {
-            PeerMessage::AuthProof { proof } => proof,
-            other => {
-                return Err(auth_failed(&format!(
-                    "sent {} instead of AuthProof (no cluster_secret configured?)",
-                    other.name()
-                )))
-            }
-        },
+    .await?;
+    let PeerMessage::AuthProof { proof } = read_auth(shared, reader, buffer, "AuthProof").await?
+    else {
+        unreachable!("read_auth returns the message named")
     };
     let valid = auth::verify(
+        auth::Role::Caller,
         secret,
         &nonce,
         peer.as_str(),
@@ -171,12 +155,62 @@ async fn authenticate(
         &shared.config.cluster_name,
         &proof,
     );
-    if valid {
-        Ok(())
-    } else {
-        Err(auth_failed(&format!(
+    if !valid {
+        return Err(auth_failed(&format!(
             "node {peer} failed the cluster secret check (wrong cluster_secret?)"
-        )))
+        )));
+    }
+    let PeerMessage::AuthChallenge { nonce } =
+        read_auth(shared, reader, buffer, "AuthChallenge").await?
+    else {
+        unreachable!("read_auth returns the message named")
+    };
+    let proof = auth::prove(
+        auth::Role::Acceptor,
+        secret,
+        &nonce,
+        peer.as_str(),
+        shared.local.node.as_str(),
+        &shared.config.cluster_name,
+    );
+    send(writer, PeerMessage::AuthProof { proof }, limit).await
+}
+
+async fn send(writer: &mut OwnedWriteHalf, message: PeerMessage, limit: usize) -> Result<()> {
+    let name = message.name();
+    let frame = Frame {
+        kind: FrameKind::OneWay,
+        request_id: 0,
+        message,
+    };
+    writer
+        .write_all(&encode_frame(&frame, limit)?)
+        .await
+        .map_err(|error| Error::PeerProtocol(format!("sending {name}: {error}")))
+}
+
+/// Reads the next frame, which must be the authentication message `expected`.
+async fn read_auth(
+    shared: &Shared,
+    reader: &mut OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+    expected: &str,
+) -> Result<PeerMessage> {
+    let limit = shared.config.frame_size_bytes_max;
+    let answer = tokio::time::timeout(
+        shared.config.connect_timeout(),
+        read_frame(reader, buffer, limit),
+    )
+    .await;
+    match answer {
+        Err(_) => Err(auth_failed(&format!("no {expected} in time"))),
+        Ok(Ok(None)) => Err(auth_failed(&format!("closed before {expected}"))),
+        Ok(Err(error)) => Err(error),
+        Ok(Ok(Some(frame))) if frame.message.name() == expected => Ok(frame.message),
+        Ok(Ok(Some(frame))) => Err(auth_failed(&format!(
+            "sent {} instead of {expected} (no cluster_secret configured?)",
+            frame.message.name()
+        ))),
     }
 }
 

@@ -264,46 +264,92 @@ impl Writer {
             .flush()
             .await
             .map_err(|error| self.unavailable(error.to_string()))?;
+        let PeerMessage::AuthChallenge { nonce } =
+            self.read_auth(reader, received, "AuthChallenge").await?
+        else {
+            unreachable!("read_auth returns the message named")
+        };
+        let proof = auth::prove(
+            auth::Role::Caller,
+            secret,
+            &nonce,
+            self.shared.local.node.as_str(),
+            self.peer.as_str(),
+            &self.shared.config.cluster_name,
+        );
+        // Mutual: challenge the acceptor in the same write, and send nothing else until it
+        // proves the secret too.
+        let ours = auth::new_nonce();
+        for message in [
+            PeerMessage::AuthProof { proof },
+            PeerMessage::AuthChallenge {
+                nonce: ours.clone(),
+            },
+        ] {
+            let frame = Frame {
+                kind: FrameKind::OneWay,
+                request_id: 0,
+                message,
+            };
+            writer
+                .write_all(&encode_frame(&frame, limit)?)
+                .await
+                .map_err(|error| self.unavailable(error.to_string()))?;
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|error| self.unavailable(error.to_string()))?;
+        let PeerMessage::AuthProof { proof } =
+            self.read_auth(reader, received, "AuthProof").await?
+        else {
+            unreachable!("read_auth returns the message named")
+        };
+        let valid = auth::verify(
+            auth::Role::Acceptor,
+            secret,
+            &ours,
+            self.shared.local.node.as_str(),
+            self.peer.as_str(),
+            &self.shared.config.cluster_name,
+            &proof,
+        );
+        if valid {
+            Ok(())
+        } else {
+            Err(self.unavailable(format!(
+                "authentication failed: {} ({}) failed the cluster secret check \
+                 (wrong cluster_secret?)",
+                self.peer, self.address
+            )))
+        }
+    }
+
+    /// Reads the peer's next frame during authentication: `expected`, or a refusal.
+    async fn read_auth(
+        &self,
+        reader: &OwnedReadHalf,
+        received: &mut Vec<u8>,
+        expected: &str,
+    ) -> Result<PeerMessage> {
         let timeout = self.shared.config.connect_timeout();
         let frame = match tokio::time::timeout(timeout, read_one(reader, received)).await {
             Err(_) => {
                 return Err(self.unavailable(format!(
-                    "no AuthChallenge within {} ms (has the peer no cluster_secret?)",
+                    "no {expected} within {} ms (has the peer no cluster_secret?)",
                     timeout.as_millis()
                 )))
             }
             Ok(Err(detail)) => return Err(self.unavailable(detail)),
             Ok(Ok(frame)) => frame,
         };
-        let nonce = match frame.message {
-            PeerMessage::AuthChallenge { nonce } => nonce,
+        match frame.message {
             PeerMessage::Error { message } => {
-                return Err(self.unavailable(format!("refused the connection: {message}")))
+                Err(self.unavailable(format!("refused the connection: {message}")))
             }
-            other => {
-                return Err(
-                    self.unavailable(format!("sent {} instead of AuthChallenge", other.name()))
-                )
-            }
-        };
-        let proof = Frame {
-            kind: FrameKind::OneWay,
-            request_id: 0,
-            message: PeerMessage::AuthProof {
-                proof: auth::prove(
-                    secret,
-                    &nonce,
-                    self.shared.local.node.as_str(),
-                    self.peer.as_str(),
-                    &self.shared.config.cluster_name,
-                ),
-            },
-        };
-        writer
-            .write_all(&encode_frame(&proof, limit)?)
-            .await
-            .map_err(|error| self.unavailable(error.to_string()))?;
-        Ok(())
+            message if message.name() == expected => Ok(message),
+            other => Err(self.unavailable(format!("sent {} instead of {expected}", other.name()))),
+        }
     }
 
     fn connect_failed(&mut self, error: Error) {
