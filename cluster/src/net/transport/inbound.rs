@@ -239,6 +239,12 @@ async fn read_messages(
             (_, PeerMessage::Hello { .. }) => {
                 return Err(Error::PeerProtocol("a second Hello".to_string()));
             }
+            (_, message @ (PeerMessage::AuthChallenge { .. } | PeerMessage::AuthProof { .. })) => {
+                return Err(Error::PeerProtocol(format!(
+                    "{} after the handshake",
+                    message.name()
+                )));
+            }
             (FrameKind::Response, message) => shared.complete(peer, frame.request_id, message),
             (kind, message) => {
                 handlers.spawn(handle(
