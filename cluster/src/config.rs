@@ -88,6 +88,11 @@ pub struct NodeConfig {
     /// When set, clients must `AUTH` with this password before any other command.
     /// Default: none (no authentication).
     pub requirepass: Option<String>,
+    /// Shared secret peers prove to each other on connecting (challenge-response with
+    /// HMAC-SHA256; the secret never goes on the wire). When unset here, the `kvnode` binary
+    /// takes it from the environment variable `KVNODE_CLUSTER_SECRET`. Default: none (peers
+    /// are only checked for a known node id and the cluster name).
+    pub cluster_secret: Option<String>,
     /// `sloppy` (default): when a replica is unreachable a fallback node takes the write
     /// with a hint and counts toward W; `strict`: only the preference list counts. See
     /// [`crate::handoff`].
@@ -144,6 +149,7 @@ impl Default for NodeConfig {
             links: LinkConfig::default(),
             client_connections_max: 10_000,
             requirepass: None,
+            cluster_secret: None,
             handoff: HandoffMode::default(),
             hints: HintConfig::default(),
             read_repair: true,
@@ -236,6 +242,9 @@ impl NodeConfig {
         }
         if self.requirepass.as_deref() == Some("") {
             return invalid("requirepass", "must not be empty (leave it out instead)");
+        }
+        if self.cluster_secret.as_deref() == Some("") {
+            return invalid("cluster_secret", "must not be empty (leave it out instead)");
         }
         self.versions
             .validate()

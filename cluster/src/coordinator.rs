@@ -125,6 +125,7 @@ impl Coordinator {
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
             request_timeout_ms: config.request_timeout_ms,
+            cluster_secret: config.cluster_secret.clone(),
             ..TransportConfig::default()
         };
         let local = LocalIdentity {

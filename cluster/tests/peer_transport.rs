@@ -304,3 +304,181 @@ async fn a_peer_that_comes_back_is_reconnected() {
     })
     .await;
 }
+
+fn with_secret(secret: Option<&str>) -> TransportConfig {
+    TransportConfig {
+        cluster_secret: secret.map(str::to_string),
+        ..test_config()
+    }
+}
+
+async fn secret_pair(
+    links: &Arc<LinkEmulator>,
+    a_secret: Option<&str>,
+    b_secret: Option<&str>,
+) -> (PeerTransport, PeerTransport) {
+    let a = start("a", with_secret(a_secret), links).await;
+    let b_node = start("b", with_secret(b_secret), links).await;
+    introduce(&a, &b_node);
+    (a, b_node)
+}
+
+#[tokio::test]
+async fn peers_with_the_cluster_secret_exchange_messages() {
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let (a, b_node) = secret_pair(&links, Some("s3cret"), Some("s3cret")).await;
+        assert_eq!(
+            a.call(&b(), PeerMessage::Ping, LONG).await.unwrap(),
+            PeerMessage::Pong
+        );
+        // Both directions, each with its own challenge.
+        assert_eq!(
+            b_node
+                .call(&NodeId::new("a"), PeerMessage::Ping, LONG)
+                .await
+                .unwrap(),
+            PeerMessage::Pong
+        );
+        a.shutdown().await;
+        b_node.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_with_the_wrong_secret_is_refused() {
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let (a, b_node) = secret_pair(&links, Some("guess"), Some("s3cret")).await;
+        let error = a.call(&b(), PeerMessage::Ping, LONG).await.unwrap_err();
+        assert!(matches!(error, Error::PeerUnavailable { .. }), "{error}");
+        assert!(
+            error.to_string().contains("authentication failed"),
+            "{error}"
+        );
+        a.shutdown().await;
+        b_node.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_without_a_secret_is_refused_by_one_that_requires_it() {
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let (a, b_node) = secret_pair(&links, None, Some("s3cret")).await;
+        let error = a.call(&b(), PeerMessage::Ping, LONG).await.unwrap_err();
+        assert!(
+            error.to_string().contains("requires a cluster secret"),
+            "{error}"
+        );
+        a.shutdown().await;
+        b_node.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_node_with_a_secret_does_not_talk_to_a_peer_without_one() {
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let (a, b_node) = secret_pair(&links, Some("s3cret"), None).await;
+        let error = a.call(&b(), PeerMessage::Ping, LONG).await.unwrap_err();
+        assert!(error.to_string().contains("no AuthChallenge"), "{error}");
+        a.shutdown().await;
+        b_node.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_node_is_refused_even_with_the_right_secret() {
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let a = start("a", with_secret(Some("s3cret")), &links).await;
+        let b_node = start("b", with_secret(Some("s3cret")), &links).await;
+        // b does not know a.
+        a.add_peer(b(), "dc1", b_node.local_address());
+        let error = a.call(&b(), PeerMessage::Ping, LONG).await.unwrap_err();
+        assert!(error.to_string().contains("not a known peer"), "{error}");
+        a.shutdown().await;
+        b_node.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads frames off `stream` into `buffer` until one is whole; `None` on end of stream or
+/// after `wait` with nothing whole.
+async fn next_frame(
+    stream: &mut tokio::net::TcpStream,
+    buffer: &mut Vec<u8>,
+    wait: Duration,
+) -> Option<cluster::protocol::peer::Frame> {
+    use tokio::io::AsyncReadExt;
+    let limit = 1 << 20;
+    loop {
+        if let Some((frame, used)) = cluster::protocol::peer::decode_frame(buffer, limit).unwrap() {
+            buffer.drain(..used);
+            return Some(frame);
+        }
+        match tokio::time::timeout(wait, stream.read_buf(buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listener_without_the_secret_gets_no_data_from_a_caller() {
+    use cluster::protocol::peer::{encode_frame, Frame, FrameKind};
+    use tokio::io::AsyncWriteExt;
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let a = start("a", with_secret(Some("s3cret")), &links).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        a.add_peer(b(), "dc1", listener.local_addr().unwrap());
+        // An impostor at b's address: it challenges, then answers a's challenge with a guess.
+        let impostor = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buffer = Vec::new();
+            let mut seen = Vec::new();
+            let hello = next_frame(&mut stream, &mut buffer, LONG).await.unwrap();
+            seen.push(hello.message.name());
+            let send = |message| {
+                encode_frame(
+                    &Frame {
+                        kind: FrameKind::OneWay,
+                        request_id: 0,
+                        message,
+                    },
+                    1 << 20,
+                )
+                .unwrap()
+            };
+            let challenge = send(PeerMessage::AuthChallenge { nonce: vec![0; 32] });
+            stream.write_all(&challenge).await.unwrap();
+            for _ in 0..2 {
+                let frame = next_frame(&mut stream, &mut buffer, LONG).await.unwrap();
+                seen.push(frame.message.name());
+            }
+            let guess = send(PeerMessage::AuthProof { proof: vec![0; 32] });
+            stream.write_all(&guess).await.unwrap();
+            while let Some(frame) = next_frame(&mut stream, &mut buffer, SHORT * 2).await {
+                seen.push(frame.message.name());
+            }
+            seen
+        });
+        let error = a.call(&b(), PeerMessage::Ping, LONG).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("failed the cluster secret check"),
+            "{error}"
+        );
+        let seen = impostor.await.unwrap();
+        assert_eq!(seen, ["Hello", "AuthProof", "AuthChallenge"]);
+        a.shutdown().await;
+    })
+    .await;
+}

@@ -104,6 +104,9 @@ fn load_config(arguments: &Arguments) -> anyhow::Result<NodeConfig> {
     if let Some(directory) = &arguments.data_dir {
         config.data_dir = directory.clone();
     }
+    if config.cluster_secret.is_none() {
+        config.cluster_secret = std::env::var("KVNODE_CLUSTER_SECRET").ok();
+    }
     if let Some(password) = &arguments.requirepass {
         config.requirepass = Some(password.clone());
     }

@@ -107,3 +107,21 @@ fn this_node_must_be_a_member() {
     let text = error_text(config.validate());
     assert!(text.contains("not in the member list"), "{text}");
 }
+
+#[test]
+fn cluster_secret_parses_and_an_empty_one_is_named() {
+    let config = NodeConfig::parse("cluster_secret = \"s3cret\"\n").unwrap();
+    assert_eq!(config.cluster_secret.as_deref(), Some("s3cret"));
+    config.validate().unwrap();
+    assert_eq!(NodeConfig::default().cluster_secret, None);
+    let empty = NodeConfig::parse("cluster_secret = \"\"\n").unwrap();
+    let text = error_text(empty.validate());
+    assert!(text.contains("cluster_secret"), "{text}");
+}
+
+#[test]
+fn default_addresses_are_loopback() {
+    let config = NodeConfig::default();
+    assert!(config.client_address.ip().is_loopback());
+    assert!(config.peer_address.ip().is_loopback());
+}

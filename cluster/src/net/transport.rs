@@ -28,6 +28,7 @@
 //! The `Hello` that opens a connection and the refusal sent to a rejected one are part of
 //! connecting, like a TCP handshake, and are not emulated.
 
+mod auth;
 mod config;
 mod inbound;
 mod outbound;

@@ -177,6 +177,19 @@ pub enum PeerMessage {
         /// Encoded sibling set.
         siblings: Vec<u8>,
     },
+    /// Sent by the accepting side after a valid `Hello` when it has a cluster secret: a
+    /// fresh random nonce the caller must answer with `AuthProof`.
+    AuthChallenge {
+        /// 32 random bytes.
+        nonce: Vec<u8>,
+    },
+    /// The caller's answer to `AuthChallenge`: HMAC-SHA256 over the nonce, both node ids
+    /// and the cluster name, keyed by the cluster secret (see `net::transport::auth`). The
+    /// secret itself never goes on the wire.
+    AuthProof {
+        /// The 32-byte MAC.
+        proof: Vec<u8>,
+    },
 }
 
 impl PeerMessage {
@@ -197,6 +210,8 @@ impl PeerMessage {
             PeerMessage::LinkUpdate { .. } => "LinkUpdate",
             PeerMessage::LinkUpdateReply { .. } => "LinkUpdateReply",
             PeerMessage::HintedPut { .. } => "HintedPut",
+            PeerMessage::AuthChallenge { .. } => "AuthChallenge",
+            PeerMessage::AuthProof { .. } => "AuthProof",
         }
     }
 

@@ -46,6 +46,12 @@ pub struct TransportConfig {
     /// Seed of the random stream that draws link emulator verdicts; mixed with the node id so
     /// nodes draw independently yet a run with the same seeds repeats. Default 0.
     pub rng_seed: u64,
+    /// Shared secret every node of the cluster holds. When set, an accepted connection must
+    /// prove it (challenge-response, HMAC-SHA256 over a fresh nonce; the secret never goes on
+    /// the wire) before any message is read, and this node answers the same challenge from
+    /// the peers it connects to; a peer that cannot is refused and logged. Default: none (any
+    /// peer that names a known node id and the cluster name is accepted).
+    pub cluster_secret: Option<String>,
 }
 
 impl Default for TransportConfig {
@@ -62,6 +68,7 @@ impl Default for TransportConfig {
             inbound_connections_max: 1024,
             inbound_requests_max: 256,
             rng_seed: 0,
+            cluster_secret: None,
         }
     }
 }
@@ -96,6 +103,12 @@ impl TransportConfig {
             return Err(invalid(
                 "frame_size_bytes_max",
                 "must fit the frame header's 32-bit length".to_string(),
+            ));
+        }
+        if self.cluster_secret.as_deref() == Some("") {
+            return Err(invalid(
+                "cluster_secret",
+                "must not be empty (leave it out instead)".to_string(),
             ));
         }
         if self.cluster_name.is_empty() {
@@ -144,5 +157,13 @@ mod tests {
             ..TransportConfig::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn an_empty_cluster_secret_is_named() {
+        let config: TransportConfig = toml::from_str("cluster_secret = \"\"").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("transport.cluster_secret"), "{error}");
+        assert!(TransportConfig::default().listen_address.ip().is_loopback());
     }
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use super::Shared;
+use super::{auth, Shared};
 use crate::protocol::peer::{decode_frame, encode_frame, Frame, FrameKind, PeerMessage};
 use crate::ring::NodeId;
 use crate::{Error, Result};
@@ -78,6 +78,19 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, address: SocketAddr) {
             ))),
         },
     };
+    let checked = match (checked, shared.config.cluster_secret.as_deref()) {
+        (Ok(peer), Some(secret)) => authenticate(
+            &shared,
+            &peer,
+            secret,
+            &mut reader,
+            &mut writer,
+            &mut buffer,
+        )
+        .await
+        .map(|()| peer),
+        (checked, _) => checked,
+    };
     let peer = match checked {
         Ok(peer) => peer,
         Err(error) => {
@@ -108,6 +121,103 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, address: SocketAddr) {
     }
 }
 
+/// Challenges `peer` (who passed the `Hello` check) to prove the cluster secret: sends a
+/// fresh nonce and checks the `AuthProof` that must come next; then answers the caller's own
+/// `AuthChallenge` (mutual authentication). Each read is bounded by the connect timeout.
+async fn authenticate(
+    shared: &Shared,
+    peer: &NodeId,
+    secret: &str,
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    buffer: &mut Vec<u8>,
+) -> Result<()> {
+    let limit = shared.config.frame_size_bytes_max;
+    let nonce = auth::new_nonce();
+    send(
+        writer,
+        PeerMessage::AuthChallenge {
+            nonce: nonce.clone(),
+        },
+        limit,
+    )
+    .await?;
+    let PeerMessage::AuthProof { proof } = read_auth(shared, reader, buffer, "AuthProof").await?
+    else {
+        unreachable!("read_auth returns the message named")
+    };
+    let valid = auth::verify(
+        auth::Role::Caller,
+        secret,
+        &nonce,
+        peer.as_str(),
+        shared.local.node.as_str(),
+        &shared.config.cluster_name,
+        &proof,
+    );
+    if !valid {
+        return Err(auth_failed(&format!(
+            "node {peer} failed the cluster secret check (wrong cluster_secret?)"
+        )));
+    }
+    let PeerMessage::AuthChallenge { nonce } =
+        read_auth(shared, reader, buffer, "AuthChallenge").await?
+    else {
+        unreachable!("read_auth returns the message named")
+    };
+    let proof = auth::prove(
+        auth::Role::Acceptor,
+        secret,
+        &nonce,
+        peer.as_str(),
+        shared.local.node.as_str(),
+        &shared.config.cluster_name,
+    );
+    send(writer, PeerMessage::AuthProof { proof }, limit).await
+}
+
+async fn send(writer: &mut OwnedWriteHalf, message: PeerMessage, limit: usize) -> Result<()> {
+    let name = message.name();
+    let frame = Frame {
+        kind: FrameKind::OneWay,
+        request_id: 0,
+        message,
+    };
+    writer
+        .write_all(&encode_frame(&frame, limit)?)
+        .await
+        .map_err(|error| Error::PeerProtocol(format!("sending {name}: {error}")))
+}
+
+/// Reads the next frame, which must be the authentication message `expected`.
+async fn read_auth(
+    shared: &Shared,
+    reader: &mut OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+    expected: &str,
+) -> Result<PeerMessage> {
+    let limit = shared.config.frame_size_bytes_max;
+    let answer = tokio::time::timeout(
+        shared.config.connect_timeout(),
+        read_frame(reader, buffer, limit),
+    )
+    .await;
+    match answer {
+        Err(_) => Err(auth_failed(&format!("no {expected} in time"))),
+        Ok(Ok(None)) => Err(auth_failed(&format!("closed before {expected}"))),
+        Ok(Err(error)) => Err(error),
+        Ok(Ok(Some(frame))) if frame.message.name() == expected => Ok(frame.message),
+        Ok(Ok(Some(frame))) => Err(auth_failed(&format!(
+            "sent {} instead of {expected} (no cluster_secret configured?)",
+            frame.message.name()
+        ))),
+    }
+}
+
+fn auth_failed(detail: &str) -> Error {
+    Error::PeerProtocol(format!("authentication failed: {detail}"))
+}
+
 /// Reads frames after `Hello` until the stream ends (`Ok`) or breaks the protocol.
 async fn read_messages(
     shared: &Arc<Shared>,
@@ -128,6 +238,12 @@ async fn read_messages(
         match (frame.kind, frame.message) {
             (_, PeerMessage::Hello { .. }) => {
                 return Err(Error::PeerProtocol("a second Hello".to_string()));
+            }
+            (_, message @ (PeerMessage::AuthChallenge { .. } | PeerMessage::AuthProof { .. })) => {
+                return Err(Error::PeerProtocol(format!(
+                    "{} after the handshake",
+                    message.name()
+                )));
             }
             (FrameKind::Response, message) => shared.complete(peer, frame.request_id, message),
             (kind, message) => {

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use super::Shared;
+use super::{auth, Shared};
 use crate::protocol::peer::{decode_frame, encode_frame, Frame, FrameKind, PeerMessage};
 use crate::ring::NodeId;
 use crate::{Error, Result};
@@ -225,6 +225,17 @@ impl Writer {
             .write_all(&bytes)
             .await
             .map_err(|error| self.unavailable(error.to_string()))?;
+        let mut received = Vec::new();
+        if let Some(secret) = self.shared.config.cluster_secret.clone() {
+            if let Err(error) = self
+                .answer_challenge(&secret, &mut writer, &reader, &mut received)
+                .await
+            {
+                // Calls waiting on this peer fail with the reason rather than a timeout.
+                self.shared.fail_pending(&self.peer, &error.to_string());
+                return Err(error);
+            }
+        }
         if self.failing {
             self.log("connected again");
         }
@@ -233,8 +244,112 @@ impl Writer {
         Ok(Connection {
             writer,
             reader,
-            received: Vec::new(),
+            received,
         })
+    }
+
+    /// With a cluster secret the peer must challenge us right after `Hello`: waits (within
+    /// the connect timeout) for its `AuthChallenge` and answers with the proof. A peer that
+    /// refuses, or sends no challenge (it has no secret, so it could be anyone), fails the
+    /// connection.
+    async fn answer_challenge(
+        &self,
+        secret: &str,
+        writer: &mut BufWriter<OwnedWriteHalf>,
+        reader: &OwnedReadHalf,
+        received: &mut Vec<u8>,
+    ) -> Result<()> {
+        let limit = self.shared.config.frame_size_bytes_max;
+        writer
+            .flush()
+            .await
+            .map_err(|error| self.unavailable(error.to_string()))?;
+        let PeerMessage::AuthChallenge { nonce } =
+            self.read_auth(reader, received, "AuthChallenge").await?
+        else {
+            unreachable!("read_auth returns the message named")
+        };
+        let proof = auth::prove(
+            auth::Role::Caller,
+            secret,
+            &nonce,
+            self.shared.local.node.as_str(),
+            self.peer.as_str(),
+            &self.shared.config.cluster_name,
+        );
+        // Mutual: challenge the acceptor in the same write, and send nothing else until it
+        // proves the secret too.
+        let ours = auth::new_nonce();
+        for message in [
+            PeerMessage::AuthProof { proof },
+            PeerMessage::AuthChallenge {
+                nonce: ours.clone(),
+            },
+        ] {
+            let frame = Frame {
+                kind: FrameKind::OneWay,
+                request_id: 0,
+                message,
+            };
+            writer
+                .write_all(&encode_frame(&frame, limit)?)
+                .await
+                .map_err(|error| self.unavailable(error.to_string()))?;
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|error| self.unavailable(error.to_string()))?;
+        let PeerMessage::AuthProof { proof } =
+            self.read_auth(reader, received, "AuthProof").await?
+        else {
+            unreachable!("read_auth returns the message named")
+        };
+        let valid = auth::verify(
+            auth::Role::Acceptor,
+            secret,
+            &ours,
+            self.shared.local.node.as_str(),
+            self.peer.as_str(),
+            &self.shared.config.cluster_name,
+            &proof,
+        );
+        if valid {
+            Ok(())
+        } else {
+            Err(self.unavailable(format!(
+                "authentication failed: {} ({}) failed the cluster secret check \
+                 (wrong cluster_secret?)",
+                self.peer, self.address
+            )))
+        }
+    }
+
+    /// Reads the peer's next frame during authentication: `expected`, or a refusal.
+    async fn read_auth(
+        &self,
+        reader: &OwnedReadHalf,
+        received: &mut Vec<u8>,
+        expected: &str,
+    ) -> Result<PeerMessage> {
+        let timeout = self.shared.config.connect_timeout();
+        let frame = match tokio::time::timeout(timeout, read_one(reader, received)).await {
+            Err(_) => {
+                return Err(self.unavailable(format!(
+                    "no {expected} within {} ms (has the peer no cluster_secret?)",
+                    timeout.as_millis()
+                )))
+            }
+            Ok(Err(detail)) => return Err(self.unavailable(detail)),
+            Ok(Ok(frame)) => frame,
+        };
+        match frame.message {
+            PeerMessage::Error { message } => {
+                Err(self.unavailable(format!("refused the connection: {message}")))
+            }
+            message if message.name() == expected => Ok(message),
+            other => Err(self.unavailable(format!("sent {} instead of {expected}", other.name()))),
+        }
     }
 
     fn connect_failed(&mut self, error: Error) {
@@ -276,6 +391,32 @@ impl Writer {
     }
 }
 
+/// Reads one frame (the peer's challenge or refusal) off a fresh connection, keeping any
+/// bytes after it in `received`.
+async fn read_one(
+    reader: &OwnedReadHalf,
+    received: &mut Vec<u8>,
+) -> std::result::Result<Frame, String> {
+    loop {
+        match decode_frame(received, REFUSAL_SIZE_BYTES_MAX) {
+            Ok(Some((frame, used))) => {
+                received.drain(..used);
+                return Ok(frame);
+            }
+            Ok(None) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+        received.reserve(4096);
+        reader.readable().await.map_err(|error| error.to_string())?;
+        match reader.try_read_buf(received) {
+            Ok(0) => return Err("closed by the peer before authenticating".to_string()),
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
 /// Reads an outbound connection until it ends. Nothing is expected on it but a refusal.
 async fn read_until_closed(connection: Option<&mut Connection>) -> Closed {
     let Some(connection) = connection else {
@@ -286,6 +427,11 @@ async fn read_until_closed(connection: Option<&mut Connection>) -> Closed {
             Ok(Some((frame, _))) => {
                 return match frame.message {
                     PeerMessage::Error { message } => Closed::Refused(message),
+                    PeerMessage::AuthChallenge { .. } => Closed::Refused(
+                        "the peer requires a cluster secret and this node has none \
+                         (set cluster_secret)"
+                            .to_string(),
+                    ),
                     other => Closed::Lost(format!("unexpected {} frame", other.name())),
                 }
             }

@@ -18,9 +18,11 @@
 //!  40 LinkUpdate       u32 word count, then that many strings
 //!  41 LinkUpdateReply  string summary
 //!  50 HintedPut  string owner, bytes key, bytes siblings
+//!  60 AuthChallenge  bytes nonce
+//!  61 AuthProof      bytes proof
 //!
 //! Tags 40 to 49 are the link emulator's admin messages; 50 and up are hinted handoff and
-//! repair.
+//! repair; 60 and up are peer authentication.
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -52,6 +54,8 @@ const TAG_MINT: u8 = 11;
 const TAG_LINK_UPDATE: u8 = 40;
 const TAG_LINK_UPDATE_REPLY: u8 = 41;
 const TAG_HINTED_PUT: u8 = 50;
+const TAG_AUTH_CHALLENGE: u8 = 60;
+const TAG_AUTH_PROOF: u8 = 61;
 
 /// Most words in a `LinkUpdate`: a link change is a handful of words.
 const LINK_UPDATE_WORDS_MAX: usize = 256;
@@ -137,6 +141,14 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             put_bytes(out, key);
             put_bytes(out, siblings);
         }
+        PeerMessage::AuthChallenge { nonce } => {
+            out.push(TAG_AUTH_CHALLENGE);
+            put_bytes(out, nonce);
+        }
+        PeerMessage::AuthProof { proof } => {
+            out.push(TAG_AUTH_PROOF);
+            put_bytes(out, proof);
+        }
     }
 }
 
@@ -214,6 +226,12 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             owner: reader.string("HintedPut.owner")?,
             key: reader.bytes("HintedPut.key")?,
             siblings: reader.bytes("HintedPut.siblings")?,
+        },
+        TAG_AUTH_CHALLENGE => PeerMessage::AuthChallenge {
+            nonce: reader.bytes("AuthChallenge.nonce")?,
+        },
+        TAG_AUTH_PROOF => PeerMessage::AuthProof {
+            proof: reader.bytes("AuthProof.proof")?,
         },
         other => return Err(corrupt(format!("unknown message tag {other}"))),
     };

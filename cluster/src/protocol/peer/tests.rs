@@ -288,3 +288,19 @@ fn link_update_with_a_forged_word_count_is_refused() {
     let error = decode_frame(&bytes, LIMIT).unwrap_err().to_string();
     assert!(error.contains("LinkUpdate claims 100000 words"), "{error}");
 }
+
+#[test]
+fn auth_messages_round_trip_with_golden_bytes() {
+    let challenge = PeerMessage::AuthChallenge { nonce: vec![7, 8] };
+    let bytes = encode_frame(&frame(FrameKind::OneWay, 0, challenge.clone()), LIMIT).unwrap();
+    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[60, 0, 0, 0, 2, 7, 8]);
+    let proof = PeerMessage::AuthProof { proof: vec![9] };
+    let bytes = encode_frame(&frame(FrameKind::OneWay, 0, proof.clone()), LIMIT).unwrap();
+    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[61, 0, 0, 0, 1, 9]);
+    for message in [challenge, proof] {
+        let original = frame(FrameKind::OneWay, 0, message);
+        let bytes = encode_frame(&original, LIMIT).unwrap();
+        let (decoded, consumed) = decode_frame(&bytes, LIMIT).unwrap().unwrap();
+        assert_eq!((decoded, consumed), (original, bytes.len()));
+    }
+}

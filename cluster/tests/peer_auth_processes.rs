@@ -1,0 +1,88 @@
+//! Two `kvnode` processes sharing a `cluster_secret` replicate to each other; after one is
+//! restarted with another secret, each refuses the other (logged with the address and the
+//! reason) and a write that needs both fails. The launcher kills every child however the
+//! test ends.
+
+use cluster::launcher::{ClusterSpec, LocalCluster};
+use cluster::protocol::Consistency;
+use cluster::ring::Replication;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Bound on any one client reply, and on waiting for a log line.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends one command and returns the first reply line (bulk strings: their payload line).
+fn command(address: SocketAddr, arguments: &[&str]) -> String {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+    let mut request = format!("*{}\r\n", arguments.len());
+    for argument in arguments {
+        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("reply");
+    if line.starts_with('$') && !line.starts_with("$-1") {
+        line.clear();
+        reader.read_line(&mut line).expect("bulk payload");
+    }
+    line.trim_end().to_string()
+}
+
+#[test]
+fn processes_with_the_secret_replicate_and_a_wrong_secret_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = ClusterSpec::new(
+        env!("CARGO_BIN_EXE_kvnode").into(),
+        directory.path().to_path_buf(),
+        1,
+        2,
+    );
+    spec.replication = Replication::Total(2);
+    spec.default_consistency = Consistency::Quorum;
+    spec.base.vnodes_per_weight = 16;
+    spec.base.request_timeout_ms = 1000;
+    spec.base.cluster_secret = Some("correct horse".to_string());
+    let mut cluster = LocalCluster::start(&spec).expect("two nodes start");
+    let address = cluster.client_addresses();
+
+    // Quorum of two: the write needs the other node, so the peers authenticated.
+    assert_eq!(command(address[0], &["SET", "k", "v1"]), "+OK");
+    assert_eq!(command(address[1], &["GET", "k"]), "v1");
+    for node in cluster.nodes() {
+        let text = std::fs::read_to_string(&node.log_path).unwrap_or_default();
+        assert!(!text.contains("correct horse"), "secret in a log: {text}");
+    }
+
+    cluster.stop_node(1).expect("stop n2");
+    let config_path = cluster.nodes()[1].config_path.clone();
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    assert!(text.contains("correct horse"), "{text}");
+    std::fs::write(
+        &config_path,
+        text.replace("correct horse", "battery staple"),
+    )
+    .unwrap();
+    cluster.restart(1).expect("n2 restarts with another secret");
+
+    let reply = command(address[0], &["SET", "k2", "v2"]);
+    assert!(reply.starts_with("-ERR quorum not reached"), "{reply}");
+    let log_path = cluster.nodes()[1].log_path.clone();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let refused = log.lines().any(|line| {
+            line.contains("refused a connection from 127.")
+                && line.contains("authentication failed")
+        });
+        if refused {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal logged by n2: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cluster.stop();
+}
