@@ -54,6 +54,7 @@ use tokio::sync::mpsc;
 use crate::config::NodeConfig;
 use crate::handoff::sloppy::Fallbacks;
 use crate::handoff::{Handoff, HandoffHandler, HintStore};
+use crate::membership::node::{MembershipHandler, MembershipService};
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
 use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
@@ -95,6 +96,8 @@ pub struct Coordinator {
     handoff: Arc<Handoff>,
     /// Read repair settings and counters.
     repair: Arc<ReadRepair>,
+    /// Gossip membership and failure detection (`CLUSTER.MEMBERS`).
+    membership: Arc<MembershipService>,
 }
 
 impl Coordinator {
@@ -121,6 +124,8 @@ impl Coordinator {
             handler,
         ));
         let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
+        let membership = MembershipService::new(config)?;
+        let handler = Arc::new(MembershipHandler::new(Arc::clone(&membership), handler));
         let emulator = links.emulator();
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
@@ -152,7 +157,9 @@ impl Coordinator {
             Duration::from_millis(config.request_timeout_ms),
         ));
         handoff.start_delivery(Arc::clone(&transport));
+        membership.start(Arc::clone(&transport));
         Ok(Arc::new(Coordinator {
+            membership,
             handoff,
             repair: Arc::new(ReadRepair::new(
                 config.read_repair,
@@ -189,6 +196,7 @@ impl Coordinator {
 
     /// Stops the peer transport: this node no longer answers or reaches peers.
     pub async fn shutdown(&self) {
+        self.membership.stop();
         self.handoff.stop().await;
         self.transport.shutdown().await;
     }
@@ -643,6 +651,14 @@ impl Backend for Coordinator {
 
     fn repair_info(&self) -> Vec<(&'static str, u64)> {
         Coordinator::repair_info(self)
+    }
+
+    fn members(&self) -> Option<Vec<String>> {
+        Some(self.membership.lines())
+    }
+
+    fn membership_info(&self) -> Vec<(&'static str, u64)> {
+        self.membership.info()
     }
 
     /// One summary line, then one line per member. Fields after the first ones were added

@@ -177,6 +177,12 @@ pub enum PeerMessage {
         /// Encoded sibling set.
         siblings: Vec<u8>,
     },
+    /// One-way: the sender's gossip membership table (see [`crate::membership`]). Goes
+    /// through the link emulator like data, so a partition makes members Suspect, then Down.
+    Gossip {
+        /// The sender's whole table.
+        table: crate::membership::Gossip,
+    },
 }
 
 impl PeerMessage {
@@ -197,6 +203,7 @@ impl PeerMessage {
             PeerMessage::LinkUpdate { .. } => "LinkUpdate",
             PeerMessage::LinkUpdateReply { .. } => "LinkUpdateReply",
             PeerMessage::HintedPut { .. } => "HintedPut",
+            PeerMessage::Gossip { .. } => "Gossip",
         }
     }
 
