@@ -130,6 +130,10 @@ impl Coordinator {
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
             request_timeout_ms: config.request_timeout_ms,
+            // Gossip keeps sending to a dead peer, so its reconnect backoff reaches the
+            // maximum; capped at half a request timeout, a restarted peer is reached again
+            // before a request to it times out.
+            backoff_max_ms: reconnect_backoff_max_ms(config.request_timeout_ms),
             ..TransportConfig::default()
         };
         let local = LocalIdentity {
@@ -695,6 +699,16 @@ impl Backend for Coordinator {
         }
         Some(lines)
     }
+}
+
+/// The transport's default backoff cap, at most half of `request_timeout_ms` (and never below
+/// the initial backoff).
+fn reconnect_backoff_max_ms(request_timeout_ms: u64) -> u64 {
+    let defaults = TransportConfig::default();
+    defaults
+        .backoff_max_ms
+        .min(request_timeout_ms / 2)
+        .max(defaults.backoff_initial_ms)
 }
 
 /// Opens the hint store in `data_dir/hints` (see [`crate::handoff`]) off the reactor.
