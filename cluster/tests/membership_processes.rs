@@ -1,6 +1,7 @@
 //! Three `kvnode` processes on 127.0.x.y gossiping with short intervals: all members become
 //! Alive; a SIGKILLed node is reported Down by the other two; restarted, it is Alive again
-//! with a higher generation. Every wait is bounded; the launcher kills every child however
+//! with a higher generation; a node cut off by `LINK.PARTITION` is Down on both sides and
+//! Alive again after `LINK.HEAL`. Every wait is bounded; the launcher kills every child however
 //! the test ends.
 
 use cluster::launcher::{ClusterSpec, LocalCluster};
@@ -116,6 +117,14 @@ fn wait_until(
     }
 }
 
+/// Three members, all Alive, each heard from (generation 0 is a seed not heard yet).
+fn heard_from_all(rows: &[Row]) -> bool {
+    rows.len() == 3
+        && rows
+            .iter()
+            .all(|row| row.status == "alive" && row.generation > 0)
+}
+
 fn status_of<'a>(rows: &'a [Row], id: &str) -> Option<&'a Row> {
     rows.iter().find(|row| row.id == id)
 }
@@ -147,9 +156,7 @@ fn a_killed_node_is_reported_down_and_alive_again_with_a_higher_generation() {
         .map(|node| node.id().to_string())
         .collect();
 
-    wait_until(&address, &[0, 1, 2], "all three alive", |rows| {
-        rows.len() == 3 && rows.iter().all(|row| row.status == "alive")
-    });
+    wait_until(&address, &[0, 1, 2], "all three alive", heard_from_all);
     let before = members(address[0]).unwrap();
     let old_generation = status_of(&before, &ids[2]).unwrap().generation;
     assert!(old_generation > 0, "{before:?}");
@@ -245,4 +252,56 @@ fn bulk(address: SocketAddr, arguments: &[&str]) -> String {
     reader.read_exact(&mut payload).expect("payload");
     payload.truncate(length);
     String::from_utf8(payload).expect("utf-8")
+}
+
+#[test]
+fn a_partitioned_node_is_down_on_both_sides_and_alive_after_heal() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = ClusterSpec::new(
+        env!("CARGO_BIN_EXE_kvnode").into(),
+        directory.path().to_path_buf(),
+        1,
+        3,
+    );
+    spec.replication = Replication::Total(3);
+    spec.base.vnodes_per_weight = 16;
+    spec.base.request_timeout_ms = 1000;
+    spec.base.membership = MembershipConfig {
+        interval_ms: 100,
+        fanout: 2,
+        suspect_after_ms: 500,
+        down_after_ms: 1000,
+        left_grace_ms: 1000,
+    };
+    let cluster = LocalCluster::start(&spec).expect("three nodes start");
+    let address = cluster.client_addresses();
+    let ids: Vec<String> = cluster
+        .nodes()
+        .iter()
+        .map(|node| node.id().to_string())
+        .collect();
+    wait_until(&address, &[0, 1, 2], "all three alive", heard_from_all);
+
+    // Cut the third node off from both others (every member applies the change).
+    for other in &ids[..2] {
+        let reply = lines(
+            address[0],
+            &["LINK.PARTITION", "NODE", other.as_str(), ids[2].as_str()],
+        );
+        // A simple-string reply is not an array: `lines` returns it as the error text.
+        let reply = reply.expect_err("LINK.PARTITION replies with a status line");
+        assert!(reply.starts_with("+applied on 3 of 3 nodes"), "{reply}");
+    }
+    wait_until(&address, &[0, 1], "the cut-off node down", |rows| {
+        status_of(rows, &ids[2]).is_some_and(|row| row.status == "down")
+    });
+    wait_until(&address, &[2], "both others down", |rows| {
+        ids[..2]
+            .iter()
+            .all(|id| status_of(rows, id).is_some_and(|row| row.status == "down"))
+    });
+
+    let reply = lines(address[0], &["LINK.HEAL"]).expect_err("status line");
+    assert!(reply.starts_with('+'), "{reply}");
+    wait_until(&address, &[0, 1, 2], "all alive after heal", heard_from_all);
 }
