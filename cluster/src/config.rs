@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::handoff::{HandoffMode, HintConfig};
+use crate::membership::MembershipConfig;
 use crate::net::LinkConfig;
 use crate::protocol::{Consistency, Limits};
 use crate::ring::{Member, Replication, MEMBERS_MAX, NAME_LENGTH_MAX, VNODES_PER_MEMBER_MAX};
@@ -105,6 +106,9 @@ pub struct NodeConfig {
     /// Most read repairs in flight; a repair beyond it is skipped and counted
     /// (`read_repairs_dropped`). Default 64.
     pub read_repairs_in_flight_max: usize,
+    /// Gossip membership and failure detection (`[membership]`, only with members);
+    /// defaults as [`MembershipConfig::default`].
+    pub membership: MembershipConfig,
 }
 
 /// One node of the static member list.
@@ -154,6 +158,7 @@ impl Default for NodeConfig {
             hints: HintConfig::default(),
             read_repair: true,
             read_repairs_in_flight_max: 64,
+            membership: MembershipConfig::default(),
         }
     }
 }
@@ -249,6 +254,9 @@ impl NodeConfig {
         self.versions
             .validate()
             .map_err(|error| prefixed("versions", error))?;
+        self.membership
+            .validate()
+            .map_err(|error| prefixed("membership", error))?;
         self.engine.validate().map_err(|error| match error {
             engine::Error::InvalidOption { field, detail } => Error::InvalidConfig {
                 field: format!("engine.{field}"),

@@ -54,6 +54,7 @@ use tokio::sync::mpsc;
 use crate::config::NodeConfig;
 use crate::handoff::sloppy::Fallbacks;
 use crate::handoff::{Handoff, HandoffHandler, HintStore};
+use crate::membership::node::{MembershipHandler, MembershipService};
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
 use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
@@ -95,6 +96,8 @@ pub struct Coordinator {
     handoff: Arc<Handoff>,
     /// Read repair settings and counters.
     repair: Arc<ReadRepair>,
+    /// Gossip membership and failure detection (`CLUSTER.MEMBERS`).
+    membership: Arc<MembershipService>,
 }
 
 impl Coordinator {
@@ -121,11 +124,17 @@ impl Coordinator {
             handler,
         ));
         let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
+        let membership = MembershipService::new(config)?;
+        let handler = Arc::new(MembershipHandler::new(Arc::clone(&membership), handler));
         let emulator = links.emulator();
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
             request_timeout_ms: config.request_timeout_ms,
             cluster_secret: config.cluster_secret.clone(),
+            // Gossip keeps sending to a dead peer, so its reconnect backoff reaches the
+            // maximum; capped at half a request timeout, a restarted peer is reached again
+            // before a request to it times out.
+            backoff_max_ms: reconnect_backoff_max_ms(config.request_timeout_ms),
             ..TransportConfig::default()
         };
         let local = LocalIdentity {
@@ -153,7 +162,9 @@ impl Coordinator {
             Duration::from_millis(config.request_timeout_ms),
         ));
         handoff.start_delivery(Arc::clone(&transport));
+        membership.start(Arc::clone(&transport));
         Ok(Arc::new(Coordinator {
+            membership,
             handoff,
             repair: Arc::new(ReadRepair::new(
                 config.read_repair,
@@ -190,6 +201,7 @@ impl Coordinator {
 
     /// Stops the peer transport: this node no longer answers or reaches peers.
     pub async fn shutdown(&self) {
+        self.membership.stop();
         self.handoff.stop().await;
         self.transport.shutdown().await;
     }
@@ -646,6 +658,14 @@ impl Backend for Coordinator {
         Coordinator::repair_info(self)
     }
 
+    fn members(&self) -> Option<Vec<String>> {
+        Some(self.membership.lines())
+    }
+
+    fn membership_info(&self) -> Vec<(&'static str, u64)> {
+        self.membership.info()
+    }
+
     /// One summary line, then one line per member. Fields after the first ones were added
     /// later, each as a `name value` pair at the end of its line so older readers keep
     /// working: `vnodes_per_weight` and `placement` (`3`, or `dc1=2,dc2=1` per datacenter)
@@ -680,6 +700,16 @@ impl Backend for Coordinator {
         }
         Some(lines)
     }
+}
+
+/// The transport's default backoff cap, at most half of `request_timeout_ms` (and never below
+/// the initial backoff).
+fn reconnect_backoff_max_ms(request_timeout_ms: u64) -> u64 {
+    let defaults = TransportConfig::default();
+    defaults
+        .backoff_max_ms
+        .min(request_timeout_ms / 2)
+        .max(defaults.backoff_initial_ms)
 }
 
 /// Opens the hint store in `data_dir/hints` (see [`crate::handoff`]) off the reactor.

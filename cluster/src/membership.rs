@@ -40,6 +40,7 @@
 //! by `(generation, heartbeat)` the new life wins over any remembered heartbeat of the old
 //! one; receivers report [`MemberEvent::Restarted`].
 
+pub mod node;
 pub mod sim;
 
 #[cfg(test)]

@@ -125,3 +125,31 @@ fn default_addresses_are_loopback() {
     assert!(config.client_address.ip().is_loopback());
     assert!(config.peer_address.ip().is_loopback());
 }
+
+#[test]
+fn membership_section_defaults_parses_and_names_bad_fields() {
+    assert_eq!(
+        NodeConfig::parse("").unwrap().membership,
+        MembershipConfig::default()
+    );
+    let config = NodeConfig::parse(
+        "[membership]\ninterval_ms = 100\nsuspect_after_ms = 500\ndown_after_ms = 1000\n",
+    )
+    .unwrap();
+    assert_eq!(config.membership.interval_ms, 100);
+    assert_eq!(config.membership.fanout, MembershipConfig::default().fanout);
+    config.validate().unwrap();
+    for (text, field) in [
+        ("[membership]\nfanout = 0", "membership.fanout"),
+        ("[membership]\ninterval_ms = 0", "membership.interval_ms"),
+        (
+            "[membership]\nsuspect_after_ms = 20000",
+            "membership.down_after_ms",
+        ),
+    ] {
+        let message = error_text(NodeConfig::parse(text).unwrap().validate());
+        assert!(message.contains(field), "{text}: {message}");
+    }
+    let message = error_text(NodeConfig::parse("[membership]\nintervall_ms = 5"));
+    assert!(message.contains("intervall_ms"), "{message}");
+}

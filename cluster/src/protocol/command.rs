@@ -14,6 +14,7 @@
 //! KV.DEL  key [CONTEXT ctx] [CL <level> | W <n>]
 //! KV.SCAN start_key count [END end_key] [CL <level> | R <n>]
 //! CLUSTER.TOPOLOGY
+//! CLUSTER.MEMBERS                                          gossip membership, one line each
 //! LINK.GET | LINK.SET ... | LINK.PARTITION ... | LINK.HEAL ... | LINK.RESET  (see `link`)
 //! ```
 //! where `<level>` is ONE, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM.
@@ -99,6 +100,8 @@ pub enum Request {
     },
     /// `CLUSTER.TOPOLOGY`: nodes, datacenters and tokens.
     ClusterTopology,
+    /// `CLUSTER.MEMBERS`: the gossip membership table as this node sees it.
+    ClusterMembers,
     /// `LINK.GET`: the link emulator's settings on this node, one line per default,
     /// datacenter-pair and node-pair override, then the partitions.
     LinkGet,
@@ -164,7 +167,7 @@ impl Request {
         arguments.next();
         match canonical {
             "kv.get" | "kv.put" | "kv.del" | "kv.scan" | "consistency" | "cluster.topology"
-            | "link.get" => custom::parse(canonical, arguments, limits),
+            | "cluster.members" | "link.get" => custom::parse(canonical, arguments, limits),
             "link.set" | "link.partition" | "link.heal" | "link.reset" => {
                 link::parse(canonical, arguments.map(text).collect::<Result<_>>()?)
             }
@@ -196,6 +199,7 @@ impl Request {
             Self::KvDelete { .. } => "kv.del",
             Self::KvScan { .. } => "kv.scan",
             Self::ClusterTopology => "cluster.topology",
+            Self::ClusterMembers => "cluster.members",
             Self::LinkGet => "link.get",
             Self::LinkUpdate { change, .. } => change.command_name(),
         }
@@ -225,6 +229,7 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("kv.del", 2, usize::MAX),
     ("kv.scan", 3, usize::MAX),
     ("cluster.topology", 1, 1),
+    ("cluster.members", 1, 1),
     ("link.get", 1, 1),
     ("link.set", 4, usize::MAX),
     ("link.partition", 3, usize::MAX),

@@ -190,6 +190,12 @@ pub enum PeerMessage {
         /// The 32-byte MAC.
         proof: Vec<u8>,
     },
+    /// One-way: the sender's gossip membership table (see [`crate::membership`]). Goes
+    /// through the link emulator like data, so a partition makes members Suspect, then Down.
+    Gossip {
+        /// The sender's whole table.
+        table: crate::membership::Gossip,
+    },
 }
 
 impl PeerMessage {
@@ -212,6 +218,7 @@ impl PeerMessage {
             PeerMessage::HintedPut { .. } => "HintedPut",
             PeerMessage::AuthChallenge { .. } => "AuthChallenge",
             PeerMessage::AuthProof { .. } => "AuthProof",
+            PeerMessage::Gossip { .. } => "Gossip",
         }
     }
 

@@ -67,6 +67,17 @@ pub trait Backend: Send + Sync + 'static {
     fn topology(&self) -> Option<Vec<String>> {
         None
     }
+
+    /// The gossip membership table, one line per member (`CLUSTER.MEMBERS`), or `None`
+    /// when the node serves alone.
+    fn members(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// INFO's `# Membership` fields; none on a single node.
+    fn membership_info(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 /// Every key on this node alone: one replica, so any named level is met by it and explicit

@@ -183,6 +183,15 @@ async fn execute_request(
             }
             None => resp::write_error(output, "ERR this node serves alone: it has no cluster"),
         },
+        Request::ClusterMembers => match backend.members() {
+            Some(lines) => {
+                resp::write_array_header(output, lines.len());
+                for line in &lines {
+                    resp::write_bulk(output, line.as_bytes());
+                }
+            }
+            None => resp::write_error(output, "ERR this node serves alone: it has no cluster"),
+        },
         Request::LinkGet => {
             let lines = context.links.describe_lines();
             resp::write_array_header(output, lines.len());

@@ -88,6 +88,7 @@ pub(super) fn parse(
             }
         }
         "cluster.topology" => Request::ClusterTopology,
+        "cluster.members" => Request::ClusterMembers,
         "link.get" => Request::LinkGet,
         _ => {
             return Err(Error::Command(format!(

@@ -371,6 +371,7 @@ fn versioned_commands_parse_their_options() {
 #[test]
 fn admin_commands_parse_link_changes() {
     assert_eq!(parsed(&["cluster.topology"]), Request::ClusterTopology);
+    assert_eq!(parsed(&["CLUSTER.MEMBERS"]), Request::ClusterMembers);
     assert_eq!(parsed(&["LINK.GET"]), Request::LinkGet);
     assert_eq!(
         parsed(&["link.reset", "local"]),

@@ -20,9 +20,11 @@
 //!  50 HintedPut  string owner, bytes key, bytes siblings
 //!  60 AuthChallenge  bytes nonce
 //!  61 AuthProof      bytes proof
+//!  70 Gossip     string from, u32 entry count, then per entry: string id, u64 generation,
+//!                u64 heartbeat, u8 status (0 alive, 1 suspect, 2 down, 3 left)
 //!
-//! Tags 40 to 49 are the link emulator's admin messages; 50 and up are hinted handoff and
-//! repair; 60 and up are peer authentication.
+//! Tags 40 to 49 are the link emulator's admin messages; 50 to 59 are hinted handoff and
+//! repair; 60 to 69 are peer authentication; 70 and up are membership.
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -38,6 +40,8 @@
 //! serialization crate chooses to encode an enum.
 
 use super::{PeerMessage, ScanRow};
+use crate::membership::{Gossip, GossipEntry, Status};
+use crate::ring::NodeId;
 use crate::{Error, Result};
 
 const TAG_HELLO: u8 = 1;
@@ -56,6 +60,10 @@ const TAG_LINK_UPDATE_REPLY: u8 = 41;
 const TAG_HINTED_PUT: u8 = 50;
 const TAG_AUTH_CHALLENGE: u8 = 60;
 const TAG_AUTH_PROOF: u8 = 61;
+const TAG_GOSSIP: u8 = 70;
+
+/// Smallest encoded gossip entry (empty id, two u64, status), used to bound the count.
+const GOSSIP_ENTRY_SIZE_BYTES_MIN: usize = 4 + 8 + 8 + 1;
 
 /// Most words in a `LinkUpdate`: a link change is a handful of words.
 const LINK_UPDATE_WORDS_MAX: usize = 256;
@@ -149,7 +157,60 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             out.push(TAG_AUTH_PROOF);
             put_bytes(out, proof);
         }
+        PeerMessage::Gossip { table } => {
+            out.push(TAG_GOSSIP);
+            put_bytes(out, table.from.as_str().as_bytes());
+            out.extend_from_slice(&length_u32(table.entries.len()).to_be_bytes());
+            for entry in &table.entries {
+                put_bytes(out, entry.id.as_str().as_bytes());
+                out.extend_from_slice(&entry.generation.to_be_bytes());
+                out.extend_from_slice(&entry.heartbeat.to_be_bytes());
+                out.push(status_byte(entry.status));
+            }
+        }
     }
+}
+
+fn status_byte(status: Status) -> u8 {
+    match status {
+        Status::Alive => 0,
+        Status::Suspect => 1,
+        Status::Down => 2,
+        Status::Left => 3,
+    }
+}
+
+fn decode_gossip(reader: &mut Reader<'_>) -> Result<PeerMessage> {
+    let from = NodeId::new(reader.string("Gossip.from")?);
+    let count = reader.u32("Gossip entry count")? as usize;
+    if count > reader.rest.len() / GOSSIP_ENTRY_SIZE_BYTES_MIN {
+        return Err(corrupt(format!(
+            "Gossip claims {count} entries in {} bytes",
+            reader.rest.len()
+        )));
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = NodeId::new(reader.string("Gossip.id")?);
+        let generation = reader.u64("Gossip.generation")?;
+        let heartbeat = reader.u64("Gossip.heartbeat")?;
+        let status = match reader.u8("Gossip.status")? {
+            0 => Status::Alive,
+            1 => Status::Suspect,
+            2 => Status::Down,
+            3 => Status::Left,
+            other => return Err(corrupt(format!("Gossip.status {other} is unknown"))),
+        };
+        entries.push(GossipEntry {
+            id,
+            generation,
+            heartbeat,
+            status,
+        });
+    }
+    Ok(PeerMessage::Gossip {
+        table: Gossip { from, entries },
+    })
 }
 
 /// Decodes one whole payload.
@@ -233,6 +294,7 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
         TAG_AUTH_PROOF => PeerMessage::AuthProof {
             proof: reader.bytes("AuthProof.proof")?,
         },
+        TAG_GOSSIP => decode_gossip(&mut reader)?,
         other => return Err(corrupt(format!("unknown message tag {other}"))),
     };
     if !reader.rest.is_empty() {
@@ -295,6 +357,13 @@ impl<'a> Reader<'a> {
     fn u32(&mut self, field: &str) -> Result<u32> {
         let bytes = self.take(4, field)?;
         Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn u64(&mut self, field: &str) -> Result<u64> {
+        let bytes = self.take(8, field)?;
+        let mut array = [0; 8];
+        array.copy_from_slice(bytes);
+        Ok(u64::from_be_bytes(array))
     }
 
     fn bytes(&mut self, field: &str) -> Result<Vec<u8>> {

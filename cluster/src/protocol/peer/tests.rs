@@ -304,3 +304,74 @@ fn auth_messages_round_trip_with_golden_bytes() {
         assert_eq!((decoded, consumed), (original, bytes.len()));
     }
 }
+
+#[test]
+fn gossip_round_trips_with_golden_bytes_and_goes_through_the_emulator() {
+    use crate::membership::{Gossip, GossipEntry, Status};
+    use crate::ring::NodeId;
+    let gossip = PeerMessage::Gossip {
+        table: Gossip {
+            from: NodeId::new("a"),
+            entries: vec![GossipEntry {
+                id: NodeId::new("b"),
+                generation: 2,
+                heartbeat: 258,
+                status: Status::Down,
+            }],
+        },
+    };
+    let bytes = encode_frame(&frame(FrameKind::OneWay, 0, gossip.clone()), LIMIT).unwrap();
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[
+            70, 0, 0, 0, 1, b'a', 0, 0, 0, 1, 0, 0, 0, 1, b'b', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0,
+            0, 0, 1, 2, 2
+        ]
+    );
+    assert!(!gossip.bypasses_link_emulator());
+    for status in [Status::Alive, Status::Suspect, Status::Down, Status::Left] {
+        let message = PeerMessage::Gossip {
+            table: Gossip {
+                from: NodeId::new("n1"),
+                entries: vec![
+                    GossipEntry {
+                        id: NodeId::new("n1"),
+                        generation: u64::MAX,
+                        heartbeat: 0,
+                        status: Status::Alive,
+                    },
+                    GossipEntry {
+                        id: NodeId::new("n2"),
+                        generation: 7,
+                        heartbeat: 9,
+                        status,
+                    },
+                ],
+            },
+        };
+        let original = frame(FrameKind::OneWay, 0, message);
+        let bytes = encode_frame(&original, LIMIT).unwrap();
+        let (decoded, consumed) = decode_frame(&bytes, LIMIT).unwrap().unwrap();
+        assert_eq!((decoded, consumed), (original, bytes.len()));
+    }
+}
+
+#[test]
+fn gossip_with_a_forged_count_or_status_is_refused() {
+    let decode_payload = |payload: &[u8]| {
+        let mut bytes = vec![0x4B, 0x50, 1, 3, 0, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+        bytes.extend_from_slice(payload);
+        decode_frame(&bytes, LIMIT).unwrap_err().to_string()
+    };
+    let mut payload = vec![70, 0, 0, 0, 0];
+    payload.extend_from_slice(&100_000u32.to_be_bytes());
+    let error = decode_payload(&payload);
+    assert!(error.contains("Gossip claims 100000 entries"), "{error}");
+    let mut payload = vec![70, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+    payload.extend_from_slice(&[0; 16]);
+    payload.push(9);
+    let error = decode_payload(&payload);
+    assert!(error.contains("Gossip.status 9 is unknown"), "{error}");
+}
