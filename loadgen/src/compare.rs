@@ -40,7 +40,9 @@ use crate::{Error, Result};
 use std::fmt::Write as _;
 
 /// Configuration columns that differ between any two runs and so never match rows.
-pub const DEFAULT_IGNORED_COLUMNS: [&str; 10] = [
+/// `hosts` is among them: an embedded cluster takes new loopback addresses every run, and
+/// a baseline is meant to be compared across machines.
+pub const DEFAULT_IGNORED_COLUMNS: [&str; 11] = [
     "run",
     "run_name",
     "name",
@@ -51,6 +53,7 @@ pub const DEFAULT_IGNORED_COLUMNS: [&str; 10] = [
     "git_commit",
     "commit",
     "host",
+    "hosts",
 ];
 
 /// A compared metric.

@@ -248,3 +248,27 @@ fn tolerance_specs_parse() {
         .describe()
         .contains("throughput -15%, mean +20%"));
 }
+
+#[test]
+fn rows_of_runs_on_different_hosts_still_match() {
+    let header = format!("{HEADER},hosts,cell");
+    let baseline = table_with(
+        &header,
+        &[
+            &format!("{READ},127.0.1.1:7379,a"),
+            &format!("{READ},127.0.1.1:7379,b"),
+        ],
+    );
+    let candidate = table_with(
+        &header,
+        &[
+            &format!("{READ},127.0.9.1:7379,a"),
+            "READ,10000,0,5000.000,200.000,180,300,9000,20000,50000,127.0.9.1:7379,b",
+        ],
+    );
+    let comparison = compare(&baseline, &candidate, &CompareOptions::default());
+    assert!(comparison.missing.is_empty() && comparison.added.is_empty());
+    // Matched by cell, so cell b's planted tail regression (p99 and p99.9 up tenfold) is
+    // found, and cell a's equal row adds none.
+    assert_eq!(comparison.regressions(), 2);
+}
