@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 RATE=${RATE:-1000}
 OPS=${OPS:-10000}
-TOLERANCES=${TOLERANCES:-"throughput=0.10 mean=0.60 p50=0.60 p90=0.80 p99=1.50 p999=off error_rate=0.5"}
+TOLERANCES=${TOLERANCES:-"throughput=0.10 mean=1.0 p50=1.0 p90=1.5 p99=2.5 p999=off error_rate=0.5"}
 
 cargo build --release --locked -p loadgen >&2
 BIN=${CARGO_TARGET_DIR:-target}/release/kvbench
