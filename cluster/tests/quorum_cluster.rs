@@ -2,6 +2,8 @@
 //! `RunningNode` (store, peer transport, coordinator) with its own temporary data directory,
 //! driven through its `Backend`. Every test is bounded and stops its nodes.
 
+use cluster::launcher::addresses::address_block;
+use cluster::launcher::{CLIENT_PORT, PEER_PORT};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -35,11 +37,6 @@ fn run<F: Future<Output = ()>>(test: F) {
     });
 }
 
-fn free_address() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
 /// A running cluster; nodes are `None` once stopped.
 struct Cluster {
     nodes: Vec<Option<RunningNode>>,
@@ -53,14 +50,19 @@ impl Cluster {
         replication: Replication,
         links: LinkConfig,
     ) -> Cluster {
+        // One loopback address per node with the launcher's fixed ports: a port picked by
+        // binding port 0 and releasing it could be taken, before the node binds it, by
+        // another test or by one of the nodes' own outgoing connections.
+        let addresses = address_block(layout.len()).unwrap();
         let members: Vec<MemberConfig> = layout
             .iter()
-            .map(|(id, datacenter)| MemberConfig {
+            .zip(&addresses)
+            .map(|((id, datacenter), &ip)| MemberConfig {
                 id: id.to_string(),
                 datacenter: datacenter.to_string(),
                 weight: 1,
-                client_address: free_address(),
-                peer_address: free_address(),
+                client_address: std::net::SocketAddr::new(ip, CLIENT_PORT),
+                peer_address: std::net::SocketAddr::new(ip, PEER_PORT),
             })
             .collect();
         let mut nodes = Vec::new();
