@@ -5,6 +5,8 @@
 //! [`LocalStore`] in the test: that reads exactly what the node stored, without a
 //! coordinator asking other replicas.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -39,10 +41,7 @@ impl Client {
     /// One command; the line for simple replies (with its type byte), the payload for a
     /// bulk string, `(nil)` for a null bulk.
     fn command(&mut self, arguments: &[&str]) -> String {
-        let mut request = format!("*{}\r\n", arguments.len());
-        for argument in arguments {
-            request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-        }
+        let request = common::encode_command(arguments);
         self.reader.get_mut().write_all(request.as_bytes()).unwrap();
         let mut line = String::new();
         self.reader.read_line(&mut line).expect("reply");

@@ -1,6 +1,8 @@
 //! The local cluster launcher against real `kvnode` processes: start 2 datacenters x 2
 //! nodes, crash one with SIGKILL, restart it on its data, stop everything.
 
+mod common;
+
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::ring::Replication;
 use std::io::{Read, Write};
@@ -12,10 +14,7 @@ use std::time::Duration;
 fn command(address: SocketAddr, arguments: &[&str]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut request = format!("*{}\r\n", arguments.len());
-    for argument in arguments {
-        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-    }
+    let request = common::encode_command(arguments);
     stream.write_all(request.as_bytes())?;
     let mut reply = [0u8; 512];
     let length = stream.read(&mut reply)?;

@@ -3,6 +3,8 @@
 //! through another, a node is stopped and restarted on its data, and after `stop` nothing
 //! listens on any of the cluster's addresses.
 
+mod common;
+
 use cluster::launcher::{InProcessCluster, InProcessSpec, PEER_PORT};
 use cluster::ring::Replication;
 use std::io::{Read, Write};
@@ -14,10 +16,7 @@ use std::time::Duration;
 fn command(address: SocketAddr, arguments: &[&str]) -> std::io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = format!("*{}\r\n", arguments.len());
-    for argument in arguments {
-        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-    }
+    let request = common::encode_command(arguments);
     stream.write_all(request.as_bytes())?;
     let mut reply = [0u8; 512];
     let length = stream.read(&mut reply)?;

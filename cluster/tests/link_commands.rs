@@ -4,6 +4,8 @@
 //! without members the commands work locally and answer at once. The launcher kills every
 //! child however the test ends; every client read is bounded by a timeout.
 
+mod common;
+
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
@@ -24,10 +26,7 @@ const DELAY_MS: u64 = 50;
 fn command(address: SocketAddr, arguments: &[&str]) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let mut request = format!("*{}\r\n", arguments.len());
-    for argument in arguments {
-        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-    }
+    let request = common::encode_command(arguments);
     stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     let line = read_line(&mut reader);

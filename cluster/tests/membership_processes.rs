@@ -4,6 +4,8 @@
 //! Alive again after `LINK.HEAL`. Every wait is bounded; the launcher kills every child however
 //! the test ends.
 
+mod common;
+
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::membership::MembershipConfig;
 use cluster::ring::Replication;
@@ -28,10 +30,7 @@ struct Row {
 fn lines(address: SocketAddr, arguments: &[&str]) -> Result<Vec<String>, String> {
     let mut stream = TcpStream::connect(address).map_err(|error| error.to_string())?;
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let mut request = format!("*{}\r\n", arguments.len());
-    for argument in arguments {
-        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-    }
+    let request = common::encode_command(arguments);
     stream
         .write_all(request.as_bytes())
         .map_err(|error| error.to_string())?;
@@ -235,10 +234,7 @@ fn info_has_a_membership_section() {
 fn bulk(address: SocketAddr, arguments: &[&str]) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let mut request = format!("*{}\r\n", arguments.len());
-    for argument in arguments {
-        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-    }
+    let request = common::encode_command(arguments);
     stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     let mut header = String::new();

@@ -3,6 +3,8 @@
 //! reason) and a write that needs both fails. The launcher kills every child however the
 //! test ends.
 
+mod common;
+
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
@@ -17,10 +19,7 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 fn command(address: SocketAddr, arguments: &[&str]) -> String {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let mut request = format!("*{}\r\n", arguments.len());
-    for argument in arguments {
-        request.push_str(&format!("${}\r\n{argument}\r\n", argument.len()));
-    }
+    let request = common::encode_command(arguments);
     stream.write_all(request.as_bytes()).unwrap();
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
