@@ -679,7 +679,14 @@ impl Backend for Coordinator {
     /// the members are from, see [`crate::scaling`]) on the summary. With them a client can build
     /// the same ring ([`Ring::new`]) and route each key to one of its replicas.
     fn scaling(&self, request: ScalingRequest) -> BoxFuture<'_, Result<Vec<String>>> {
-        Box::pin(self.scaling.execute(request))
+        Box::pin(async move {
+            let leaving = request == ScalingRequest::Leave;
+            let lines = self.scaling.execute(request).await?;
+            if leaving {
+                self.membership.leave();
+            }
+            Ok(lines)
+        })
     }
 
     fn scaling_info(&self) -> Vec<(&'static str, u64)> {

@@ -21,11 +21,12 @@
 //!    the old version have finished before anything is streamed.
 //! 2. Each node of `next` is told to stream ([`PeerMessage::Rebalance`]): it pulls from
 //!    every member of `current` the keys it replicates in `next` but not in `current`
-//!    ([`RingState::gains`]), in bounded batches ([`PeerMessage::StreamPull`], at most
+//!    and the source replicates in `current` ([`RingState::streams`]), in bounded batches ([`PeerMessage::StreamPull`], at most
 //!    [`STREAM_SCAN_KEYS`] keys scanned per batch), and folds each row into its store with
 //!    the vector-clock merge, so a streamed copy and a concurrent write meet correctly in
-//!    either order. Every source is asked, not one: a key written at QUORUM may be missing
-//!    from one replica, and the sources together hold every acknowledged write.
+//!    either order. Every current replica of a key sends it, not one: a key written at
+//!    QUORUM may be missing from one replica, and the replicas together hold every
+//!    acknowledged write (so a key arrives up to N times: `rows` against `keys_new`).
 //! 3. **ReadNew** (v+2): reads go to `next`'s replicas, writes still to both. While some
 //!    nodes read from `current` and others from `next`, a write acknowledged by a majority
 //!    of the union of both replica sets (one node more than either) reaches a majority of

@@ -201,17 +201,7 @@ fn open_store(config: &NodeConfig) -> LocalStore {
 #[test]
 fn a_node_joins_then_one_leaves_under_quorum_load() {
     let directory = tempfile::tempdir().unwrap();
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.path().to_path_buf(),
-        1,
-        4,
-    );
-    spec.replication = Replication::Total(3);
-    spec.default_consistency = Consistency::Quorum;
-    spec.base.vnodes_per_weight = VNODES;
-    spec.base.request_timeout_ms = 1000;
-    spec.base.read_repair = false;
+    let spec = spec(directory.path(), 4);
     let mut cluster = LocalCluster::start_with_spares(&spec, 1).expect("three nodes start");
     let address = cluster.client_addresses();
     let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
@@ -247,7 +237,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         "{} errors during the join: {errors:?}",
         errors.len()
     );
-    let (three, four) = (ring(&["n1", "n2", "n3"]), ring(&["n1", "n2", "n3", "n4"]));
+    let four = ring(&["n1", "n2", "n3", "n4"]);
     let n4_id = NodeId::new("n4");
     let written = load.written.lock().unwrap().clone();
     let in_range = |keys: &mut dyn Iterator<Item = &String>| {
@@ -290,7 +280,6 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         topology.contains("members 4 ") && topology.contains("\nn4 dc1"),
         "{topology}"
     );
-    let _ = three;
 
     // n2 leaves while clients use n1, n3 and n4.
     let targets = [address[0], address[2], address[3]];
@@ -354,5 +343,85 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
             held += 1;
         }
         eprintln!("{id} holds all {held} keys of its final ranges");
+    }
+    // A restarted node keeps the ring it changed to, not its configured member list.
+    cluster.start_node(0).expect("n1 restarts");
+    let topology = Client::connect(address[0]).command(&["CLUSTER.TOPOLOGY"]);
+    assert!(
+        topology.contains("members 3 ")
+            && topology.contains("ring_version 6")
+            && topology.contains("\nn4 dc1")
+            && !topology.contains("\nn2 dc1"),
+        "{topology}"
+    );
+}
+
+fn spec(directory: &std::path::Path, nodes: usize) -> ClusterSpec {
+    let mut spec = ClusterSpec::new(
+        env!("CARGO_BIN_EXE_kvnode").into(),
+        directory.to_path_buf(),
+        1,
+        nodes,
+    );
+    spec.replication = Replication::Total(3);
+    spec.default_consistency = Consistency::Quorum;
+    spec.base.vnodes_per_weight = VNODES;
+    spec.base.request_timeout_ms = 1000;
+    spec.base.read_repair = false;
+    spec
+}
+
+#[test]
+fn a_dead_node_is_removed_and_its_ranges_come_from_the_other_replicas() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut cluster = LocalCluster::start(&spec(directory.path(), 4)).expect("four nodes start");
+    let address = cluster.client_addresses();
+    let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
+    let load = Load::default();
+    let mut client = Client::connect(address[0]);
+    for index in 0..1000 {
+        let (key, value) = (format!("pre{index}"), format!("p{index}"));
+        assert_eq!(client.command(&["SET", &key, &value]), "+OK");
+        load.written.lock().unwrap().insert(key, value);
+    }
+    cluster.kill(3).expect("n4 crashes");
+    let reply = Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n1"]);
+    assert!(reply.contains("CLUSTER.LEAVE"), "{reply}");
+    let reply = Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n9"]);
+    assert!(reply.contains("n9 is not a member"), "{reply}");
+    let (reply, took, before) = change_under_load(&load, &address[..3], "remove", || {
+        Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n4"])
+    });
+    assert!(reply.starts_with("removed n4 ring_version 3"), "{reply}");
+    assert!(reply.contains("failed_sources n4"), "{reply}");
+    let errors = load.errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "{} errors during the removal: {errors:?}",
+        errors.len()
+    );
+    eprintln!(
+        "REMOVE: K={before}, 4 -> 3 nodes with n4 dead: keys_moved {}, rows_streamed {}, took {took:?}",
+        figure(&reply, "keys_moved"),
+        figure(&reply, "rows_streamed"),
+    );
+    let written = load.written.lock().unwrap().clone();
+    let mut clients: Vec<Client> = address[..3].iter().map(|a| Client::connect(*a)).collect();
+    for (index, (key, value)) in written.iter().enumerate() {
+        assert_eq!(&clients[index % 3].command(&["GET", key]), value, "{key}");
+    }
+    drop(clients);
+    std::thread::sleep(Duration::from_millis(500));
+    // Three nodes, three replicas: each holds every key.
+    for (index, config) in configs.iter().enumerate().take(3) {
+        cluster.stop_node(index).expect("stop");
+        let store = open_store(config);
+        for key in written.keys() {
+            assert!(
+                store.read(key.as_bytes()).unwrap().is_some(),
+                "n{} lacks {key}",
+                index + 1
+            );
+        }
     }
 }

@@ -38,7 +38,8 @@ impl Scaling {
             )));
         }
         let limit = scan_limit.clamp(1, STREAM_SCAN_KEYS) as usize;
-        let (requester, replication) = (from.clone(), self.replication.clone());
+        let (source, requester) = (self.node.clone(), from.clone());
+        let replication = self.replication.clone();
         let (rows, next_cursor) = self
             .store
             .run(move |store| {
@@ -53,7 +54,7 @@ impl Scaling {
                 };
                 let mut rows = Vec::new();
                 for (key, set) in scanned {
-                    if state.gains(&requester, &key, &replication)? {
+                    if state.streams(&source, &requester, &key, &replication)? {
                         rows.push(ScanRow {
                             siblings: set.encode(),
                             key,

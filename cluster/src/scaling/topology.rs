@@ -166,6 +166,25 @@ impl RingState {
                 .contains(node))
     }
 
+    /// Whether `source` sends `key` to `requester` when it streams: `requester` gains the
+    /// key and `source` replicates it in the current ring (a copy a node kept from an
+    /// older ring is a stale duplicate of what the current replicas hold).
+    pub fn streams(
+        &self,
+        source: &NodeId,
+        requester: &NodeId,
+        key: &[u8],
+        replication: &Replication,
+    ) -> Result<bool> {
+        let Some(next) = &self.next else {
+            return Ok(false);
+        };
+        let current = self.current.preference_list(key, replication)?;
+        Ok(current.contains(source)
+            && !current.contains(requester)
+            && next.preference_list(key, replication)?.contains(requester))
+    }
+
     /// A member's configuration (datacenter, addresses), from either ring.
     pub fn member(&self, id: &str) -> Option<&MemberConfig> {
         self.spec
@@ -281,6 +300,13 @@ mod tests {
                 gained += 1;
                 assert!(new.contains(&d));
             }
+            let a = NodeId::new("a");
+            assert_eq!(
+                streaming.streams(&a, &d, key, &three).unwrap(),
+                new.contains(&d),
+                "a replicates every key of a three-node ring"
+            );
+            assert!(!streaming.streams(&d, &a, key, &three).unwrap());
         }
         // d replicates about 3/4 of the keys in a four-node ring with three replicas.
         assert!((100..=190).contains(&gained), "{gained}");
