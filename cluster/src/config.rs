@@ -109,6 +109,11 @@ pub struct NodeConfig {
     /// Gossip membership and failure detection (`[membership]`, only with members);
     /// defaults as [`MembershipConfig::default`].
     pub membership: MembershipConfig,
+    /// Whether this node is being added to a running cluster: it starts with the ring of
+    /// the other members (its own entry in `members` gives only its addresses) and owns no
+    /// data until a member runs `CLUSTER.JOIN` for it (see [`crate::scaling`]). Default
+    /// false.
+    pub joining: bool,
 }
 
 /// One node of the static member list.
@@ -159,6 +164,7 @@ impl Default for NodeConfig {
             read_repair: true,
             read_repairs_in_flight_max: 64,
             membership: MembershipConfig::default(),
+            joining: false,
         }
     }
 }
@@ -235,6 +241,12 @@ impl NodeConfig {
         }
         self.validate_members()?;
         self.validate_replication()?;
+        if self.joining && self.members.len() < 2 {
+            return invalid(
+                "joining",
+                "a joining node needs the running members in `members`",
+            );
+        }
         if self.request_timeout_ms == 0 {
             return invalid("request_timeout_ms", "must be at least 1");
         }

@@ -15,6 +15,7 @@
 //! KV.SCAN start_key count [END end_key] [CL <level> | R <n>]
 //! CLUSTER.TOPOLOGY
 //! CLUSTER.MEMBERS                                          gossip membership, one line each
+//! CLUSTER.JOIN id dc client_addr peer_addr [WEIGHT w] | CLUSTER.LEAVE | CLUSTER.REMOVE id
 //! LINK.GET | LINK.SET ... | LINK.PARTITION ... | LINK.HEAL ... | LINK.RESET  (see `link`)
 //! ```
 //! where `<level>` is ONE, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM.
@@ -23,6 +24,7 @@ mod consistency;
 mod custom;
 pub mod link;
 mod redis;
+mod scaling;
 
 #[cfg(test)]
 mod tests;
@@ -109,6 +111,9 @@ pub enum Request {
     /// applied on every member unless `local` (a trailing `LOCAL`). Syntax in
     /// [`link`](self::link).
     LinkUpdate { change: LinkChange, local: bool },
+    /// `CLUSTER.JOIN`, `CLUSTER.LEAVE`, `CLUSTER.REMOVE`: a ring change driven by this
+    /// node (see [`crate::scaling`]).
+    ClusterChange(crate::scaling::ScalingRequest),
 }
 
 /// `AUTH` / `HELLO AUTH` credentials; no username means Redis's `default` user.
@@ -171,6 +176,9 @@ impl Request {
             "link.set" | "link.partition" | "link.heal" | "link.reset" => {
                 link::parse(canonical, arguments.map(text).collect::<Result<_>>()?)
             }
+            "cluster.join" | "cluster.leave" | "cluster.remove" => {
+                scaling::parse(canonical, arguments)
+            }
             _ => redis::parse(canonical, arguments),
         }
     }
@@ -202,6 +210,9 @@ impl Request {
             Self::ClusterMembers => "cluster.members",
             Self::LinkGet => "link.get",
             Self::LinkUpdate { change, .. } => change.command_name(),
+            Self::ClusterChange(crate::scaling::ScalingRequest::Join(_)) => "cluster.join",
+            Self::ClusterChange(crate::scaling::ScalingRequest::Leave) => "cluster.leave",
+            Self::ClusterChange(crate::scaling::ScalingRequest::Remove(_)) => "cluster.remove",
         }
     }
 }
@@ -235,6 +246,9 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("link.partition", 3, usize::MAX),
     ("link.heal", 1, usize::MAX),
     ("link.reset", 1, 2),
+    ("cluster.join", 5, 7),
+    ("cluster.leave", 1, 1),
+    ("cluster.remove", 2, 2),
 ];
 
 /// Redis's text: `ERR wrong number of arguments for 'get' command` (subcommands as
