@@ -24,6 +24,7 @@ pub mod compare;
 pub mod driver;
 pub mod engine_bench;
 pub mod error;
+pub mod faults;
 pub mod local;
 pub mod measure;
 pub mod predict;
