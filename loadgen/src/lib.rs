@@ -30,6 +30,7 @@ pub mod measure;
 pub mod predict;
 pub mod report;
 pub mod routing;
+pub mod verify;
 pub mod workload;
 
 pub use error::{Error, Result};

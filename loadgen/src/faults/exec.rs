@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a link admin command may take.
@@ -23,7 +24,7 @@ pub const MEMBERSHIP_NOT_SUPPORTED: &str =
     "not supported yet: kvnode has no join/leave on this build";
 
 /// What a schedule acts on.
-pub trait FaultTarget {
+pub trait FaultTarget: Send {
     /// Checks, before the run starts, that `action` (a node event) can be executed.
     fn check(&self, action: &Action) -> Result<()>;
     /// SIGKILLs the node (or the closest thing); returns what was done.
@@ -123,7 +124,7 @@ pub fn check_schedule(schedule: &Schedule, target: &dyn FaultTarget) -> Result<(
 pub struct ScheduleRunner {
     clock: mpsc::Sender<RunClock>,
     clock_receiver: Option<mpsc::Receiver<RunClock>>,
-    stop: AtomicBool,
+    stop: Arc<AtomicBool>,
 }
 
 impl Default for ScheduleRunner {
@@ -132,7 +133,7 @@ impl Default for ScheduleRunner {
         ScheduleRunner {
             clock,
             clock_receiver: Some(receiver),
-            stop: AtomicBool::new(false),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -143,13 +144,14 @@ impl ScheduleRunner {
         self.clock.clone()
     }
 
-    /// Tells [`ScheduleRunner::execute`] the run has ended: events not yet due are skipped.
-    pub fn finish(&self) {
-        self.stop.store(true, Ordering::Release);
+    /// Set it to tell [`ScheduleRunner::execute`] the run has ended: events not yet due
+    /// are skipped.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
     }
 
     /// Waits for the run clock, then executes each event at its time; returns once every
-    /// event ran or [`ScheduleRunner::finish`] was called. Call on a thread of its own.
+    /// event ran or the stop flag was set. Call on a thread of its own.
     pub fn execute(
         &mut self,
         schedule: &Schedule,
