@@ -95,6 +95,9 @@ pub fn run_embedded(
             .iter()
             .any(|event| matches!(event.action, crate::faults::Action::Kill(_)))
     });
+    if let Some(schedule) = &schedule {
+        crate::faults::embedded::check_schedule(schedule, &options)?;
+    }
     let mut cluster = crate::faults::embedded::start(&options, kills)?;
     let mut local = args.clone();
     local.hosts = cluster

@@ -39,6 +39,20 @@ pub fn start(options: &LocalClusterOptions, processes: bool) -> Result<Box<dyn E
     }
 }
 
+/// Checks a schedule's node events against the cluster `options` describe, before it
+/// starts (names `n1` to `nK`; no membership changes yet).
+pub fn check_schedule(schedule: &super::Schedule, options: &LocalClusterOptions) -> Result<()> {
+    for event in &schedule.events {
+        check_node_action(&event.action, options.node_count()).map_err(|error| {
+            Error::InvalidOption {
+                field: format!("schedule entry {:?}", event.text),
+                detail: error.to_string(),
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// `n3` -> 2, checked against the node count.
 fn node_index(node: &str, count: usize) -> Result<usize> {
     let number = node
