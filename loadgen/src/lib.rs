@@ -25,12 +25,14 @@ pub mod compare;
 pub mod driver;
 pub mod engine_bench;
 pub mod error;
+pub mod faults;
 pub mod local;
 pub mod measure;
 pub mod predict;
 pub mod probe;
 pub mod report;
 pub mod routing;
+pub mod verify;
 pub mod workload;
 
 pub use error::{Error, Result};
