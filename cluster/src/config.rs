@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::antientropy::AntiEntropyConfig;
 use crate::handoff::{HandoffMode, HintConfig};
 use crate::membership::MembershipConfig;
 use crate::net::LinkConfig;
@@ -109,6 +110,9 @@ pub struct NodeConfig {
     /// Gossip membership and failure detection (`[membership]`, only with members);
     /// defaults as [`MembershipConfig::default`].
     pub membership: MembershipConfig,
+    /// Merkle-tree anti-entropy between replicas (`[antientropy]`, only with members);
+    /// defaults as [`AntiEntropyConfig::default`].
+    pub antientropy: AntiEntropyConfig,
 }
 
 /// One node of the static member list.
@@ -159,6 +163,7 @@ impl Default for NodeConfig {
             read_repair: true,
             read_repairs_in_flight_max: 64,
             membership: MembershipConfig::default(),
+            antientropy: AntiEntropyConfig::default(),
         }
     }
 }
@@ -257,6 +262,9 @@ impl NodeConfig {
         self.membership
             .validate()
             .map_err(|error| prefixed("membership", error))?;
+        self.antientropy
+            .validate()
+            .map_err(|error| prefixed("antientropy", error))?;
         self.engine.validate().map_err(|error| match error {
             engine::Error::InvalidOption { field, detail } => Error::InvalidConfig {
                 field: format!("engine.{field}"),

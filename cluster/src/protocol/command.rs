@@ -16,6 +16,8 @@
 //! CLUSTER.TOPOLOGY
 //! CLUSTER.MEMBERS                                          gossip membership, one line each
 //! LINK.GET | LINK.SET ... | LINK.PARTITION ... | LINK.HEAL ... | LINK.RESET  (see `link`)
+//! ANTIENTROPY.RUN                                          one repair round now
+//! ANTIENTROPY.ROOTS                                        Merkle roots, one line per range
 //! ```
 //! where `<level>` is ONE, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM.
 
@@ -109,6 +111,9 @@ pub enum Request {
     /// applied on every member unless `local` (a trailing `LOCAL`). Syntax in
     /// [`link`](self::link).
     LinkUpdate { change: LinkChange, local: bool },
+    /// `ANTIENTROPY.RUN` (`run` true: a round now, its summary) or `ANTIENTROPY.ROOTS`
+    /// (this node's Merkle roots per range).
+    AntiEntropy { run: bool },
 }
 
 /// `AUTH` / `HELLO AUTH` credentials; no username means Redis's `default` user.
@@ -168,6 +173,8 @@ impl Request {
         match canonical {
             "kv.get" | "kv.put" | "kv.del" | "kv.scan" | "consistency" | "cluster.topology"
             | "cluster.members" | "link.get" => custom::parse(canonical, arguments, limits),
+            "antientropy.run" => Ok(Request::AntiEntropy { run: true }),
+            "antientropy.roots" => Ok(Request::AntiEntropy { run: false }),
             "link.set" | "link.partition" | "link.heal" | "link.reset" => {
                 link::parse(canonical, arguments.map(text).collect::<Result<_>>()?)
             }
@@ -202,6 +209,8 @@ impl Request {
             Self::ClusterMembers => "cluster.members",
             Self::LinkGet => "link.get",
             Self::LinkUpdate { change, .. } => change.command_name(),
+            Self::AntiEntropy { run: true } => "antientropy.run",
+            Self::AntiEntropy { run: false } => "antientropy.roots",
         }
     }
 }
@@ -235,6 +244,8 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("link.partition", 3, usize::MAX),
     ("link.heal", 1, usize::MAX),
     ("link.reset", 1, 2),
+    ("antientropy.run", 1, 1),
+    ("antientropy.roots", 1, 1),
 ];
 
 /// Redis's text: `ERR wrong number of arguments for 'get' command` (subcommands as

@@ -196,6 +196,9 @@ pub enum PeerMessage {
         /// The sender's whole table.
         table: crate::membership::Gossip,
     },
+    /// Anti-entropy between replicas: tree roots and hashes, keys of differing buckets,
+    /// their sets (payload tags 80 to 89, see [`crate::antientropy::wire`]).
+    AntiEntropy(crate::antientropy::wire::AeMessage),
 }
 
 impl PeerMessage {
@@ -219,6 +222,7 @@ impl PeerMessage {
             PeerMessage::AuthChallenge { .. } => "AuthChallenge",
             PeerMessage::AuthProof { .. } => "AuthProof",
             PeerMessage::Gossip { .. } => "Gossip",
+            PeerMessage::AntiEntropy(message) => message.name(),
         }
     }
 

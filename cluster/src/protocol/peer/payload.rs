@@ -22,9 +22,11 @@
 //!  61 AuthProof      bytes proof
 //!  70 Gossip     string from, u32 entry count, then per entry: string id, u64 generation,
 //!                u64 heartbeat, u8 status (0 alive, 1 suspect, 2 down, 3 left)
+//! 80-89 AntiEntropy  roots, hashes, keys and rows (see `antientropy/wire.rs`)
 //!
 //! Tags 40 to 49 are the link emulator's admin messages; 50 to 59 are hinted handoff and
-//! repair; 60 to 69 are peer authentication; 70 and up are membership.
+//! repair; 60 to 69 are peer authentication; 70 to 79 are membership; 80 to 89 are
+//! anti-entropy.
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -40,6 +42,7 @@
 //! serialization crate chooses to encode an enum.
 
 use super::{PeerMessage, ScanRow};
+use crate::antientropy::wire::{AeMessage, TAGS as AE_TAGS};
 use crate::membership::{Gossip, GossipEntry, Status};
 use crate::ring::NodeId;
 use crate::{Error, Result};
@@ -168,6 +171,7 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
                 out.push(status_byte(entry.status));
             }
         }
+        PeerMessage::AntiEntropy(message) => message.encode(out),
     }
 }
 
@@ -295,6 +299,11 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             proof: reader.bytes("AuthProof.proof")?,
         },
         TAG_GOSSIP => decode_gossip(&mut reader)?,
+        tag if AE_TAGS.contains(&tag) => {
+            let message = AeMessage::decode(tag, reader.rest)?;
+            reader.rest = &[];
+            PeerMessage::AntiEntropy(message)
+        }
         other => return Err(corrupt(format!("unknown message tag {other}"))),
     };
     if !reader.rest.is_empty() {
