@@ -33,9 +33,11 @@
 //!
 //! members = u32 count, then per member: string id, string datacenter, u32 weight,
 //!           string client_address, string peer_address
+//!  80-89 AntiEntropy  roots, hashes, keys and rows (see `antientropy/wire.rs`)
 //!
 //! Tags 40 to 49 are the link emulator's admin messages; 50 to 59 are hinted handoff and
-//! repair; 60 to 69 are peer authentication; 70 to 79 are membership; 90 to 99 are ring changes (scaling).
+//! repair; 60 to 69 are peer authentication; 70 to 79 are membership; 80 to 89 are
+//! anti-entropy; 90 to 99 are ring changes (scaling).
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -52,6 +54,7 @@
 
 use super::{PeerMessage, ScanRow};
 use crate::config::MemberConfig;
+use crate::antientropy::wire::{AeMessage, TAGS as AE_TAGS};
 use crate::membership::{Gossip, GossipEntry, Status};
 use crate::ring::NodeId;
 use crate::scaling::{Phase, RingSpec};
@@ -187,6 +190,7 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
                 out.push(status_byte(entry.status));
             }
         }
+        PeerMessage::AntiEntropy(message) => message.encode(out),
         other => encode_scaling(other, out),
     }
 }
@@ -473,6 +477,11 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             proof: reader.bytes("AuthProof.proof")?,
         },
         TAG_GOSSIP => decode_gossip(&mut reader)?,
+        tag if AE_TAGS.contains(&tag) => {
+            let message = AeMessage::decode(tag, reader.rest)?;
+            reader.rest = &[];
+            PeerMessage::AntiEntropy(message)
+        }
         other => decode_scaling(other, &mut reader)?,
     };
     if !reader.rest.is_empty() {
