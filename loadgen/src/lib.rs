@@ -29,6 +29,7 @@ pub mod measure;
 pub mod predict;
 pub mod report;
 pub mod routing;
+pub mod sweep;
 pub mod workload;
 
 pub use error::{Error, Result};
