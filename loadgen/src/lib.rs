@@ -33,6 +33,7 @@ pub mod probe;
 pub mod report;
 pub mod routing;
 pub mod verify;
+pub mod sweep;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -87,6 +87,9 @@ pub struct YcsbArgs {
     /// Let unknown properties and proportions not summing to 1 through, with a warning.
     #[arg(long)]
     pub lenient: bool,
+    /// No progress bar, even on a terminal (`kvbench sweep` draws its own).
+    #[arg(long)]
+    pub no_progress: bool,
     /// A connection with requests in flight and no reply this long has failed.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub reply_timeout_ms: u64,
@@ -285,7 +288,7 @@ pub fn run_with_faults(
     })?;
     let control = RunControl::default();
     stop_on_ctrl_c(&control);
-    let progress = progress_bar(phase, &workload);
+    let progress = progress_bar(phase, &workload).filter(|_| !args.no_progress);
     let mut log: Option<HistogramLogWriter<std::io::BufWriter<std::fs::File>>> = None;
     let mut log_error: Option<Error> = None;
     let mut log_file = Some(log_file);
