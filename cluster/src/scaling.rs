@@ -17,8 +17,9 @@
 //! 1. **Streaming** (version v+1) is sent to every member of both rings
 //!    ([`PeerMessage::RingUpdate`]), and the driver waits for all of them to acknowledge.
 //!    From then on every write goes to the replicas of both rings, reads still to
-//!    `current`'s. The driver then waits one request timeout, so writes coordinated under
-//!    the old version have finished before anything is streamed.
+//!    `current`'s. The driver then waits two request timeouts, so writes coordinated under
+//!    the old version have been acknowledged before anything is streamed (a write whose
+//!    mint had to try several unreachable replicas can take longer: not covered).
 //! 2. Each node of `next` is told to stream ([`PeerMessage::Rebalance`]): it pulls from
 //!    every member of `current` the keys it replicates in `next` but not in `current`
 //!    and the source replicates in `current` ([`RingState::streams`]), in bounded batches ([`PeerMessage::StreamPull`], at most

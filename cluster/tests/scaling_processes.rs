@@ -189,6 +189,22 @@ fn change_under_load(
     })
 }
 
+/// Waits (bounded) until `CLUSTER.MEMBERS` at `address` has a line starting with `start`.
+fn wait_for_member_line(address: SocketAddr, start: &str) {
+    let started = Instant::now();
+    loop {
+        let members = Client::connect(address).command(&["CLUSTER.MEMBERS"]);
+        if members.lines().any(|line| line.starts_with(start)) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no member line {start:?} within 60 s: {members}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn open_store(config: &NodeConfig) -> LocalStore {
     LocalStore::open(
         &config.data_dir,
@@ -280,6 +296,8 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         topology.contains("members 4 ") && topology.contains("\nn4 dc1"),
         "{topology}"
     );
+    // n4 gossips with the members now that they accept it.
+    wait_for_member_line(address[0], "n4 dc1 alive");
 
     // n2 leaves while clients use n1, n3 and n4.
     let targets = [address[0], address[2], address[3]];
@@ -311,6 +329,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         figure(&reply, "duration_ms"),
     );
     assert!(moved > 0 && moved as usize <= had_n2, "{moved} of {had_n2}");
+    wait_for_member_line(address[0], "n2 dc1 left");
     cluster.stop_node(1).expect("n2 stops after leaving");
 
     // Every acknowledged key is readable at QUORUM through every remaining node.

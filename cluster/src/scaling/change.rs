@@ -13,6 +13,11 @@ use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
 use crate::{Error, Result};
 
+/// How many request timeouts the driver waits after every node writes to both rings:
+/// a write takes a mint (one timeout, or more when the first replicas asked are down) and
+/// the puts (one timeout).
+const WRITE_DRAIN_TIMEOUTS: u32 = 2;
+
 /// Pause between two attempts at a member that has not acknowledged a phase.
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -85,8 +90,9 @@ impl Scaling {
         self.counters.changes.fetch_add(1, Ordering::Relaxed);
         eprintln!("node {}: ring change: {what}", self.node);
         self.announce(&streaming, absent.as_deref()).await?;
-        // Writes coordinated under the previous version end within a request timeout.
-        tokio::time::sleep(self.request_timeout).await;
+        // Writes coordinated under the previous version must be acknowledged (so on a
+        // quorum of the sources) before the sources are scanned.
+        tokio::time::sleep(self.request_timeout * WRITE_DRAIN_TIMEOUTS).await;
         let streamed = self.stream_all(&next, version + 1).await?;
         let read_new = RingSpec {
             version: version + 2,
