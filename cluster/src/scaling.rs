@@ -47,10 +47,12 @@
 //!
 //! # Limits
 //!
-//! One change at a time: a node refuses to drive a change unless its ring is Stable, and a
-//! change whose member does not acknowledge a phase within [`PHASE_TIMEOUT`] fails with the
-//! ring left at that phase (the admin command says which); nodes that lose ranges keep
-//! their copies (no cleanup).
+//! One change at a time: a node refuses to drive a change while its ring is moving to
+//! other members. A change whose member does not acknowledge a phase within
+//! [`PHASE_TIMEOUTS`] request timeouts, or that could not stream, fails with the ring left
+//! at that phase (the admin command says which; reads and writes keep being served as that
+//! phase says); repeating the same command, on any member, resumes it from there. Nodes
+//! that lose ranges keep their copies (no cleanup).
 
 mod change;
 mod handler;
@@ -76,8 +78,9 @@ use crate::{Error, Result};
 /// most this many rows, each under the stored-set limit) and the time a source spends.
 pub const STREAM_SCAN_KEYS: u32 = 512;
 
-/// How long the driver waits for every member to take one phase of a change.
-pub const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the driver waits for every member to take one phase of a change, in request
+/// timeouts.
+pub const PHASE_TIMEOUTS: u32 = 10;
 
 /// How long one node may take to stream what it gains.
 pub const REBALANCE_TIMEOUT: Duration = Duration::from_secs(600);
