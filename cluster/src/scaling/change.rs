@@ -103,12 +103,14 @@ impl Scaling {
             spec.phase.as_str()
         );
         self.announce(&spec, absent.as_deref()).await?;
-        let mut streamed = Vec::new();
+        let (mut streamed, mut stream_ms) = (Vec::new(), 0);
         if spec.phase == Phase::Streaming {
             // Writes coordinated under the previous version must be acknowledged (so on a
             // quorum of the sources) before the sources are scanned.
             tokio::time::sleep(self.request_timeout * WRITE_DRAIN_TIMEOUTS).await;
+            let streaming = Instant::now();
             streamed = self.stream_all(&next, spec.version).await?;
+            stream_ms = streaming.elapsed().as_millis() as u64;
             spec = RingSpec {
                 version: spec.version + 1,
                 phase: Phase::ReadNew,
@@ -141,6 +143,7 @@ impl Scaling {
             format!("rows_streamed {rows}"),
             format!("bytes_streamed {bytes}"),
             format!("duration_ms {duration_ms}"),
+            format!("stream_ms {stream_ms}"),
         ];
         for node in &streamed {
             lines.push(format!(
