@@ -64,7 +64,7 @@ pub use topology::{Phase, RingSpec, RingState};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use crate::config::NodeConfig;
@@ -122,7 +122,9 @@ pub struct Scaling {
     request_timeout: Duration,
     state: RwLock<Arc<RingState>>,
     store: Arc<LocalStore>,
-    transport: OnceLock<Arc<PeerTransport>>,
+    /// Weak: the transport's handler chain holds this service, and a strong reference
+    /// back would keep both (and the store) alive after the node stops.
+    transport: OnceLock<Weak<PeerTransport>>,
     /// Held by the change this node drives.
     driving: tokio::sync::Mutex<()>,
     counters: Counters,
@@ -156,18 +158,19 @@ impl Scaling {
 
     /// Gives the service its transport and makes every member of the ring a peer.
     pub fn attach(&self, transport: Arc<PeerTransport>) {
-        let _ = self.transport.set(transport);
+        let _ = self.transport.set(Arc::downgrade(&transport));
         self.add_peers(&self.snapshot());
     }
 
-    fn transport(&self) -> Result<&Arc<PeerTransport>> {
+    fn transport(&self) -> Result<Arc<PeerTransport>> {
         self.transport
             .get()
-            .ok_or_else(|| Error::Stopped("the peer transport is not started".into()))
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Stopped("the peer transport is not running".into()))
     }
 
     fn add_peers(&self, state: &RingState) {
-        let Some(transport) = self.transport.get() else {
+        let Ok(transport) = self.transport() else {
             return;
         };
         let known = transport.peers();

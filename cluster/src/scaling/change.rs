@@ -193,7 +193,7 @@ impl Scaling {
             if id == self.node {
                 continue;
             }
-            let (transport, spec) = (std::sync::Arc::clone(transport), spec.clone());
+            let (transport, spec) = (std::sync::Arc::clone(&transport), spec.clone());
             let timeout = self.request_timeout;
             let phase_timeout = timeout * PHASE_TIMEOUTS;
             let waited = absent != Some(member.id.as_str());
@@ -248,7 +248,7 @@ impl Scaling {
                 local = true;
                 continue;
             }
-            let transport = std::sync::Arc::clone(transport);
+            let transport = std::sync::Arc::clone(&transport);
             let id = NodeId::new(&member.id);
             calls.spawn(async move {
                 let reply = transport
