@@ -682,7 +682,12 @@ impl Backend for Coordinator {
     }
 
     fn members(&self) -> Option<Vec<String>> {
-        Some(self.membership.lines())
+        let state = self.scaling.snapshot();
+        Some(self.membership.lines_with(|id| {
+            state
+                .member(id.as_str())
+                .map(|member| member.datacenter.clone())
+        }))
     }
 
     fn membership_info(&self) -> Vec<(&'static str, u64)> {

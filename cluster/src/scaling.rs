@@ -17,8 +17,9 @@
 //! 1. **Streaming** (version v+1) is sent to every member of both rings
 //!    ([`PeerMessage::RingUpdate`]), and the driver waits for all of them to acknowledge.
 //!    From then on every write goes to the replicas of both rings, reads still to
-//!    `current`'s. The driver then waits one request timeout, so writes coordinated under
-//!    the old version have finished before anything is streamed.
+//!    `current`'s. The driver then waits two request timeouts, so writes coordinated under
+//!    the old version have been acknowledged before anything is streamed (a write whose
+//!    mint had to try several unreachable replicas can take longer: not covered).
 //! 2. Each node of `next` is told to stream ([`PeerMessage::Rebalance`]): it pulls from
 //!    every member of `current` the keys it replicates in `next` but not in `current`
 //!    and the source replicates in `current` ([`RingState::streams`]), in bounded batches ([`PeerMessage::StreamPull`], at most
@@ -46,10 +47,12 @@
 //!
 //! # Limits
 //!
-//! One change at a time: a node refuses to drive a change unless its ring is Stable, and a
-//! change whose member does not acknowledge a phase within [`PHASE_TIMEOUT`] fails with the
-//! ring left at that phase (the admin command says which); nodes that lose ranges keep
-//! their copies (no cleanup).
+//! One change at a time: a node refuses to drive a change while its ring is moving to
+//! other members. A change whose member does not acknowledge a phase within
+//! [`PHASE_TIMEOUTS`] request timeouts, or that could not stream, fails with the ring left
+//! at that phase (the admin command says which; reads and writes keep being served as that
+//! phase says); repeating the same command, on any member, resumes it from there. Nodes
+//! that lose ranges keep their copies (no cleanup).
 
 mod change;
 mod handler;
@@ -61,7 +64,7 @@ pub use topology::{Phase, RingSpec, RingState};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use crate::config::NodeConfig;
@@ -75,8 +78,9 @@ use crate::{Error, Result};
 /// most this many rows, each under the stored-set limit) and the time a source spends.
 pub const STREAM_SCAN_KEYS: u32 = 512;
 
-/// How long the driver waits for every member to take one phase of a change.
-pub const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the driver waits for every member to take one phase of a change, in request
+/// timeouts.
+pub const PHASE_TIMEOUTS: u32 = 10;
 
 /// How long one node may take to stream what it gains.
 pub const REBALANCE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -118,7 +122,9 @@ pub struct Scaling {
     request_timeout: Duration,
     state: RwLock<Arc<RingState>>,
     store: Arc<LocalStore>,
-    transport: OnceLock<Arc<PeerTransport>>,
+    /// Weak: the transport's handler chain holds this service, and a strong reference
+    /// back would keep both (and the store) alive after the node stops.
+    transport: OnceLock<Weak<PeerTransport>>,
     /// Held by the change this node drives.
     driving: tokio::sync::Mutex<()>,
     counters: Counters,
@@ -152,18 +158,19 @@ impl Scaling {
 
     /// Gives the service its transport and makes every member of the ring a peer.
     pub fn attach(&self, transport: Arc<PeerTransport>) {
-        let _ = self.transport.set(transport);
+        let _ = self.transport.set(Arc::downgrade(&transport));
         self.add_peers(&self.snapshot());
     }
 
-    fn transport(&self) -> Result<&Arc<PeerTransport>> {
+    fn transport(&self) -> Result<Arc<PeerTransport>> {
         self.transport
             .get()
-            .ok_or_else(|| Error::Stopped("the peer transport is not started".into()))
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Stopped("the peer transport is not running".into()))
     }
 
     fn add_peers(&self, state: &RingState) {
-        let Some(transport) = self.transport.get() else {
+        let Ok(transport) = self.transport() else {
             return;
         };
         let known = transport.peers();

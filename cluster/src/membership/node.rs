@@ -157,10 +157,21 @@ impl MembershipService {
     /// `ID DATACENTER STATUS generation G heartbeat H since_advance_ms MS` (` self` last on
     /// this node's line).
     pub fn lines(&self) -> Vec<String> {
+        self.lines_with(|_| None)
+    }
+
+    /// [`MembershipService::lines`], asking `datacenter_of` for the datacenter of members
+    /// not in the configured member list (nodes that joined later).
+    pub fn lines_with(&self, datacenter_of: impl Fn(&NodeId) -> Option<String>) -> Vec<String> {
         let view = self.state().view(&self.clock);
         view.into_iter()
             .map(|row| {
-                let datacenter = self.datacenters.get(&row.id).map_or("?", String::as_str);
+                let learnt = datacenter_of(&row.id);
+                let datacenter = self
+                    .datacenters
+                    .get(&row.id)
+                    .or(learnt.as_ref())
+                    .map_or("?", String::as_str);
                 format!(
                     "{} {datacenter} {} generation {} heartbeat {} since_advance_ms {}{}",
                     row.id,

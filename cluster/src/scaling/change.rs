@@ -6,12 +6,17 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use super::{
-    Phase, RingSpec, RingState, Scaling, ScalingRequest, PHASE_TIMEOUT, REBALANCE_TIMEOUT,
+    Phase, RingSpec, RingState, Scaling, ScalingRequest, PHASE_TIMEOUTS, REBALANCE_TIMEOUT,
 };
 use crate::config::MemberConfig;
 use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
 use crate::{Error, Result};
+
+/// How many request timeouts the driver waits after every node writes to both rings:
+/// a write takes a mint (one timeout, or more when the first replicas asked are down) and
+/// the puts (one timeout).
+const WRITE_DRAIN_TIMEOUTS: u32 = 2;
 
 /// Pause between two attempts at a member that has not acknowledged a phase.
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -36,13 +41,6 @@ impl Scaling {
             return refuse("a ring change is already running on this node".into());
         };
         let state = self.snapshot();
-        if state.spec.phase != Phase::Stable {
-            return refuse(format!(
-                "the ring is changing (version {}, phase {}): wait for it to finish",
-                state.spec.version,
-                state.spec.phase.as_str()
-            ));
-        }
         let current = state.spec.current.clone();
         let is_member = |id: &str| current.iter().any(|member| member.id == id);
         let (next, absent, what): (Vec<MemberConfig>, Option<String>, String) = match request {
@@ -73,29 +71,56 @@ impl Scaling {
                 (next, Some(id.clone()), format!("removed {id}"))
             }
         };
-        let version = state.spec.version;
-        let streaming = RingSpec {
-            version: version + 1,
-            phase: Phase::Streaming,
-            current,
-            next: next.clone(),
+        let mut spec = match state.spec.phase {
+            Phase::Stable => {
+                let streaming = RingSpec {
+                    version: state.spec.version + 1,
+                    phase: Phase::Streaming,
+                    current,
+                    next: next.clone(),
+                };
+                self.check_next(&streaming)?;
+                streaming
+            }
+            // The same change, stopped part way (a member did not acknowledge a phase or
+            // could not stream): it resumes where it stopped.
+            _ if state.spec.next == next => state.spec.clone(),
+            phase => {
+                return refuse(format!(
+                    "the ring is changing to other members (version {}, phase {}): repeat \
+                     that change's command to finish it first",
+                    state.spec.version,
+                    phase.as_str()
+                ))
+            }
         };
-        self.check_next(&streaming)?;
         let started = Instant::now();
         self.counters.changes.fetch_add(1, Ordering::Relaxed);
-        eprintln!("node {}: ring change: {what}", self.node);
-        self.announce(&streaming, absent.as_deref()).await?;
-        // Writes coordinated under the previous version end within a request timeout.
-        tokio::time::sleep(self.request_timeout).await;
-        let streamed = self.stream_all(&next, version + 1).await?;
-        let read_new = RingSpec {
-            version: version + 2,
-            phase: Phase::ReadNew,
-            ..streaming
-        };
-        self.announce(&read_new, absent.as_deref()).await?;
+        eprintln!(
+            "node {}: ring change: {what} (from version {}, phase {})",
+            self.node,
+            spec.version,
+            spec.phase.as_str()
+        );
+        self.announce(&spec, absent.as_deref()).await?;
+        let (mut streamed, mut stream_ms) = (Vec::new(), 0);
+        if spec.phase == Phase::Streaming {
+            // Writes coordinated under the previous version must be acknowledged (so on a
+            // quorum of the sources) before the sources are scanned.
+            tokio::time::sleep(self.request_timeout * WRITE_DRAIN_TIMEOUTS).await;
+            let streaming = Instant::now();
+            streamed = self.stream_all(&next, spec.version).await?;
+            stream_ms = streaming.elapsed().as_millis() as u64;
+            spec = RingSpec {
+                version: spec.version + 1,
+                phase: Phase::ReadNew,
+                ..spec
+            };
+            self.announce(&spec, absent.as_deref()).await?;
+        }
+        let version = spec.version + 1;
         let stable = RingSpec {
-            version: version + 3,
+            version,
             phase: Phase::Stable,
             current: next,
             next: Vec::new(),
@@ -113,11 +138,12 @@ impl Scaling {
             .last_duration_ms
             .store(duration_ms, Ordering::Relaxed);
         let mut lines = vec![
-            format!("{what} ring_version {}", version + 3),
+            format!("{what} ring_version {version}"),
             format!("keys_moved {keys_new}"),
             format!("rows_streamed {rows}"),
             format!("bytes_streamed {bytes}"),
             format!("duration_ms {duration_ms}"),
+            format!("stream_ms {stream_ms}"),
         ];
         for node in &streamed {
             lines.push(format!(
@@ -167,11 +193,12 @@ impl Scaling {
             if id == self.node {
                 continue;
             }
-            let (transport, spec) = (std::sync::Arc::clone(transport), spec.clone());
+            let (transport, spec) = (std::sync::Arc::clone(&transport), spec.clone());
             let timeout = self.request_timeout;
+            let phase_timeout = timeout * PHASE_TIMEOUTS;
             let waited = absent != Some(member.id.as_str());
             calls.spawn(async move {
-                let deadline = Instant::now() + PHASE_TIMEOUT;
+                let deadline = Instant::now() + phase_timeout;
                 loop {
                     let message = PeerMessage::RingUpdate { spec: spec.clone() };
                     let error = match transport.call(&id, message, timeout).await {
@@ -221,7 +248,7 @@ impl Scaling {
                 local = true;
                 continue;
             }
-            let transport = std::sync::Arc::clone(transport);
+            let transport = std::sync::Arc::clone(&transport);
             let id = NodeId::new(&member.id);
             calls.spawn(async move {
                 let reply = transport
