@@ -176,6 +176,8 @@ impl Coordinator {
             Arc::clone(&clock),
             Duration::from_millis(config.request_timeout_ms),
         ));
+        let detector = Arc::clone(&membership);
+        handoff.set_failure_detector(Arc::new(move |node: &NodeId| detector.is_down(node)));
         handoff.start_delivery(Arc::clone(&transport));
         membership.start(Arc::clone(&transport));
         antientropy.start(Arc::clone(&transport));

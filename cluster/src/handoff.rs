@@ -3,8 +3,9 @@
 //! # Writes in sloppy mode
 //!
 //! The coordinator sends a write's `Put` to each of the key's replicas (the preference
-//! list). When a replica is unreachable (connection refused, no reply in time, or marked
-//! down by a recent such failure) the write goes instead to a *fallback*: the next node on
+//! list). When a replica is unreachable (connection refused, no reply in time, marked
+//! down by a recent such failure, or held Down by the gossip failure detector, see
+//! [`crate::membership`]) the write goes instead to a *fallback*: the next node on
 //! the ring walk past the preference list that is not a replica of the key, preferring the
 //! failed replica's datacenter. The fallback receives a [`PeerMessage::HintedPut`] naming
 //! the intended owner, stores it as a hint and acknowledges; that acknowledgement counts
@@ -32,7 +33,8 @@
 //! `hints.delivery_batch_max` hints, and sends each to its owner as a normal `Put` (the
 //! owner merges it like any replicated write). A hint is deleted once the owner
 //! acknowledges, unless it changed meanwhile (a newer hint merged into it: kept for the
-//! next pass). An owner that fails is skipped for the rest of the pass. Each pass that
+//! next pass). An owner that fails, or that gossip holds Down, is skipped for the rest of
+//! the pass. Each pass that
 //! delivered or dropped something logs one line.
 //!
 //! # The trade-off

@@ -81,3 +81,34 @@ fn a_wiped_replica_gets_every_key_back_from_anti_entropy() {
         assert_eq!(set.versions[0].value.as_deref(), Some(value.as_bytes()));
     }
 }
+
+#[test]
+fn with_many_ranges_a_wiped_replica_is_restored_from_each_range_s_replicas() {
+    let directory = tempfile::tempdir().unwrap();
+    // Five nodes, N=3: the ring splits into many ranges, each shared with other peers.
+    let spec = spec(directory.path(), 1, 5, 0);
+    let mut cluster = LocalCluster::start(&spec).expect("five nodes start");
+    let address = cluster.client_addresses();
+    let wiped = cluster.nodes()[4].config.clone();
+    const KEYS: usize = 2000;
+    write_keys(&address[..4], "key", KEYS, 4);
+    antientropy_common::wait_until("equal roots after the writes", || {
+        differing_ranges(&address).is_empty()
+    });
+    let held = info_field(address[4], "antientropy_tree_keys");
+    let ranges = info_field(address[4], "antientropy_ranges");
+    assert!(ranges > 5, "{ranges} ranges");
+    assert!(held > 0 && held < KEYS as u64, "n5 holds {held} keys");
+
+    cluster.stop_node(4).expect("stop n5");
+    std::fs::remove_dir_all(&wiped.data_dir).expect("wipe n5's data directory");
+    cluster.restart(4).expect("restart n5");
+    let summary = run_round(address[4]);
+    eprintln!("{ranges} ranges on n5; one round:");
+    for line in &summary {
+        eprintln!("  {line}");
+    }
+    assert_eq!(info_field(address[4], "antientropy_keys_repaired"), held);
+    assert_eq!(info_field(address[4], "antientropy_tree_keys"), held);
+    assert!(differing_ranges(&address).is_empty(), "{summary:?}");
+}

@@ -70,25 +70,29 @@ fn span_of(range: TokenRange) -> u128 {
     }
 }
 
-/// An item's hash: the key (length-prefixed) and its version digest.
+/// An item's hash: of the key and its version digest. Both go through the digest's
+/// finalizer rather than the ring's byte-at-a-time hash: this runs twice per write.
 fn item_hash(key: &[u8], version_digest: u64) -> u64 {
-    let mut bytes = Vec::with_capacity(key.len() + 16);
-    bytes.extend_from_slice(&(key.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(key);
-    bytes.extend_from_slice(&version_digest.to_le_bytes());
-    stable_hash64(&bytes)
+    mix(digest(key) ^ mix(version_digest ^ 0x9E37_79B9_7F4A_7C15))
 }
 
 /// An inner node's hash. Two empty children give an empty (0) node, so empty subtrees
-/// cost nothing to compare and a fresh tree is all zeros.
+/// cost nothing to compare and a fresh tree is all zeros. Asymmetric (swapped children
+/// hash differently); `depth` of these run per write, so two finalizer rounds, no more.
 fn combine(left: u64, right: u64) -> u64 {
     if left == 0 && right == 0 {
         return 0;
     }
-    let mut bytes = [0u8; 16];
-    bytes[..8].copy_from_slice(&left.to_le_bytes());
-    bytes[8..].copy_from_slice(&right.to_le_bytes());
-    stable_hash64(&bytes) | 1
+    mix(left ^ mix(right ^ 0xC2B2_AE3D_27D4_EB4F)) | 1
+}
+
+/// MurmurHash3's 64-bit finalizer: a bijection with full avalanche.
+fn mix(mut value: u64) -> u64 {
+    value ^= value >> 33;
+    value = value.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    value ^= value >> 33;
+    value = value.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    value ^ (value >> 33)
 }
 
 /// See the module documentation.

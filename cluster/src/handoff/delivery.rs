@@ -118,6 +118,11 @@ impl Handoff {
             if failed_owners.contains(&hint.owner) {
                 continue;
             }
+            // Gossip holds the owner Down: keep the hint for a pass after it is back.
+            if self.skip_by_gossip(&hint.owner) {
+                failed_owners.insert(hint.owner.clone());
+                continue;
+            }
             let transport = Arc::clone(transport);
             in_flight.spawn(async move {
                 let message = PeerMessage::Put {

@@ -2,7 +2,8 @@
 //! the replica is unreachable, a `HintedPut` to a fallback node (see [`crate::handoff`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
@@ -95,7 +96,15 @@ impl Fallbacks {
     }
 }
 
+/// The gossip failure detector's verdict on a node: `true` when it holds it Down.
+pub type FailureDetector = Arc<dyn Fn(&NodeId) -> bool + Send + Sync>;
+
 /// Sloppy-quorum state shared by a node's coordinator and its hint delivery task.
+///
+/// A replica counts as down when a call to it recently failed (for `down_recheck_ms`) or
+/// when the gossip failure detector holds it Down ([`Handoff::set_failure_detector`]):
+/// then a write goes straight to a fallback and delivery does not try it, instead of each
+/// paying a timeout to learn what gossip already knows.
 pub struct Handoff {
     pub(super) node: NodeId,
     mode: HandoffMode,
@@ -108,6 +117,10 @@ pub struct Handoff {
     /// How long a delivery waits for its owner's acknowledgement.
     pub(super) request_timeout: Duration,
     pub(super) delivery: Mutex<Option<JoinHandle<()>>>,
+    /// Gossip's verdicts, when membership runs.
+    detector: OnceLock<FailureDetector>,
+    /// Direct sends skipped because gossip held the node Down.
+    gossip_down_skips: AtomicU64,
 }
 
 impl Handoff {
@@ -132,7 +145,28 @@ impl Handoff {
             down_recheck,
             request_timeout,
             delivery: Mutex::new(None),
+            detector: OnceLock::new(),
+            gossip_down_skips: AtomicU64::new(0),
         }
+    }
+
+    /// Makes the handoff consult `detector` (gossip) besides its own failed calls; set once.
+    pub fn set_failure_detector(&self, detector: FailureDetector) {
+        let _ = self.detector.set(detector);
+    }
+
+    /// Whether gossip holds `node` Down.
+    fn gossip_says_down(&self, node: &NodeId) -> bool {
+        self.detector.get().is_some_and(|detector| detector(node))
+    }
+
+    /// [`Handoff::gossip_says_down`] where a send is skipped for it: counted.
+    pub(super) fn skip_by_gossip(&self, node: &NodeId) -> bool {
+        let down = self.gossip_says_down(node);
+        if down {
+            self.gossip_down_skips.fetch_add(1, Ordering::Relaxed);
+        }
+        down
     }
 
     /// Strict or sloppy.
@@ -155,6 +189,10 @@ impl Handoff {
             ("hints_dropped", HintCounters::get(&counters.dropped)),
             ("hints_pending", self.hints.pending()),
             ("hinted_writes", HintCounters::get(&counters.hinted_writes)),
+            (
+                "hint_gossip_down_skips",
+                self.gossip_down_skips.load(Ordering::Relaxed),
+            ),
         ]
     }
 
@@ -178,11 +216,14 @@ impl Handoff {
     }
 
     fn is_down(&self, node: &NodeId) -> bool {
-        let down = self
-            .down_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        down.get(node).is_some_and(|until| Instant::now() < *until)
+        let failed_recently = {
+            let down = self
+                .down_until
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            down.get(node).is_some_and(|until| Instant::now() < *until)
+        };
+        failed_recently || self.gossip_says_down(node)
     }
 
     pub(super) fn mark_down(&self, node: &NodeId) {
@@ -233,7 +274,11 @@ impl Handoff {
             Some(error) => error.to_string(),
             None if self.is_down(&node) => {
                 tried_direct = false;
-                "marked down by a recent failure".to_string()
+                if self.skip_by_gossip(&node) {
+                    "held down by the gossip failure detector".to_string()
+                } else {
+                    "marked down by a recent failure".to_string()
+                }
             }
             None => match self
                 .direct_put(transport, &node, &key, &siblings, timeout / 2)

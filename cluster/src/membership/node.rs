@@ -78,6 +78,15 @@ impl MembershipService {
         }))
     }
 
+    /// Whether the failure detector holds `member` Down (or Left): its heartbeat has not
+    /// advanced for the down timeout. Unknown members are not reported down.
+    pub fn is_down(&self, member: &NodeId) -> bool {
+        matches!(
+            self.state().status_of(member),
+            Some(Status::Down | Status::Left)
+        )
+    }
+
     fn state(&self) -> MutexGuard<'_, Membership> {
         // The state stays consistent between calls; a panic elsewhere must not stop gossip.
         self.state

@@ -88,7 +88,7 @@ impl Client {
                 let mut payload = vec![0; length + 2];
                 self.reader.read_exact(&mut payload).expect("bulk payload");
                 payload.truncate(length);
-                Reply::Bulk(Some(String::from_utf8(payload).expect("utf-8")))
+                Reply::Bulk(Some(String::from_utf8_lossy(&payload).into_owned()))
             }
             "*" if rest == "-1" => Reply::Array(Vec::new()),
             "*" => {

@@ -375,3 +375,33 @@ fn gossip_with_a_forged_count_or_status_is_refused() {
     let error = decode_payload(&payload);
     assert!(error.contains("Gossip.status 9 is unknown"), "{error}");
 }
+
+#[test]
+fn anti_entropy_messages_travel_in_frames_with_their_own_tags() {
+    use crate::antientropy::wire::AeMessage;
+    use crate::ring::TokenRange;
+    let message = PeerMessage::AntiEntropy(AeMessage::Roots {
+        depth: 2,
+        ranges: vec![TokenRange {
+            start_exclusive: 1,
+            end_inclusive: 2,
+        }],
+    });
+    assert_eq!(message.name(), "AeRoots");
+    assert!(!message.bypasses_link_emulator());
+    let bytes = encode_frame(&frame(FrameKind::Request, 9, message.clone()), 1 << 20).unwrap();
+    assert_eq!(bytes[HEADER_SIZE_BYTES], 80);
+    let (decoded, used) = decode_frame(&bytes, 1 << 20).unwrap().unwrap();
+    assert_eq!(used, bytes.len());
+    assert_eq!(decoded.message, message);
+    let reply = PeerMessage::AntiEntropy(AeMessage::PushReply {
+        applied: 1,
+        changed: 0,
+    });
+    let bytes = encode_frame(&frame(FrameKind::Response, 9, reply.clone()), 1 << 20).unwrap();
+    assert_eq!(bytes[HEADER_SIZE_BYTES], 89);
+    assert_eq!(
+        decode_frame(&bytes, 1 << 20).unwrap().unwrap().0.message,
+        reply
+    );
+}
