@@ -26,6 +26,11 @@ pub struct ProbeArgs {
     /// embedded cluster is started from the `cluster.*` properties.
     #[arg(long, value_delimiter = ',')]
     pub hosts: Vec<String>,
+    /// With --hosts: first set every datacenter pair's links (same datacenter included) to the
+    /// `cluster.*` delays with LINK.SET (they stay so until LINK.RESET). Without it the
+    /// `cluster.*` delays only feed the prediction.
+    #[arg(long, requires = "hosts")]
+    pub apply_links: bool,
     /// Directory for probe.csv (measured and predicted per delay).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -86,6 +91,11 @@ pub fn run(args: &ProbeArgs, out: &mut dyn Write) -> Result<()> {
             .collect::<Result<Vec<_>>>()?;
         let setup = format!("hosts {}", args.hosts.join(","));
         writeln!(out, "{setup}").map_err(&stdout)?;
+        if args.apply_links {
+            for line in apply_links(&addresses, &cluster_options)? {
+                writeln!(out, "{line}").map_err(&stdout)?;
+            }
+        }
         (run_probes(&addresses, &options)?, setup)
     };
     let predictions = if args.trials == 0 {
@@ -118,6 +128,54 @@ pub fn run(args: &ProbeArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "wrote {}", path.display()).map_err(&stdout)?;
     }
     Ok(())
+}
+
+/// Sends `LINK.SET a b <cluster.* delays>` for every pair of the cluster's datacenters to
+/// the first host (a change applies on every member); returns the replies.
+fn apply_links(
+    addresses: &[std::net::SocketAddr],
+    options: &PbsClusterOptions,
+) -> Result<Vec<String>> {
+    use cluster::net::{LinkChange, LinkPair};
+    use cluster::protocol::resp::RespValue;
+    let first = addresses[0];
+    let topology = crate::routing::fetch_topology(first)?;
+    let datacenters: std::collections::BTreeSet<&str> = topology
+        .members()
+        .iter()
+        .map(|member| member.datacenter.as_str())
+        .collect();
+    let mut replies = Vec::new();
+    for from in &datacenters {
+        for to in datacenters.range(*from..) {
+            let change = LinkChange::Set {
+                pair: LinkPair::datacenters(from, to),
+                spec: options.link.clone(),
+                symmetric: true,
+            };
+            let mut words = change.to_words();
+            words[0] = format!("LINK.{}", words[0]);
+            let arguments: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
+            match crate::routing::call(first, &arguments)? {
+                RespValue::Error(text) => {
+                    return Err(Error::InvalidOption {
+                        field: "--apply-links".into(),
+                        detail: format!("{}: {text}", words.join(" ")),
+                    })
+                }
+                RespValue::SimpleString(text) => {
+                    replies.push(format!("{}: {text}", words.join(" ")))
+                }
+                RespValue::BulkString(Some(bytes)) => replies.push(format!(
+                    "{}: {}",
+                    words.join(" "),
+                    String::from_utf8_lossy(&bytes)
+                )),
+                other => replies.push(format!("{}: {other:?}", words.join(" "))),
+            }
+        }
+    }
+    Ok(replies)
 }
 
 fn print_report(
@@ -208,4 +266,65 @@ fn with_predictions(
         out.push_str(&format!("{line},{wars},{store}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::cluster::net::LinkSpec;
+    use ::cluster::protocol::resp::RespValue;
+
+    /// `kvbench probe --hosts ... --apply-links` against an embedded cluster started without
+    /// link delays: the links get the `cluster.*` delays, the probe and prediction run.
+    #[test]
+    fn probe_against_hosts_applies_the_link_delays_first() {
+        let plain = PbsClusterOptions {
+            link: LinkSpec::default(),
+            ..PbsClusterOptions::default()
+        };
+        let cluster = PbsCluster::start(&plain).unwrap();
+        let addresses = cluster.client_addresses();
+        let args = ProbeArgs {
+            files: Vec::new(),
+            overrides: [
+                "probe.count=4",
+                "probe.delays_ms=0,300",
+                "probe.rate=0",
+                "cluster.write_request_delay=const:3",
+                "cluster.read_response_delay=const(1)",
+            ]
+            .iter()
+            .map(|text| text.to_string())
+            .collect(),
+            hosts: addresses.iter().map(ToString::to_string).collect(),
+            apply_links: true,
+            out: None,
+            trials: 1000,
+            rmse_reads_min: 1,
+        };
+        let mut out = Vec::new();
+        run(&args, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("LINK.SET dc1 dc1"), "{text}");
+        assert!(text.contains("RMSE measured vs WARS-store"), "{text}");
+        let table = match crate::routing::call(addresses[4], &[b"LINK.GET"]).unwrap() {
+            RespValue::Array(Some(lines)) => lines
+                .into_iter()
+                .map(|line| match line {
+                    RespValue::BulkString(Some(bytes)) => String::from_utf8(bytes).unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            table.contains("write_request=const(3)") && table.contains("read_response=const(1)"),
+            "{table}"
+        );
+        let mut unknown = args.clone();
+        unknown.overrides.push("probe.cout=3".into());
+        let error = run(&unknown, &mut Vec::new()).unwrap_err().to_string();
+        assert!(error.contains("probe.cout"), "{error}");
+    }
 }

@@ -446,9 +446,18 @@ fn report(
     ));
     if let Some(stats) = &result.staleness {
         let path = write_staleness_csv_file(directory.path(), stats)?;
+        let per_interval =
+            crate::measure::staleness::intervals::write_staleness_intervals_csv_file(
+                directory.path(),
+                &stats.intervals,
+            )?;
         text.push('\n');
         text.push_str(&stats.report(None, 0));
         text.push_str(&format!("staleness table: {}\n", path.display()));
+        text.push_str(&format!(
+            "staleness per interval: {}\n",
+            per_interval.display()
+        ));
     }
     text.push('\n');
     text.push_str(&summary_table(&result.run));

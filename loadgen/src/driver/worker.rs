@@ -645,7 +645,8 @@ impl Worker {
                         versions,
                         pending.step_start_micros,
                     );
-                    self.staleness_stats.record(&class);
+                    self.staleness_stats
+                        .record_at(&class, pending.step_start_micros);
                 }
             }
         }

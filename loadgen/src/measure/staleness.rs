@@ -11,18 +11,21 @@
 //! - [`StalenessStats`]: counters a thread accumulates from classifications: stale fraction,
 //!   k distribution, t since the newest missed write, and the t-visibility curve (probability
 //!   that a read begun t ms after a commit returns it). Plain data: merged across threads and
-//!   taken per interval with `std::mem::take`.
+//!   taken per interval with `std::mem::take`. Reads recorded with their start time are also
+//!   counted per one-second interval ([`intervals`], `staleness_intervals.csv`).
 //!
 //! All times are microseconds of one clock (the run clock of the process that stamps, writes
 //! and reads): classification compares issue and acknowledgement times of different writes,
 //! which is meaningless across hosts without synchronised clocks.
 
+pub mod intervals;
 mod stamp;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod tracker;
 
+pub use intervals::{IntervalStaleness, STALENESS_INTERVALS_CSV_NAME};
 pub use stamp::{Observed, ValueStamp, STAMP_LEN, STAMP_MAGIC, STAMP_VERSION};
 pub use stats::{StalenessStats, VisibilityBucket, K_DISTRIBUTION_MAX, T_BUCKET_EDGES_MS};
 pub use tracker::{ReadClass, StalenessTracker, TrackerConfig, Verdict, VisibilitySample};

@@ -163,13 +163,14 @@ fn plans_use_two_non_replica_coordinators_when_there_are_enough_nodes() {
 }
 
 /// A few probes against an embedded 5-node cluster with constant delays, where the outcome
-/// is certain: W = 30 ms, so a read at t = 0 through non-replica coordinators (R + S = 2 ms)
-/// finds the key only on the minting replica; a read 150 ms after the ack finds it anywhere.
+/// is all but certain even on a loaded machine: W = 200 ms, so a read at t = 0 through
+/// non-replica coordinators (R + S = 2 ms) finds the key only on the minting replica (the
+/// first of three to answer with probability 1/3); a read 2 s after the ack finds it anywhere.
 #[test]
 fn a_small_probe_run_against_an_embedded_cluster() {
     let mut properties = Properties::new();
     for (name, value) in [
-        ("cluster.write_request_delay", "const(30)"),
+        ("cluster.write_request_delay", "const(200)"),
         ("cluster.write_ack_delay", "const(1)"),
         ("cluster.read_request_delay", "const(1)"),
         ("cluster.read_response_delay", "const(1)"),
@@ -179,20 +180,20 @@ fn a_small_probe_run_against_an_embedded_cluster() {
     let cluster_options = PbsClusterOptions::from_properties(&properties).unwrap();
     let cluster = PbsCluster::start(&cluster_options).unwrap();
     let options = ProbeOptions {
-        delays_ms: vec![0.0, 150.0],
-        count: 12,
-        concurrency: 3,
+        delays_ms: vec![0.0, 2000.0],
+        count: 9,
+        concurrency: 9,
         rate: 0.0,
         ..ProbeOptions::default()
     };
     let report = run_probes(&cluster.client_addresses(), &options).unwrap();
-    assert_eq!(report.writes, 12, "{report:?}");
+    assert_eq!(report.writes, 9, "{report:?}");
     assert_eq!(report.replica_coordinated, 0);
     let (now, later) = (&report.rows[0], &report.rows[1]);
-    assert_eq!(now.reads + now.errors, 12);
-    assert_eq!(later.reads, 12, "{report:?}");
-    assert_eq!(later.fresh, 12, "{report:?}");
-    // At t = 0 a read is fresh only when the minting replica answers first; with three
-    // replicas that is not every time (bounded loosely: 12 reads).
+    assert_eq!(now.reads + now.errors, 9);
+    assert_eq!(later.reads, 9, "{report:?}");
+    assert_eq!(later.fresh, 9, "{report:?}");
+    // At t = 0 a read is fresh only when the minting replica answers first: all nine
+    // fresh has probability (1/3)^9 = 5e-5.
     assert!(now.fresh < now.reads, "{report:?}");
 }

@@ -1,5 +1,6 @@
 //! Counters of read classifications: what a run (or one interval of it) reports.
 
+use super::intervals::{interval_of, merge_intervals, IntervalStaleness};
 use super::tracker::{ReadClass, Verdict};
 
 /// Edges (ms) of the t buckets, shared by the t-visibility curve and the distribution of t
@@ -44,6 +45,9 @@ pub struct StalenessStats {
     pub visibility_seen: [u64; T_BUCKETS],
     /// Per t bucket: sum of the samples' t, microseconds (for the bucket's mean t).
     pub visibility_t_sum_micros: [u64; T_BUCKETS],
+    /// Per reporting interval (one second of the run clock, by the read's start): the reads
+    /// recorded with [`Self::record_at`]; see [`super::intervals`].
+    pub intervals: Vec<IntervalStaleness>,
 }
 
 impl Default for StalenessStats {
@@ -62,6 +66,7 @@ impl Default for StalenessStats {
             visibility_reads: [0; T_BUCKETS],
             visibility_seen: [0; T_BUCKETS],
             visibility_t_sum_micros: [0; T_BUCKETS],
+            intervals: Vec::new(),
         }
     }
 }
@@ -131,8 +136,21 @@ impl StalenessStats {
         }
     }
 
+    /// Counts one classified read begun at `began_micros` on the run clock, in the totals
+    /// and in its interval.
+    pub fn record_at(&mut self, class: &ReadClass, began_micros: u64) {
+        self.record(class);
+        let index = interval_of(began_micros);
+        if self.intervals.len() <= index {
+            self.intervals
+                .resize(index + 1, IntervalStaleness::default());
+        }
+        self.intervals[index].record(class);
+    }
+
     /// Adds `other`'s counts.
     pub fn merge(&mut self, other: &StalenessStats) {
+        merge_intervals(&mut self.intervals, &other.intervals);
         self.reads += other.reads;
         self.fresh += other.fresh;
         self.stale += other.stale;
