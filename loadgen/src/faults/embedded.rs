@@ -7,8 +7,8 @@
 //! - As processes ([`ProcessNodes`]): one `kvnode` per node through
 //!   [`cluster::launcher::LocalCluster`]; `kill` is SIGKILL, `stop` SIGTERM, `restart`
 //!   starts it again on the same data directory and waits for its ready line. The
-//!   executable is the `kvnode` beside kvbench when there is one, else kvbench itself
-//!   through a `kvnode` symlink ([`super::node`]).
+//!   executable is kvbench itself through a `kvnode` symlink ([`super::node`]), or
+//!   `$KVBENCH_KVNODE` when set (e.g. a release `kvnode`).
 
 use super::exec::FaultTarget;
 use crate::local::{EmbeddedCluster, LocalClusterOptions};
@@ -175,20 +175,17 @@ impl ProcessNodes {
     }
 }
 
-/// The `kvnode` beside this executable, else a `kvnode` symlink to it in `directory`.
+/// `$KVBENCH_KVNODE` when set, else a `kvnode` symlink in `directory` to this executable:
+/// kvbench runs the node itself (built from the same sources; a `kvnode` lying beside it
+/// may be older).
 fn node_binary(directory: &std::path::Path) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("KVBENCH_KVNODE") {
+        return Ok(PathBuf::from(path));
+    }
     let own = std::env::current_exe().map_err(|source| Error::Io {
         context: "finding the kvbench executable".into(),
         source,
     })?;
-    if let Some(beside) = own
-        .parent()
-        .map(|parent| parent.join(super::node::NODE_PROGRAM_NAME))
-    {
-        if beside.is_file() {
-            return Ok(beside);
-        }
-    }
     let link = directory.join(super::node::NODE_PROGRAM_NAME);
     std::os::unix::fs::symlink(&own, &link).map_err(|source| Error::Io {
         context: format!("linking {} to {}", link.display(), own.display()),
