@@ -254,20 +254,18 @@ pub fn send_admin(addresses: &[SocketAddr], words: &[String]) -> Result<String> 
     Err(last_error.unwrap_or(Error::NoHosts))
 }
 
-/// Writes `events.csv`: `time_s,event,target,result` (the columns the plots read), then
-/// `took_s`.
+/// Writes `events.csv`: `time_s,event,target,result` (the columns the plots read).
 pub fn write_events_csv(directory: &Path, records: &[EventRecord]) -> Result<PathBuf> {
     let path = directory.join("events.csv");
     crate::report::csv_files::write_csv_file(&path, |out| {
         let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(["time_s", "event", "target", "result", "took_s"])?;
+        writer.write_record(["time_s", "event", "target", "result"])?;
         for record in records {
             writer.write_record([
                 format!("{:.3}", record.time_s),
                 record.event.clone(),
                 record.target.clone(),
                 record.result.clone(),
-                format!("{:.3}", record.took_s),
             ])?;
         }
         writer.flush()?;
