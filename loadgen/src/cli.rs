@@ -11,6 +11,7 @@ use std::io::Write;
 
 pub mod compare;
 pub mod predict;
+pub mod probe;
 pub mod targets;
 
 /// kvbench: benchmarks for the storage engine (and, later, the cluster).
@@ -38,6 +39,9 @@ pub enum Command {
     /// Compare two summary.csv files with a tolerance per metric; exit 1 on a regression,
     /// 2 on unusable input.
     Compare(compare::CompareArgs),
+    /// Staleness probe: write a key, read it back through another coordinator after chosen
+    /// delays; P(fresh | t) per delay beside the WARS prediction (-P workloads/probe-pbs).
+    Probe(probe::ProbeArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -100,6 +104,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Some(Command::Run(args)) => ycsb::run(crate::driver::Phase::Run, &args, out, err),
         Some(Command::Predict(args)) => predict::run(&args, out),
         Some(Command::Compare(args)) => compare::run(&args, out),
+        Some(Command::Probe(args)) => probe::run(&args, out),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),
