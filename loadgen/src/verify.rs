@@ -317,6 +317,58 @@ fn read_batch(address: SocketAddr, keys: &[Vec<u8>]) -> std::result::Result<Batc
     Ok(replies)
 }
 
+/// Sends one command and returns its reply flattened to text (array items joined with
+/// "; "), or the error reply's text as `Err` inside.
+pub(crate) fn command_text(
+    address: SocketAddr,
+    words: &[String],
+    timeout: Duration,
+) -> std::result::Result<std::result::Result<String, String>, String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .map_err(|error| format!("connect {address}: {error}"))?;
+    let arguments: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
+    let mut request = Vec::new();
+    crate::client::resp::push_command(&mut request, &arguments);
+    stream
+        .write_all(&request)
+        .map_err(|error| format!("write to {address}: {error}"))?;
+    let deadline = Instant::now() + timeout;
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        if let Some((value, _)) = parse_value(&buffer)? {
+            return Ok(match value {
+                Value::Error(text) => Err(text),
+                other => Ok(flatten(&other)),
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no reply from {address} within {timeout:?}"));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|error| error.to_string())?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(format!("{address} closed the connection")),
+            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+            Err(error) => return Err(format!("read from {address}: {error}")),
+        }
+    }
+}
+
+fn flatten(value: &Value) -> String {
+    match value {
+        Value::Simple(bytes) | Value::Bulk(Some(bytes)) => {
+            String::from_utf8_lossy(bytes).trim().replace("\r\n", "; ")
+        }
+        Value::Error(text) => text.clone(),
+        Value::Integer(number) => number.to_string(),
+        Value::Bulk(None) | Value::Array(None) => "(nil)".to_string(),
+        Value::Array(Some(items)) => items.iter().map(flatten).collect::<Vec<_>>().join("; "),
+    }
+}
+
 /// A RESP2 value, arrays nested.
 #[derive(Debug, Clone, PartialEq)]
 enum Value {

@@ -67,13 +67,17 @@ fn node_index(node: &str, count: usize) -> Result<usize> {
         })
 }
 
+/// What `add` needs and the embedded cluster does not have yet.
+pub const ADD_NOT_SUPPORTED: &str = "not supported yet: the embedded cluster starts no spare \
+     node to join (kvnode has CLUSTER.JOIN; the launcher's spares would need a place in each \
+     datacenter's layout)";
+
 fn check_node_action(action: &super::Action, count: usize) -> Result<()> {
     match action {
-        super::Action::Add(_) | super::Action::Remove(_) => Err(Error::Unsupported(format!(
-            "{} {}: {}",
+        super::Action::Add(_) => Err(Error::Unsupported(format!(
+            "{} {}: {ADD_NOT_SUPPORTED}",
             action.name(),
             action.target(),
-            super::exec::MEMBERSHIP_NOT_SUPPORTED
         ))),
         _ => action
             .node()
@@ -98,6 +102,11 @@ impl FaultTarget for EmbeddedCluster {
         let index = node_index(node, EmbeddedCluster::client_addresses(self).len())?;
         self.restart_node(index)?;
         Ok(String::new())
+    }
+    fn remove(&mut self, node: &str) -> Result<String> {
+        let all = EmbeddedCluster::client_addresses(self);
+        let index = node_index(node, all.len())?;
+        super::exec::remove_node(node, all[index], &all)
     }
     fn admin_addresses(&self) -> Vec<SocketAddr> {
         EmbeddedCluster::client_addresses(self)
@@ -212,6 +221,11 @@ impl FaultTarget for ProcessNodes {
         let index = self.index(node)?;
         self.running()?.restart(index)?;
         Ok(String::new())
+    }
+    fn remove(&mut self, node: &str) -> Result<String> {
+        let all = self.client_addresses();
+        let index = node_index(node, all.len())?;
+        super::exec::remove_node(node, all[index], &all)
     }
     fn admin_addresses(&self) -> Vec<SocketAddr> {
         self.client_addresses()

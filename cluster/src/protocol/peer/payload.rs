@@ -53,8 +53,8 @@
 //! serialization crate chooses to encode an enum.
 
 use super::{PeerMessage, ScanRow};
-use crate::config::MemberConfig;
 use crate::antientropy::wire::{AeMessage, TAGS as AE_TAGS};
+use crate::config::MemberConfig;
 use crate::membership::{Gossip, GossipEntry, Status};
 use crate::ring::NodeId;
 use crate::scaling::{Phase, RingSpec};
