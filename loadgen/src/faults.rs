@@ -13,7 +13,8 @@
 //! 6s   heal                          LINK.HEAL (every pair), or heal dc1 dc2
 //! 7s   link dc1 dc2 delay=50ms loss=0.01    LINK.SET (replaces the pair's whole spec)
 //! 8s   link reset                    LINK.RESET: every link back to the configuration
-//! 9s   add n7 / remove n3            membership changes (not supported yet)
+//! 9s   remove n3                     CLUSTER.LEAVE on n3 (CLUSTER.REMOVE n3 elsewhere if down)
+//! 9s   add n7                        a node joins (not supported yet: no spare nodes)
 //! ```
 //!
 //! TIME is seconds from the run's start (`10`, `10s`, `1.5s`, `500ms`, `2m`). A file whose

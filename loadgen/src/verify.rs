@@ -20,8 +20,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Keys per pipelined batch.
-const BATCH: usize = 128;
+/// Keys per pipelined batch (a node runs one connection's commands one after another, so
+/// batches go over [`PARALLEL`] connections at once).
+const BATCH: usize = 16;
+/// Connections reading at once.
+const PARALLEL: usize = 32;
 /// Attempts for keys whose read at ALL failed (a node just restarted may still be joining).
 const ATTEMPTS: usize = 4;
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -158,6 +161,9 @@ pub fn check_lost_writes(
         conflict_policy: conflict_policy.to_string(),
         ..LostWriteReport::default()
     };
+    if addresses.is_empty() {
+        return Err(Error::NoHosts);
+    }
     let mut pending: Vec<Vec<u8>> = tracker.acknowledged_keys();
     report.keys_checked = pending.len() as u64;
     // Every write has ended: the read "begins" after all of them.
@@ -171,15 +177,34 @@ pub fn check_lost_writes(
         }
         let mut retry = Vec::new();
         let last = attempt + 1 == ATTEMPTS;
-        for (index, batch) in pending.chunks(BATCH).enumerate() {
-            let address = addresses
-                .get((index + attempt) % addresses.len().max(1))
-                .ok_or(Error::NoHosts)?;
-            let replies = match read_batch(*address, batch) {
-                Ok(replies) => replies,
-                Err(error) => batch.iter().map(|_| Err(error.clone())).collect(),
-            };
-            for (key, reply) in batch.iter().zip(replies) {
+        let batches: Vec<&[Vec<u8>]> = pending.chunks(BATCH).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let replies: Vec<(usize, BatchReplies)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..PARALLEL.min(batches.len()))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(batch) = batches.get(index) else {
+                                return done;
+                            };
+                            let address = addresses[(index + attempt) % addresses.len()];
+                            let replies = read_batch(address, batch).unwrap_or_else(|error| {
+                                batch.iter().map(|_| Err(error.clone())).collect()
+                            });
+                            done.push((index, replies));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| worker.join().unwrap_or_default())
+                .collect()
+        });
+        for (index, batch_replies) in replies {
+            for (key, reply) in batches[index].iter().zip(batch_replies) {
                 let versions = match reply {
                     Ok(versions) => versions,
                     Err(detail) if last => {
@@ -194,42 +219,57 @@ pub fn check_lost_writes(
                         continue;
                     }
                 };
-                let observed: Vec<Observed> = versions
-                    .iter()
-                    .flatten()
-                    .map(|value| {
-                        value
-                            .get(stamp_offset..)
-                            .map_or(Observed::Unstamped, Observed::of_value)
-                    })
-                    .collect();
-                if observed.len() > 1 {
-                    report.with_siblings += 1;
-                }
-                let class = tracker.classify_read(key, &observed, read_start);
-                let status = match class.verdict {
-                    Verdict::Stale { .. } if observed.is_empty() => KeyStatus::Missing,
-                    Verdict::Stale { k, .. } => KeyStatus::Older {
-                        missed: k,
-                        versions: observed.len(),
-                    },
-                    _ => KeyStatus::Present,
-                };
-                match status {
-                    KeyStatus::Present => report.present += 1,
-                    KeyStatus::Missing => report.missing += 1,
-                    KeyStatus::Older { .. } => report.older += 1,
-                    KeyStatus::Unreadable(_) => report.unreadable += 1,
-                }
-                if status != KeyStatus::Present {
-                    report.problems.push((lossy(key), status));
-                }
+                report.record(key, &versions, tracker, stamp_offset, read_start);
             }
         }
         pending = retry;
     }
+    report.problems.sort_by(|a, b| a.0.cmp(&b.0));
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+impl LostWriteReport {
+    /// Classifies one key's versions read back at ALL.
+    fn record(
+        &mut self,
+        key: &[u8],
+        versions: &[Option<Vec<u8>>],
+        tracker: &StalenessTracker,
+        stamp_offset: usize,
+        read_start: u64,
+    ) {
+        let observed: Vec<Observed> = versions
+            .iter()
+            .flatten()
+            .map(|value| {
+                value
+                    .get(stamp_offset..)
+                    .map_or(Observed::Unstamped, Observed::of_value)
+            })
+            .collect();
+        if observed.len() > 1 {
+            self.with_siblings += 1;
+        }
+        let class = tracker.classify_read(key, &observed, read_start);
+        let status = match class.verdict {
+            Verdict::Stale { .. } if observed.is_empty() => KeyStatus::Missing,
+            Verdict::Stale { k, .. } => KeyStatus::Older {
+                missed: k,
+                versions: observed.len(),
+            },
+            _ => KeyStatus::Present,
+        };
+        match status {
+            KeyStatus::Present => self.present += 1,
+            KeyStatus::Missing => self.missing += 1,
+            KeyStatus::Older { .. } => self.older += 1,
+            KeyStatus::Unreadable(_) => self.unreadable += 1,
+        }
+        if status != KeyStatus::Present {
+            self.problems.push((lossy(key), status));
+        }
+    }
 }
 
 fn lossy(key: &[u8]) -> String {
@@ -275,6 +315,58 @@ fn read_batch(address: SocketAddr, keys: &[Vec<u8>]) -> std::result::Result<Batc
         }
     }
     Ok(replies)
+}
+
+/// Sends one command and returns its reply flattened to text (array items joined with
+/// "; "), or the error reply's text as `Err` inside.
+pub(crate) fn command_text(
+    address: SocketAddr,
+    words: &[String],
+    timeout: Duration,
+) -> std::result::Result<std::result::Result<String, String>, String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .map_err(|error| format!("connect {address}: {error}"))?;
+    let arguments: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
+    let mut request = Vec::new();
+    crate::client::resp::push_command(&mut request, &arguments);
+    stream
+        .write_all(&request)
+        .map_err(|error| format!("write to {address}: {error}"))?;
+    let deadline = Instant::now() + timeout;
+    let mut buffer = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    loop {
+        if let Some((value, _)) = parse_value(&buffer)? {
+            return Ok(match value {
+                Value::Error(text) => Err(text),
+                other => Ok(flatten(&other)),
+            });
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no reply from {address} within {timeout:?}"));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|error| error.to_string())?;
+        match stream.read(&mut chunk) {
+            Ok(0) => return Err(format!("{address} closed the connection")),
+            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+            Err(error) => return Err(format!("read from {address}: {error}")),
+        }
+    }
+}
+
+fn flatten(value: &Value) -> String {
+    match value {
+        Value::Simple(bytes) | Value::Bulk(Some(bytes)) => {
+            String::from_utf8_lossy(bytes).trim().replace("\r\n", "; ")
+        }
+        Value::Error(text) => text.clone(),
+        Value::Integer(number) => number.to_string(),
+        Value::Bulk(None) | Value::Array(None) => "(nil)".to_string(),
+        Value::Array(Some(items)) => items.iter().map(flatten).collect::<Vec<_>>().join("; "),
+    }
 }
 
 /// A RESP2 value, arrays nested.

@@ -6,6 +6,7 @@
 //!   the killed node), and the lost-write check at ALL finds every acknowledged write;
 //! - partition dc1 from dc2, heal, then change the link, with `lww`: the LINK.* commands
 //!   run and the lost-write report names the policy;
+//! - remove n4 from a 4-node N = 3 cluster: it leaves (CLUSTER.LEAVE) and no write is lost;
 //! - a schedule that cannot run is refused before the run, naming the entry.
 
 use std::path::{Path, PathBuf};
@@ -199,6 +200,31 @@ fn link_events_reach_the_cluster_and_lww_loss_is_reported() {
     let lost = rows(&run.join("lost_writes.csv"));
     assert_eq!(lost[0]["conflict_policy"], "lww");
     assert!(output.contains("conflict policy lww"), "{output}");
+}
+
+#[test]
+fn a_removed_node_leaves_the_ring_and_no_acknowledged_write_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output, run) = schedule_run(
+        dir.path(),
+        "remove",
+        "datacenters = 1\nnodes_per_datacenter = 4\nreplication = 3\nconsistency = \"QUORUM\"\n\
+         inter_dc_delay = \"1\"\n",
+        "1s remove n4",
+        4,
+    );
+    assert!(ok, "run failed:\n{output}");
+    let events = rows(&run.join("events.csv"));
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "remove");
+    assert!(
+        events[0]["result"].starts_with("ok: CLUSTER.LEAVE via ")
+            && events[0]["result"].contains("n4 left ring_version"),
+        "{events:?}"
+    );
+    let lost = rows(&run.join("lost_writes.csv"));
+    assert_eq!(lost[0]["lost"], "0", "{lost:?}");
+    assert_eq!(lost[0]["unreadable"], "0", "{lost:?}");
 }
 
 #[test]

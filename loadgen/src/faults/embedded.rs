@@ -7,8 +7,8 @@
 //! - As processes ([`ProcessNodes`]): one `kvnode` per node through
 //!   [`cluster::launcher::LocalCluster`]; `kill` is SIGKILL, `stop` SIGTERM, `restart`
 //!   starts it again on the same data directory and waits for its ready line. The
-//!   executable is the `kvnode` beside kvbench when there is one, else kvbench itself
-//!   through a `kvnode` symlink ([`super::node`]).
+//!   executable is kvbench itself through a `kvnode` symlink ([`super::node`]), or
+//!   `$KVBENCH_KVNODE` when set (e.g. a release `kvnode`).
 
 use super::exec::FaultTarget;
 use crate::local::{EmbeddedCluster, LocalClusterOptions};
@@ -67,13 +67,17 @@ fn node_index(node: &str, count: usize) -> Result<usize> {
         })
 }
 
+/// What `add` needs and the embedded cluster does not have yet.
+pub const ADD_NOT_SUPPORTED: &str = "not supported yet: the embedded cluster starts no spare \
+     node to join (kvnode has CLUSTER.JOIN; the launcher's spares would need a place in each \
+     datacenter's layout)";
+
 fn check_node_action(action: &super::Action, count: usize) -> Result<()> {
     match action {
-        super::Action::Add(_) | super::Action::Remove(_) => Err(Error::Unsupported(format!(
-            "{} {}: {}",
+        super::Action::Add(_) => Err(Error::Unsupported(format!(
+            "{} {}: {ADD_NOT_SUPPORTED}",
             action.name(),
             action.target(),
-            super::exec::MEMBERSHIP_NOT_SUPPORTED
         ))),
         _ => action
             .node()
@@ -98,6 +102,11 @@ impl FaultTarget for EmbeddedCluster {
         let index = node_index(node, EmbeddedCluster::client_addresses(self).len())?;
         self.restart_node(index)?;
         Ok(String::new())
+    }
+    fn remove(&mut self, node: &str) -> Result<String> {
+        let all = EmbeddedCluster::client_addresses(self);
+        let index = node_index(node, all.len())?;
+        super::exec::remove_node(node, all[index], &all)
     }
     fn admin_addresses(&self) -> Vec<SocketAddr> {
         EmbeddedCluster::client_addresses(self)
@@ -175,20 +184,17 @@ impl ProcessNodes {
     }
 }
 
-/// The `kvnode` beside this executable, else a `kvnode` symlink to it in `directory`.
+/// `$KVBENCH_KVNODE` when set, else a `kvnode` symlink in `directory` to this executable:
+/// kvbench runs the node itself (built from the same sources; a `kvnode` lying beside it
+/// may be older).
 fn node_binary(directory: &std::path::Path) -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("KVBENCH_KVNODE") {
+        return Ok(PathBuf::from(path));
+    }
     let own = std::env::current_exe().map_err(|source| Error::Io {
         context: "finding the kvbench executable".into(),
         source,
     })?;
-    if let Some(beside) = own
-        .parent()
-        .map(|parent| parent.join(super::node::NODE_PROGRAM_NAME))
-    {
-        if beside.is_file() {
-            return Ok(beside);
-        }
-    }
     let link = directory.join(super::node::NODE_PROGRAM_NAME);
     std::os::unix::fs::symlink(&own, &link).map_err(|source| Error::Io {
         context: format!("linking {} to {}", link.display(), own.display()),
@@ -215,6 +221,11 @@ impl FaultTarget for ProcessNodes {
         let index = self.index(node)?;
         self.running()?.restart(index)?;
         Ok(String::new())
+    }
+    fn remove(&mut self, node: &str) -> Result<String> {
+        let all = self.client_addresses();
+        let index = node_index(node, all.len())?;
+        super::exec::remove_node(node, all[index], &all)
     }
     fn admin_addresses(&self) -> Vec<SocketAddr> {
         self.client_addresses()

@@ -6,7 +6,6 @@
 //! cluster, `--hosts` included.
 
 use super::{Action, Schedule};
-use crate::client::{command_blocking, connect_blocking, Target};
 use crate::measure::RunClock;
 use crate::{Error, Result};
 use std::net::SocketAddr;
@@ -18,10 +17,12 @@ use std::time::{Duration, Instant};
 
 /// How long a link admin command may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a ring change (`CLUSTER.LEAVE`, `CLUSTER.REMOVE`) may take: it streams ranges.
+const RING_CHANGE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// The message of a membership change this cluster cannot do yet.
-pub const MEMBERSHIP_NOT_SUPPORTED: &str =
-    "not supported yet: kvnode has no join/leave on this build";
+/// The message of a membership change this target cannot do.
+pub const MEMBERSHIP_NOT_SUPPORTED: &str = "not supported yet against --hosts (kvbench \
+     adds and removes only nodes of the embedded cluster it started)";
 
 /// What a schedule acts on.
 pub trait FaultTarget: Send {
@@ -33,13 +34,13 @@ pub trait FaultTarget: Send {
     fn stop(&mut self, node: &str) -> Result<String>;
     /// Starts the node again on its data and waits until it serves.
     fn restart(&mut self, node: &str) -> Result<String>;
-    /// A node joins (needs kvnode's join; see [`MEMBERSHIP_NOT_SUPPORTED`]).
+    /// A node joins the ring.
     fn add(&mut self, node: &str) -> Result<String> {
         Err(Error::Unsupported(format!(
             "add {node}: {MEMBERSHIP_NOT_SUPPORTED}"
         )))
     }
-    /// A node leaves (needs kvnode's leave).
+    /// A node leaves the ring.
     fn remove(&mut self, node: &str) -> Result<String> {
         Err(Error::Unsupported(format!(
             "remove {node}: {MEMBERSHIP_NOT_SUPPORTED}"
@@ -225,49 +226,65 @@ fn execute_one(action: &Action, target: &mut dyn FaultTarget) -> Result<String> 
         Action::Remove(node) => target.remove(node),
         _ => {
             let words = action.link_command().unwrap_or_default();
-            send_admin(&target.admin_addresses(), &words)
+            send_admin(&target.admin_addresses(), &words, ADMIN_TIMEOUT)
         }
     }
 }
 
-/// Sends an admin command to the first address that answers; returns the node's reply.
-pub fn send_admin(addresses: &[SocketAddr], words: &[String]) -> Result<String> {
-    let arguments: Vec<&[u8]> = words.iter().map(|word| word.as_bytes()).collect();
+/// Sends an admin command to the first address that answers; returns what was done and
+/// the node's reply.
+pub fn send_admin(addresses: &[SocketAddr], words: &[String], timeout: Duration) -> Result<String> {
     let mut last_error = None;
     for address in addresses {
-        let target = Target {
-            name: address.to_string(),
-            address: *address,
-        };
-        let reply = connect_blocking(&target, Duration::from_millis(500)).and_then(|mut stream| {
-            command_blocking(&mut stream, &target, &arguments, ADMIN_TIMEOUT)
-        });
-        match reply {
-            Ok(Ok(_)) => return Ok(format!("{} via {address}", words.join(" "))),
+        match crate::verify::command_text(*address, words, timeout) {
+            Ok(Ok(reply)) if reply == "OK" || reply.is_empty() => {
+                return Ok(format!("{} via {address}", words.join(" ")))
+            }
+            Ok(Ok(reply)) => return Ok(format!("{} via {address}: {reply}", words.join(" "))),
             // The node answered: its refusal is the answer, another node would refuse too.
             Ok(Err(text)) => {
                 return Err(Error::Unsupported(format!("{}: {text}", words.join(" "))))
             }
-            Err(error) => last_error = Some(error),
+            Err(detail) => {
+                last_error = Some(Error::Connection {
+                    target: address.to_string(),
+                    detail,
+                })
+            }
         }
     }
     Err(last_error.unwrap_or(Error::NoHosts))
 }
 
-/// Writes `events.csv`: `time_s,event,target,result` (the columns the plots read), then
-/// `took_s`.
+/// Takes node `node` (at `own`, the nodes' client addresses `all`) out of the ring: a
+/// node that answers leaves by itself (`CLUSTER.LEAVE`, its ranges streamed to their new
+/// owners first); one that does not is removed by another (`CLUSTER.REMOVE`, its ranges
+/// come from the other replicas).
+pub fn remove_node(node: &str, own: SocketAddr, all: &[SocketAddr]) -> Result<String> {
+    let up = std::net::TcpStream::connect_timeout(&own, Duration::from_millis(300)).is_ok();
+    if up {
+        return send_admin(&[own], &["CLUSTER.LEAVE".to_string()], RING_CHANGE_TIMEOUT);
+    }
+    let others: Vec<SocketAddr> = all.iter().copied().filter(|a| *a != own).collect();
+    send_admin(
+        &others,
+        &["CLUSTER.REMOVE".to_string(), node.to_string()],
+        RING_CHANGE_TIMEOUT,
+    )
+}
+
+/// Writes `events.csv`: `time_s,event,target,result` (the columns the plots read).
 pub fn write_events_csv(directory: &Path, records: &[EventRecord]) -> Result<PathBuf> {
     let path = directory.join("events.csv");
     crate::report::csv_files::write_csv_file(&path, |out| {
         let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(["time_s", "event", "target", "result", "took_s"])?;
+        writer.write_record(["time_s", "event", "target", "result"])?;
         for record in records {
             writer.write_record([
                 format!("{:.3}", record.time_s),
                 record.event.clone(),
                 record.target.clone(),
                 record.result.clone(),
-                format!("{:.3}", record.took_s),
             ])?;
         }
         writer.flush()?;
