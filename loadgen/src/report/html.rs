@@ -119,6 +119,12 @@ pub fn write_report_with(
             page.section("t-visibility, measured and predicted");
             let (chart, rmse) = figures::visibility_chart(runs);
             plot(&mut page, &chart, "visibility")?;
+            page.text(
+                "Predicted: the WARS model of each sweep cell's embedded cluster, replicas in \
+                 the clients' datacenter without delay and the others at the inter-datacenter \
+                 delay on every leg. The nodes' processing and queueing time is not in the \
+                 model, so it predicts fresher reads than a loaded machine gives.",
+            );
             if !rmse.is_empty() {
                 let rows: Vec<Vec<String>> = rmse
                     .iter()
