@@ -133,7 +133,9 @@ impl LineChart {
             (x0, x1) = (x0 - 1.0, x1 + 1.0);
         } else {
             let pad = (x1 - x0) * 0.03;
-            (x0, x1) = (x0 - pad, x1 + pad);
+            // Room on the right for the names written beside the points.
+            let label_room = if self.label_points { 6.0 } else { 1.0 };
+            (x0, x1) = (x0 - pad, x1 + pad * label_room);
         }
         if !self.y_log {
             y0 = y0.min(0.0);
