@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::antientropy::AntiEntropyConfig;
 use crate::handoff::{HandoffMode, HintConfig};
 use crate::membership::MembershipConfig;
 use crate::net::LinkConfig;
@@ -109,6 +110,14 @@ pub struct NodeConfig {
     /// Gossip membership and failure detection (`[membership]`, only with members);
     /// defaults as [`MembershipConfig::default`].
     pub membership: MembershipConfig,
+    /// Whether this node is being added to a running cluster: it starts with the ring of
+    /// the other members (its own entry in `members` gives only its addresses) and owns no
+    /// data until a member runs `CLUSTER.JOIN` for it (see [`crate::scaling`]). Default
+    /// false.
+    pub joining: bool,
+    /// Merkle-tree anti-entropy between replicas (`[antientropy]`, only with members);
+    /// defaults as [`AntiEntropyConfig::default`].
+    pub antientropy: AntiEntropyConfig,
 }
 
 /// One node of the static member list.
@@ -159,6 +168,8 @@ impl Default for NodeConfig {
             read_repair: true,
             read_repairs_in_flight_max: 64,
             membership: MembershipConfig::default(),
+            joining: false,
+            antientropy: AntiEntropyConfig::default(),
         }
     }
 }
@@ -235,6 +246,12 @@ impl NodeConfig {
         }
         self.validate_members()?;
         self.validate_replication()?;
+        if self.joining && self.members.len() < 2 {
+            return invalid(
+                "joining",
+                "a joining node needs the running members in `members`",
+            );
+        }
         if self.request_timeout_ms == 0 {
             return invalid("request_timeout_ms", "must be at least 1");
         }
@@ -257,6 +274,9 @@ impl NodeConfig {
         self.membership
             .validate()
             .map_err(|error| prefixed("membership", error))?;
+        self.antientropy
+            .validate()
+            .map_err(|error| prefixed("antientropy", error))?;
         self.engine.validate().map_err(|error| match error {
             engine::Error::InvalidOption { field, detail } => Error::InvalidConfig {
                 field: format!("engine.{field}"),

@@ -44,13 +44,12 @@ pub mod repair;
 pub mod replica;
 mod scan;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::antientropy::{AntiEntropy, AntiEntropyHandler};
 use crate::config::NodeConfig;
 use crate::handoff::sloppy::Fallbacks;
 use crate::handoff::{Handoff, HandoffHandler, HintStore};
@@ -59,7 +58,8 @@ use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
 use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
-use crate::ring::{NodeId, Replication, Ring};
+use crate::ring::{NodeId, Replication};
+use crate::scaling::{RingState, Scaling, ScalingHandler, ScalingRequest};
 use crate::server::{Backend, BoxFuture, ScanRows};
 use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock, VersionConfig};
@@ -81,7 +81,8 @@ struct Answer<T> {
 pub struct Coordinator {
     node: NodeId,
     datacenter: String,
-    ring: Ring,
+    /// The versioned ring (and ring changes): each request takes a snapshot.
+    scaling: Arc<Scaling>,
     replication: Replication,
     store: Arc<LocalStore>,
     transport: Arc<PeerTransport>,
@@ -90,14 +91,14 @@ pub struct Coordinator {
     default_consistency: Consistency,
     clock: Arc<dyn Clock>,
     links: Arc<LinkControl>,
-    /// Each member's client address, for `CLUSTER.TOPOLOGY` (clients route by it).
-    client_addresses: BTreeMap<String, SocketAddr>,
     /// Sloppy quorum and hint delivery.
     handoff: Arc<Handoff>,
     /// Read repair settings and counters.
     repair: Arc<ReadRepair>,
     /// Gossip membership and failure detection (`CLUSTER.MEMBERS`).
     membership: Arc<MembershipService>,
+    /// Merkle-tree anti-entropy (`ANTIENTROPY.*`, INFO `# AntiEntropy`).
+    antientropy: Arc<AntiEntropy>,
 }
 
 impl Coordinator {
@@ -105,7 +106,18 @@ impl Coordinator {
     /// transport on `peer_address` with the `links` emulator, adds every other member as a
     /// peer and returns the coordinator over `store`.
     pub async fn start(config: &NodeConfig, store: Arc<LocalStore>) -> Result<Arc<Coordinator>> {
-        let ring = Ring::new(config.ring_members(), config.vnodes_per_weight)?;
+        let scaling = Scaling::new(config, Arc::clone(&store))?;
+        let ring = scaling.snapshot().current.clone();
+        // Trees are built before the transport binds: no write can race the scan.
+        let antientropy = AntiEntropy::open(
+            NodeId::new(&config.node_id),
+            config.antientropy.clone(),
+            &ring,
+            &config.replication,
+            Arc::clone(&store),
+            Duration::from_millis(config.request_timeout_ms),
+        )
+        .await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let handler = Arc::new(ReplicaHandler::new(
             Arc::clone(&store),
@@ -123,9 +135,11 @@ impl Coordinator {
             Arc::clone(&clock),
             handler,
         ));
+        let handler = Arc::new(AntiEntropyHandler::new(Arc::clone(&antientropy), handler));
         let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
         let membership = MembershipService::new(config)?;
         let handler = Arc::new(MembershipHandler::new(Arc::clone(&membership), handler));
+        let handler = Arc::new(ScalingHandler::new(Arc::clone(&scaling), handler));
         let emulator = links.emulator();
         let transport_config = TransportConfig {
             listen_address: config.peer_address,
@@ -153,6 +167,7 @@ impl Coordinator {
                 );
             }
         }
+        scaling.attach(Arc::clone(&transport));
         let handoff = Arc::new(Handoff::new(
             NodeId::new(&config.node_id),
             config.handoff,
@@ -163,7 +178,9 @@ impl Coordinator {
         ));
         handoff.start_delivery(Arc::clone(&transport));
         membership.start(Arc::clone(&transport));
+        antientropy.start(Arc::clone(&transport));
         Ok(Arc::new(Coordinator {
+            antientropy,
             membership,
             handoff,
             repair: Arc::new(ReadRepair::new(
@@ -172,7 +189,7 @@ impl Coordinator {
             )),
             node: NodeId::new(&config.node_id),
             datacenter: config.datacenter.clone(),
-            ring,
+            scaling,
             replication: config.replication.clone(),
             store,
             transport,
@@ -181,11 +198,6 @@ impl Coordinator {
             default_consistency: config.default_consistency,
             clock,
             links,
-            client_addresses: config
-                .members
-                .iter()
-                .map(|member| (member.id.clone(), member.client_address))
-                .collect(),
         }))
     }
 
@@ -202,24 +214,22 @@ impl Coordinator {
     /// Stops the peer transport: this node no longer answers or reaches peers.
     pub async fn shutdown(&self) {
         self.membership.stop();
+        self.antientropy.stop();
         self.handoff.stop().await;
         self.transport.shutdown().await;
     }
 
-    /// The key's replicas with their datacenters, coordinator-first order.
+    /// The replicas a read of `key` asks, with their datacenters, coordinator-first order.
     fn replicas(&self, key: &[u8]) -> Result<Vec<(NodeId, String)>> {
-        self.ring
-            .preference_list(key, &self.replication)?
-            .into_iter()
-            .map(|node| {
-                let datacenter = self
-                    .ring
-                    .member(&node)
-                    .map(|member| member.datacenter.clone())
-                    .ok_or_else(|| Error::Placement(format!("{node} is not on the ring")))?;
-                Ok((node, datacenter))
-            })
-            .collect()
+        let state = self.scaling.snapshot();
+        with_datacenters(&state, state.read_replicas(key, &self.replication)?)
+    }
+
+    /// The replicas a write of `key` goes to: the read replicas, and during a ring change
+    /// also the other ring's (see [`crate::scaling`]).
+    fn write_replicas(&self, key: &[u8]) -> Result<Vec<(NodeId, String)>> {
+        let state = self.scaling.snapshot();
+        with_datacenters(&state, state.write_replicas(key, &self.replication)?)
     }
 
     fn need(
@@ -338,7 +348,7 @@ impl Coordinator {
         value: Option<Vec<u8>>,
         consistency: Consistency,
     ) -> Result<()> {
-        let replicas = self.replicas(&key)?;
+        let replicas = self.write_replicas(&key)?;
         let need = self.need(consistency, Side::Write, &replicas)?;
         // Every node has the same limit: refuse here with the store's wording rather than
         // as a replica's error.
@@ -572,6 +582,19 @@ impl Coordinator {
     }
 }
 
+fn with_datacenters(state: &RingState, nodes: Vec<NodeId>) -> Result<Vec<(NodeId, String)>> {
+    nodes
+        .into_iter()
+        .map(|node| {
+            let datacenter = state
+                .member(node.as_str())
+                .map(|member| member.datacenter.clone())
+                .ok_or_else(|| Error::Placement(format!("{node} is not on the ring")))?;
+            Ok((node, datacenter))
+        })
+        .collect()
+}
+
 fn unexpected(reply: PeerMessage) -> Error {
     match reply {
         PeerMessage::Error { message } => Error::Command(format!("ERR replica failed: {message}")),
@@ -666,12 +689,42 @@ impl Backend for Coordinator {
         self.membership.info()
     }
 
+    fn antientropy_info(&self) -> Vec<(&'static str, u64)> {
+        self.antientropy.info_fields()
+    }
+
+    fn antientropy_roots(&self) -> Result<Vec<String>> {
+        self.antientropy.root_lines()
+    }
+
+    fn antientropy_run(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(self.antientropy.run_round())
+    }
+
     /// One summary line, then one line per member. Fields after the first ones were added
     /// later, each as a `name value` pair at the end of its line so older readers keep
     /// working: `vnodes_per_weight` and `placement` (`3`, or `dc1=2,dc2=1` per datacenter)
-    /// on the summary, `client ADDRESS` on each member line. With them a client can build
+    /// on the summary, `client ADDRESS` on each member line, `ring_version` (which ring change
+    /// the members are from, see [`crate::scaling`]) on the summary. With them a client can build
     /// the same ring ([`Ring::new`]) and route each key to one of its replicas.
+    fn scaling(&self, request: ScalingRequest) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            let leaving = request == ScalingRequest::Leave;
+            let lines = self.scaling.execute(request).await?;
+            if leaving {
+                self.membership.leave();
+            }
+            Ok(lines)
+        })
+    }
+
+    fn scaling_info(&self) -> Vec<(&'static str, u64)> {
+        self.scaling.info()
+    }
+
     fn topology(&self) -> Option<Vec<String>> {
+        let state = self.scaling.snapshot();
+        let ring = state.read_ring();
         let placement = match &self.replication {
             Replication::Total(count) => count.to_string(),
             Replication::PerDatacenter(counts) => counts
@@ -681,18 +734,18 @@ impl Backend for Coordinator {
                 .join(","),
         };
         let mut lines = vec![format!(
-            "replication {} default_consistency {:?} members {} vnodes_per_weight {} placement {placement}",
+            "replication {} default_consistency {:?} members {} vnodes_per_weight {} placement {placement} ring_version {}",
             self.replication.total(),
             self.default_consistency,
-            self.ring.members().len(),
-            self.ring.vnodes_per_weight(),
+            ring.members().len(),
+            ring.vnodes_per_weight(),
+            state.spec.version,
         )];
-        for member in self.ring.members() {
+        for member in ring.members() {
             let marker = if member.id == self.node { " self" } else { "" };
-            let client = self
-                .client_addresses
-                .get(member.id.as_str())
-                .map_or_else(String::new, |address| format!(" client {address}"));
+            let client = state
+                .member(member.id.as_str())
+                .map_or_else(String::new, |m| format!(" client {}", m.client_address));
             lines.push(format!(
                 "{} {} weight {}{marker}{client}",
                 member.id, member.datacenter, member.weight

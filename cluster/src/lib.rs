@@ -20,6 +20,7 @@ pub mod membership;
 pub mod net;
 pub mod protocol;
 pub mod ring;
+pub mod scaling;
 pub mod server;
 pub mod store;
 pub mod version;

@@ -25,7 +25,8 @@ impl Coordinator {
         let replicas = self.replication.total();
         let sample: Vec<(NodeId, String)> = self.replicas(&start)?;
         let read = self.need(consistency, Side::Read, &sample)?.needed();
-        let members = self.ring.members();
+        let state = self.scaling.snapshot();
+        let members = state.read_ring().members();
         let need = Need {
             total: members.len().saturating_sub(replicas) + read,
             per_datacenter: BTreeMap::new(),
@@ -52,7 +53,7 @@ impl Coordinator {
         }
         drop(sender);
         // The local page is read while the remote ones travel.
-        if let Some(me) = self.ring.member(&self.node) {
+        if let Some(me) = state.read_ring().member(&self.node) {
             let (local_start, local_end) = (start.clone(), end.clone());
             received.push(Answer {
                 node: me.id.clone(),

@@ -111,9 +111,33 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Writes every node's configuration, starts them all and waits for each ready line.
     pub fn start(spec: &ClusterSpec) -> Result<LocalCluster> {
+        LocalCluster::start_with_spares(spec, 0)
+    }
+
+    /// Like [`LocalCluster::start`], but the last `spares` nodes of the layout are left
+    /// out of the others' member list and not started: each is configured to join
+    /// (`joining = true`, its members the running ones and itself), to be started with
+    /// [`LocalCluster::start_node`] and added with `CLUSTER.JOIN` (see [`crate::scaling`]).
+    pub fn start_with_spares(spec: &ClusterSpec, spares: usize) -> Result<LocalCluster> {
         let layout = spec.layout();
         let count = layout.node_count()?;
-        let configs = layout.node_configs(&address_block(count)?)?;
+        let mut configs = layout.node_configs(&address_block(count)?)?;
+        if spares >= count {
+            return Err(Error::InvalidConfig {
+                field: "spares".into(),
+                detail: format!("{spares} spares but the cluster has {count} nodes"),
+            });
+        }
+        let running = count - spares;
+        for (index, config) in configs.iter_mut().enumerate() {
+            let own = config.members[index].clone();
+            config.members.truncate(running);
+            if index >= running {
+                config.members.push(own);
+                config.joining = true;
+            }
+            config.validate()?;
+        }
         let mut cluster = LocalCluster {
             nodes: Vec::with_capacity(count),
             start_timeout: spec.start_timeout,
@@ -141,7 +165,7 @@ impl LocalCluster {
             });
         }
         // Start all first, then wait: nodes find each other while the others boot.
-        for index in 0..count {
+        for index in 0..running {
             cluster.spawn(index)?;
         }
         Ok(cluster)
@@ -177,6 +201,11 @@ impl LocalCluster {
             terminate(&mut child);
         }
         Ok(())
+    }
+
+    /// Starts node `index` (a spare, or a stopped node) and waits until it serves.
+    pub fn start_node(&mut self, index: usize) -> Result<()> {
+        self.restart(index)
     }
 
     /// Starts node `index` again on its data directory and waits until it serves.

@@ -135,6 +135,12 @@ impl MembershipService {
         }
     }
 
+    /// Announces that this node left the ring (after `CLUSTER.LEAVE`): its status becomes
+    /// Left, which the next rounds spread.
+    pub fn leave(&self) {
+        self.state().leave();
+    }
+
     /// Stops the gossip task.
     pub fn stop(&self) {
         if let Some(task) = self

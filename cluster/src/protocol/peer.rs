@@ -196,6 +196,56 @@ pub enum PeerMessage {
         /// The sender's whole table.
         table: crate::membership::Gossip,
     },
+    /// Take this ring version (see [`crate::scaling`]); answered with `RingAck`.
+    RingUpdate {
+        /// The version, phase and member lists.
+        spec: crate::scaling::RingSpec,
+    },
+    /// The receiver now serves with a ring at least as new as `version`.
+    RingAck {
+        /// The receiver's ring version.
+        version: u64,
+    },
+    /// A node gaining ranges in a ring change asks for the keys it gains, scanning at most
+    /// `scan_limit` keys from `cursor`; answered with `StreamBatch`. Refused unless the
+    /// source is at ring `version`.
+    StreamPull {
+        /// The ring version of the change.
+        version: u64,
+        /// First key to scan (inclusive).
+        cursor: Vec<u8>,
+        /// Most keys the source scans for this batch.
+        scan_limit: u32,
+    },
+    /// Answer to `StreamPull`: the gained keys among those scanned, and where to go on
+    /// (`None` when the source's keys are exhausted).
+    StreamBatch {
+        /// The rows the requester gains.
+        rows: Vec<ScanRow>,
+        /// The next cursor.
+        next_cursor: Option<Vec<u8>>,
+    },
+    /// Sent by the node driving a ring change to each node of the next ring: stream the
+    /// keys you gain at ring `version` from every member of the current ring, then answer
+    /// with `RebalanceReply`.
+    Rebalance {
+        /// The ring version of the change.
+        version: u64,
+    },
+    /// What one node streamed.
+    RebalanceReply {
+        /// Rows received (a key held by several sources comes once from each).
+        rows: u64,
+        /// Keys this node did not hold before the stream.
+        keys_new: u64,
+        /// Bytes of keys and sibling sets received.
+        bytes: u64,
+        /// Sources that could not be streamed from, with why; empty when all were.
+        failures: String,
+    },
+    /// Anti-entropy between replicas: tree roots and hashes, keys of differing buckets,
+    /// their sets (payload tags 80 to 89, see [`crate::antientropy::wire`]).
+    AntiEntropy(crate::antientropy::wire::AeMessage),
 }
 
 impl PeerMessage {
@@ -219,6 +269,13 @@ impl PeerMessage {
             PeerMessage::AuthChallenge { .. } => "AuthChallenge",
             PeerMessage::AuthProof { .. } => "AuthProof",
             PeerMessage::Gossip { .. } => "Gossip",
+            PeerMessage::RingUpdate { .. } => "RingUpdate",
+            PeerMessage::RingAck { .. } => "RingAck",
+            PeerMessage::StreamPull { .. } => "StreamPull",
+            PeerMessage::StreamBatch { .. } => "StreamBatch",
+            PeerMessage::Rebalance { .. } => "Rebalance",
+            PeerMessage::RebalanceReply { .. } => "RebalanceReply",
+            PeerMessage::AntiEntropy(message) => message.name(),
         }
     }
 

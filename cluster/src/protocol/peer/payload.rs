@@ -22,9 +22,22 @@
 //!  61 AuthProof      bytes proof
 //!  70 Gossip     string from, u32 entry count, then per entry: string id, u64 generation,
 //!                u64 heartbeat, u8 status (0 alive, 1 suspect, 2 down, 3 left)
+//!  90 RingUpdate u64 version, u8 phase (0 stable, 1 streaming, 2 read_new), members
+//!                current, members next
+//!  91 RingAck    u64 version
+//!  92 StreamPull u64 version, bytes cursor, u32 scan_limit
+//!  93 StreamBatch  u32 row count, then per row: bytes key, bytes siblings; optional
+//!                bytes next_cursor
+//!  94 Rebalance  u64 version
+//!  95 RebalanceReply  u64 rows, u64 keys_new, u64 bytes, string failures
+//!
+//! members = u32 count, then per member: string id, string datacenter, u32 weight,
+//!           string client_address, string peer_address
+//!  80-89 AntiEntropy  roots, hashes, keys and rows (see `antientropy/wire.rs`)
 //!
 //! Tags 40 to 49 are the link emulator's admin messages; 50 to 59 are hinted handoff and
-//! repair; 60 to 69 are peer authentication; 70 and up are membership.
+//! repair; 60 to 69 are peer authentication; 70 to 79 are membership; 80 to 89 are
+//! anti-entropy; 90 to 99 are ring changes (scaling).
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -40,8 +53,11 @@
 //! serialization crate chooses to encode an enum.
 
 use super::{PeerMessage, ScanRow};
+use crate::config::MemberConfig;
+use crate::antientropy::wire::{AeMessage, TAGS as AE_TAGS};
 use crate::membership::{Gossip, GossipEntry, Status};
 use crate::ring::NodeId;
+use crate::scaling::{Phase, RingSpec};
 use crate::{Error, Result};
 
 const TAG_HELLO: u8 = 1;
@@ -61,6 +77,12 @@ const TAG_HINTED_PUT: u8 = 50;
 const TAG_AUTH_CHALLENGE: u8 = 60;
 const TAG_AUTH_PROOF: u8 = 61;
 const TAG_GOSSIP: u8 = 70;
+const TAG_RING_UPDATE: u8 = 90;
+const TAG_RING_ACK: u8 = 91;
+const TAG_STREAM_PULL: u8 = 92;
+const TAG_STREAM_BATCH: u8 = 93;
+const TAG_REBALANCE: u8 = 94;
+const TAG_REBALANCE_REPLY: u8 = 95;
 
 /// Smallest encoded gossip entry (empty id, two u64, status), used to bound the count.
 const GOSSIP_ENTRY_SIZE_BYTES_MIN: usize = 4 + 8 + 8 + 1;
@@ -168,7 +190,167 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
                 out.push(status_byte(entry.status));
             }
         }
+        PeerMessage::AntiEntropy(message) => message.encode(out),
+        other => encode_scaling(other, out),
     }
+}
+
+fn put_rows(out: &mut Vec<u8>, rows: &[ScanRow]) {
+    out.extend_from_slice(&length_u32(rows.len()).to_be_bytes());
+    for row in rows {
+        put_bytes(out, &row.key);
+        put_bytes(out, &row.siblings);
+    }
+}
+
+fn put_members(out: &mut Vec<u8>, members: &[MemberConfig]) {
+    out.extend_from_slice(&length_u32(members.len()).to_be_bytes());
+    for member in members {
+        put_bytes(out, member.id.as_bytes());
+        put_bytes(out, member.datacenter.as_bytes());
+        out.extend_from_slice(&member.weight.to_be_bytes());
+        put_bytes(out, member.client_address.to_string().as_bytes());
+        put_bytes(out, member.peer_address.to_string().as_bytes());
+    }
+}
+
+/// The ring-change messages (tags 90 to 95).
+fn encode_scaling(message: &PeerMessage, out: &mut Vec<u8>) {
+    match message {
+        PeerMessage::RingUpdate { spec } => {
+            out.push(TAG_RING_UPDATE);
+            out.extend_from_slice(&spec.version.to_be_bytes());
+            out.push(spec.phase.to_byte());
+            put_members(out, &spec.current);
+            put_members(out, &spec.next);
+        }
+        PeerMessage::RingAck { version } => {
+            out.push(TAG_RING_ACK);
+            out.extend_from_slice(&version.to_be_bytes());
+        }
+        PeerMessage::StreamPull {
+            version,
+            cursor,
+            scan_limit,
+        } => {
+            out.push(TAG_STREAM_PULL);
+            out.extend_from_slice(&version.to_be_bytes());
+            put_bytes(out, cursor);
+            out.extend_from_slice(&scan_limit.to_be_bytes());
+        }
+        PeerMessage::StreamBatch { rows, next_cursor } => {
+            out.push(TAG_STREAM_BATCH);
+            put_rows(out, rows);
+            put_optional(out, next_cursor.as_deref());
+        }
+        PeerMessage::Rebalance { version } => {
+            out.push(TAG_REBALANCE);
+            out.extend_from_slice(&version.to_be_bytes());
+        }
+        PeerMessage::RebalanceReply {
+            rows,
+            keys_new,
+            bytes,
+            failures,
+        } => {
+            out.push(TAG_REBALANCE_REPLY);
+            for count in [rows, keys_new, bytes] {
+                out.extend_from_slice(&count.to_be_bytes());
+            }
+            put_bytes(out, failures.as_bytes());
+        }
+        other => unreachable!("{} is encoded by `encode`", other.name()),
+    }
+}
+
+/// Smallest encoded member (empty strings and the weight).
+const MEMBER_SIZE_BYTES_MIN: usize = 4 * 4 + 4;
+
+fn decode_rows(reader: &mut Reader<'_>, what: &str) -> Result<Vec<ScanRow>> {
+    let count = reader.u32(what)? as usize;
+    // A count larger than the remaining bytes could hold is corrupt; checking it first
+    // keeps a forged count from reserving gigabytes.
+    if count > reader.rest.len() / SCAN_ROW_SIZE_BYTES_MIN {
+        return Err(corrupt(format!(
+            "{what} claims {count} rows in {} bytes",
+            reader.rest.len()
+        )));
+    }
+    let mut rows = Vec::with_capacity(count);
+    for _ in 0..count {
+        rows.push(ScanRow {
+            key: reader.bytes(what)?,
+            siblings: reader.bytes(what)?,
+        });
+    }
+    Ok(rows)
+}
+
+fn decode_members(reader: &mut Reader<'_>, what: &str) -> Result<Vec<MemberConfig>> {
+    let count = reader.u32(what)? as usize;
+    if count > reader.rest.len() / MEMBER_SIZE_BYTES_MIN {
+        return Err(corrupt(format!(
+            "{what} claims {count} members in {} bytes",
+            reader.rest.len()
+        )));
+    }
+    let address = |reader: &mut Reader<'_>, field: &str| -> Result<std::net::SocketAddr> {
+        let text = reader.string(field)?;
+        text.parse()
+            .map_err(|_| corrupt(format!("{field} {text:?} is not an address")))
+    };
+    let mut members = Vec::with_capacity(count);
+    for _ in 0..count {
+        members.push(MemberConfig {
+            id: reader.string(what)?,
+            datacenter: reader.string(what)?,
+            weight: reader.u32(what)?,
+            client_address: address(reader, "RingUpdate.client_address")?,
+            peer_address: address(reader, "RingUpdate.peer_address")?,
+        });
+    }
+    Ok(members)
+}
+
+fn decode_scaling(tag: u8, reader: &mut Reader<'_>) -> Result<PeerMessage> {
+    Ok(match tag {
+        TAG_RING_UPDATE => {
+            let version = reader.u64("RingUpdate.version")?;
+            let byte = reader.u8("RingUpdate.phase")?;
+            let phase = Phase::from_byte(byte)
+                .ok_or_else(|| corrupt(format!("RingUpdate.phase {byte} is unknown")))?;
+            PeerMessage::RingUpdate {
+                spec: RingSpec {
+                    version,
+                    phase,
+                    current: decode_members(reader, "RingUpdate.current")?,
+                    next: decode_members(reader, "RingUpdate.next")?,
+                },
+            }
+        }
+        TAG_RING_ACK => PeerMessage::RingAck {
+            version: reader.u64("RingAck.version")?,
+        },
+        TAG_STREAM_PULL => PeerMessage::StreamPull {
+            version: reader.u64("StreamPull.version")?,
+            cursor: reader.bytes("StreamPull.cursor")?,
+            scan_limit: reader.u32("StreamPull.scan_limit")?,
+        },
+        TAG_STREAM_BATCH => PeerMessage::StreamBatch {
+            rows: decode_rows(reader, "StreamBatch rows")?,
+            next_cursor: reader.optional("StreamBatch.next_cursor")?,
+        },
+        TAG_REBALANCE => PeerMessage::Rebalance {
+            version: reader.u64("Rebalance.version")?,
+        },
+        TAG_REBALANCE_REPLY => PeerMessage::RebalanceReply {
+            rows: reader.u64("RebalanceReply.rows")?,
+            keys_new: reader.u64("RebalanceReply.keys_new")?,
+            bytes: reader.u64("RebalanceReply.bytes")?,
+            failures: reader.string("RebalanceReply.failures")?,
+        },
+        other => return Err(corrupt(format!("unknown message tag {other}"))),
+    })
 }
 
 fn status_byte(status: Status) -> u8 {
@@ -295,7 +477,12 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             proof: reader.bytes("AuthProof.proof")?,
         },
         TAG_GOSSIP => decode_gossip(&mut reader)?,
-        other => return Err(corrupt(format!("unknown message tag {other}"))),
+        tag if AE_TAGS.contains(&tag) => {
+            let message = AeMessage::decode(tag, reader.rest)?;
+            reader.rest = &[];
+            PeerMessage::AntiEntropy(message)
+        }
+        other => decode_scaling(other, &mut reader)?,
     };
     if !reader.rest.is_empty() {
         return Err(corrupt(format!(

@@ -1,0 +1,287 @@
+//! Driving a ring change: the phases of [`super`]'s documentation, in order.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use super::{
+    Phase, RingSpec, RingState, Scaling, ScalingRequest, PHASE_TIMEOUT, REBALANCE_TIMEOUT,
+};
+use crate::config::MemberConfig;
+use crate::protocol::peer::PeerMessage;
+use crate::ring::NodeId;
+use crate::{Error, Result};
+
+/// Pause between two attempts at a member that has not acknowledged a phase.
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// One node's streaming figures, as the driver collects them.
+struct Streamed {
+    node: String,
+    rows: u64,
+    keys_new: u64,
+    bytes: u64,
+    failures: String,
+}
+
+fn refuse<T>(detail: String) -> Result<T> {
+    Err(Error::Command(format!("ERR {detail}")))
+}
+
+impl Scaling {
+    /// Runs `request` from start to finish; see the module documentation of [`super`].
+    pub(super) async fn drive(&self, request: ScalingRequest) -> Result<Vec<String>> {
+        let Ok(_driving) = self.driving.try_lock() else {
+            return refuse("a ring change is already running on this node".into());
+        };
+        let state = self.snapshot();
+        if state.spec.phase != Phase::Stable {
+            return refuse(format!(
+                "the ring is changing (version {}, phase {}): wait for it to finish",
+                state.spec.version,
+                state.spec.phase.as_str()
+            ));
+        }
+        let current = state.spec.current.clone();
+        let is_member = |id: &str| current.iter().any(|member| member.id == id);
+        let (next, absent, what): (Vec<MemberConfig>, Option<String>, String) = match request {
+            ScalingRequest::Join(member) => {
+                if is_member(&member.id) {
+                    return refuse(format!("node {} is already a member", member.id));
+                }
+                let what = format!("joined {}", member.id);
+                let mut next = current.clone();
+                next.push(member);
+                (next, None, what)
+            }
+            ScalingRequest::Leave => {
+                if !is_member(self.node.as_str()) {
+                    return refuse(format!("node {} is not a member of the ring", self.node));
+                }
+                let next = without(&current, self.node.as_str());
+                (next, None, format!("{} left", self.node))
+            }
+            ScalingRequest::Remove(id) => {
+                if id == self.node.as_str() {
+                    return refuse("a node removes itself with CLUSTER.LEAVE".into());
+                }
+                if !is_member(&id) {
+                    return refuse(format!("node {id} is not a member of the ring"));
+                }
+                let next = without(&current, &id);
+                (next, Some(id.clone()), format!("removed {id}"))
+            }
+        };
+        let version = state.spec.version;
+        let streaming = RingSpec {
+            version: version + 1,
+            phase: Phase::Streaming,
+            current,
+            next: next.clone(),
+        };
+        self.check_next(&streaming)?;
+        let started = Instant::now();
+        self.counters.changes.fetch_add(1, Ordering::Relaxed);
+        eprintln!("node {}: ring change: {what}", self.node);
+        self.announce(&streaming, absent.as_deref()).await?;
+        // Writes coordinated under the previous version end within a request timeout.
+        tokio::time::sleep(self.request_timeout).await;
+        let streamed = self.stream_all(&next, version + 1).await?;
+        let read_new = RingSpec {
+            version: version + 2,
+            phase: Phase::ReadNew,
+            ..streaming
+        };
+        self.announce(&read_new, absent.as_deref()).await?;
+        let stable = RingSpec {
+            version: version + 3,
+            phase: Phase::Stable,
+            current: next,
+            next: Vec::new(),
+        };
+        self.announce(&stable, absent.as_deref()).await?;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let total = |field: fn(&Streamed) -> u64| streamed.iter().map(field).sum::<u64>();
+        let (rows, keys_new, bytes) =
+            (total(|s| s.rows), total(|s| s.keys_new), total(|s| s.bytes));
+        let counters = &self.counters;
+        counters.last_keys_moved.store(keys_new, Ordering::Relaxed);
+        counters.last_rows_streamed.store(rows, Ordering::Relaxed);
+        counters.last_bytes_streamed.store(bytes, Ordering::Relaxed);
+        counters
+            .last_duration_ms
+            .store(duration_ms, Ordering::Relaxed);
+        let mut lines = vec![
+            format!("{what} ring_version {}", version + 3),
+            format!("keys_moved {keys_new}"),
+            format!("rows_streamed {rows}"),
+            format!("bytes_streamed {bytes}"),
+            format!("duration_ms {duration_ms}"),
+        ];
+        for node in &streamed {
+            lines.push(format!(
+                "node {} keys_new {} rows {} bytes {}{}",
+                node.node,
+                node.keys_new,
+                node.rows,
+                node.bytes,
+                if node.failures.is_empty() {
+                    String::new()
+                } else {
+                    format!(" failed_sources {}", node.failures)
+                }
+            ));
+        }
+        eprintln!("node {}: ring change done: {}", self.node, lines.join(", "));
+        Ok(lines)
+    }
+
+    /// Refuses a next ring that cannot place the configured replication.
+    fn check_next(&self, spec: &RingSpec) -> Result<()> {
+        let state = RingState::build(spec.clone(), self.vnodes_per_weight)
+            .map_err(|error| Error::Command(format!("ERR the new ring is invalid: {error}")))?;
+        let next = state
+            .next
+            .as_ref()
+            .expect("a streaming spec has a next ring");
+        next.preference_list(b"", &self.replication)
+            .map(drop)
+            .map_err(|error| {
+                Error::Command(format!(
+                    "ERR the new ring of {} members cannot keep the replication: {error}",
+                    spec.next.len()
+                ))
+            })
+    }
+
+    /// Applies `spec` here and waits until every other member of either ring has taken it
+    /// (`absent`, a removed node, is told but not waited for).
+    async fn announce(&self, spec: &RingSpec, absent: Option<&str>) -> Result<()> {
+        self.apply(spec.clone())?;
+        let transport = self.transport()?;
+        let state = self.snapshot();
+        let mut calls = JoinSet::new();
+        for member in state.all_members() {
+            let id = NodeId::new(&member.id);
+            if id == self.node {
+                continue;
+            }
+            let (transport, spec) = (std::sync::Arc::clone(transport), spec.clone());
+            let timeout = self.request_timeout;
+            let waited = absent != Some(member.id.as_str());
+            calls.spawn(async move {
+                let deadline = Instant::now() + PHASE_TIMEOUT;
+                loop {
+                    let message = PeerMessage::RingUpdate { spec: spec.clone() };
+                    let error = match transport.call(&id, message, timeout).await {
+                        Ok(PeerMessage::RingAck { version }) if version >= spec.version => {
+                            return Ok(())
+                        }
+                        Ok(other) => format!("answered {other:?}"),
+                        Err(error) => error.to_string(),
+                    };
+                    if !waited {
+                        return Ok(());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!("{id}: {error}"));
+                    }
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            });
+        }
+        let mut failures = Vec::new();
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(failure)) => failures.push(failure),
+                Err(error) => failures.push(format!("a call task failed: {error}")),
+            }
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        refuse(format!(
+            "ring change stopped at version {} (phase {}): not acknowledged by {}",
+            spec.version,
+            spec.phase.as_str(),
+            failures.join("; ")
+        ))
+    }
+
+    /// Has every member of the next ring stream what it gains; this node's own share runs
+    /// while the others'.
+    async fn stream_all(&self, next: &[MemberConfig], version: u64) -> Result<Vec<Streamed>> {
+        let transport = self.transport()?;
+        let mut calls = JoinSet::new();
+        let mut local = false;
+        for member in next {
+            if member.id == self.node.as_str() {
+                local = true;
+                continue;
+            }
+            let transport = std::sync::Arc::clone(transport);
+            let id = NodeId::new(&member.id);
+            calls.spawn(async move {
+                let reply = transport
+                    .call(&id, PeerMessage::Rebalance { version }, REBALANCE_TIMEOUT)
+                    .await;
+                (id, reply)
+            });
+        }
+        let mut streamed = Vec::new();
+        let mut failures = Vec::new();
+        if local {
+            let reply = self.rebalance(version).await;
+            collect(self.node.clone(), reply, &mut streamed, &mut failures);
+        }
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok((id, reply)) => collect(id, reply, &mut streamed, &mut failures),
+                Err(error) => failures.push(format!("a call task failed: {error}")),
+            }
+        }
+        if !failures.is_empty() {
+            return refuse(format!(
+                "ring change stopped at version {version} (phase streaming): {}",
+                failures.join("; ")
+            ));
+        }
+        streamed.sort_by(|a, b| a.node.cmp(&b.node));
+        Ok(streamed)
+    }
+}
+
+fn collect(
+    id: NodeId,
+    reply: Result<PeerMessage>,
+    streamed: &mut Vec<Streamed>,
+    failures: &mut Vec<String>,
+) {
+    match reply {
+        Ok(PeerMessage::RebalanceReply {
+            rows,
+            keys_new,
+            bytes,
+            failures: sources,
+        }) => streamed.push(Streamed {
+            node: id.to_string(),
+            rows,
+            keys_new,
+            bytes,
+            failures: sources,
+        }),
+        Ok(PeerMessage::Error { message }) => failures.push(format!("{id}: {message}")),
+        Ok(other) => failures.push(format!("{id}: unexpected reply {}", other.name())),
+        Err(error) => failures.push(format!("{id}: {error}")),
+    }
+}
+
+fn without(members: &[MemberConfig], id: &str) -> Vec<MemberConfig> {
+    members
+        .iter()
+        .filter(|member| member.id != id)
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,427 @@
+//! Scaling with real `kvnode` processes on 127.0.x.y (launcher [`LocalCluster`], every
+//! child killed however the test ends): a fourth node joins a three-node N=3 cluster under
+//! a QUORUM write and read load, then a node leaves under load.
+//!
+//! Read repair is off, so what a node's store holds afterwards came from writes and
+//! streaming alone; every store is opened after the nodes stop and must hold every key its
+//! final ring gives it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cluster::config::NodeConfig;
+use cluster::launcher::{ClusterSpec, LocalCluster};
+use cluster::protocol::Consistency;
+use cluster::ring::{Member, NodeId, Replication, Ring};
+use cluster::store::LocalStore;
+
+/// Bound on any one client reply (a ring change answers when it is done).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(180);
+/// Keys written before the join.
+const PRELOAD: usize = 3000;
+/// Writer and reader threads of the background load.
+const WRITERS: usize = 2;
+const VNODES: u32 = 64;
+
+struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(address: SocketAddr) -> Client {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        Client {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// One command; simple replies with their type byte, bulk payloads bare, `(nil)` for a
+    /// null bulk, arrays as their elements joined by newlines.
+    fn command(&mut self, arguments: &[&str]) -> String {
+        let request = common::encode_command(arguments);
+        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
+        self.reply()
+    }
+
+    fn reply(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("reply");
+        let line = line.trim_end().to_string();
+        if let Some(count) = line.strip_prefix('*') {
+            let count: usize = count.parse().expect("array length");
+            return (0..count)
+                .map(|_| self.reply())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        match line.strip_prefix('$') {
+            Some("-1") => "(nil)".to_string(),
+            Some(length) => {
+                let length: usize = length.parse().expect("bulk length");
+                let mut payload = vec![0; length + 2];
+                self.reader.read_exact(&mut payload).expect("bulk payload");
+                payload.truncate(length);
+                String::from_utf8(payload).expect("utf-8 value")
+            }
+            None => line,
+        }
+    }
+}
+
+/// `name value` from a ring change's reply lines.
+fn figure(reply: &str, name: &str) -> u64 {
+    reply
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {reply}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn info_field(address: SocketAddr, field: &str) -> u64 {
+    let text = Client::connect(address).command(&["INFO", "scaling"]);
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO has no {field}: {text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+fn ring(ids: &[&str]) -> Ring {
+    Ring::new(ids.iter().map(|id| Member::new(*id, "dc1")), VNODES).unwrap()
+}
+
+fn replicas(ring: &Ring, key: &str) -> Vec<NodeId> {
+    ring.preference_list(key.as_bytes(), &Replication::Total(3))
+        .unwrap()
+}
+
+/// Acknowledged writes (key -> value) and the load's errors.
+#[derive(Default)]
+struct Load {
+    written: Mutex<BTreeMap<String, String>>,
+    errors: Mutex<Vec<String>>,
+}
+
+/// Writes new keys and reads back earlier ones through `targets` until `stop`; every
+/// error reply and every wrong value is recorded.
+fn run_load(load: &Load, targets: &[SocketAddr], stop: &AtomicBool, tag: &str) {
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            scope.spawn(move || {
+                let mut client = Client::connect(targets[writer % targets.len()]);
+                let mut index = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("{tag}-{writer}-{index}");
+                    let value = format!("v{index}");
+                    let reply = client.command(&["SET", &key, &value]);
+                    if reply == "+OK" {
+                        load.written.lock().unwrap().insert(key.clone(), value);
+                    } else {
+                        load.errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("SET {key}: {reply}"));
+                    }
+                    index += 1;
+                }
+            });
+        }
+        scope.spawn(move || {
+            let mut clients: Vec<Client> = targets.iter().map(|a| Client::connect(*a)).collect();
+            let mut round = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let sample: Vec<(String, String)> = {
+                    let written = load.written.lock().unwrap();
+                    let step = (written.len() / 50).max(1);
+                    written
+                        .iter()
+                        .skip(round % step)
+                        .step_by(step)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                };
+                for (key, value) in sample {
+                    let client = &mut clients[round % targets.len()];
+                    let reply = client.command(&["GET", &key]);
+                    if reply != value {
+                        load.errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("GET {key}: {reply}"));
+                    }
+                    round += 1;
+                }
+            }
+        });
+    });
+}
+
+/// Runs `change` on a thread while the load runs on `targets`; returns the change's reply,
+/// its wall time and the number of keys acknowledged before it started.
+fn change_under_load(
+    load: &Load,
+    targets: &[SocketAddr],
+    tag: &str,
+    change: impl FnOnce() -> String + Send,
+) -> (String, Duration, usize) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let loader = scope.spawn(|| run_load(load, targets, &stop, tag));
+        std::thread::sleep(Duration::from_millis(500));
+        let before = load.written.lock().unwrap().len();
+        let started = Instant::now();
+        let reply = change();
+        let took = started.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        loader.join().unwrap();
+        (reply, took, before)
+    })
+}
+
+fn open_store(config: &NodeConfig) -> LocalStore {
+    LocalStore::open(
+        &config.data_dir,
+        config.engine.clone(),
+        config.versions.clone(),
+    )
+    .expect("open the stopped node's store")
+}
+
+#[test]
+fn a_node_joins_then_one_leaves_under_quorum_load() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = spec(directory.path(), 4);
+    let mut cluster = LocalCluster::start_with_spares(&spec, 1).expect("three nodes start");
+    let address = cluster.client_addresses();
+    let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
+    let load = Load::default();
+
+    let mut client = Client::connect(address[0]);
+    for index in 0..PRELOAD {
+        let (key, value) = (format!("pre{index}"), format!("p{index}"));
+        assert_eq!(client.command(&["SET", &key, &value]), "+OK");
+        load.written.lock().unwrap().insert(key, value);
+    }
+    cluster.start_node(3).expect("n4 starts, joining");
+    let topology = Client::connect(address[3]).command(&["CLUSTER.TOPOLOGY"]);
+    assert!(topology.contains("members 3 "), "{topology}");
+
+    // Join n4 through n1 while clients use n1..n3.
+    let n4 = &configs[3];
+    let join = [
+        "CLUSTER.JOIN".to_string(),
+        "n4".into(),
+        "dc1".into(),
+        n4.client_address.to_string(),
+        n4.peer_address.to_string(),
+    ];
+    let (reply, took, before) = change_under_load(&load, &address[..3], "join", || {
+        let words: Vec<&str> = join.iter().map(String::as_str).collect();
+        Client::connect(address[0]).command(&words)
+    });
+    assert!(reply.starts_with("joined n4 ring_version 3"), "{reply}");
+    let errors = load.errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "{} errors during the join: {errors:?}",
+        errors.len()
+    );
+    let four = ring(&["n1", "n2", "n3", "n4"]);
+    let n4_id = NodeId::new("n4");
+    let written = load.written.lock().unwrap().clone();
+    let in_range = |keys: &mut dyn Iterator<Item = &String>| {
+        keys.filter(|key| replicas(&four, key).contains(&n4_id))
+            .count()
+    };
+    let preload_gained = in_range(&mut written.keys().filter(|k| k.starts_with("pre")));
+    let all_gained = in_range(&mut written.keys());
+    let share = all_gained as f64 / written.len() as f64;
+    let moved = figure(&reply, "keys_moved");
+    eprintln!(
+        "JOIN: K={} keys before ({} at the end), N=3 replicas, 3 -> 4 nodes: keys_moved {moved}, \
+         rows_streamed {}, bytes_streamed {}, n4 replicates {:.3} of the keys (K x share = {:.0}), \
+         ratio {:.2}, join took {took:?} (driver: {} ms)",
+        before,
+        written.len(),
+        figure(&reply, "rows_streamed"),
+        figure(&reply, "bytes_streamed"),
+        share,
+        before as f64 * share,
+        moved as f64 / (before as f64 * share),
+        figure(&reply, "duration_ms"),
+    );
+    // Every preloaded key n4 replicates was streamed to it; keys written during the join
+    // may have reached it by a write first.
+    assert!(
+        moved as usize >= preload_gained,
+        "{moved} < {preload_gained}"
+    );
+    assert!(moved as usize <= all_gained, "{moved} > {all_gained}");
+    let expected = before as f64 * share;
+    assert!(
+        (0.5 * expected..=2.0 * expected).contains(&(moved as f64)),
+        "{moved} keys moved, K x share is {expected:.0}"
+    );
+    assert_eq!(info_field(address[3], "stream_keys_new"), moved);
+    assert_eq!(info_field(address[1], "ring_version"), 3);
+    let topology = Client::connect(address[1]).command(&["CLUSTER.TOPOLOGY"]);
+    assert!(
+        topology.contains("members 4 ") && topology.contains("\nn4 dc1"),
+        "{topology}"
+    );
+
+    // n2 leaves while clients use n1, n3 and n4.
+    let targets = [address[0], address[2], address[3]];
+    let (reply, took, before) = change_under_load(&load, &targets, "leave", || {
+        Client::connect(address[1]).command(&["CLUSTER.LEAVE"])
+    });
+    assert!(reply.starts_with("n2 left ring_version 6"), "{reply}");
+    let errors = load.errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "{} errors during the leave: {errors:?}",
+        errors.len()
+    );
+    let final_ring = ring(&["n1", "n3", "n4"]);
+    let written = load.written.lock().unwrap().clone();
+    let n2_id = NodeId::new("n2");
+    let had_n2 = written
+        .keys()
+        .filter(|key| replicas(&four, key).contains(&n2_id))
+        .count();
+    let moved = figure(&reply, "keys_moved");
+    eprintln!(
+        "LEAVE: K={before} keys before ({} at the end), 4 -> 3 nodes: keys_moved {moved} \
+         (keys that lacked a new replica), rows_streamed {}, bytes_streamed {}, keys n2 \
+         replicated {had_n2}, leave took {took:?} (driver: {} ms)",
+        written.len(),
+        figure(&reply, "rows_streamed"),
+        figure(&reply, "bytes_streamed"),
+        figure(&reply, "duration_ms"),
+    );
+    assert!(moved > 0 && moved as usize <= had_n2, "{moved} of {had_n2}");
+    cluster.stop_node(1).expect("n2 stops after leaving");
+
+    // Every acknowledged key is readable at QUORUM through every remaining node.
+    let mut clients: Vec<Client> = targets.iter().map(|a| Client::connect(*a)).collect();
+    for (index, (key, value)) in written.iter().enumerate() {
+        let reply = clients[index % 3].command(&["GET", key]);
+        assert_eq!(&reply, value, "{key}");
+    }
+    // And every remaining store holds every key its final ring gives it.
+    std::thread::sleep(Duration::from_millis(500));
+    for index in [0, 2, 3] {
+        cluster.stop_node(index).expect("stop");
+        let store = open_store(&configs[index]);
+        let id = NodeId::new(&configs[index].node_id);
+        let mut held = 0;
+        for (key, value) in &written {
+            if !replicas(&final_ring, key).contains(&id) {
+                continue;
+            }
+            let set = store
+                .read(key.as_bytes())
+                .unwrap()
+                .unwrap_or_else(|| panic!("{id} lacks {key}"));
+            assert!(
+                set.versions
+                    .iter()
+                    .any(|version| version.value.as_deref() == Some(value.as_bytes())),
+                "{id} has a wrong {key}"
+            );
+            held += 1;
+        }
+        eprintln!("{id} holds all {held} keys of its final ranges");
+    }
+    // A restarted node keeps the ring it changed to, not its configured member list.
+    cluster.start_node(0).expect("n1 restarts");
+    let topology = Client::connect(address[0]).command(&["CLUSTER.TOPOLOGY"]);
+    assert!(
+        topology.contains("members 3 ")
+            && topology.contains("ring_version 6")
+            && topology.contains("\nn4 dc1")
+            && !topology.contains("\nn2 dc1"),
+        "{topology}"
+    );
+}
+
+fn spec(directory: &std::path::Path, nodes: usize) -> ClusterSpec {
+    let mut spec = ClusterSpec::new(
+        env!("CARGO_BIN_EXE_kvnode").into(),
+        directory.to_path_buf(),
+        1,
+        nodes,
+    );
+    spec.replication = Replication::Total(3);
+    spec.default_consistency = Consistency::Quorum;
+    spec.base.vnodes_per_weight = VNODES;
+    spec.base.request_timeout_ms = 1000;
+    spec.base.read_repair = false;
+    spec
+}
+
+#[test]
+fn a_dead_node_is_removed_and_its_ranges_come_from_the_other_replicas() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut cluster = LocalCluster::start(&spec(directory.path(), 4)).expect("four nodes start");
+    let address = cluster.client_addresses();
+    let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
+    let load = Load::default();
+    let mut client = Client::connect(address[0]);
+    for index in 0..1000 {
+        let (key, value) = (format!("pre{index}"), format!("p{index}"));
+        assert_eq!(client.command(&["SET", &key, &value]), "+OK");
+        load.written.lock().unwrap().insert(key, value);
+    }
+    cluster.kill(3).expect("n4 crashes");
+    let reply = Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n1"]);
+    assert!(reply.contains("CLUSTER.LEAVE"), "{reply}");
+    let reply = Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n9"]);
+    assert!(reply.contains("n9 is not a member"), "{reply}");
+    let (reply, took, before) = change_under_load(&load, &address[..3], "remove", || {
+        Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n4"])
+    });
+    assert!(reply.starts_with("removed n4 ring_version 3"), "{reply}");
+    assert!(reply.contains("failed_sources n4"), "{reply}");
+    let errors = load.errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "{} errors during the removal: {errors:?}",
+        errors.len()
+    );
+    eprintln!(
+        "REMOVE: K={before}, 4 -> 3 nodes with n4 dead: keys_moved {}, rows_streamed {}, took {took:?}",
+        figure(&reply, "keys_moved"),
+        figure(&reply, "rows_streamed"),
+    );
+    let written = load.written.lock().unwrap().clone();
+    let mut clients: Vec<Client> = address[..3].iter().map(|a| Client::connect(*a)).collect();
+    for (index, (key, value)) in written.iter().enumerate() {
+        assert_eq!(&clients[index % 3].command(&["GET", key]), value, "{key}");
+    }
+    drop(clients);
+    std::thread::sleep(Duration::from_millis(500));
+    // Three nodes, three replicas: each holds every key.
+    for (index, config) in configs.iter().enumerate().take(3) {
+        cluster.stop_node(index).expect("stop");
+        let store = open_store(config);
+        for key in written.keys() {
+            assert!(
+                store.read(key.as_bytes()).unwrap().is_some(),
+                "n{} lacks {key}",
+                index + 1
+            );
+        }
+    }
+}
