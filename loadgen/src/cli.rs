@@ -53,22 +53,27 @@ pub enum Command {
 
 /// The line printed when `kvbench` runs without a subcommand.
 pub const DEFAULT_RUN_NOTICE: &str =
-    "kvbench: no subcommand given; running YCSB workload A on an embedded emulated \
-multi-datacenter cluster (kvbench run --help for the flags, kvbench --help for the rest)";
+    "kvbench: no subcommand given; running a short sweep of YCSB workload A over the \
+consistency levels ONE, QUORUM and ALL, each on a fresh embedded 2-datacenter cluster \
+(kvbench sweep --help and kvbench run --help for the flags, kvbench --help for the rest)";
 
 /// YCSB's workload A, compiled in so the default run needs no file beside the binary.
 pub const DEFAULT_WORKLOAD: &str = include_str!("../../workloads/workloada");
 
-/// What the default run adds to workload A: more records and operations than the file's
-/// 1000 (so the run lasts long enough to mean something, about half a minute here), 2
-/// threads x 8 connections, 2 s of warm-up, results under `results/`.
+/// The consistency levels the default run sweeps: R = W = 1, majority, every replica.
+pub const DEFAULT_SWEEP_CONSISTENCY: &str = "ONE,QUORUM,ALL";
+
+/// What each cell of the default run adds to workload A: 3000 records (ALL loads them at
+/// a few hundred inserts per second, a WAN round trip each), then 15 s of operations, the
+/// first 2 s excluded as warm-up, with 2 threads x 8 connections. Three cells take about a
+/// minute here.
 pub const DEFAULT_RUN_ARGS: [&str; 12] = [
     "-p",
-    "recordcount=20000",
+    "recordcount=3000",
     "-p",
-    "operationcount=200000",
+    "operationcount=10000000",
     "-p",
-    "maxexecutiontime=60",
+    "maxexecutiontime=15",
     "--threads",
     "2",
     "--connections",
@@ -77,10 +82,27 @@ pub const DEFAULT_RUN_ARGS: [&str; 12] = [
     "2",
 ];
 
-/// The command line of the default run: `kvbench run` with workload A's properties as
-/// `-p` overrides, then [`DEFAULT_RUN_ARGS`].
+/// The command line of the default run: `kvbench sweep` over
+/// [`DEFAULT_SWEEP_CONSISTENCY`] into `results/defaults-<UTC time>/`, each cell
+/// `kvbench run` with workload A's properties as `-p` overrides, then [`DEFAULT_RUN_ARGS`].
 pub fn default_run_args() -> Vec<String> {
-    let mut args = vec!["kvbench".to_string(), "run".to_string()];
+    let time: String = crate::measure::utc_timestamp(std::time::SystemTime::now())
+        .chars()
+        .take(19)
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut args: Vec<String> = [
+        "kvbench",
+        "sweep",
+        "--consistency",
+        DEFAULT_SWEEP_CONSISTENCY,
+        "--name",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    args.push(format!("defaults-{time}Z"));
+    args.push("--".to_string());
     for (name, value) in crate::workload::Properties::parse(DEFAULT_WORKLOAD).iter() {
         args.push("-p".to_string());
         args.push(format!("{name}={value}"));
@@ -148,6 +170,25 @@ mod tests {
         };
         assert_eq!(flags.num, 500_000);
         assert!(flags.sync);
+    }
+
+    #[test]
+    fn the_default_run_is_a_consistency_sweep_whose_flags_parse() {
+        let Some(Command::Sweep(sweep)) = parse(default_run_args()).unwrap().command else {
+            panic!("the default run is a sweep");
+        };
+        let spec = sweep.spec().unwrap();
+        assert_eq!(spec.consistency, ["ONE", "QUORUM", "ALL"]);
+        assert_eq!(spec.cells().unwrap().len(), 3);
+        assert!(sweep.name.starts_with("defaults-"));
+        let run = parse(
+            ["kvbench", "run"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(spec.args.iter().cloned()),
+        )
+        .unwrap();
+        assert!(matches!(run.command, Some(Command::Run(_))));
     }
 
     #[test]

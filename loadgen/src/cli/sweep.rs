@@ -210,6 +210,17 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
     for cell in &cells {
         cell_args(&base, cell, scratch.path())?;
     }
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if args.name.is_empty() || args.name.starts_with('.') || !args.name.chars().all(plain) {
+        return Err(Error::InvalidFlag {
+            flag: "name",
+            detail: format!(
+                "{:?}: a directory name of ASCII letters, digits, '-', '_' and '.', not \
+                 starting with '.'",
+                args.name
+            ),
+        });
+    }
     let directory = args.results.join(&args.name);
     let stop = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(&stop);

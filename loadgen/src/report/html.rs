@@ -119,6 +119,12 @@ pub fn write_report_with(
             page.section("t-visibility, measured and predicted");
             let (chart, rmse) = figures::visibility_chart(runs);
             plot(&mut page, &chart, "visibility")?;
+            page.text(
+                "Predicted: the WARS model of each sweep cell's embedded cluster, replicas in \
+                 the clients' datacenter without delay and the others at the inter-datacenter \
+                 delay on every leg. The nodes' processing and queueing time is not in the \
+                 model, so it predicts fresher reads than a loaded machine gives.",
+            );
             if !rmse.is_empty() {
                 let rows: Vec<Vec<String>> = rmse
                     .iter()
@@ -260,18 +266,28 @@ impl Page {
     }
 
     fn merged_hlogs(&mut self, runs: &[RunInput]) -> Result<()> {
-        let paths: Vec<&PathBuf> = runs.iter().flat_map(|run| &run.hlogs).collect();
-        let logs = paths
+        let paths: Vec<(&PathBuf, f64)> = runs
             .iter()
-            .map(|path| read_histogram_log_file(path))
-            .collect::<Result<Vec<_>>>()?;
+            .flat_map(|run| run.hlogs.iter().map(|path| (path, run.warmup_s)))
+            .collect();
+        let mut logs = Vec::new();
+        for (path, warmup_s) in &paths {
+            let mut log = read_histogram_log_file(path)?;
+            // As in summary.csv: intervals that end within the warm-up count in no total.
+            log.intervals
+                .retain(|i| (i.start_offset + i.length).as_secs_f64() > warmup_s + 1e-3);
+            logs.push(log);
+        }
         let merged = merge_logs(&logs);
         self.section(&format!("Merged latency of {} histogram logs", paths.len()));
         let listed: Vec<String> = paths
             .iter()
-            .map(|p| format!("<code>{}</code>", escape(&p.display().to_string())))
+            .map(|(p, _)| format!("<code>{}</code>", escape(&p.display().to_string())))
             .collect();
-        self.text(&format!("From {}.", listed.join(", ")));
+        self.text(&format!(
+            "From {}, warm-up intervals left out.",
+            listed.join(", ")
+        ));
         self.table(
             &[
                 "measurement",

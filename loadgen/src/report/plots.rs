@@ -80,17 +80,20 @@ fn transform(log: bool, value: f64) -> Option<f64> {
 
 fn tick(log: bool, value: f64) -> String {
     let value = if log { 10f64.powf(value) } else { value };
-    if value == 0.0 {
-        "0".to_string()
-    } else if value.abs() >= 100.0 {
-        format!("{value:.0}")
-    } else if value.abs() >= 1.0 {
-        format!("{:.3}", value)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
+    if value == 0.0 || !value.is_finite() {
+        return "0".to_string();
+    }
+    // Two significant digits on log axes (ticks fall on uneven values), three otherwise.
+    let digits = if log { 2 } else { 3 };
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = (digits - 1 - magnitude).max(0) as usize;
+    let factor = 10f64.powi(digits - 1 - magnitude);
+    let rounded = (value * factor).round() / factor;
+    let text = format!("{rounded:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        format!("{value:.3}")
+        text
     }
 }
 
@@ -130,7 +133,9 @@ impl LineChart {
             (x0, x1) = (x0 - 1.0, x1 + 1.0);
         } else {
             let pad = (x1 - x0) * 0.03;
-            (x0, x1) = (x0 - pad, x1 + pad);
+            // Room on the right for the names written beside the points.
+            let label_room = if self.label_points { 6.0 } else { 1.0 };
+            (x0, x1) = (x0 - pad, x1 + pad * label_room);
         }
         if !self.y_log {
             y0 = y0.min(0.0);
@@ -290,5 +295,20 @@ impl LineChart {
             png_path,
             svg,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(tick(true, 63.096f64.log10()), "63");
+        assert_eq!(tick(true, 6.31f64.log10()), "6.3");
+        assert_eq!(tick(true, 0.1f64.log10()), "0.1");
+        assert_eq!(tick(false, 2500.0), "2500");
+        assert_eq!(tick(false, 0.25), "0.25");
+        assert_eq!(tick(false, 0.0), "0");
     }
 }

@@ -29,6 +29,10 @@ pub struct RunInput {
     pub events: Vec<(f64, String)>,
     /// Every `.hlog` file in the directory.
     pub hlogs: Vec<PathBuf>,
+    /// The warm-up excluded from the run's figures (`metadata.json`'s
+    /// `config.warmup_seconds`), 0 when unknown. `.hlog` files hold the warm-up intervals
+    /// too.
+    pub warmup_s: f64,
     /// The sweep row of the cell this run is, if any.
     pub cell: Option<Row>,
 }
@@ -122,6 +126,7 @@ pub fn load_run(dir: &Path) -> Result<RunInput> {
         staleness: optional("staleness.csv")?,
         events: read_events(&dir.join(EVENTS_CSV_NAME))?,
         hlogs,
+        warmup_s: warmup_seconds(&dir.join("metadata.json")),
         cell: None,
     })
 }
@@ -153,4 +158,19 @@ pub fn read_events(path: &Path) -> Result<Vec<(f64, String)>> {
 /// A number from a row, if the column holds one.
 pub fn number(row: &Row, column: &str) -> Option<f64> {
     row.get(column).and_then(|value| value.parse::<f64>().ok())
+}
+
+/// `config.warmup_seconds` of a `metadata.json`, 0 when absent or unreadable.
+fn warmup_seconds(path: &Path) -> f64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| {
+            json["config"]["warmup_seconds"]
+                .as_str()?
+                .parse::<f64>()
+                .ok()
+        })
+        .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+        .unwrap_or(0.0)
 }

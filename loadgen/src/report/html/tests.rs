@@ -23,6 +23,11 @@ fn plant_run(dir: &Path, hlogs: usize, reads: u64) {
         "time_s,event,target,result\n1.500,kill,n2,ok\n2.500,restart,n2,ok\n",
     )
     .unwrap();
+    std::fs::write(
+        dir.join("metadata.json"),
+        r#"{"run_name": "r", "config": {"warmup_seconds": "1"}}"#,
+    )
+    .unwrap();
     for index in 0..hlogs {
         let mut set = HistogramSet::new();
         for micros in 0..reads {
@@ -30,9 +35,13 @@ fn plant_run(dir: &Path, hlogs: usize, reads: u64) {
         }
         let mut out = Vec::new();
         let mut writer = HistogramLogWriter::new(&mut out, SystemTime::now()).unwrap();
-        writer
-            .write_interval(Duration::ZERO, Duration::from_secs(1), &set)
-            .unwrap();
+        // The first second is warm-up (metadata.json below): left out of the merge.
+        for second in 0..2 {
+            let start = Duration::from_secs(second);
+            writer
+                .write_interval(start, start + Duration::from_secs(1), &set)
+                .unwrap();
+        }
         writer.finish().unwrap();
         std::fs::write(dir.join(format!("client{index}.hlog")), out).unwrap();
     }
@@ -61,7 +70,7 @@ fn a_run_directory_gives_plots_and_a_page_with_its_tables() {
     );
     assert!(
         html.contains("<tr><td>READ</td><td>600</td>"),
-        "merged counts sum: {html}"
+        "merged counts sum, warm-up left out: {html}"
     );
     // Every plot inline as SVG, and written as SVG and PNG.
     let names: Vec<String> = written
