@@ -56,7 +56,6 @@ mod scaling;
 
 use super::{PeerMessage, ScanRow};
 use crate::antientropy::wire::{AeMessage, TAGS as AE_TAGS};
-use crate::config::MemberConfig;
 use crate::membership::{Gossip, GossipEntry, Status};
 use crate::ring::NodeId;
 use crate::{Error, Result};
