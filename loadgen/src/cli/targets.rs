@@ -82,7 +82,8 @@ pub fn run_embedded(
         crate::driver::check_staleness(&workload)?;
     }
     let options = local_options(args)?;
-    // A schedule that kills runs the nodes as processes: an in-process node cannot crash.
+    // A schedule that kills, stops or restarts runs the nodes as processes: an in-process
+    // node cannot crash, and a process's exit surely releases its store for the restart.
     let schedule = crate::faults::schedule_from_command_line(
         args.schedule.as_deref(),
         args.schedule_file.as_deref(),
@@ -90,10 +91,14 @@ pub fn run_embedded(
         &args.properties,
     )?;
     let kills = schedule.as_ref().is_some_and(|schedule| {
-        schedule
-            .events
-            .iter()
-            .any(|event| matches!(event.action, crate::faults::Action::Kill(_)))
+        schedule.events.iter().any(|event| {
+            matches!(
+                event.action,
+                crate::faults::Action::Kill(_)
+                    | crate::faults::Action::Stop(_)
+                    | crate::faults::Action::Restart(_)
+            )
+        })
     });
     if let Some(schedule) = &schedule {
         crate::faults::embedded::check_schedule(schedule, &options)?;

@@ -1,9 +1,10 @@
 //! The embedded cluster as a failure schedule's target.
 //!
-//! - In process ([`EmbeddedCluster`], the default): `stop` and `restart` stop a node
-//!   cleanly and start it again on its data directory. An in-process node cannot crash on
-//!   its own (its tasks share the runtime; a clean stop lets in-flight commands finish and
-//!   syncs the store), so a schedule that **kills** runs the cluster as processes instead.
+//! - In process ([`EmbeddedCluster`], the default): link events and `remove`. An
+//!   in-process node cannot crash on its own (its tasks share the runtime; a clean stop
+//!   lets in-flight commands finish and syncs the store), so a schedule that kills, stops
+//!   or restarts a node runs the cluster as processes instead. (Their `stop` and `restart`
+//!   below still work in process for callers that use them.)
 //! - As processes ([`ProcessNodes`]): one `kvnode` per node through
 //!   [`cluster::launcher::LocalCluster`]; `kill` is SIGKILL, `stop` SIGTERM, `restart`
 //!   starts it again on the same data directory and waits for its ready line. The
