@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::config::AntiEntropyConfig;
@@ -81,7 +81,9 @@ pub struct AntiEntropy {
     trees: Option<Arc<Trees>>,
     stats: Stats,
     timeout: Duration,
-    transport: OnceLock<Arc<PeerTransport>>,
+    /// Weak: the transport's handler chain holds this service, and a strong reference back
+    /// would keep a stopped node's transport, and through it the store, alive.
+    transport: OnceLock<Weak<PeerTransport>>,
     /// Held for the whole of a round.
     round: tokio::sync::Mutex<()>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -137,7 +139,7 @@ impl AntiEntropy {
 
     /// Starts rounds every `interval_ms` (unless 0 or disabled) over `transport`.
     pub fn start(self: &Arc<Self>, transport: Arc<PeerTransport>) {
-        let _ = self.transport.set(transport);
+        let _ = self.transport.set(Arc::downgrade(&transport));
         if self.trees.is_none() || self.config.interval_ms == 0 {
             return;
         }
@@ -205,8 +207,8 @@ impl AntiEntropy {
         let transport = self
             .transport
             .get()
-            .cloned()
-            .ok_or_else(|| Error::Stopped("anti-entropy has no transport yet".into()))?;
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Stopped("anti-entropy has no running transport".into()))?;
         let _round = self.round.lock().await;
         let started = Instant::now();
         let peers: BTreeSet<NodeId> = trees
