@@ -158,13 +158,56 @@ impl LocalStore {
         coordinator: &str,
         now_ms: u64,
     ) -> Result<Version> {
+        self.write_local_with(key, context, value, coordinator, now_ms, false)
+    }
+
+    /// [`LocalStore::write_local`] without waiting for the commit log: the write is stored
+    /// and visible, and durable once [`LocalStore::commit`] returns (call it before
+    /// acknowledging). Returns nothing, unlike `write_local`: a single node replicates no
+    /// version.
+    pub fn write_local_deferred(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.write_local_with(key, context, value, coordinator, now_ms, true)
+            .map(drop)
+    }
+
+    /// Writes every deferred commit-log record (see [`engine::Db::commit_log`]).
+    pub fn commit(&self) -> Result<()> {
+        self.db.commit_log().map_err(Error::from)
+    }
+
+    /// Whether writes may be deferred and committed per batch: with the log synced lazily
+    /// (`none`, `periodic`). With `always` each write waits for its own (grouped) fsync.
+    pub fn defers_commits(&self) -> bool {
+        !self.calls_may_block
+    }
+
+    fn write_local_with(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+        defer: bool,
+    ) -> Result<Version> {
         self.check_key(key)?;
         self.check_value(value.as_deref())?;
         let _guard = self.lock_for(key);
         let mut stored = self.read(key)?.unwrap_or_default();
         let version =
             stored.write_with_context(context, coordinator, now_ms, value, &self.versions)?;
-        self.store(key, &stored)?;
+        if defer {
+            self.db.put_with_meta_deferred(key, &[], &stored.encode())?;
+        } else {
+            self.store(key, &stored)?;
+        }
         Ok(version)
     }
 
