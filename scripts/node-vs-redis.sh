@@ -9,6 +9,10 @@
 #   Environment overrides: REQUESTS=1000000 CLIENTS=50 VALUE_SIZE=1024 KEYSPACE=100000
 #   PIPELINES="1 16" TESTS=set,get WORKDIR=dir (kept; default a temp dir, removed).
 #
+# The last column, cpu s/Mop, is the CPU seconds the server spent per million requests
+# (for the cluster, its three nodes together), read from /proc before and after each test:
+# on a machine shared with other work it is the steadier figure of the two.
+#
 # Durability is matched: redis-server runs with appendonly yes and appendfsync everysec;
 # the kvnodes sync their commit log at least every 1000 ms (engine wal.sync periodic), the
 # same promise. Everything listens on 127.0.0.1 only, and every process this script starts
@@ -135,27 +139,56 @@ elif redis-cli -h 127.0.0.1 -p "$CLUSTER_BASE_PORT" CLUSTER.TOPOLOGY 2>&1 | grep
     cluster_ok=0
 fi
 
-# Runs redis-benchmark against host:port with pipeline P, prints "test rps p50 p99" lines.
+# CPU time (user + system, in clock ticks) the given processes have used so far.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do
+        # Fields 14 and 15 of /proc/PID/stat, counted after the command name's ")".
+        total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo "$total"
+}
+clock_ticks=$(getconf CLK_TCK)
+
+# Runs redis-benchmark against host:port with pipeline P, one test at a time, and prints
+# "test rps p50 p99 cpu" lines: cpu is the CPU seconds the server processes (the PIDs after
+# the pipeline) spent per million requests of that test. Unlike requests/s it hardly moves
+# when other work shares the machine.
 bench() {
-    local host=$1 port=$2 pipeline=$3
-    redis-benchmark -h "$host" -p "$port" -t "$TESTS" -n "$REQUESTS" -c "$CLIENTS" \
-        -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null |
-        awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $NF);
-            print $1, $2, $5, $7 }'
+    local host=$1 port=$2 pipeline=$3 test before after
+    shift 3
+    for test in ${TESTS//,/ }; do
+        before=$(cpu_ticks "$@")
+        redis-benchmark -h "$host" -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" \
+            -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null |
+            awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $NF);
+                print $1, $2, $5, $7 }' |
+            while read -r name r p50 p99value; do
+                after=$(cpu_ticks "$@")
+                cpu=$(awk -v d=$((after - before)) -v t="$clock_ticks" -v n="$REQUESTS" \
+                    'BEGIN { printf "%.1f", d / t * 1e6 / n }')
+                echo "$name $r $p50 $p99value $cpu"
+            done
+    done
 }
 
-printf '%-8s %-4s %-10s %12s %9s %9s\n' test P target "requests/s" "p50 ms" "p99 ms"
-declare -A rps p99
+printf '%-8s %-4s %-10s %12s %9s %9s %10s\n' test P target "requests/s" "p50 ms" "p99 ms" \
+    "cpu s/Mop"
+declare -A rps p99 cpu
 for pipeline in $PIPELINES; do
-    targets=("redis 127.0.0.1 $REDIS_PORT" "kvnode 127.0.0.1 $NODE_PORT")
-    [ "$cluster_ok" = 1 ] && targets+=("cluster 127.0.0.1 $CLUSTER_BASE_PORT")
+    targets=("redis 127.0.0.1 $REDIS_PORT ${pids[0]}" "kvnode 127.0.0.1 $NODE_PORT ${pids[1]}")
+    [ "$cluster_ok" = 1 ] &&
+        targets+=("cluster 127.0.0.1 $CLUSTER_BASE_PORT ${pids[2]} ${pids[3]} ${pids[4]}")
     for target in "${targets[@]}"; do
-        read -r name host port <<<"$target"
-        while read -r test r p50 p99value; do
-            printf '%-8s %-4s %-10s %12s %9s %9s\n' "$test" "$pipeline" "$name" "$r" "$p50" "$p99value"
+        read -r name host port servers <<<"$target"
+        # shellcheck disable=SC2086 # one PID per word
+        while read -r test r p50 p99value cpuvalue; do
+            printf '%-8s %-4s %-10s %12s %9s %9s %10s\n' "$test" "$pipeline" "$name" "$r" "$p50" \
+                "$p99value" "$cpuvalue"
             rps["$test/$pipeline/$name"]=$r
             p99["$test/$pipeline/$name"]=$p99value
-        done < <(bench "$host" "$port" "$pipeline")
+            cpu["$test/$pipeline/$name"]=$cpuvalue
+        done < <(bench "$host" "$port" "$pipeline" $servers)
     done
 done
 
@@ -178,6 +211,11 @@ for pipeline in $PIPELINES; do
         else
             line+="; cluster: not run"
         fi
+        # CPU per request relative to Redis's (cluster: all three nodes together).
+        line+=$(awk -v r="${cpu["$test/$pipeline/redis"]}" -v n="${cpu["$test/$pipeline/kvnode"]}" \
+            -v c="${cpu["$test/$pipeline/cluster"]:-}" 'BEGIN {
+            if (r > 0) printf "; cpu/req kvnode %.2fx redis", n / r;
+            if (c != "" && n > 0) printf ", cluster %.2fx kvnode", c / n }')
         printf '%-4s P=%-3s %s\n' "$test" "$pipeline" "$line"
     done
 done

@@ -104,6 +104,10 @@ pub struct NodeConfig {
     /// Whether a read whose replies disagree writes the merged versions back to the stale
     /// replicas (after answering). Default true; off for staleness measurements.
     pub read_repair: bool,
+    /// Which replicas a read asks: `quorum` (default) only as many as R needs, the others
+    /// as a fallback; `all` every replica, the first R replies counting. See
+    /// [`crate::coordinator::ReadFanout`].
+    pub read_fanout: crate::coordinator::ReadFanout,
     /// Most read repairs in flight; a repair beyond it is skipped and counted
     /// (`read_repairs_dropped`). Default 64.
     pub read_repairs_in_flight_max: usize,
@@ -166,6 +170,7 @@ impl Default for NodeConfig {
             handoff: HandoffMode::default(),
             hints: HintConfig::default(),
             read_repair: true,
+            read_fanout: Default::default(),
             read_repairs_in_flight_max: 64,
             membership: MembershipConfig::default(),
             joining: false,

@@ -70,6 +70,21 @@ pub use quorum::{Need, Side};
 pub use repair::ReadRepair;
 pub use replica::ReplicaHandler;
 
+/// Which replicas a read asks (`read_fanout` in the node's config).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFanout {
+    /// Every replica of the key; the first R replies count and the later ones only feed
+    /// read repair. What staleness measurements (PBS) assume.
+    All,
+    /// Only as many replicas as R needs, this node's own copy first; the others are asked
+    /// when one of them fails, when they answered without meeting R, or after a quarter of
+    /// the request timeout. Half the peer messages of `all` for N=3 R=2; read repair only
+    /// compares the replicas asked.
+    #[default]
+    Quorum,
+}
+
 /// One replica's answer: who, in which datacenter, and what came back.
 struct Answer<T> {
     node: NodeId,
@@ -87,6 +102,8 @@ pub struct Coordinator {
     store: Arc<LocalStore>,
     transport: Arc<PeerTransport>,
     timeout: Duration,
+    /// Which replicas a read asks first.
+    read_fanout: ReadFanout,
     versions: VersionConfig,
     default_consistency: Consistency,
     clock: Arc<dyn Clock>,
@@ -196,6 +213,7 @@ impl Coordinator {
             store,
             transport,
             timeout: Duration::from_millis(config.request_timeout_ms),
+            read_fanout: config.read_fanout,
             versions: config.versions.clone(),
             default_consistency: config.default_consistency,
             clock,
@@ -284,6 +302,7 @@ impl Coordinator {
 
     /// Waits for answers until `need` is met, all `expected` answers are in, or the
     /// timeout; returns the successful ones or the quorum error.
+    #[allow(clippy::too_many_arguments)] // the read fallback made it eight
     async fn gather<T>(
         &self,
         answers: &mut mpsc::UnboundedReceiver<Answer<T>>,
@@ -292,13 +311,20 @@ impl Coordinator {
         need: &Need,
         what: &'static str,
         wait_for_all: bool,
+        mut reserve: Option<&mut (dyn FnMut(usize) -> usize + Send)>,
     ) -> Result<Vec<T>> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.timeout;
+        // Replicas held in reserve are asked when an answer fails, when every asked replica
+        // answered without meeting the need, or when this much time has passed.
+        let mut hedge_at = reserve.as_ref().map(|_| started + self.timeout / 4);
+        let mut expected = expected;
         let mut good: Vec<T> = Vec::new();
         let mut good_datacenters: Vec<String> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let mut count = 0;
         loop {
+            let mut failed = 0;
             for answer in received.drain(..) {
                 count += 1;
                 match answer.result {
@@ -306,18 +332,39 @@ impl Coordinator {
                         good.push(value);
                         good_datacenters.push(answer.datacenter);
                     }
-                    Err(error) => failures.push(format!("{}: {error}", answer.node)),
+                    Err(error) => {
+                        failed += 1;
+                        failures.push(format!("{}: {error}", answer.node));
+                    }
                 }
             }
             if !wait_for_all && need.met(&good_datacenters) {
                 return Ok(good);
             }
+            if let Some(ask) = reserve.as_mut() {
+                if failed > 0 {
+                    expected += ask(failed);
+                }
+                if count >= expected {
+                    expected += ask(usize::MAX);
+                }
+            }
             if count >= expected {
                 break;
             }
-            match tokio::time::timeout_at(deadline, answers.recv()).await {
+            let wake = match hedge_at {
+                Some(hedge) if hedge < deadline => hedge,
+                _ => deadline,
+            };
+            match tokio::time::timeout_at(wake, answers.recv()).await {
                 Ok(Some(answer)) => received.push(answer),
                 Ok(None) => break,
+                Err(_) if wake < deadline => {
+                    hedge_at = None;
+                    if let Some(ask) = reserve.as_mut() {
+                        expected += ask(usize::MAX);
+                    }
+                }
                 Err(_) => {
                     failures.push(format!(
                         "{} replicas did not answer within {} ms",
@@ -417,6 +464,7 @@ impl Coordinator {
             &need,
             "write acknowledgements",
             false,
+            None,
         )
         .await
         .map(drop)
@@ -542,17 +590,41 @@ impl Coordinator {
         let need = self.need(consistency, Side::Read, &replicas)?;
         let (sender, mut receiver) = mpsc::unbounded_channel();
         let mut received = Vec::new();
-        // Remote requests leave first, so the local read overlaps their round trips.
-        let mut local = None;
-        for (node, datacenter) in &replicas {
-            if *node == self.node {
-                local = Some((node.clone(), datacenter.clone()));
-                continue;
+        let local = replicas
+            .iter()
+            .find(|(node, _)| *node == self.node)
+            .cloned();
+        let remote: Vec<(NodeId, String)> = replicas
+            .iter()
+            .filter(|(node, _)| *node != self.node)
+            .cloned()
+            .collect();
+        // `quorum`: ask the replicas that can meet the need (this node's own copy first),
+        // keeping the others in reserve; `all`: ask every replica.
+        let (asked, mut reserve) = match self.read_fanout {
+            ReadFanout::All => (remote, Vec::new()),
+            ReadFanout::Quorum => {
+                let mut chosen: Vec<String> = local.iter().map(|(_, dc)| dc.clone()).collect();
+                let mut asked = Vec::new();
+                let mut reserve = Vec::new();
+                for (node, datacenter) in remote {
+                    if need.helped_by(&chosen, &datacenter) {
+                        chosen.push(datacenter.clone());
+                        asked.push((node, datacenter));
+                    } else {
+                        reserve.push((node, datacenter));
+                    }
+                }
+                (asked, reserve)
             }
+        };
+        // Remote requests leave first, so the local read overlaps their round trips.
+        for (node, datacenter) in &asked {
             self.spawn_get(node.clone(), datacenter.clone(), key.clone(), &sender);
         }
-        drop(sender);
+        let mut expected = asked.len();
         if let Some((node, datacenter)) = local {
+            expected += 1;
             let key = key.clone();
             let result = self.blocking(move |store| store.read(&key)).await;
             received.push(Answer {
@@ -561,16 +633,30 @@ impl Coordinator {
                 datacenter,
             });
         }
+        reserve.reverse();
+        let mut ask_more = |count: usize| {
+            let mut sent = 0;
+            while sent < count {
+                let Some((node, datacenter)) = reserve.pop() else {
+                    break;
+                };
+                self.spawn_get(node, datacenter, key.clone(), &sender);
+                sent += 1;
+            }
+            sent
+        };
         let replies = self
             .gather(
                 &mut receiver,
                 received,
-                replicas.len(),
+                expected,
                 &need,
                 "read replies",
                 false,
+                Some(&mut ask_more),
             )
             .await?;
+        drop(sender);
         let mut merged: Option<SiblingSet> = None;
         for (_, reply) in &replies {
             match (&mut merged, reply) {
@@ -673,6 +759,10 @@ impl Backend for Coordinator {
 
     fn value_bytes_max(&self) -> usize {
         self.store.value_bytes_max()
+    }
+
+    fn concurrent_requests(&self) -> bool {
+        true
     }
 
     fn engine_stats(&self) -> engine::Stats {

@@ -210,13 +210,52 @@ impl LocalStore {
         coordinator: &str,
         now_ms: u64,
     ) -> Result<Version> {
+        self.write_local_with(key, context, value, coordinator, now_ms, false)
+    }
+
+    /// [`LocalStore::write_local`] without waiting for the commit log: the write is stored
+    /// and visible, and durable once [`LocalStore::commit`] returns (call it before
+    /// acknowledging). Returns nothing, unlike `write_local`: a single node replicates no
+    /// version.
+    pub fn write_local_deferred(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.write_local_with(key, context, value, coordinator, now_ms, true)
+            .map(drop)
+    }
+
+    /// Writes every deferred commit-log record (see [`engine::Db::commit_log`]).
+    pub fn commit(&self) -> Result<()> {
+        self.db.commit_log().map_err(Error::from)
+    }
+
+    /// Whether writes may be deferred and committed per batch: with the log synced lazily
+    /// (`none`, `periodic`). With `always` each write waits for its own (grouped) fsync.
+    pub fn defers_commits(&self) -> bool {
+        !self.calls_may_block
+    }
+
+    fn write_local_with(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+        defer: bool,
+    ) -> Result<Version> {
         self.check_key(key)?;
         self.check_value(value.as_deref())?;
         let _guard = self.lock_for(key);
         let (mut stored, old) = self.read_for_write(key)?;
         let version =
             stored.write_with_context(context, coordinator, now_ms, value, &self.versions)?;
-        self.store(key, &stored, old)?;
+        self.store_deferrable(key, &stored, old, defer)?;
         Ok(version)
     }
 
@@ -261,8 +300,23 @@ impl LocalStore {
     }
 
     fn store(&self, key: &[u8], set: &SiblingSet, old: Option<u64>) -> Result<()> {
+        self.store_deferrable(key, set, old, false)
+    }
+
+    /// Stores `set`; with `defer`, its commit-log record waits for [`Self::commit_log`].
+    fn store_deferrable(
+        &self,
+        key: &[u8],
+        set: &SiblingSet,
+        old: Option<u64>,
+        defer: bool,
+    ) -> Result<()> {
         let bytes = set.encode();
-        self.db.put_with_meta(key, &[], &bytes)?;
+        if defer {
+            self.db.put_with_meta_deferred(key, &[], &bytes)?;
+        } else {
+            self.db.put_with_meta(key, &[], &bytes)?;
+        }
         if let Some(observer) = self.observer.get() {
             observer.stored(key, old, crate::antientropy::digest(&bytes));
         }

@@ -126,6 +126,26 @@ impl Wal {
         self.writer.append(seq, payload)
     }
 
+    /// Queues one record carrying `seq` without waiting for it to reach the log file;
+    /// returns a ticket. The record is written by the next [`Wal::commit`] (of this ticket
+    /// or a later one, by any caller), [`Wal::sync`], rotation or close, so several
+    /// records can share one write. Nothing about it may be acknowledged before a commit
+    /// of its ticket returns.
+    pub fn append_deferred(&self, seq: SequenceNumber, payload: &[u8]) -> Result<u64> {
+        self.writer.append_deferred(seq, payload)
+    }
+
+    /// Returns once the record with `ticket` and every earlier one is durable per the sync
+    /// policy (written for `None` and `Periodic`, synced for `Always`).
+    pub fn commit(&self, ticket: u64) -> Result<()> {
+        self.writer.commit(ticket)
+    }
+
+    /// The ticket of the last record queued (0 before any).
+    pub fn last_ticket(&self) -> u64 {
+        self.writer.last_ticket()
+    }
+
     /// Closes the current segment (synced) and starts a new one; returns the new segment's
     /// number. Every record whose append returned before rotate was called is in an older
     /// segment.

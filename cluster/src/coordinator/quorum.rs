@@ -104,6 +104,20 @@ impl Need {
             })
     }
 
+    /// Whether one more answer from `datacenter` brings the answers `so_far` (one
+    /// datacenter name per answer) closer to the need.
+    pub fn helped_by(&self, so_far: &[String], datacenter: &str) -> bool {
+        if self.met(so_far) {
+            return false;
+        }
+        if so_far.len() < self.total {
+            return true;
+        }
+        self.per_datacenter
+            .get(datacenter)
+            .is_some_and(|&needed| so_far.iter().filter(|dc| *dc == datacenter).count() < needed)
+    }
+
     /// The answers needed, for error messages.
     pub fn needed(&self) -> usize {
         self.total.max(self.per_datacenter.values().sum())

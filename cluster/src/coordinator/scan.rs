@@ -72,6 +72,7 @@ impl Coordinator {
                 &need,
                 "scan replies (nodes)",
                 true,
+                None,
             )
             .await?;
         merge_pages(pages, limit, &self.versions)

@@ -53,6 +53,21 @@ pub trait Backend: Send + Sync + 'static {
     /// The largest value a client may write, in bytes.
     fn value_bytes_max(&self) -> usize;
 
+    /// Makes every write this backend acknowledged as done, but deferred, durable per the
+    /// commit-log policy (see [`LocalStore::write_local_deferred`]). A connection calls it
+    /// after executing a batch and before sending its replies, so a pipelined batch of
+    /// writes costs one log write. Backends that do not defer have nothing to do.
+    fn commit(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether a connection gains from executing the GETs and SETs of a pipelined batch
+    /// concurrently (a coordinator waiting for replicas does; a local store answering
+    /// inline does not).
+    fn concurrent_requests(&self) -> bool {
+        false
+    }
+
     /// The local engine's counters, for INFO.
     fn engine_stats(&self) -> engine::Stats;
 
@@ -194,9 +209,13 @@ impl Backend for LocalBackend {
             let node_id = self.node_id.clone();
             let now_ms = self.clock.now_ms();
             self.blocking(move |store| {
-                store
-                    .write_local(&key, &context, value, &node_id, now_ms)
-                    .map(drop)
+                if store.defers_commits() {
+                    store.write_local_deferred(&key, &context, value, &node_id, now_ms)
+                } else {
+                    store
+                        .write_local(&key, &context, value, &node_id, now_ms)
+                        .map(drop)
+                }
             })
             .await
         })
@@ -218,6 +237,10 @@ impl Backend for LocalBackend {
 
     fn check_consistency(&self, consistency: Consistency) -> Result<()> {
         check_single_replica(consistency)
+    }
+
+    fn commit(&self) -> Result<()> {
+        self.store.commit()
     }
 
     fn value_bytes_max(&self) -> usize {

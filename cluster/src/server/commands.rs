@@ -73,9 +73,8 @@ async fn execute_request(
             message: Some(message),
         }
         | Request::Echo { message } => resp::write_bulk(output, &message),
-        Request::Get { key } => {
-            let set = backend.read(key, default_consistency).await?;
-            write_latest(output, set.as_ref());
+        request @ (Request::Get { .. } | Request::Set { .. }) => {
+            execute_data(context, default_consistency, request, output).await?
         }
         Request::MultiGet { keys } => {
             resp::write_array_header(output, keys.len());
@@ -83,15 +82,6 @@ async fn execute_request(
                 let set = backend.read(key, default_consistency).await?;
                 write_latest(output, set.as_ref());
             }
-        }
-        Request::Set { key, value } => {
-            check_value(context, &value)?;
-            // Context-free: on one coordinator a blind write supersedes that coordinator's
-            // earlier writes (see crate::version, "Counters"), which is Redis's SET.
-            backend
-                .write(key, VectorClock::new(), Some(value), default_consistency)
-                .await?;
-            resp::write_ok(output);
         }
         Request::Delete { keys } => {
             let mut deleted = 0;
@@ -228,6 +218,122 @@ async fn execute_request(
         other => admin::execute(context, session, other, output)?,
     }
     Ok(Flow::Continue)
+}
+
+/// Whether `request` may run concurrently with its neighbours in a pipelined batch (see
+/// [`execute_concurrent`]): a GET or SET, which touches one key and no session state.
+pub fn is_concurrent(request: &Request) -> bool {
+    matches!(request, Request::Get { .. } | Request::Set { .. })
+}
+
+/// The key a [`is_concurrent`] request touches, and whether it writes it.
+pub fn concurrent_key(request: &Request) -> Option<(&[u8], bool)> {
+    match request {
+        Request::Get { key } => Some((key, false)),
+        Request::Set { key, .. } => Some((key, true)),
+        _ => None,
+    }
+}
+
+/// Executes GETs and SETs of an authenticated session at once, each reply in its own
+/// buffer (in request order). The caller makes sure no key written by one of them is
+/// touched by another, so the outcome is that of executing them in order; what it gains is
+/// that a coordinator waits for the replicas of all of them together instead of one round
+/// trip after another.
+pub async fn execute_concurrent(
+    context: &ServerContext,
+    session: &Session,
+    requests: Vec<Request>,
+) -> Vec<Vec<u8>> {
+    let consistency = session
+        .consistency
+        .unwrap_or(context.config.default_consistency);
+    let futures: Vec<_> = requests
+        .into_iter()
+        .map(|request| async move {
+            let mut output = Vec::new();
+            if let Err(error) = execute_data(context, consistency, request, &mut output).await {
+                output.clear();
+                resp::write_error(&mut output, &command_error_text(&error));
+            }
+            output
+        })
+        .collect();
+    join_all(futures).await
+}
+
+/// Executes one [`is_concurrent`] request of an authenticated session, appending its
+/// reply (or error) to `output`.
+pub async fn execute_one(
+    context: &ServerContext,
+    session: &Session,
+    request: Request,
+    output: &mut Vec<u8>,
+) {
+    let consistency = session
+        .consistency
+        .unwrap_or(context.config.default_consistency);
+    let reply_start = output.len();
+    if let Err(error) = execute_data(context, consistency, request, output).await {
+        output.truncate(reply_start);
+        resp::write_error(output, &command_error_text(&error));
+    }
+}
+
+/// Polls every future until all are done; their outputs in the order given.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut remaining = futures.len();
+    std::future::poll_fn(|cx| {
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                if let std::task::Poll::Ready(value) = future.as_mut().poll(cx) {
+                    *output = Some(value);
+                    remaining -= 1;
+                }
+            }
+        }
+        if remaining == 0 {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// GET and SET: the commands of a benchmark's hot path.
+async fn execute_data(
+    context: &ServerContext,
+    consistency: Consistency,
+    request: Request,
+    output: &mut Vec<u8>,
+) -> Result<()> {
+    let backend = context.backend.as_ref();
+    match request {
+        Request::Get { key } => {
+            let set = backend.read(key, consistency).await?;
+            write_latest(output, set.as_ref());
+        }
+        Request::Set { key, value } => {
+            check_value(context, &value)?;
+            // Context-free: on one coordinator a blind write supersedes that coordinator's
+            // earlier writes (see crate::version, "Counters"), which is Redis's SET.
+            backend
+                .write(key, VectorClock::new(), Some(value), consistency)
+                .await?;
+            resp::write_ok(output);
+        }
+        other => {
+            return Err(Error::Command(format!(
+                "ERR internal: {} is not a data command",
+                other.name()
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// The version GET shows: the latest by `(timestamp_ms, writer)`, as last-write-wins would

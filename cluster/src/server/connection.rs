@@ -1,6 +1,7 @@
 //! One client connection: read, decode every complete frame, execute them in order, and
 //! send all their replies in one write, so a pipelined batch costs one syscall each way.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -77,7 +78,7 @@ pub async fn serve_connection(
             &mut stream,
         )
         .await;
-        if !output.is_empty() && stream.write_all(&output).await.is_err() {
+        if !output.is_empty() && send_replies(&context, &mut stream, &output).await.is_err() {
             break;
         }
         output.clear();
@@ -90,6 +91,22 @@ pub async fn serve_connection(
         .counters
         .connected_clients
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Sends replies once the writes they acknowledge are durable per the commit-log policy
+/// ([`Backend::commit`](super::Backend::commit): one log write for a pipelined batch). When
+/// that fails nothing is sent and the connection closes: the client gets no
+/// acknowledgement, as for a lost connection.
+async fn send_replies(
+    context: &ServerContext,
+    stream: &mut TcpStream,
+    output: &[u8],
+) -> std::result::Result<(), ()> {
+    if let Err(error) = context.backend.commit() {
+        eprintln!("kvnode: closing a client connection: the commit log failed: {error}");
+        return Err(());
+    }
+    stream.write_all(output).await.map_err(drop)
 }
 
 /// Appends what else the socket already holds, up to [`BATCH_INPUT_BYTES`], without
@@ -108,8 +125,16 @@ fn read_available(stream: &TcpStream, input: &mut Vec<u8>) {
     }
 }
 
+/// Most requests of a pipelined batch executed at once (see [`execute_buffered`]).
+const CONCURRENT_REQUESTS_MAX: usize = 128;
+
 /// Executes every complete frame in `input`, appending replies to `output` (flushing it to
 /// `stream` past [`OUTPUT_FLUSH_BYTES`]), and drops the consumed bytes.
+///
+/// When the backend gains from it ([`Backend::concurrent_requests`](super::Backend)), a run
+/// of consecutive GETs and SETs in which no written key appears twice executes
+/// concurrently, replies still in request order: the outcome is that of executing them one
+/// after the other, but a coordinator waits for their replicas together.
 async fn execute_buffered(
     context: &ServerContext,
     session: &mut Session,
@@ -118,7 +143,10 @@ async fn execute_buffered(
     output: &mut Vec<u8>,
     stream: &mut TcpStream,
 ) -> Flow {
+    let concurrent = context.backend.concurrent_requests();
     let mut consumed = 0;
+    let mut group: Vec<Request> = Vec::new();
+    let mut group_keys: HashMap<Vec<u8>, bool> = HashMap::new();
     let flow = loop {
         let frame = match decoder.decode(&input[consumed..]) {
             Ok(None) => break Flow::Continue,
@@ -127,6 +155,7 @@ async fn execute_buffered(
                 frame
             }
             Err(error) => {
+                run_group(context, session, &mut group, &mut group_keys, output).await;
                 // Every decoder error is a framing error (`closes_connection`): the stream
                 // cannot be resynchronised, so say why, then close (as Redis).
                 resp::write_error(output, &error_reply_text(&error));
@@ -138,8 +167,24 @@ async fn execute_buffered(
             .commands_processed
             .fetch_add(1, Ordering::Relaxed);
         let flow = match Request::parse(frame, &context.config.limits) {
-            Ok(request) => commands::execute(context, session, request, output).await,
+            Ok(request)
+                if concurrent && session.authenticated && commands::is_concurrent(&request) =>
+            {
+                if !fits_group(&group, &group_keys, &request) {
+                    run_group(context, session, &mut group, &mut group_keys, output).await;
+                }
+                if let Some((key, writes)) = commands::concurrent_key(&request) {
+                    *group_keys.entry(key.to_vec()).or_insert(false) |= writes;
+                }
+                group.push(request);
+                continue;
+            }
+            Ok(request) => {
+                run_group(context, session, &mut group, &mut group_keys, output).await;
+                commands::execute(context, session, request, output).await
+            }
             Err(error) => {
+                run_group(context, session, &mut group, &mut group_keys, output).await;
                 resp::write_error(output, &error_reply_text(&error));
                 Flow::Continue
             }
@@ -148,12 +193,55 @@ async fn execute_buffered(
             break Flow::Close;
         }
         if output.len() >= OUTPUT_FLUSH_BYTES {
-            if stream.write_all(output).await.is_err() {
+            if send_replies(context, stream, output).await.is_err() {
                 break Flow::Close;
             }
             output.clear();
         }
     };
+    if flow == Flow::Continue {
+        run_group(context, session, &mut group, &mut group_keys, output).await;
+    }
     input.drain(..consumed);
     flow
+}
+
+/// Whether `request` can join `group` without changing what executing in order would do:
+/// neither it nor a member writes a key the other touches.
+fn fits_group(group: &[Request], keys: &HashMap<Vec<u8>, bool>, request: &Request) -> bool {
+    if group.len() >= CONCURRENT_REQUESTS_MAX {
+        return false;
+    }
+    match commands::concurrent_key(request) {
+        Some((key, writes)) => match keys.get(key) {
+            None => true,
+            Some(written) => !writes && !written,
+        },
+        None => false,
+    }
+}
+
+/// Executes the gathered concurrent requests and appends their replies in order.
+async fn run_group(
+    context: &ServerContext,
+    session: &Session,
+    group: &mut Vec<Request>,
+    keys: &mut HashMap<Vec<u8>, bool>,
+    output: &mut Vec<u8>,
+) {
+    keys.clear();
+    match group.len() {
+        0 => {}
+        1 => {
+            if let Some(request) = group.pop() {
+                commands::execute_one(context, session, request, output).await;
+            }
+        }
+        _ => {
+            let requests = std::mem::take(group);
+            for reply in commands::execute_concurrent(context, session, requests).await {
+                output.extend_from_slice(&reply);
+            }
+        }
+    }
 }

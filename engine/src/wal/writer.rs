@@ -102,6 +102,14 @@ impl Writer {
     }
 
     pub(super) fn append(&self, seq: SequenceNumber, payload: &[u8]) -> Result<()> {
+        let ticket = self.append_deferred(seq, payload)?;
+        self.commit(ticket)
+    }
+
+    /// Queues a record without waiting for it to be written; returns its ticket for
+    /// [`Writer::commit`]. Blocks only while the queue is full (leading a write to empty it
+    /// when nobody else is).
+    pub(super) fn append_deferred(&self, seq: SequenceNumber, payload: &[u8]) -> Result<u64> {
         if payload.len() > self.options.record_size_bytes_max {
             return Err(Error::RecordTooLarge {
                 size_bytes: payload.len(),
@@ -118,13 +126,33 @@ impl Writer {
             if state.pending_records == 0 || fits {
                 break;
             }
+            if !state.leader_active {
+                // Deferred appends leave the queue to whoever commits; nobody may be about
+                // to, so drain it here.
+                state.leader_active = true;
+                let result = self.flush_as_leader(&mut state, false);
+                self.release_leadership(&mut state);
+                result?;
+                continue;
+            }
             self.progress.wait(&mut state);
         }
         state.pending.extend_from_slice(&header);
         state.pending.extend_from_slice(payload);
         state.pending_records += 1;
         state.ticket_issued += 1;
-        let ticket = state.ticket_issued;
+        Ok(state.ticket_issued)
+    }
+
+    /// The ticket of the last record queued: committing it commits everything queued so far.
+    pub(super) fn last_ticket(&self) -> u64 {
+        self.state.lock().ticket_issued
+    }
+
+    /// Returns once the record with `ticket`, and every one queued before it, is written
+    /// (and synced under `Always`), leading the write if nobody else is.
+    pub(super) fn commit(&self, ticket: u64) -> Result<()> {
+        let mut state = self.state.lock();
         let sync = self.options.sync == SyncPolicy::Always;
         loop {
             let done = if sync {
