@@ -1,11 +1,31 @@
 //! Anti-entropy: replicas compare what they hold per key range and repair only the
 //! differences.
 //!
-//! Built so far: the [`merkle`] tree (per range, kept current incrementally, diffed by
-//! walking only differing subtrees). The exchange between replicas (roots, then children
-//! of differing nodes, then the keys of differing buckets) is still to be wired into the
-//! peer protocol.
+//! - [`partition`]: the ring cut into ranges of one replica set each; every node computes
+//!   the same ranges and tree depth.
+//! - [`merkle`]: a range's tree, `2^depth` buckets by ring position, updated per write.
+//! - [`trees`]: this node's trees, built from the store at start and kept current by the
+//!   store's write observer ([`crate::store::WriteObserver`]), O(depth) per write.
+//! - [`exchange`] (the initiator) and [`responder`]: roots, then the hashes of differing
+//!   subtrees level by level, then the keys of differing buckets, then only the keys whose
+//!   digests differ, merged with the version rules on both sides; [`wire`] is the peer
+//!   payload (tags 80 to 89).
+//! - [`service`]: rounds every `[antientropy] interval_ms` or on `ANTIENTROPY.RUN`, the
+//!   counters of INFO's `# AntiEntropy`, and `ANTIENTROPY.ROOTS`.
+//! - [`config`]: the `[antientropy]` section.
 
+pub mod config;
+mod digest;
+pub mod exchange;
 pub mod merkle;
+pub mod partition;
+pub mod responder;
+pub mod service;
+pub mod trees;
+pub mod wire;
 
+pub use config::AntiEntropyConfig;
+pub use digest::digest;
 pub use merkle::{DiffStats, MerkleTree};
+pub use responder::AntiEntropyHandler;
+pub use service::AntiEntropy;

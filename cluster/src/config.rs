@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::antientropy::AntiEntropyConfig;
 use crate::handoff::{HandoffMode, HintConfig};
 use crate::membership::MembershipConfig;
 use crate::net::LinkConfig;
@@ -114,6 +115,9 @@ pub struct NodeConfig {
     /// data until a member runs `CLUSTER.JOIN` for it (see [`crate::scaling`]). Default
     /// false.
     pub joining: bool,
+    /// Merkle-tree anti-entropy between replicas (`[antientropy]`, only with members);
+    /// defaults as [`AntiEntropyConfig::default`].
+    pub antientropy: AntiEntropyConfig,
 }
 
 /// One node of the static member list.
@@ -165,6 +169,7 @@ impl Default for NodeConfig {
             read_repairs_in_flight_max: 64,
             membership: MembershipConfig::default(),
             joining: false,
+            antientropy: AntiEntropyConfig::default(),
         }
     }
 }
@@ -269,6 +274,9 @@ impl NodeConfig {
         self.membership
             .validate()
             .map_err(|error| prefixed("membership", error))?;
+        self.antientropy
+            .validate()
+            .map_err(|error| prefixed("antientropy", error))?;
         self.engine.validate().map_err(|error| match error {
             engine::Error::InvalidOption { field, detail } => Error::InvalidConfig {
                 field: format!("engine.{field}"),

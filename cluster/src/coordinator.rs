@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::antientropy::{AntiEntropy, AntiEntropyHandler};
 use crate::config::NodeConfig;
 use crate::handoff::sloppy::Fallbacks;
 use crate::handoff::{Handoff, HandoffHandler, HintStore};
@@ -96,6 +97,8 @@ pub struct Coordinator {
     repair: Arc<ReadRepair>,
     /// Gossip membership and failure detection (`CLUSTER.MEMBERS`).
     membership: Arc<MembershipService>,
+    /// Merkle-tree anti-entropy (`ANTIENTROPY.*`, INFO `# AntiEntropy`).
+    antientropy: Arc<AntiEntropy>,
 }
 
 impl Coordinator {
@@ -105,6 +108,16 @@ impl Coordinator {
     pub async fn start(config: &NodeConfig, store: Arc<LocalStore>) -> Result<Arc<Coordinator>> {
         let scaling = Scaling::new(config, Arc::clone(&store))?;
         let ring = scaling.snapshot().current.clone();
+        // Trees are built before the transport binds: no write can race the scan.
+        let antientropy = AntiEntropy::open(
+            NodeId::new(&config.node_id),
+            config.antientropy.clone(),
+            &ring,
+            &config.replication,
+            Arc::clone(&store),
+            Duration::from_millis(config.request_timeout_ms),
+        )
+        .await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let handler = Arc::new(ReplicaHandler::new(
             Arc::clone(&store),
@@ -122,6 +135,7 @@ impl Coordinator {
             Arc::clone(&clock),
             handler,
         ));
+        let handler = Arc::new(AntiEntropyHandler::new(Arc::clone(&antientropy), handler));
         let handler = Arc::new(LinkHandler::new(Arc::clone(&links), handler));
         let membership = MembershipService::new(config)?;
         let handler = Arc::new(MembershipHandler::new(Arc::clone(&membership), handler));
@@ -164,7 +178,9 @@ impl Coordinator {
         ));
         handoff.start_delivery(Arc::clone(&transport));
         membership.start(Arc::clone(&transport));
+        antientropy.start(Arc::clone(&transport));
         Ok(Arc::new(Coordinator {
+            antientropy,
             membership,
             handoff,
             repair: Arc::new(ReadRepair::new(
@@ -198,6 +214,7 @@ impl Coordinator {
     /// Stops the peer transport: this node no longer answers or reaches peers.
     pub async fn shutdown(&self) {
         self.membership.stop();
+        self.antientropy.stop();
         self.handoff.stop().await;
         self.transport.shutdown().await;
     }
@@ -675,6 +692,18 @@ impl Backend for Coordinator {
 
     fn membership_info(&self) -> Vec<(&'static str, u64)> {
         self.membership.info()
+    }
+
+    fn antientropy_info(&self) -> Vec<(&'static str, u64)> {
+        self.antientropy.info_fields()
+    }
+
+    fn antientropy_roots(&self) -> Result<Vec<String>> {
+        self.antientropy.root_lines()
+    }
+
+    fn antientropy_run(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(self.antientropy.run_round())
     }
 
     /// One summary line, then one line per member. Fields after the first ones were added

@@ -26,6 +26,6 @@ pub mod transport;
 pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use delay::{DelayDistribution, MixtureComponent};
 pub use links::{
-    DropReason, Endpoint, LinkChange, LinkConfig, LinkEmulator, LinkOverride, LinkPair, LinkScope,
-    LinkSpec, LinkTable, PairKind, PartitionGroup, PartitionId, Verdict,
+    DropReason, Endpoint, KindDelays, LinkChange, LinkConfig, LinkEmulator, LinkOverride, LinkPair,
+    LinkScope, LinkSpec, LinkTable, MessageKind, PairKind, PartitionGroup, PartitionId, Verdict,
 };

@@ -166,6 +166,12 @@ impl Ring {
         self.tokens.len()
     }
 
+    /// Token positions, ascending: each token owns `(previous token, token]`. For planners
+    /// that work per arc (anti-entropy's ranges).
+    pub fn token_positions(&self) -> &[u64] {
+        &self.tokens
+    }
+
     /// A key's position on the ring: the stable hash of its bytes. Public and stable
     /// across versions and platforms so streaming and anti-entropy can bucket keys by
     /// [`TokenRange`] themselves.

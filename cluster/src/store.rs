@@ -23,11 +23,18 @@
 //! a key's writes are serialised by one of [`WRITE_STRIPES`] mutexes chosen by key hash.
 //! Reads take no lock: the engine returns the last stored set whole.
 //!
+//! # Write observer
+//!
+//! Anti-entropy keeps Merkle trees current from [`WriteObserver::stored`], called after
+//! every engine write of a key with the digests ([`crate::antientropy::digest`]) of the old
+//! and new stored bytes, under the key's stripe lock (so one key's calls come in write
+//! order). Without an observer nothing is hashed.
+//!
 //! Every method is synchronous and may block on the commit log's fsync (`wal.sync =
 //! always`) or on an mmap page fault; async callers run them on a blocking thread.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::ring::stable_hash64;
 use crate::version::{SiblingSet, VectorClock, Version, VersionConfig};
@@ -53,8 +60,16 @@ pub fn stored_set_bytes_max(value_bytes_max: usize, versions: &VersionConfig) ->
         .min(ENGINE_VALUE_BYTES_CEILING)
 }
 
+/// Told of every write of a key (see the module docs, "Write observer").
+pub trait WriteObserver: Send + Sync + 'static {
+    /// `key` now holds bytes of digest `new`; before, bytes of digest `old` (`None`: absent).
+    fn stored(&self, key: &[u8], old: Option<u64>, new: u64);
+}
+
 /// This node's replica of its keys.
 pub struct LocalStore {
+    /// Set once, by anti-entropy, before the node takes writes.
+    observer: OnceLock<Arc<dyn WriteObserver>>,
     db: engine::Db,
     versions: VersionConfig,
     value_bytes_max: usize,
@@ -105,6 +120,7 @@ impl LocalStore {
         let calls_may_block = matches!(engine_options.wal.sync, engine::SyncPolicy::Always);
         let db = engine::Db::open(directory, engine_options)?;
         Ok(LocalStore {
+            observer: OnceLock::new(),
             calls_may_block,
             db,
             versions,
@@ -112,6 +128,42 @@ impl LocalStore {
             key_bytes_max,
             write_stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// Sets the write observer; fails if one is set already.
+    pub fn set_observer(&self, observer: Arc<dyn WriteObserver>) -> Result<()> {
+        self.observer
+            .set(observer)
+            .map_err(|_| Error::Stopped("the store already has a write observer".into()))
+    }
+
+    /// Up to `limit` keys from `start` (inclusive) with their stored bytes, undecoded:
+    /// anti-entropy digests them without decoding.
+    pub fn scan_raw(&self, start: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .db
+            .scan(start, None, limit)?
+            .into_iter()
+            .map(|(key, stored)| (key, stored.value))
+            .collect())
+    }
+
+    /// [`LocalStore::apply`] that writes only when the merge changes the stored set;
+    /// returns whether it did (anti-entropy counts repaired keys by it).
+    pub fn merge_in(&self, key: &[u8], incoming: &SiblingSet) -> Result<bool> {
+        self.check_key(key)?;
+        for version in &incoming.versions {
+            self.check_value(version.value.as_deref())?;
+        }
+        let _guard = self.lock_for(key);
+        let (mut stored, old) = self.read_for_write(key)?;
+        let before = stored.clone();
+        stored.merge(incoming, &self.versions)?;
+        if stored == before {
+            return Ok(false);
+        }
+        self.store(key, &stored, old)?;
+        Ok(true)
     }
 
     /// The largest client value accepted, in bytes.
@@ -141,9 +193,9 @@ impl LocalStore {
             self.check_value(version.value.as_deref())?;
         }
         let _guard = self.lock_for(key);
-        let mut stored = self.read(key)?.unwrap_or_default();
+        let (mut stored, old) = self.read_for_write(key)?;
         stored.merge(incoming, &self.versions)?;
-        self.store(key, &stored)?;
+        self.store(key, &stored, old)?;
         Ok(stored)
     }
 
@@ -161,10 +213,10 @@ impl LocalStore {
         self.check_key(key)?;
         self.check_value(value.as_deref())?;
         let _guard = self.lock_for(key);
-        let mut stored = self.read(key)?.unwrap_or_default();
+        let (mut stored, old) = self.read_for_write(key)?;
         let version =
             stored.write_with_context(context, coordinator, now_ms, value, &self.versions)?;
-        self.store(key, &stored)?;
+        self.store(key, &stored, old)?;
         Ok(version)
     }
 
@@ -193,8 +245,27 @@ impl LocalStore {
         self.db.close().map_err(Error::from)
     }
 
-    fn store(&self, key: &[u8], set: &SiblingSet) -> Result<()> {
-        self.db.put_with_meta(key, &[], &set.encode())?;
+    /// The stored set (empty if none) and, with an observer, the digest of its bytes
+    /// (`None` when absent).
+    fn read_for_write(&self, key: &[u8]) -> Result<(SiblingSet, Option<u64>)> {
+        match self.db.get(key)? {
+            None => Ok((SiblingSet::default(), None)),
+            Some(stored) => {
+                let digest = self
+                    .observer
+                    .get()
+                    .map(|_| crate::antientropy::digest(&stored.value));
+                Ok((SiblingSet::decode(&stored.value)?, digest))
+            }
+        }
+    }
+
+    fn store(&self, key: &[u8], set: &SiblingSet, old: Option<u64>) -> Result<()> {
+        let bytes = set.encode();
+        self.db.put_with_meta(key, &[], &bytes)?;
+        if let Some(observer) = self.observer.get() {
+            observer.stored(key, old, crate::antientropy::digest(&bytes));
+        }
         Ok(())
     }
 

@@ -11,6 +11,9 @@ use std::io::Write;
 
 pub mod compare;
 pub mod predict;
+pub mod probe;
+pub mod report;
+pub mod sweep;
 pub mod targets;
 
 /// kvbench: benchmarks for the storage engine (and, later, the cluster).
@@ -38,6 +41,14 @@ pub enum Command {
     /// Compare two summary.csv files with a tolerance per metric; exit 1 on a regression,
     /// 2 on unusable input.
     Compare(compare::CompareArgs),
+    /// Staleness probe: write a key, read it back through another coordinator after chosen
+    /// delays; P(fresh | t) per delay beside the WARS prediction (-P workloads/probe-pbs).
+    Probe(probe::ProbeArgs),
+    /// Run `kvbench run` for every cell of a grid (consistency, N/W/R, conflict policy,
+    /// workloads, target rates, inter-DC delays, failure schedules); resumable.
+    Sweep(sweep::SweepArgs),
+    /// Tables and plots (SVG, PNG, one HTML page) of run and sweep directories.
+    Report(report::ReportArgs),
 }
 
 /// The line printed when `kvbench` runs without a subcommand.
@@ -100,6 +111,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<()> {
         Some(Command::Run(args)) => ycsb::run(crate::driver::Phase::Run, &args, out, err),
         Some(Command::Predict(args)) => predict::run(&args, out),
         Some(Command::Compare(args)) => compare::run(&args, out),
+        Some(Command::Probe(args)) => probe::run(&args, out),
+        Some(Command::Sweep(args)) => sweep::run(&args, out, err),
+        Some(Command::Report(args)) => report::run(&args, out),
         None => {
             writeln!(out, "{DEFAULT_RUN_NOTICE}").map_err(|source| crate::Error::Io {
                 context: "stdout".to_string(),

@@ -128,6 +128,13 @@ pub struct DriverConfig {
     /// sequence, issue time) and classify every read as fresh or stale
     /// ([`crate::measure::staleness`]). Needs constant field lengths of at least 32 bytes.
     pub staleness: bool,
+    /// Failure schedules: a client whose connection fails goes on (requests in flight count
+    /// as errors, its operations go to another node, the connection is retried) instead of
+    /// ending the run as partial.
+    pub failover: bool,
+    /// Called once with the run clock when it starts (a failure schedule times its events
+    /// on it, so `events.csv` and `intervals.csv` share one time axis).
+    pub on_start: Option<Arc<dyn Fn(RunClock) + Send + Sync>>,
 }
 
 impl std::fmt::Debug for DriverConfig {
@@ -165,6 +172,8 @@ impl DriverConfig {
             router: RoundRobin::factory(),
             seed: 0x006b_7662_656e_6368,
             staleness: false,
+            failover: false,
+            on_start: None,
         }
     }
 
@@ -210,6 +219,8 @@ pub struct PhaseResult {
     pub partial: Option<String>,
     /// With [`DriverConfig::staleness`] in the run phase: every read's classification.
     pub staleness: Option<StalenessStats>,
+    /// With staleness: every key's write history (the lost-write check reads it).
+    pub tracker: Option<Arc<StalenessTracker>>,
 }
 
 impl PhaseResult {
@@ -234,7 +245,7 @@ struct Shared {
 /// What the clients of a staleness run share.
 #[derive(Debug)]
 struct SharedStaleness {
-    tracker: StalenessTracker,
+    tracker: Arc<StalenessTracker>,
     stats: parking_lot::Mutex<StalenessStats>,
 }
 
@@ -365,6 +376,9 @@ pub fn run_phase(
         warmup: config.warmup,
     };
     let mut collector = Collector::new(collector_config, clock);
+    if let Some(on_start) = &config.on_start {
+        on_start(clock);
+    }
     let shared = Arc::new(Shared {
         claimed: AtomicU64::new(0),
         budget: budget.unwrap_or(u64::MAX),
@@ -375,7 +389,7 @@ pub fn run_phase(
         }),
         stop: Arc::clone(&control.stop),
         staleness: (config.staleness && phase == Phase::Run).then(|| SharedStaleness {
-            tracker: StalenessTracker::new(TrackerConfig::default()),
+            tracker: Arc::new(StalenessTracker::new(TrackerConfig::default())),
             stats: parking_lot::Mutex::new(StalenessStats::default()),
         }),
     });
@@ -432,6 +446,10 @@ pub fn run_phase(
         .staleness
         .as_ref()
         .map(|staleness| staleness.stats.lock().clone());
+    let tracker = shared
+        .staleness
+        .as_ref()
+        .map(|staleness| Arc::clone(&staleness.tracker));
     Ok(PhaseResult {
         phase,
         target_kind,
@@ -444,6 +462,7 @@ pub fn run_phase(
         start_time,
         partial,
         staleness,
+        tracker,
     })
 }
 
@@ -542,6 +561,11 @@ fn run_thread(
                 value_pool.clone(),
             )
             .with_writer_id(client as u64);
+            let worker = if config.failover {
+                worker.with_failover(config.targets.clone())
+            } else {
+                worker
+            };
             handles.push(tokio::spawn(worker.run()));
         }
         for handle in handles {

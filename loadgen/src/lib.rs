@@ -15,6 +15,7 @@
 //! - [`client`]: a pipelined RESP2 client; YCSB operations as GET/SET/KV.SCAN.
 //! - [`driver`]: YCSB load and run phases over threads x connections, closed or open loop.
 //! - [`predict`]: `kvbench predict`, the PBS WARS model's t-visibility and latencies.
+//! - [`probe`]: `kvbench probe`, write-then-read-back staleness probes, P(fresh | t).
 //! - [`compare`]: `kvbench compare`, the CI regression check between two `summary.csv`.
 //! - [`cli`]: the command-line surface `main.rs` parses, one subcommand per workflow.
 
@@ -24,11 +25,15 @@ pub mod compare;
 pub mod driver;
 pub mod engine_bench;
 pub mod error;
+pub mod faults;
 pub mod local;
 pub mod measure;
 pub mod predict;
+pub mod probe;
 pub mod report;
 pub mod routing;
+pub mod sweep;
+pub mod verify;
 pub mod workload;
 
 pub use error::{Error, Result};

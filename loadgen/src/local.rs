@@ -56,6 +56,7 @@ impl EmbeddedCluster {
         spec.replication = options.replication.clone();
         spec.default_consistency = options.consistency;
         spec.worker_threads = options.worker_threads;
+        spec.base.versions.policy = options.conflict_policy;
         spec.base.links.inter_datacenter = LinkSpec::with_delay(options.inter_dc_delay()?);
         let nodes = InProcessCluster::start(&spec)?;
         Ok(EmbeddedCluster {

@@ -3,6 +3,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A failure schedule's embedded cluster runs nodes as `kvnode` symlinks to this binary.
+    if loadgen::faults::node::invoked_as_node() {
+        return loadgen::faults::node::node_main();
+    }
     let cli = match loadgen::cli::parse(std::env::args()) {
         Ok(cli) => cli,
         Err(error) => error.exit(),

@@ -10,7 +10,9 @@
 //! [`table::status_line`] is the line printed every interval while the run goes.
 
 pub mod csv_files;
+pub mod html;
 pub mod metadata;
+pub mod plots;
 pub mod staleness_csv;
 pub mod table;
 pub mod ycsb;

@@ -47,9 +47,27 @@ impl std::ops::AddAssign for DiffStats {
     }
 }
 
-/// The digest of an encoded version (or any bytes), for [`MerkleTree::insert`].
-pub fn digest(bytes: &[u8]) -> u64 {
-    stable_hash64(bytes)
+pub use super::digest::digest;
+
+/// The bucket of ring position `position` in a tree of `2^depth` buckets over `range`,
+/// `None` if the position is outside the range: [`MerkleTree::bucket_of`] without a tree.
+pub fn bucket_of_position(range: TokenRange, depth: u8, position: u64) -> Option<usize> {
+    if !range.contains(position) || depth > DEPTH_MAX {
+        return None;
+    }
+    // Offset within the arc, 0 for the first position after start_exclusive.
+    let offset = u128::from(position.wrapping_sub(range.start_exclusive).wrapping_sub(1));
+    let leaves = 1u128 << depth;
+    Some((offset * leaves / span_of(range)) as usize)
+}
+
+/// Number of positions in `range` (2^64 for the whole ring).
+fn span_of(range: TokenRange) -> u128 {
+    if range.is_full() {
+        1u128 << 64
+    } else {
+        u128::from(range.end_inclusive.wrapping_sub(range.start_exclusive))
+    }
 }
 
 /// An item's hash: the key (length-prefixed) and its version digest.
@@ -161,33 +179,17 @@ impl MerkleTree {
     }
 
     fn bucket_of_position(&self, position: u64) -> Result<usize> {
-        if !self.range.contains(position) {
-            return Err(Error::Placement(format!(
+        bucket_of_position(self.range, self.depth, position).ok_or_else(|| {
+            Error::Placement(format!(
                 "position {position:#018x} is outside the tree's range ({:#018x}, {:#018x}]",
                 self.range.start_exclusive, self.range.end_inclusive
-            )));
-        }
-        // Offset within the arc, 0 for the first position after start_exclusive.
-        let offset = u128::from(
-            position
-                .wrapping_sub(self.range.start_exclusive)
-                .wrapping_sub(1),
-        );
-        let span = self.span();
-        Ok((offset * self.leaves() as u128 / span) as usize)
+            ))
+        })
     }
 
     /// Number of positions in the range (2^64 for the whole ring).
     fn span(&self) -> u128 {
-        if self.range.is_full() {
-            1u128 << 64
-        } else {
-            u128::from(
-                self.range
-                    .end_inclusive
-                    .wrapping_sub(self.range.start_exclusive),
-            )
-        }
+        span_of(self.range)
     }
 
     /// The arc of bucket `bucket`: exactly the positions [`MerkleTree::bucket_of`] maps

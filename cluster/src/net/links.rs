@@ -8,7 +8,9 @@
 //!    the (from datacenter, to datacenter) override, the `intra_datacenter` default when
 //!    both are in one datacenter, else the `inter_datacenter` default;
 //! 4. that spec's `partitioned` flag drops it, then `loss` drops it with that probability,
-//!    else it is delivered after a draw from `delay`.
+//!    else it is delivered after a draw from the spec's delay for the message's kind
+//!    ([`kinds`]: write request, write ack, read request, read response), or from `delay`
+//!    when that kind has none (or the caller does not say what the message is).
 //!
 //! Overrides are directional (links can be asymmetric); the helpers and the configuration
 //! default to setting both directions.
@@ -17,6 +19,7 @@ mod change;
 mod config;
 mod describe;
 mod emulator;
+pub mod kinds;
 mod pairs;
 
 use std::collections::BTreeSet;
@@ -28,6 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use change::{LinkChange, LinkPair, PairKind};
 pub use config::{LinkConfig, LinkOverride};
 pub use emulator::LinkEmulator;
+pub use kinds::{KindDelays, MessageKind};
 use pairs::PairMap;
 
 use super::delay::DelayDistribution;
@@ -52,6 +56,11 @@ pub struct LinkSpec {
     /// Drop every message, as a cable cut would. Default: false. Run-time partitions are
     /// kept separately (see [`LinkTable::partition`]) so healing them restores this flag.
     pub partitioned: bool,
+    /// Delays of their own for write requests, write acks, read requests and read
+    /// responses (the WARS legs; see [`kinds`]), e.g. `{ write_request = "exp(20)" }`.
+    /// Default: none, every message takes `delay`.
+    #[serde(skip_serializing_if = "KindDelays::is_empty")]
+    pub kind_delays: KindDelays,
 }
 
 impl Default for LinkSpec {
@@ -60,6 +69,7 @@ impl Default for LinkSpec {
             delay: DelayDistribution::default(),
             loss: 0.0,
             partitioned: false,
+            kind_delays: KindDelays::default(),
         }
     }
 }
@@ -85,6 +95,27 @@ impl LinkSpec {
         self
     }
 
+    /// The same link with `kind` messages delayed by `delay` instead of the link's delay.
+    pub fn kind_delay(mut self, kind: MessageKind, delay: DelayDistribution) -> Self {
+        self.kind_delays.set(kind, Some(delay));
+        self
+    }
+
+    /// The delay distribution a `kind` message is drawn from on this link.
+    pub fn delay_for(&self, kind: MessageKind) -> &DelayDistribution {
+        self.kind_delays.get(kind).unwrap_or(&self.delay)
+    }
+
+    /// `delay`, then any per-kind delays: `exp(10) (mean 10.000 ms) write_request=exp(20)`.
+    pub fn delay_summary(&self) -> String {
+        let kinds = self.kind_delays.summary();
+        if kinds.is_empty() {
+            self.delay.summary()
+        } else {
+            format!("{} {kinds}", self.delay.summary())
+        }
+    }
+
     /// Checks the delay and that loss is a probability.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.loss) {
@@ -93,7 +124,8 @@ impl LinkSpec {
                 detail: format!("{} is not a probability between 0 and 1", self.loss),
             });
         }
-        self.delay.validate()
+        self.delay.validate()?;
+        self.kind_delays.validate()
     }
 }
 
@@ -376,11 +408,24 @@ impl LinkTable {
             .map(|partition| partition.id)
     }
 
-    /// Decides one message's fate (see the module documentation for the order of rules).
+    /// Decides the fate of a message of unknown kind: per-kind delays do not apply (see
+    /// [`LinkTable::verdict_for`]).
     pub fn verdict<R: Rng + ?Sized>(
         &self,
         from: Endpoint<'_>,
         to: Endpoint<'_>,
+        rng: &mut R,
+    ) -> Verdict {
+        self.verdict_for(from, to, MessageKind::Other, rng)
+    }
+
+    /// Decides one `kind` message's fate (see the module documentation for the order of
+    /// rules).
+    pub fn verdict_for<R: Rng + ?Sized>(
+        &self,
+        from: Endpoint<'_>,
+        to: Endpoint<'_>,
+        kind: MessageKind,
         rng: &mut R,
     ) -> Verdict {
         if from == to {
@@ -401,7 +446,7 @@ impl LinkTable {
             return Verdict::Drop(DropReason::Lost);
         }
         Verdict::Deliver {
-            delay: spec.delay.sample(rng),
+            delay: spec.delay_for(kind).sample(rng),
         }
     }
 }

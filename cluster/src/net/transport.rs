@@ -50,7 +50,7 @@ use tokio::time::Instant;
 pub use config::TransportConfig;
 use outbound::{Outgoing, Writer};
 
-use super::{Endpoint, LinkEmulator, Verdict};
+use super::{Endpoint, LinkEmulator, MessageKind, Verdict};
 use crate::protocol::peer::{encode_frame, Frame, FrameKind, PeerMessage};
 use crate::ring::NodeId;
 use crate::{Error, Result};
@@ -336,6 +336,7 @@ impl Shared {
     ) -> Result<()> {
         // Taken by value: cloning a message to encode it copied every value once more.
         let bypasses_emulator = message.bypasses_link_emulator();
+        let message_kind = MessageKind::of(&message);
         let frame = Frame {
             kind,
             request_id,
@@ -360,7 +361,7 @@ impl Shared {
             }
         } else {
             self.emulator
-                .verdict(from, destination, &mut *lock(&self.rng))
+                .verdict_for(from, destination, message_kind, &mut *lock(&self.rng))
         };
         let delay = match verdict {
             Verdict::Deliver { delay } => delay,

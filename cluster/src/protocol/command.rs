@@ -17,6 +17,8 @@
 //! CLUSTER.MEMBERS                                          gossip membership, one line each
 //! CLUSTER.JOIN id dc client_addr peer_addr [WEIGHT w] | CLUSTER.LEAVE | CLUSTER.REMOVE id
 //! LINK.GET | LINK.SET ... | LINK.PARTITION ... | LINK.HEAL ... | LINK.RESET  (see `link`)
+//! ANTIENTROPY.RUN                                          one repair round now
+//! ANTIENTROPY.ROOTS                                        Merkle roots, one line per range
 //! ```
 //! where `<level>` is ONE, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM.
 
@@ -114,6 +116,9 @@ pub enum Request {
     /// `CLUSTER.JOIN`, `CLUSTER.LEAVE`, `CLUSTER.REMOVE`: a ring change driven by this
     /// node (see [`crate::scaling`]).
     ClusterChange(crate::scaling::ScalingRequest),
+    /// `ANTIENTROPY.RUN` (`run` true: a round now, its summary) or `ANTIENTROPY.ROOTS`
+    /// (this node's Merkle roots per range).
+    AntiEntropy { run: bool },
 }
 
 /// `AUTH` / `HELLO AUTH` credentials; no username means Redis's `default` user.
@@ -173,6 +178,8 @@ impl Request {
         match canonical {
             "kv.get" | "kv.put" | "kv.del" | "kv.scan" | "consistency" | "cluster.topology"
             | "cluster.members" | "link.get" => custom::parse(canonical, arguments, limits),
+            "antientropy.run" => Ok(Request::AntiEntropy { run: true }),
+            "antientropy.roots" => Ok(Request::AntiEntropy { run: false }),
             "link.set" | "link.partition" | "link.heal" | "link.reset" => {
                 link::parse(canonical, arguments.map(text).collect::<Result<_>>()?)
             }
@@ -213,6 +220,8 @@ impl Request {
             Self::ClusterChange(crate::scaling::ScalingRequest::Join(_)) => "cluster.join",
             Self::ClusterChange(crate::scaling::ScalingRequest::Leave) => "cluster.leave",
             Self::ClusterChange(crate::scaling::ScalingRequest::Remove(_)) => "cluster.remove",
+            Self::AntiEntropy { run: true } => "antientropy.run",
+            Self::AntiEntropy { run: false } => "antientropy.roots",
         }
     }
 }
@@ -249,6 +258,8 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("cluster.join", 5, 7),
     ("cluster.leave", 1, 1),
     ("cluster.remove", 2, 2),
+    ("antientropy.run", 1, 1),
+    ("antientropy.roots", 1, 1),
 ];
 
 /// Redis's text: `ERR wrong number of arguments for 'get' command` (subcommands as

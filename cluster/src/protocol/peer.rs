@@ -243,6 +243,9 @@ pub enum PeerMessage {
         /// Sources that could not be streamed from, with why; empty when all were.
         failures: String,
     },
+    /// Anti-entropy between replicas: tree roots and hashes, keys of differing buckets,
+    /// their sets (payload tags 80 to 89, see [`crate::antientropy::wire`]).
+    AntiEntropy(crate::antientropy::wire::AeMessage),
 }
 
 impl PeerMessage {
@@ -272,6 +275,7 @@ impl PeerMessage {
             PeerMessage::StreamBatch { .. } => "StreamBatch",
             PeerMessage::Rebalance { .. } => "Rebalance",
             PeerMessage::RebalanceReply { .. } => "RebalanceReply",
+            PeerMessage::AntiEntropy(message) => message.name(),
         }
     }
 

@@ -162,6 +162,16 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
             text.push_str("\r\n");
         }
     }
+    if wanted("antientropy") {
+        let fields = context.backend.antientropy_info();
+        if !fields.is_empty() {
+            text.push_str("# AntiEntropy\r\n");
+            for (name, value) in fields {
+                let _ = write!(text, "{name}:{value}\r\n");
+            }
+            text.push_str("\r\n");
+        }
+    }
     if wanted("membership") {
         let fields = context.backend.membership_info();
         if !fields.is_empty() {

@@ -96,6 +96,26 @@ pub trait Backend: Send + Sync + 'static {
     fn scaling_info(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
+    /// INFO's `# AntiEntropy` fields; none on a single node.
+    fn antientropy_info(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
+    /// `ANTIENTROPY.ROOTS`: this node's Merkle roots, one line per range.
+    fn antientropy_roots(&self) -> Result<Vec<String>> {
+        Err(Error::Command(
+            "ERR this node serves alone: it has no replicas to compare with".into(),
+        ))
+    }
+
+    /// `ANTIENTROPY.RUN`: one anti-entropy round now; a summary line per peer.
+    fn antientropy_run(&self) -> BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(async {
+            Err(Error::Command(
+                "ERR this node serves alone: it has no replicas to compare with".into(),
+            ))
+        })
+    }
 }
 
 /// Every key on this node alone: one replica, so any named level is met by it and explicit

@@ -199,6 +199,17 @@ async fn execute_request(
                 resp::write_bulk(output, line.as_bytes());
             }
         }
+        Request::AntiEntropy { run } => {
+            let lines = if run {
+                backend.antientropy_run().await?
+            } else {
+                backend.antientropy_roots()?
+            };
+            resp::write_array_header(output, lines.len());
+            for line in &lines {
+                resp::write_bulk(output, line.as_bytes());
+            }
+        }
         Request::LinkGet => {
             let lines = context.links.describe_lines();
             resp::write_array_header(output, lines.len());

@@ -14,7 +14,7 @@
 use super::ycsb::{self, YcsbArgs};
 use crate::client::Target;
 use crate::driver::{Phase, RoundRobin, RouterFactory};
-use crate::local::{EmbeddedCluster, LocalClusterOptions};
+use crate::local::LocalClusterOptions;
 use crate::routing::{fetch_topology, Policy};
 use crate::{Error, Result};
 use cluster::protocol::Consistency;
@@ -82,7 +82,23 @@ pub fn run_embedded(
         crate::driver::check_staleness(&workload)?;
     }
     let options = local_options(args)?;
-    let cluster = EmbeddedCluster::start(&options)?;
+    // A schedule that kills runs the nodes as processes: an in-process node cannot crash.
+    let schedule = crate::faults::schedule_from_command_line(
+        args.schedule.as_deref(),
+        args.schedule_file.as_deref(),
+        &args.workload_files,
+        &args.properties,
+    )?;
+    let kills = schedule.as_ref().is_some_and(|schedule| {
+        schedule
+            .events
+            .iter()
+            .any(|event| matches!(event.action, crate::faults::Action::Kill(_)))
+    });
+    if let Some(schedule) = &schedule {
+        crate::faults::embedded::check_schedule(schedule, &options)?;
+    }
+    let mut cluster = crate::faults::embedded::start(&options, kills)?;
     let mut local = args.clone();
     local.hosts = cluster
         .client_addresses()
@@ -103,10 +119,11 @@ pub fn run_embedded(
     }
     writeln!(
         out,
-        "embedded cluster: {} datacenters x {} nodes on {}, replication {}, consistency {}, \
+        "embedded cluster: {} datacenters x {} nodes {} on {}, replication {}, consistency {}, \
          one-way delay between datacenters {} ms; routing {}; staleness {}",
         options.datacenters,
         options.nodes_per_datacenter,
+        cluster.describe(),
         local.hosts.join(","),
         describe_replication(&options.replication),
         describe_consistency(options.consistency),
@@ -124,9 +141,18 @@ pub fn run_embedded(
     load.run_name = base_name.as_ref().map(|name| format!("{name}-load"));
     load.warmup = 0.0;
     load.target = Some(0.0);
-    let outcome = ycsb::run(Phase::Load, &load, out, err)
-        .and_then(|()| ycsb::run(Phase::Run, &local, out, err));
-    let stopped = cluster.stop();
+    let conflict_policy = match options.conflict_policy {
+        cluster::version::ConflictPolicy::Siblings => "siblings",
+        cluster::version::ConflictPolicy::LastWriteWins => "lww",
+    };
+    let outcome = ycsb::run(Phase::Load, &load, out, err).and_then(|()| {
+        let faults = ycsb::Faults {
+            target: cluster.as_target(),
+            conflict_policy: conflict_policy.to_string(),
+        };
+        ycsb::run_with_faults(Phase::Run, &local, Some(faults), out, err)
+    });
+    let stopped = cluster.shutdown();
     outcome?;
     stopped
 }

@@ -87,6 +87,9 @@ pub struct YcsbArgs {
     /// Let unknown properties and proportions not summing to 1 through, with a warning.
     #[arg(long)]
     pub lenient: bool,
+    /// No progress bar, even on a terminal (`kvbench sweep` draws its own).
+    #[arg(long)]
+    pub no_progress: bool,
     /// A connection with requests in flight and no reply this long has failed.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub reply_timeout_ms: u64,
@@ -99,6 +102,22 @@ pub struct YcsbArgs {
     /// default without --hosts when the values can hold the stamp.
     #[arg(long)]
     pub staleness: bool,
+    /// Run phase: a failure schedule, entries `TIME ACTION` separated by `;`, e.g.
+    /// "1s kill n2; 3s restart n2; 5s partition dc1 dc2; 7s heal; 8s link dc1 dc2
+    /// delay=50ms loss=0.01" (README: failure schedules). Also the workload properties
+    /// schedule= and schedule.file=. Writes events.csv and availability.csv, then checks
+    /// for lost writes.
+    #[arg(long, value_name = "ENTRIES")]
+    pub schedule: Option<String>,
+    /// The failure schedule from a file: one entry per line, or `.toml` with `[[event]]`
+    /// tables (`at = "1s"`, `do = "kill n2"`).
+    #[arg(long, value_name = "FILE")]
+    pub schedule_file: Option<PathBuf>,
+    /// After the run, read every acknowledged write back at ALL and count the lost ones
+    /// (lost_writes.csv). On by default with a schedule when writes are tracked
+    /// (staleness).
+    #[arg(long)]
+    pub check_lost_writes: bool,
 }
 
 /// The workload configuration of a command line, strict unless `--lenient`.
@@ -203,11 +222,59 @@ pub fn run(phase: Phase, args: &YcsbArgs, out: &mut dyn Write, err: &mut dyn Wri
     if args.hosts.is_empty() {
         return super::targets::run_embedded(phase, args, out, err);
     }
+    run_with_faults(phase, args, None, out, err)
+}
+
+/// Nodes kvbench started, which a failure schedule may kill and restart, and their
+/// conflict policy (for the lost-write report).
+pub struct Faults<'a> {
+    pub target: &'a mut dyn crate::faults::FaultTarget,
+    pub conflict_policy: String,
+}
+
+/// [`run`] against `--hosts`, with `faults` the nodes a schedule acts on (without them a
+/// schedule may only change links).
+pub fn run_with_faults(
+    phase: Phase,
+    args: &YcsbArgs,
+    faults: Option<Faults<'_>>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     let workload = workload_config(args, err)?;
     let driver = driver_config(args, &workload)?;
     if driver.staleness && phase == Phase::Run {
         // Before anything is created or connected.
         crate::driver::check_staleness(&workload)?;
+    }
+    let schedule = match phase {
+        Phase::Run => crate::faults::schedule_from_command_line(
+            args.schedule.as_deref(),
+            args.schedule_file.as_deref(),
+            &args.workload_files,
+            &args.properties,
+        )?,
+        Phase::Load => None,
+    };
+    if args.check_lost_writes && phase == Phase::Run && !driver.staleness {
+        return Err(Error::InvalidFlag {
+            flag: "check-lost-writes",
+            detail: "needs --staleness: the check reads back the writes the staleness tracker \
+                     saw acknowledged"
+                .to_string(),
+        });
+    }
+    let addresses: Vec<std::net::SocketAddr> =
+        driver.targets.iter().map(|target| target.address).collect();
+    let mut remote = crate::faults::RemoteNodes {
+        addresses: addresses.clone(),
+    };
+    let (target, conflict_policy): (&mut dyn crate::faults::FaultTarget, String) = match faults {
+        Some(faults) => (faults.target, faults.conflict_policy),
+        None => (&mut remote, "unknown".to_string()),
+    };
+    if let Some(schedule) = &schedule {
+        crate::faults::exec::check_schedule(schedule, target)?;
     }
     let run_name = args
         .run_name
@@ -221,7 +288,7 @@ pub fn run(phase: Phase, args: &YcsbArgs, out: &mut dyn Write, err: &mut dyn Wri
     })?;
     let control = RunControl::default();
     stop_on_ctrl_c(&control);
-    let progress = progress_bar(phase, &workload);
+    let progress = progress_bar(phase, &workload).filter(|_| !args.no_progress);
     let mut log: Option<HistogramLogWriter<std::io::BufWriter<std::fs::File>>> = None;
     let mut log_error: Option<Error> = None;
     let mut log_file = Some(log_file);
@@ -250,7 +317,23 @@ pub fn run(phase: Phase, args: &YcsbArgs, out: &mut dyn Write, err: &mut dyn Wri
             bar.inc(record.snapshot.count());
         }
     };
-    let result = run_phase(phase, &workload, &driver, &control, &mut on_interval);
+    let (result, events) = match &schedule {
+        Some(schedule) => match crate::faults::run_phase_with_schedule(
+            schedule,
+            target,
+            &workload,
+            &driver,
+            &control,
+            &mut on_interval,
+        ) {
+            Ok((result, events)) => (Ok(result), Some(events)),
+            Err(error) => (Err(error), None),
+        },
+        None => (
+            run_phase(phase, &workload, &driver, &control, &mut on_interval),
+            None,
+        ),
+    };
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
@@ -264,6 +347,22 @@ pub fn run(phase: Phase, args: &YcsbArgs, out: &mut dyn Write, err: &mut dyn Wri
     report(
         phase, args, &workload, &driver, &result, &directory, &run_name, out,
     )?;
+    if phase == Phase::Run {
+        let field_names =
+            crate::workload::record::field_names(&workload.field_name_prefix, workload.field_count);
+        let after = crate::faults::AfterRun {
+            directory: directory.path(),
+            result: &result,
+            events: events.as_deref(),
+            check_lost_writes: args.check_lost_writes
+                || (schedule.is_some() && result.tracker.is_some()),
+            addresses: &addresses,
+            field_names: &field_names,
+            conflict_policy: &conflict_policy,
+        };
+        out.write_all(after.finish()?.as_bytes())
+            .map_err(stdio_error)?;
+    }
     match result.partial {
         Some(reason) => Err(Error::PartialRun(reason)),
         None => Ok(()),

@@ -13,7 +13,7 @@ use crate::client::ops::{
     push_get, push_scan, push_set_fields, push_set_record, read_outcome, read_outcome_observed,
     scan_outcome, stamp_offset, write_outcome,
 };
-use crate::client::{Connection, Reply};
+use crate::client::{connect_blocking, Connection, Reply, Target};
 use crate::measure::staleness::{Observed, StalenessStats, ValueStamp, STAMP_LEN};
 use crate::measure::{OperationKind, Outcome, Recorder, RunClock};
 use crate::workload::{CoreWorkload, Operation};
@@ -96,6 +96,21 @@ pub(super) struct Worker {
     sequence: u64,
     stamp_offset: usize,
     staleness_stats: StalenessStats,
+    /// Failure schedules: connections that fail are reconnected instead of ending the client.
+    failover: Option<Failover>,
+}
+
+/// How long a failed connection stays down before the next reconnection attempt.
+const RECONNECT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// With a failure schedule, a connection that fails (its node was killed) does not end the
+/// client: its requests in flight count as errors, operations routed to it go to the next
+/// connection that is up (any node coordinates), and it is reconnected every
+/// [`RECONNECT_INTERVAL`].
+struct Failover {
+    targets: Vec<Target>,
+    /// Per connection: `Some(when to try again)` while down.
+    down: Vec<Option<Instant>>,
 }
 
 impl Worker {
@@ -135,7 +150,67 @@ impl Worker {
             sequence: 0,
             stamp_offset: 0,
             staleness_stats: StalenessStats::default(),
+            failover: None,
         }
+    }
+
+    /// Survives connection failures (see [`Failover`]); `targets` are the connections'.
+    pub(super) fn with_failover(mut self, targets: Vec<Target>) -> Worker {
+        self.failover = Some(Failover {
+            down: targets.iter().map(|_| None).collect(),
+            targets,
+        });
+        self
+    }
+
+    fn is_down(&self, connection: usize) -> bool {
+        self.failover
+            .as_ref()
+            .is_some_and(|failover| failover.down[connection].is_some())
+    }
+
+    /// A connection failed: without failover the client ends with `error`; with it, the
+    /// connection's requests in flight are errors and it is down until reconnected.
+    fn connection_failed(&mut self, connection: usize, error: Error) -> Result<()> {
+        let Some(failover) = self.failover.as_mut() else {
+            return Err(error);
+        };
+        failover.down[connection] = Some(Instant::now() + RECONNECT_INTERVAL);
+        let now = self.clock.now_micros();
+        self.fail_queue(connection, now);
+        Ok(())
+    }
+
+    /// Reconnects down connections whose retry time has come.
+    fn reconnect_due(&mut self) {
+        let Some(failover) = self.failover.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        for index in 0..failover.down.len() {
+            if failover.down[index].is_none_or(|retry| retry > now) {
+                continue;
+            }
+            let target = &failover.targets[index];
+            let connected = connect_blocking(target, Duration::from_millis(100))
+                .and_then(|stream| Connection::from_std(stream, target));
+            match connected {
+                Ok(connection) => {
+                    self.connections[index] = connection;
+                    failover.down[index] = None;
+                }
+                Err(_) => failover.down[index] = Some(now + RECONNECT_INTERVAL),
+            }
+        }
+    }
+
+    /// The connection an operation routed to `connection` goes to: itself when up, else
+    /// the next one that is up; `None` when all are down.
+    fn reroute(&self, connection: usize) -> Option<usize> {
+        let count = self.connections.len();
+        (0..count)
+            .map(|step| (connection + step) % count)
+            .find(|&index| !self.is_down(index))
     }
 
     /// Sets the writer id stamped into this client's values (unique per client).
@@ -172,10 +247,16 @@ impl Worker {
         };
         let mut last_progress = Instant::now();
         loop {
+            self.reconnect_due();
             let now = self.clock.now_micros();
             self.start_operations(now)?;
-            for connection in &mut self.connections {
-                connection.flush().await?;
+            for index in 0..self.connections.len() {
+                if self.is_down(index) {
+                    continue;
+                }
+                if let Err(error) = self.connections[index].flush().await {
+                    self.connection_failed(index, error)?;
+                }
             }
             let in_flight: usize = self.in_flight.iter().map(VecDeque::len).sum();
             if self.issuing_done && in_flight == 0 && self.held.is_none() {
@@ -201,10 +282,13 @@ impl Worker {
             };
             if in_flight > 0 && reply_deadline.is_zero() {
                 let connection = self.oldest_in_flight_connection();
-                return Err(self.connections[connection].error(format!(
+                let error = self.connections[connection].error(format!(
                     "no reply within {} ms ({in_flight} requests in flight)",
                     self.reply_timeout.as_millis()
-                )));
+                ));
+                self.connection_failed(connection, error)?;
+                last_progress = Instant::now();
+                continue;
             }
             let connections = &self.connections;
             let in_flight_queues = &self.in_flight;
@@ -226,7 +310,12 @@ impl Worker {
                 }
             };
             tokio::select! {
-                readable = any_readable => readable?,
+                readable = any_readable => if let Err(error) = readable {
+                    // With failover the next read finds the failure and its connection.
+                    if self.failover.is_none() {
+                        return Err(error);
+                    }
+                },
                 fired = timer_fired => fired.map_err(|error| {
                     Error::Unsupported(format!("open-loop timer (timerfd): {error}"))
                 })?,
@@ -246,7 +335,9 @@ impl Worker {
             return None;
         }
         if let Some(held) = &self.held {
-            if self.in_flight[held.connection].len() >= self.pipeline {
+            if self.in_flight[held.connection].len() >= self.pipeline
+                || self.is_down(held.connection)
+            {
                 return None;
             }
         }
@@ -264,7 +355,15 @@ impl Worker {
     /// Starts operations while they may start.
     fn start_operations(&mut self, now_micros: u64) -> Result<()> {
         loop {
-            if let Some(held) = self.held.take() {
+            if let Some(mut held) = self.held.take() {
+                match self.reroute(held.connection) {
+                    Some(connection) => held.connection = connection,
+                    None => {
+                        // Every connection is down: wait for a reconnection.
+                        self.held = Some(held);
+                        return Ok(());
+                    }
+                }
                 if self.in_flight[held.connection].len() >= self.pipeline {
                     self.held = Some(held);
                     return Ok(());
@@ -456,6 +555,22 @@ impl Worker {
             if self.in_flight[index].is_empty() {
                 continue;
             }
+            match self.read_connection(index) {
+                Ok(completed) => completed_any |= completed,
+                Err(error @ Error::Connection { .. }) => {
+                    self.connection_failed(index, error)?;
+                    completed_any = true;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(completed_any)
+    }
+
+    /// Completes what replies of connection `index` have arrived; returns whether any did.
+    fn read_connection(&mut self, index: usize) -> Result<bool> {
+        let mut completed_any = false;
+        {
             let mut filled = false;
             while let Some(front) = self.in_flight[index].front() {
                 let classify: fn(&Reply<'_>) -> Outcome = match front.step {
@@ -603,8 +718,20 @@ impl Worker {
     /// acknowledged (as YCSB does for failed inserts) so other clients' key choosers go on.
     fn fail_in_flight(&mut self) {
         let now = self.clock.now_micros();
-        for queue in &mut self.in_flight {
-            for pending in queue.drain(..) {
+        for index in 0..self.in_flight.len() {
+            self.fail_queue(index, now);
+        }
+        if let Some(held) = self.held.take() {
+            if held.operation == Operation::Insert && self.phase == Phase::Run {
+                let _ = self.workload.acknowledge_insert(held.key_number);
+            }
+        }
+    }
+
+    /// Every request in flight on connection `index` is an error.
+    fn fail_queue(&mut self, index: usize, now: u64) {
+        {
+            for pending in self.in_flight[index].drain(..) {
                 if let (Some(staleness), Some((key, Some(stamp)))) =
                     (&self.shared.staleness, &pending.tracked)
                 {
@@ -635,11 +762,6 @@ impl Worker {
                 };
                 self.recorder
                     .record(kind, Outcome::Error, service, intended);
-            }
-        }
-        if let Some(held) = self.held.take() {
-            if held.operation == Operation::Insert && self.phase == Phase::Run {
-                let _ = self.workload.acknowledge_insert(held.key_number);
             }
         }
     }

@@ -17,6 +17,7 @@ use cluster::launcher::NODES_MAX;
 use cluster::net::DelayDistribution;
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
+use cluster::version::ConflictPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -58,6 +59,8 @@ pub struct LocalClusterOptions {
     pub parent_dir: Option<PathBuf>,
     /// Worker threads of the runtime all nodes share; 0 means one per CPU. Default 0.
     pub worker_threads: usize,
+    /// How concurrent writes are resolved: `"siblings"` (default) or `"lww"`.
+    pub conflict_policy: ConflictPolicy,
 }
 
 impl Default for LocalClusterOptions {
@@ -73,6 +76,7 @@ impl Default for LocalClusterOptions {
             inter_dc_delay: DEFAULT_INTER_DC_DELAY.to_string(),
             parent_dir: None,
             worker_threads: 0,
+            conflict_policy: ConflictPolicy::default(),
         }
     }
 }

@@ -132,6 +132,9 @@ impl LinkChange {
                 words.push("SET".to_string());
                 words.extend(pair.words());
                 words.push(spec.delay.to_string());
+                for (kind, delay) in spec.kind_delays.iter() {
+                    words.push(format!("{kind}={delay}"));
+                }
                 words.push("LOSS".to_string());
                 words.push(spec.loss.to_string());
                 if spec.partitioned {
@@ -178,7 +181,7 @@ impl LinkChange {
                     "{} {arrow} {}: delay {}, loss {}%{}",
                     pair.from,
                     pair.to,
-                    spec.delay.summary(),
+                    spec.delay_summary(),
                     spec.loss * 100.0,
                     if spec.partitioned { ", down" } else { "" }
                 ))

@@ -15,11 +15,17 @@
 //! to = "n2"
 //! symmetric = false
 //! partitioned = true
+//!
+//! [[links.node_links]]               # the WARS legs of the PBS paper's validation
+//! from = "n1"
+//! to = "n2"
+//! delay = "exp(10)"
+//! kind_delays = { write_request = "exp(20)" }
 //! ```
 
 use serde::{Deserialize, Serialize};
 
-use super::{LinkSpec, LinkTable, PairMap};
+use super::{KindDelays, LinkSpec, LinkTable, PairMap};
 use crate::net::delay::DelayDistribution;
 use crate::Result;
 
@@ -60,6 +66,9 @@ pub struct LinkOverride {
     /// Drop everything. Default: false.
     #[serde(default)]
     pub partitioned: bool,
+    /// Per-message-kind delays (see [`super::kinds`]). Default: none.
+    #[serde(default, skip_serializing_if = "KindDelays::is_empty")]
+    pub kind_delays: KindDelays,
 }
 
 fn default_symmetric() -> bool {
@@ -76,6 +85,7 @@ impl LinkOverride {
             delay: spec.delay,
             loss: spec.loss,
             partitioned: spec.partitioned,
+            kind_delays: spec.kind_delays,
         }
     }
 
@@ -85,6 +95,7 @@ impl LinkOverride {
             delay: self.delay.clone(),
             loss: self.loss,
             partitioned: self.partitioned,
+            kind_delays: self.kind_delays.clone(),
         }
     }
 }

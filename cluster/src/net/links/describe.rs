@@ -29,7 +29,7 @@ impl LinkTable {
                 scope.to_string(),
                 from.to_string(),
                 to.to_string(),
-                spec.delay.summary(),
+                spec.delay_summary(),
                 format!("{}%", spec.loss * 100.0),
                 if spec.partitioned { "down" } else { "up" }.to_string(),
             ]

@@ -4,7 +4,7 @@ use std::sync::{PoisonError, RwLock};
 
 use rand::Rng;
 
-use super::{Endpoint, LinkConfig, LinkTable, PartitionGroup, PartitionId, Verdict};
+use super::{Endpoint, LinkConfig, LinkTable, MessageKind, PartitionGroup, PartitionId, Verdict};
 use crate::Result;
 
 /// The link table shared by every sender on a node, behind a lock so admin commands can
@@ -35,6 +35,17 @@ impl LinkEmulator {
         rng: &mut R,
     ) -> Verdict {
         self.read(|table| table.verdict(from, to, rng))
+    }
+
+    /// Decides the fate of one `kind` message (per-kind delays apply).
+    pub fn verdict_for<R: Rng + ?Sized>(
+        &self,
+        from: Endpoint<'_>,
+        to: Endpoint<'_>,
+        kind: MessageKind,
+        rng: &mut R,
+    ) -> Verdict {
+        self.read(|table| table.verdict_for(from, to, kind, rng))
     }
 
     /// Runs `f` on the current table.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! LINK.GET
-//! LINK.SET [NODE] from to [DELAY] <delay> [LOSS p] [DOWN] [ONEWAY] [LOCAL]
+//! LINK.SET [NODE] from to [DELAY] <delay> [kind=<delay> ...] [LOSS p] [DOWN] [ONEWAY] [LOCAL]
 //! LINK.PARTITION [NODE] a b [LOCAL]
 //! LINK.HEAL [[NODE] a b] [LOCAL]
 //! LINK.RESET [LOCAL]
@@ -14,8 +14,18 @@
 //! spaces), up to the first keyword. `p` is a probability (`0.01`) or a percentage (`1%`).
 //! `LINK.SET` replaces the pair's whole spec, in both directions unless `ONEWAY`. A change
 //! applies on every member unless the last word is `LOCAL`.
+//!
+//! `kind=<delay>` gives one message kind a delay of its own (the WARS legs, see
+//! [`crate::net::links::kinds`]): `write_request` (or `write`, `w`), `write_ack` (`ack`,
+//! `a`), `read_request` (`read`, `r`), `read_response` (`response`, `s`); other messages
+//! take `<delay>`, which may then be left out (no delay). `NAME:ARGS` is accepted for
+//! `NAME(ARGS)` in any delay (`exp:20`). The PBS paper's validation setup on one datacenter:
+//!
+//! ```text
+//! LINK.SET dc1 dc1 write_request=exp:20 ack=exp:10 read_request=exp:10 read_response=exp:10
+//! ```
 
-use crate::net::{DelayDistribution, LinkChange, LinkPair, LinkSpec};
+use crate::net::{DelayDistribution, LinkChange, LinkPair, LinkSpec, MessageKind};
 use crate::{Error, Result};
 
 use super::Request;
@@ -144,8 +154,17 @@ fn parse_set(command: &str, words: &[String]) -> Result<LinkChange> {
     let delay_words = rest.iter().take_while(|word| !is_keyword(word)).count();
     let (delay_words, mut options) = rest.split_at(delay_words);
     let mut spec = LinkSpec::default();
+    let (delay_words, kind_words) = split_kinds(command, delay_words)?;
     if !delay_words.is_empty() {
         spec.delay = delay(command, &delay_words.join(" "))?;
+    }
+    for (kind, words) in &kind_words {
+        if spec.kind_delays.get(*kind).is_some() {
+            return Err(fail(command, format!("{kind} given twice")));
+        }
+        let distribution = delay(command, &words.join(" "))
+            .map_err(|error| fail(command, format!("{kind}: {}", error_text(error))))?;
+        spec.kind_delays.set(*kind, Some(distribution));
     }
     let (mut loss, mut symmetric) = (None, true);
     while let Some((word, after)) = options.split_first() {
@@ -173,7 +192,7 @@ fn parse_set(command: &str, words: &[String]) -> Result<LinkChange> {
             }
         }
     }
-    if delay_words.is_empty() && loss.is_none() && !spec.partitioned {
+    if delay_words.is_empty() && kind_words.is_empty() && loss.is_none() && !spec.partitioned {
         return Err(fail(
             command,
             format!("no delay, LOSS or DOWN given for {pair}"),
@@ -187,8 +206,75 @@ fn parse_set(command: &str, words: &[String]) -> Result<LinkChange> {
     })
 }
 
+/// The words before the first `kind=...` word (the link's delay), and each kind's words.
+type KindWords<'a> = Vec<(MessageKind, Vec<&'a str>)>;
+
+fn split_kinds<'a>(command: &str, words: &'a [String]) -> Result<(&'a [String], KindWords<'a>)> {
+    let mut base = words.len();
+    let mut kinds: KindWords<'a> = Vec::new();
+    for (index, word) in words.iter().enumerate() {
+        match word.split_once('=') {
+            Some((name, value)) => {
+                let kind = MessageKind::from_name(name).ok_or_else(|| {
+                    fail(
+                        command,
+                        format!(
+                            "unknown message kind '{name}': expected write_request, write_ack, \
+                             read_request or read_response"
+                        ),
+                    )
+                })?;
+                base = base.min(index);
+                kinds.push((
+                    kind,
+                    if value.is_empty() {
+                        vec![]
+                    } else {
+                        vec![value]
+                    },
+                ));
+            }
+            None => {
+                if let Some((_, segment)) = kinds.last_mut() {
+                    segment.push(word.as_str());
+                }
+            }
+        }
+    }
+    if let Some((kind, _)) = kinds.iter().find(|(_, segment)| segment.is_empty()) {
+        return Err(fail(command, format!("{kind}= needs a delay")));
+    }
+    Ok((&words[..base], kinds))
+}
+
+fn error_text(error: Error) -> String {
+    match error {
+        Error::Command(text) => text
+            .split_once(": ")
+            .map_or(text.clone(), |(_, rest)| rest.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// `exp:20` -> `exp(20)`, `uniform:1,3` -> `uniform(1,3)`; presets and everything else as
+/// given.
+fn shorthand(text: &str) -> String {
+    match text.split_once(':') {
+        Some((name, args))
+            if !name.eq_ignore_ascii_case("preset")
+                && !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphabetic())
+                && !args.contains(['(', ')', '+']) =>
+        {
+            format!("{name}({args})")
+        }
+        _ => text.to_string(),
+    }
+}
+
 fn delay(command: &str, text: &str) -> Result<DelayDistribution> {
-    text.parse::<DelayDistribution>()
+    shorthand(text)
+        .parse::<DelayDistribution>()
         .map_err(|error| match error {
             Error::InvalidConfig { detail, .. } => fail(command, format!("bad delay {detail}")),
             other => fail(command, format!("bad delay: {other}")),

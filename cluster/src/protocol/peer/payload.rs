@@ -33,9 +33,11 @@
 //!
 //! members = u32 count, then per member: string id, string datacenter, u32 weight,
 //!           string client_address, string peer_address
+//!  80-89 AntiEntropy  roots, hashes, keys and rows (see `antientropy/wire.rs`)
 //!
 //! Tags 40 to 49 are the link emulator's admin messages; 50 to 59 are hinted handoff and
-//! repair; 60 to 69 are peer authentication; 70 to 79 are membership; 90 to 99 are ring changes (scaling).
+//! repair; 60 to 69 are peer authentication; 70 to 79 are membership; 80 to 89 are
+//! anti-entropy; 90 to 99 are ring changes (scaling).
 //!
 //! bytes    = u32 length, then that many bytes
 //! string   = bytes holding UTF-8
@@ -53,6 +55,7 @@
 mod scaling;
 
 use super::{PeerMessage, ScanRow};
+use crate::antientropy::wire::{AeMessage, TAGS as AE_TAGS};
 use crate::membership::{Gossip, GossipEntry, Status};
 use crate::ring::NodeId;
 use crate::{Error, Result};
@@ -181,6 +184,7 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
                 out.push(status_byte(entry.status));
             }
         }
+        PeerMessage::AntiEntropy(message) => message.encode(out),
         other => scaling::encode(other, out),
     }
 }
@@ -309,6 +313,11 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             proof: reader.bytes("AuthProof.proof")?,
         },
         TAG_GOSSIP => decode_gossip(&mut reader)?,
+        tag if AE_TAGS.contains(&tag) => {
+            let message = AeMessage::decode(tag, reader.rest)?;
+            reader.rest = &[];
+            PeerMessage::AntiEntropy(message)
+        }
         other => scaling::decode(other, &mut reader)?,
     };
     if !reader.rest.is_empty() {

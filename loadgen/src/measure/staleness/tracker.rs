@@ -266,6 +266,25 @@ impl StalenessTracker {
     }
 }
 
+impl StalenessTracker {
+    /// Every key with at least one acknowledged write still in its history (for the
+    /// lost-write check, which reads each back and classifies it like a read).
+    pub fn acknowledged_keys(&self) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.lock();
+            keys.extend(
+                shard
+                    .iter()
+                    .filter(|(_, history)| history.writes.iter().any(|r| r.acknowledged))
+                    .map(|(key, _)| key.clone()),
+            );
+        }
+        keys.sort();
+        keys
+    }
+}
+
 /// The latest end time among the returned versions (a write following all of them must be
 /// issued at or after it), and whether it came from versions not in the history.
 fn newest_returned_end(history: &KeyHistory, observed: &[Observed]) -> (u64, bool) {

@@ -81,6 +81,9 @@ pub const KNOWN_PROPERTY_NAMES: &[&str] = &[
     "reportlatencyforeacherror",
     "latencytrackederrors",
     "status.interval",
+    // kvbench's failure schedules (faults.rs).
+    "schedule",
+    "schedule.file",
 ];
 
 /// How keys are picked for reads, updates, scans and read-modify-writes.

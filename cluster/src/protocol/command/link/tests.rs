@@ -201,3 +201,57 @@ fn applying_changes_sets_partitions_heals_and_resets() {
         .unwrap();
     assert_eq!(table, configured);
 }
+
+#[test]
+fn set_takes_per_kind_delays_and_round_trips_through_words() {
+    let parsed = change(
+        "link.set",
+        "dc1 dc1 write_request=exp:20 ack=exp(10) read_request=exp:10 s=5 + exp(5) LOSS 0",
+    );
+    let (pair, spec, symmetric) = spec_of(&parsed);
+    assert_eq!(pair.from, "dc1");
+    assert!(symmetric);
+    assert_eq!(spec.delay, DelayDistribution::default());
+    let kinds = &spec.kind_delays;
+    assert_eq!(
+        kinds.write_request,
+        Some(DelayDistribution::Exponential { mean_ms: 20.0 })
+    );
+    assert_eq!(
+        kinds.write_ack,
+        Some(DelayDistribution::Exponential { mean_ms: 10.0 })
+    );
+    assert_eq!(
+        kinds.read_response,
+        Some(DelayDistribution::shifted(
+            5.0,
+            DelayDistribution::Exponential { mean_ms: 5.0 }
+        ))
+    );
+    let again = change_from_words(&parsed.to_words()).unwrap();
+    assert_eq!(again, parsed, "{:?}", parsed.to_words());
+    // A base delay before the kinds stays the link's delay.
+    let parsed = change("link.set", "NODE n1 n2 const(2) w=const(7) ONEWAY");
+    let (_, spec, symmetric) = spec_of(&parsed);
+    assert!(!symmetric);
+    assert_eq!(spec.delay, DelayDistribution::Constant { ms: 2.0 });
+    assert_eq!(
+        spec.kind_delays.write_request,
+        Some(DelayDistribution::Constant { ms: 7.0 })
+    );
+    let mut table = LinkTable::default();
+    let summary = parsed.apply(&mut table, &LinkTable::default()).unwrap();
+    assert!(summary.contains("write_request=const(7)"), "{summary}");
+}
+
+#[test]
+fn set_refuses_bad_kinds_by_name() {
+    let text = error("link.set", "dc1 dc2 writes=exp(2)");
+    assert!(text.contains("unknown message kind 'writes'"), "{text}");
+    let text = error("link.set", "dc1 dc2 ack=");
+    assert!(text.contains("write_ack= needs a delay"), "{text}");
+    let text = error("link.set", "dc1 dc2 ack=exp(1) a=exp(2)");
+    assert!(text.contains("write_ack given twice"), "{text}");
+    let text = error("link.set", "dc1 dc2 read=exp(x)");
+    assert!(text.contains("read_request"), "{text}");
+}

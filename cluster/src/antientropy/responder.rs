@@ -1,0 +1,247 @@
+//! The answering side of an exchange: roots and hashes from this node's trees, keys of
+//! buckets from a bounded scan of the store, rows fetched, rows pushed merged in.
+//! [`AntiEntropyHandler`] puts it in the peer handler chain.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::merkle::bucket_of_position;
+use super::service::AntiEntropy;
+use super::trees::Trees;
+use super::wire::{AeMessage, RangeBuckets};
+use crate::net::transport::{HandlerFuture, PeerHandler};
+use crate::protocol::peer::PeerMessage;
+use crate::ring::{NodeId, Ring, TokenRange};
+use crate::store::LocalStore;
+use crate::version::SiblingSet;
+use crate::{Error, Result};
+
+/// A key and the digest of its stored set.
+pub type KeyDigest = (Vec<u8>, u64);
+
+/// Rows read per engine scan page.
+const SCAN_PAGE_ROWS: usize = 4096;
+
+/// Which buckets of which ranges a scan looks for.
+pub struct BucketFilter {
+    depth: u8,
+    wanted: HashMap<TokenRange, Vec<bool>>,
+}
+
+impl BucketFilter {
+    /// A filter for `ranges` of trees of `depth`; fails on a bucket outside the tree.
+    pub fn new(depth: u8, ranges: &[RangeBuckets]) -> Result<BucketFilter> {
+        let leaves = 1usize << depth;
+        let mut wanted = HashMap::new();
+        for part in ranges {
+            let flags = wanted
+                .entry(part.range)
+                .or_insert_with(|| vec![false; leaves]);
+            for &bucket in &part.buckets {
+                let slot = flags.get_mut(bucket as usize).ok_or_else(|| {
+                    Error::PeerProtocol(format!("bucket {bucket} of a tree of depth {depth}"))
+                })?;
+                *slot = true;
+            }
+        }
+        Ok(BucketFilter { depth, wanted })
+    }
+
+    /// Whether `key` is in one of the wanted buckets (`trees` places it in a range).
+    pub fn matches(&self, trees: &Trees, key: &[u8]) -> bool {
+        let position = Ring::position_of(key);
+        let Some(tree) = trees.holding(position) else {
+            return false;
+        };
+        let Some(flags) = self.wanted.get(&tree.range) else {
+            return false;
+        };
+        bucket_of_position(tree.range, self.depth, position)
+            .is_some_and(|bucket| flags.get(bucket).copied().unwrap_or(false))
+    }
+}
+
+/// Scans `store` from `resume_key` for keys in `filter`'s buckets with their digests: at
+/// most `keys_max` keys and `rows_max` rows scanned; returns where to resume, if the scan
+/// stopped before the end.
+pub fn scan_buckets(
+    store: &LocalStore,
+    trees: &Trees,
+    filter: &BucketFilter,
+    resume_key: &[u8],
+    keys_max: usize,
+    rows_max: usize,
+) -> Result<(Vec<KeyDigest>, Option<Vec<u8>>)> {
+    let mut start = resume_key.to_vec();
+    let mut keys = Vec::new();
+    let mut scanned = 0;
+    loop {
+        let page = SCAN_PAGE_ROWS.min(rows_max - scanned).max(1);
+        let rows = store.scan_raw(&start, page)?;
+        let full_page = rows.len() == page;
+        for (key, bytes) in rows {
+            scanned += 1;
+            if filter.matches(trees, &key) {
+                keys.push((key.clone(), super::digest(&bytes)));
+            }
+            start = key;
+            start.push(0);
+            if keys.len() >= keys_max || scanned >= rows_max {
+                return Ok((keys, Some(start)));
+            }
+        }
+        if !full_page {
+            return Ok((keys, None));
+        }
+    }
+}
+
+/// Answers one anti-entropy request; runs on the blocking pool (it may scan the store).
+pub fn answer(service: &AntiEntropy, request: AeMessage) -> Result<AeMessage> {
+    let trees = service.trees()?;
+    let store = service.store();
+    let config = service.config();
+    let check_depth = |depth: u8| {
+        if depth == trees.depth() {
+            Ok(())
+        } else {
+            Err(Error::PeerProtocol(format!(
+                "anti-entropy trees differ in depth: {depth} asked, this node has {} \
+                 (antientropy.depth_max and leaves_per_node_max must match on every node)",
+                trees.depth()
+            )))
+        }
+    };
+    let tree_of = |range: &TokenRange| {
+        trees.get(range).ok_or_else(|| {
+            Error::PeerProtocol(format!(
+                "no anti-entropy tree for range ({:#018x}, {:#018x}] (different rings?)",
+                range.start_exclusive, range.end_inclusive
+            ))
+        })
+    };
+    match request {
+        AeMessage::Roots { depth, ranges } => {
+            check_depth(depth)?;
+            let roots = ranges
+                .iter()
+                .map(|range| trees.get(range).map(|tree| tree.lock().root()))
+                .collect();
+            Ok(AeMessage::RootsReply { roots })
+        }
+        AeMessage::Hashes {
+            range,
+            depth,
+            level,
+            indices,
+        } => {
+            check_depth(depth)?;
+            let indices: Vec<usize> = indices.iter().map(|&index| index as usize).collect();
+            let hashes = tree_of(&range)?
+                .lock()
+                .hashes_at(level, &indices)
+                .ok_or_else(|| {
+                    Error::PeerProtocol(format!("tree node index out of level {level}"))
+                })?;
+            Ok(AeMessage::HashesReply { hashes })
+        }
+        AeMessage::Keys {
+            depth,
+            ranges,
+            resume_key,
+        } => {
+            check_depth(depth)?;
+            for part in &ranges {
+                tree_of(&part.range)?;
+            }
+            let filter = BucketFilter::new(depth, &ranges)?;
+            let (keys, resume_key) = scan_buckets(
+                store,
+                trees,
+                &filter,
+                &resume_key,
+                config.keys_per_message_max,
+                config.rows_scanned_per_message_max,
+            )?;
+            Ok(AeMessage::KeysReply { keys, resume_key })
+        }
+        AeMessage::Fetch { keys } => {
+            check_count(keys.len(), config.keys_per_message_max)?;
+            let mut rows = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(set) = store.read(&key)? {
+                    rows.push((key, set.encode()));
+                }
+            }
+            Ok(AeMessage::Rows { rows })
+        }
+        AeMessage::Push { rows } => {
+            check_count(rows.len(), config.keys_per_message_max)?;
+            let mut changed = 0u32;
+            for (key, siblings) in &rows {
+                if store.merge_in(key, &SiblingSet::decode(siblings)?)? {
+                    changed += 1;
+                }
+            }
+            service.stats().add_repaired(u64::from(changed));
+            Ok(AeMessage::PushReply {
+                applied: rows.len() as u32,
+                changed,
+            })
+        }
+        other => Err(Error::PeerProtocol(format!(
+            "{} is not an anti-entropy request",
+            other.name()
+        ))),
+    }
+}
+
+fn check_count(count: usize, limit: usize) -> Result<()> {
+    if count > limit {
+        return Err(Error::LimitExceeded {
+            what: "keys in an anti-entropy message",
+            size: count,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Answers [`PeerMessage::AntiEntropy`] requests; passes everything else to `inner`.
+pub struct AntiEntropyHandler {
+    service: Arc<AntiEntropy>,
+    inner: Arc<dyn PeerHandler>,
+}
+
+impl AntiEntropyHandler {
+    /// Serves `service`'s trees; `inner` answers every other message.
+    pub fn new(service: Arc<AntiEntropy>, inner: Arc<dyn PeerHandler>) -> Self {
+        AntiEntropyHandler { service, inner }
+    }
+}
+
+impl PeerHandler for AntiEntropyHandler {
+    fn handle<'a>(&'a self, from: &'a NodeId, message: PeerMessage) -> HandlerFuture<'a> {
+        let PeerMessage::AntiEntropy(request) = message else {
+            return self.inner.handle(from, message);
+        };
+        Box::pin(async move {
+            let stats = self.service.stats();
+            stats.add_received(request.encoded_len());
+            let service = Arc::clone(&self.service);
+            let answered = tokio::task::spawn_blocking(move || answer(&service, request))
+                .await
+                .map_err(|error| Error::Stopped(format!("anti-entropy task failed: {error}")))
+                .and_then(|result| result);
+            Some(match answered {
+                Ok(reply) => {
+                    stats.add_sent(reply.encoded_len());
+                    PeerMessage::AntiEntropy(reply)
+                }
+                Err(error) => PeerMessage::Error {
+                    message: error.to_string(),
+                },
+            })
+        })
+    }
+}

@@ -1,0 +1,303 @@
+//! The node's anti-entropy service: its trees, its counters, and the rounds it runs (in the
+//! background every `interval_ms`, or now on `ANTIENTROPY.RUN`).
+//!
+//! A round exchanges with every other replica of this node's ranges in turn (see
+//! [`super::exchange`]); one round runs at a time. A peer that fails (down, partitioned,
+//! on another ring) is counted and logged and the round goes on with the next.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::config::AntiEntropyConfig;
+use super::exchange::{exchange, ExchangeReport};
+use super::partition::{depth_for, partition};
+use super::trees::Trees;
+use crate::net::transport::PeerTransport;
+use crate::ring::{NodeId, Replication, Ring};
+use crate::store::LocalStore;
+use crate::{Error, Result};
+
+/// Counters for INFO's `# AntiEntropy` section.
+#[derive(Default)]
+pub struct Stats {
+    rounds: AtomicU64,
+    exchanges: AtomicU64,
+    exchange_errors: AtomicU64,
+    ranges_compared: AtomicU64,
+    ranges_differing: AtomicU64,
+    buckets_differing: AtomicU64,
+    keys_compared: AtomicU64,
+    keys_fetched: AtomicU64,
+    keys_pushed: AtomicU64,
+    keys_repaired: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    last_round_ms: AtomicU64,
+}
+
+/// The peer frame header, counted with every message's payload.
+const FRAME_HEADER_BYTES: u64 = crate::protocol::peer::HEADER_SIZE_BYTES as u64;
+
+impl Stats {
+    /// A message of `payload` bytes was sent.
+    pub fn add_sent(&self, payload: usize) {
+        self.bytes_sent
+            .fetch_add(payload as u64 + FRAME_HEADER_BYTES, Ordering::Relaxed);
+    }
+
+    /// A message of `payload` bytes was received.
+    pub fn add_received(&self, payload: usize) {
+        self.bytes_received
+            .fetch_add(payload as u64 + FRAME_HEADER_BYTES, Ordering::Relaxed);
+    }
+
+    /// `count` keys of this node's store changed by a merge.
+    pub fn add_repaired(&self, count: u64) {
+        self.keys_repaired.fetch_add(count, Ordering::Relaxed);
+    }
+
+    fn add_exchange(&self, report: &ExchangeReport) {
+        let add = |counter: &AtomicU64, value: u64| counter.fetch_add(value, Ordering::Relaxed);
+        add(&self.exchanges, 1);
+        add(&self.ranges_compared, report.ranges_compared);
+        add(&self.ranges_differing, report.ranges_differing);
+        add(&self.buckets_differing, report.buckets_differing);
+        add(&self.keys_compared, report.keys_compared);
+        add(&self.keys_fetched, report.keys_fetched);
+        add(&self.keys_pushed, report.keys_pushed);
+        add(&self.keys_repaired, report.keys_repaired);
+    }
+}
+
+/// See the module documentation.
+pub struct AntiEntropy {
+    node: NodeId,
+    config: AntiEntropyConfig,
+    store: Arc<LocalStore>,
+    /// `None` when disabled.
+    trees: Option<Arc<Trees>>,
+    stats: Stats,
+    timeout: Duration,
+    transport: OnceLock<Arc<PeerTransport>>,
+    /// Held for the whole of a round.
+    round: tokio::sync::Mutex<()>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl AntiEntropy {
+    /// Builds this node's trees from `store` (a full scan, on the blocking pool) and makes
+    /// the store keep them current. Must run before the node takes writes.
+    pub async fn open(
+        node: NodeId,
+        config: AntiEntropyConfig,
+        ring: &Ring,
+        replication: &Replication,
+        store: Arc<LocalStore>,
+        timeout: Duration,
+    ) -> Result<Arc<AntiEntropy>> {
+        let trees = if config.enabled {
+            let parts = partition(ring, replication)?;
+            let depth = depth_for(
+                &parts,
+                ring.members().len(),
+                config.depth_max,
+                config.leaves_per_node_max,
+            );
+            let trees = Arc::new(Trees::new(&parts, &node, depth)?);
+            let (building, reading) = (Arc::clone(&trees), Arc::clone(&store));
+            let started = Instant::now();
+            let keys = tokio::task::spawn_blocking(move || building.build(&reading))
+                .await
+                .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))??;
+            store.set_observer(trees.clone())?;
+            eprintln!(
+                "kvnode {node}: anti-entropy trees built: {} ranges, depth {depth}, {keys} keys in {:?}",
+                trees.ranges().len(),
+                started.elapsed()
+            );
+            Some(trees)
+        } else {
+            None
+        };
+        Ok(Arc::new(AntiEntropy {
+            node,
+            config,
+            store,
+            trees,
+            stats: Stats::default(),
+            timeout,
+            transport: OnceLock::new(),
+            round: tokio::sync::Mutex::new(()),
+            task: Mutex::new(None),
+        }))
+    }
+
+    /// Starts rounds every `interval_ms` (unless 0 or disabled) over `transport`.
+    pub fn start(self: &Arc<Self>, transport: Arc<PeerTransport>) {
+        let _ = self.transport.set(transport);
+        if self.trees.is_none() || self.config.interval_ms == 0 {
+            return;
+        }
+        let service = Arc::clone(self);
+        let interval = Duration::from_millis(self.config.interval_ms);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if let Err(error) = service.run_round().await {
+                    eprintln!(
+                        "kvnode {}: anti-entropy round failed: {error}",
+                        service.node
+                    );
+                }
+            }
+        });
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Stops the background rounds.
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+
+    /// The trees, or an error saying anti-entropy is off.
+    pub fn trees(&self) -> Result<&Arc<Trees>> {
+        self.trees.as_ref().ok_or_else(|| {
+            Error::Command(format!(
+                "ERR anti-entropy is disabled on {} (antientropy.enabled = false)",
+                self.node
+            ))
+        })
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &LocalStore {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AntiEntropyConfig {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The store, shared (for blocking tasks).
+    pub fn store_arc(&self) -> Arc<LocalStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The peer request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// One round now (after any round in progress); a summary line per peer.
+    pub async fn run_round(self: &Arc<Self>) -> Result<Vec<String>> {
+        let trees = Arc::clone(self.trees()?);
+        let transport = self
+            .transport
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Stopped("anti-entropy has no transport yet".into()))?;
+        let _round = self.round.lock().await;
+        let started = Instant::now();
+        let peers: BTreeSet<NodeId> = trees
+            .ranges()
+            .iter()
+            .flat_map(|tree| tree.replicas.iter().cloned())
+            .filter(|peer| *peer != self.node)
+            .collect();
+        let mut lines = Vec::new();
+        let mut budget = self.config.bytes_per_round_max;
+        for peer in peers {
+            match exchange(self, &trees, &transport, &peer, &mut budget).await {
+                Ok(report) => {
+                    self.stats.add_exchange(&report);
+                    lines.push(format!("{peer} {}", report.describe()));
+                }
+                Err(error) => {
+                    self.stats.exchange_errors.fetch_add(1, Ordering::Relaxed);
+                    eprintln!(
+                        "kvnode {}: anti-entropy with {peer} failed: {error}",
+                        self.node
+                    );
+                    lines.push(format!("{peer} failed: {error}"));
+                }
+            }
+        }
+        let elapsed = started.elapsed().as_millis() as u64;
+        self.stats.rounds.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_round_ms.store(elapsed, Ordering::Relaxed);
+        lines.push(format!("round took {elapsed} ms"));
+        Ok(lines)
+    }
+
+    /// INFO's `# AntiEntropy` fields.
+    pub fn info_fields(&self) -> Vec<(&'static str, u64)> {
+        let Some(trees) = &self.trees else {
+            return vec![("antientropy_enabled", 0)];
+        };
+        let stats = &self.stats;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        vec![
+            ("antientropy_enabled", 1),
+            ("antientropy_ranges", trees.ranges().len() as u64),
+            ("antientropy_depth", u64::from(trees.depth())),
+            ("antientropy_tree_keys", trees.keys()),
+            ("antientropy_tree_update_errors", trees.update_errors()),
+            ("antientropy_rounds", load(&stats.rounds)),
+            ("antientropy_exchanges", load(&stats.exchanges)),
+            ("antientropy_exchange_errors", load(&stats.exchange_errors)),
+            ("antientropy_ranges_compared", load(&stats.ranges_compared)),
+            (
+                "antientropy_ranges_differing",
+                load(&stats.ranges_differing),
+            ),
+            (
+                "antientropy_buckets_differing",
+                load(&stats.buckets_differing),
+            ),
+            ("antientropy_keys_compared", load(&stats.keys_compared)),
+            ("antientropy_keys_fetched", load(&stats.keys_fetched)),
+            ("antientropy_keys_pushed", load(&stats.keys_pushed)),
+            ("antientropy_keys_repaired", load(&stats.keys_repaired)),
+            ("antientropy_bytes_sent", load(&stats.bytes_sent)),
+            ("antientropy_bytes_received", load(&stats.bytes_received)),
+            ("antientropy_last_round_ms", load(&stats.last_round_ms)),
+        ]
+    }
+
+    /// `ANTIENTROPY.ROOTS`: a summary line, then one line per range: `START END root ROOT
+    /// keys COUNT replicas A,B,C` (positions and root in hex).
+    pub fn root_lines(&self) -> Result<Vec<String>> {
+        let trees = self.trees()?;
+        let mut lines = vec![format!(
+            "node {} depth {} ranges {}",
+            self.node,
+            trees.depth(),
+            trees.ranges().len()
+        )];
+        for tree in trees.ranges() {
+            let (root, keys) = {
+                let locked = tree.lock();
+                (locked.root(), locked.len())
+            };
+            let mut line = format!(
+                "{:016x} {:016x} root {root:016x} keys {keys} replicas ",
+                tree.range.start_exclusive, tree.range.end_inclusive
+            );
+            let names: Vec<&str> = tree.replicas.iter().map(NodeId::as_str).collect();
+            let _ = write!(line, "{}", names.join(","));
+            lines.push(line);
+        }
+        Ok(lines)
+    }
+}

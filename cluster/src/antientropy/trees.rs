@@ -1,0 +1,226 @@
+//! This node's Merkle trees, one per range it replicates, kept current by the store's
+//! write observer.
+//!
+//! Built from a full scan of the store when the node starts, before it takes any write
+//! (the peer listener is not bound yet), then updated on every write: O(depth) under the
+//! range's own mutex. The ring is static today; a ring change would need the trees rebuilt
+//! while writes go on, which this module does not do yet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::merkle::MerkleTree;
+use super::partition::ReplicatedRange;
+use crate::ring::{NodeId, Ring, TokenRange};
+use crate::store::{LocalStore, WriteObserver};
+use crate::Result;
+
+/// Rows read per engine scan while building.
+const BUILD_PAGE_ROWS: usize = 4096;
+
+/// One range's tree and the other nodes that replicate it.
+pub struct RangeTree {
+    /// The range.
+    pub range: TokenRange,
+    /// Its replicas, sorted, this node included.
+    pub replicas: Vec<NodeId>,
+    tree: Mutex<MerkleTree>,
+}
+
+impl RangeTree {
+    /// The tree, locked.
+    pub fn lock(&self) -> MutexGuard<'_, MerkleTree> {
+        // A panic mid-update leaves a wrong hash at worst, which a repair round fixes by
+        // exchanging a few keys; the tree stays usable.
+        self.tree
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Every tree of this node.
+pub struct Trees {
+    depth: u8,
+    /// Sorted by `start_exclusive`; at most one wraps past zero (or is the whole ring).
+    ranges: Vec<RangeTree>,
+    /// Writes whose key could not be placed in its tree (should stay 0).
+    update_errors: AtomicU64,
+}
+
+impl Trees {
+    /// Empty trees of `depth` for the ranges of `partition` that `node` replicates.
+    pub fn new(partition: &[ReplicatedRange], node: &NodeId, depth: u8) -> Result<Trees> {
+        let mut ranges = Vec::new();
+        for part in partition.iter().filter(|part| part.replicas.contains(node)) {
+            ranges.push(RangeTree {
+                range: part.range,
+                replicas: part.replicas.clone(),
+                tree: Mutex::new(MerkleTree::new(part.range, depth)?),
+            });
+        }
+        ranges.sort_by_key(|tree| tree.range);
+        Ok(Trees {
+            depth,
+            ranges,
+            update_errors: AtomicU64::new(0),
+        })
+    }
+
+    /// The depth of every tree.
+    pub fn depth(&self) -> u8 {
+        self.depth
+    }
+
+    /// The trees, sorted by range.
+    pub fn ranges(&self) -> &[RangeTree] {
+        &self.ranges
+    }
+
+    /// The tree of exactly `range`, if this node has one.
+    pub fn get(&self, range: &TokenRange) -> Option<&RangeTree> {
+        self.ranges
+            .binary_search_by(|tree| tree.range.cmp(range))
+            .ok()
+            .map(|index| &self.ranges[index])
+    }
+
+    /// The tree whose range holds ring position `position`.
+    pub fn holding(&self, position: u64) -> Option<&RangeTree> {
+        let after = self
+            .ranges
+            .partition_point(|tree| tree.range.start_exclusive < position);
+        if after > 0 && self.ranges[after - 1].range.contains(position) {
+            return Some(&self.ranges[after - 1]);
+        }
+        // The wrapping range (start >= end) sorts last by its start.
+        self.ranges
+            .last()
+            .filter(|tree| tree.range.contains(position))
+    }
+
+    /// Fills the trees from every key in `store`; returns the keys counted. Must run before
+    /// the store takes writes (see the module documentation).
+    pub fn build(&self, store: &LocalStore) -> Result<u64> {
+        let mut start = Vec::new();
+        let mut counted = 0;
+        loop {
+            let rows = store.scan_raw(&start, BUILD_PAGE_ROWS)?;
+            for (key, bytes) in &rows {
+                if let Some(tree) = self.holding(Ring::position_of(key)) {
+                    tree.lock().insert(key, super::digest(bytes))?;
+                    counted += 1;
+                }
+            }
+            match rows.last() {
+                Some((last, _)) if rows.len() == BUILD_PAGE_ROWS => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => return Ok(counted),
+            }
+        }
+    }
+
+    /// Writes the observer could not apply to a tree.
+    pub fn update_errors(&self) -> u64 {
+        self.update_errors.load(Ordering::Relaxed)
+    }
+
+    /// Keys in all trees.
+    pub fn keys(&self) -> u64 {
+        self.ranges.iter().map(|tree| tree.lock().len()).sum()
+    }
+}
+
+impl WriteObserver for Trees {
+    fn stored(&self, key: &[u8], old: Option<u64>, new: u64) {
+        let Some(tree) = self.holding(Ring::position_of(key)) else {
+            return;
+        };
+        let mut tree = tree.lock();
+        let result = match old {
+            Some(old) if old == new => Ok(()),
+            Some(old) => tree.update(key, old, new),
+            None => tree.insert(key, new),
+        };
+        if result.is_err() {
+            self.update_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::antientropy::partition::partition;
+    use crate::ring::{Member, Replication};
+    use crate::version::{SiblingSet, VectorClock, VersionConfig};
+    use std::sync::Arc;
+
+    fn ring() -> Ring {
+        let members = (1..=5).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
+        Ring::new(members, 8).unwrap()
+    }
+
+    fn open(directory: &std::path::Path) -> LocalStore {
+        LocalStore::open(
+            directory,
+            engine::Options::default(),
+            VersionConfig::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn incremental_trees_equal_trees_built_from_the_data() {
+        let parts = partition(&ring(), &Replication::Total(3)).unwrap();
+        let node = NodeId::new("n2");
+        let directory = tempfile::tempdir().unwrap();
+        let store = open(directory.path());
+        let live = Arc::new(Trees::new(&parts, &node, 6).unwrap());
+        store.set_observer(live.clone()).unwrap();
+        for index in 0..500 {
+            let key = format!("key{index}");
+            let context = VectorClock::new();
+            let value = Some(format!("v{index}").into_bytes());
+            store
+                .write_local(key.as_bytes(), &context, value, "n2", index)
+                .unwrap();
+        }
+        for index in (0..500).step_by(7) {
+            let key = format!("key{index}");
+            let set = store.read(key.as_bytes()).unwrap().unwrap();
+            let version = store
+                .write_local(key.as_bytes(), &set.context(), None, "n2", 1000)
+                .unwrap();
+            // Applying what is already there changes nothing.
+            assert!(!store
+                .merge_in(key.as_bytes(), &SiblingSet::single(version))
+                .unwrap());
+        }
+        assert_eq!(live.update_errors(), 0);
+        let rebuilt = Trees::new(&parts, &node, 6).unwrap();
+        let counted = rebuilt.build(&store).unwrap();
+        assert_eq!(counted, live.keys());
+        assert!(counted > 100 && counted < 500, "{counted}");
+        for (a, b) in live.ranges().iter().zip(rebuilt.ranges()) {
+            assert_eq!(*a.lock(), *b.lock());
+        }
+    }
+
+    #[test]
+    fn every_position_of_a_replicated_range_finds_its_tree() {
+        let parts = partition(&ring(), &Replication::Total(3)).unwrap();
+        let trees = Trees::new(&parts, &NodeId::new("n1"), 2).unwrap();
+        for part in &parts {
+            let mine = part.replicas.contains(&NodeId::new("n1"));
+            for position in [
+                part.range.start_exclusive.wrapping_add(1),
+                part.range.end_inclusive,
+            ] {
+                let found = trees.holding(position).map(|tree| tree.range);
+                assert_eq!(found, mine.then_some(part.range));
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `kvbench run --schedule` on an embedded cluster:
+//!
+//! - kill n2 at 1 s and restart it at 3 s in a 6 s run at N = 3, QUORUM (W = R = 2): the
+//!   cluster runs as processes (a SIGKILL), both events are in `events.csv`, the clients
+//!   ride through the crash (the run completes, errors are only the requests in flight on
+//!   the killed node), and the lost-write check at ALL finds every acknowledged write;
+//! - partition dc1 from dc2, heal, then change the link, with `lww`: the LINK.* commands
+//!   run and the lost-write report names the policy;
+//! - a schedule that cannot run is refused before the run, naming the entry.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn kvbench(arguments: &[String]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kvbench"))
+        .args(arguments)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn workload_a() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../workloads/workloada")
+        .display()
+        .to_string()
+}
+
+/// Rows of a CSV file as maps from column to value.
+fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader =
+        csv::Reader::from_path(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    reader
+        .records()
+        .map(|record| {
+            header
+                .iter()
+                .cloned()
+                .zip(record.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// A run of `seconds` with `schedule` on a cluster described by `cluster_toml`; returns
+/// (success, stdout + stderr, the run's directory).
+fn schedule_run(
+    dir: &Path,
+    name: &str,
+    cluster_toml: &str,
+    schedule: &str,
+    seconds: u32,
+) -> (bool, String, PathBuf) {
+    let clusters = dir.join(format!("clusters-{name}"));
+    std::fs::create_dir(&clusters).unwrap();
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "{cluster_toml}worker_threads = 2\nparent_dir = {:?}\n",
+            clusters.display().to_string()
+        ),
+    )
+    .unwrap();
+    let results = dir.join("results");
+    let arguments: Vec<String> = [
+        "run",
+        "-P",
+        &workload_a(),
+        "-p",
+        "recordcount=300",
+        "-p",
+        "operationcount=0",
+        "-p",
+        &format!("maxexecutiontime={seconds}"),
+        "--threads",
+        "1",
+        "--connections",
+        "4",
+        "--run-name",
+        name,
+        "--local-config",
+        &config.display().to_string(),
+        "--results",
+        &results.display().to_string(),
+        "--schedule",
+        schedule,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, stdout, stderr) = kvbench(&arguments);
+    (ok, format!("{stdout}\n{stderr}"), results.join(name))
+}
+
+#[test]
+fn a_killed_and_restarted_node_loses_no_acknowledged_write_at_quorum() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output, run) = schedule_run(
+        dir.path(),
+        "kill",
+        "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\nconsistency = \"QUORUM\"\n\
+         inter_dc_delay = \"1\"\n",
+        "1s kill n2; 3s restart n2",
+        6,
+    );
+    assert!(ok, "run failed:\n{output}");
+    assert!(output.contains("nodes as processes of"), "{output}");
+    let events = rows(&run.join("events.csv"));
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        (events[0]["event"].as_str(), events[0]["target"].as_str()),
+        ("kill", "n2")
+    );
+    assert_eq!(events[0]["result"], "ok: SIGKILL");
+    assert_eq!(
+        (events[1]["event"].as_str(), events[1]["target"].as_str()),
+        ("restart", "n2")
+    );
+    assert_eq!(events[1]["result"], "ok");
+    let kill_s: f64 = events[0]["time_s"].parse().unwrap();
+    let restart_s: f64 = events[1]["time_s"].parse().unwrap();
+    assert!((1.0..2.0).contains(&kill_s), "{events:?}");
+    assert!(restart_s >= 3.0 && restart_s > kill_s, "{events:?}");
+
+    let lost = rows(&run.join("lost_writes.csv"));
+    assert_eq!(lost.len(), 1);
+    let count = |column: &str| lost[0][column].parse::<u64>().unwrap();
+    assert!(count("keys_checked") > 0, "{lost:?}");
+    assert_eq!(count("lost"), 0, "{lost:?}\n{output}");
+    assert_eq!(count("unreadable"), 0, "{lost:?}");
+    assert_eq!(count("present"), count("keys_checked"));
+    assert!(
+        output.contains("lost-write check (KV.GET at ALL"),
+        "{output}"
+    );
+
+    // The clients rode through: the run is complete, errors are the few requests in flight
+    // on the killed node (4 clients, one each), and operations went on after the restart.
+    let intervals = rows(&run.join("availability.csv"));
+    assert!(intervals.len() >= 5, "{intervals:?}");
+    let sum = |column: &str| -> u64 {
+        intervals
+            .iter()
+            .map(|row| row[column].parse::<u64>().unwrap())
+            .sum()
+    };
+    assert!(sum("ops") > 0);
+    assert!(sum("errors") * 10 <= sum("ops"), "{intervals:?}");
+    let after_restart: u64 = intervals
+        .iter()
+        .filter(|row| row["start_s"].parse::<f64>().unwrap() >= restart_s.ceil())
+        .map(|row| row["ops"].parse::<u64>().unwrap())
+        .sum();
+    assert!(after_restart > 0, "{intervals:?}");
+    assert!(!output.contains("partial"), "{output}");
+}
+
+#[test]
+fn link_events_reach_the_cluster_and_lww_loss_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output, run) = schedule_run(
+        dir.path(),
+        "links",
+        "datacenters = 2\nnodes_per_datacenter = 1\nreplication = { dc1 = 1, dc2 = 1 }\n\
+         consistency = \"ONE\"\ninter_dc_delay = \"2\"\nconflict_policy = \"lww\"\n",
+        "0.5s partition dc1 dc2; 1.5s heal; 2s link dc1 dc2 delay=10ms; 2.5s link reset",
+        3,
+    );
+    assert!(ok, "run failed:\n{output}");
+    assert!(output.contains("nodes in process"), "{output}");
+    let events = rows(&run.join("events.csv"));
+    let summary: Vec<(&str, &str)> = events
+        .iter()
+        .map(|row| (row["event"].as_str(), row["target"].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("partition", "dc1-dc2"),
+            ("heal", "all"),
+            ("link", "dc1-dc2"),
+            ("link-reset", "all")
+        ]
+    );
+    for row in &events {
+        assert!(row["result"].starts_with("ok: LINK."), "{row:?}");
+    }
+    let lost = rows(&run.join("lost_writes.csv"));
+    assert_eq!(lost[0]["conflict_policy"], "lww");
+    assert!(output.contains("conflict policy lww"), "{output}");
+}
+
+#[test]
+fn a_schedule_that_cannot_run_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output, run) = schedule_run(
+        dir.path(),
+        "bad",
+        "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\n",
+        "1s kill n2; 2s restart n9",
+        2,
+    );
+    assert!(!ok);
+    assert!(
+        output.contains("n9") && output.contains("n1 to n3"),
+        "{output}"
+    );
+    // Refused before any node started or any record was loaded.
+    assert!(!output.contains("embedded cluster:"), "{output}");
+    assert!(!run.exists());
+    let (ok, output, _) = schedule_run(
+        dir.path(),
+        "add",
+        "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\n",
+        "1s add n4",
+        2,
+    );
+    assert!(!ok);
+    assert!(output.contains("not supported yet"), "{output}");
+    let (ok, output, _) = schedule_run(
+        dir.path(),
+        "typo",
+        "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\n",
+        "1s kill n2; 2s restrat n2",
+        2,
+    );
+    assert!(!ok);
+    assert!(
+        output.contains("schedule entry 2 \"2s restrat n2\"") && output.contains("unknown action"),
+        "{output}"
+    );
+}
