@@ -81,7 +81,9 @@ pub struct AntiEntropy {
     trees: Option<Arc<Trees>>,
     stats: Stats,
     timeout: Duration,
-    transport: OnceLock<Arc<PeerTransport>>,
+    /// Weak: the transport's handler chain holds this service (a strong reference back
+    /// kept a stopped node's store open).
+    transport: OnceLock<std::sync::Weak<PeerTransport>>,
     /// Held for the whole of a round.
     round: tokio::sync::Mutex<()>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -137,7 +139,7 @@ impl AntiEntropy {
 
     /// Starts rounds every `interval_ms` (unless 0 or disabled) over `transport`.
     pub fn start(self: &Arc<Self>, transport: Arc<PeerTransport>) {
-        let _ = self.transport.set(transport);
+        let _ = self.transport.set(Arc::downgrade(&transport));
         if self.trees.is_none() || self.config.interval_ms == 0 {
             return;
         }
@@ -205,7 +207,7 @@ impl AntiEntropy {
         let transport = self
             .transport
             .get()
-            .cloned()
+            .and_then(std::sync::Weak::upgrade)
             .ok_or_else(|| Error::Stopped("anti-entropy has no transport yet".into()))?;
         let _round = self.round.lock().await;
         let started = Instant::now();
