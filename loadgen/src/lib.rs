@@ -32,8 +32,8 @@ pub mod predict;
 pub mod probe;
 pub mod report;
 pub mod routing;
-pub mod verify;
 pub mod sweep;
+pub mod verify;
 pub mod workload;
 
 pub use error::{Error, Result};

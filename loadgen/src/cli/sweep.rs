@@ -316,6 +316,18 @@ fn finish(
     if summary.interrupted {
         return Err(Error::PartialRun("sweep interrupted".to_string()));
     }
+    let failed = summary
+        .rows
+        .iter()
+        .filter(|row| row.get("status").map(String::as_str) != Some("complete"))
+        .count();
+    if failed > 0 {
+        // Scripts see it; the same command again runs the failed cells only.
+        return Err(Error::PartialRun(format!(
+            "{failed} cell(s) failed (their rows in sweep.csv say why); run the same command \
+             again to retry them"
+        )));
+    }
     Ok(())
 }
 
