@@ -246,7 +246,6 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         }
     };
     let total = cells.len();
-    let mut lines = Vec::new();
     let mut progress = |event: Progress<'_>| match event {
         Progress::Start { skipped, .. } => {
             bar.set_position(skipped as u64);
@@ -259,10 +258,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         Progress::Cell(cell) => {
             bar.set_message(format!("cell {}/{total}: {}", cell.index + 1, cell.label()))
         }
-        Progress::CellEnded(cell) => {
-            bar.inc(1);
-            lines.push(cell.index);
-        }
+        Progress::CellEnded(_) => bar.inc(1),
     };
     let summary = run_sweep(&directory, &spec, &mut runner, &mut progress);
     bar.finish_and_clear();
