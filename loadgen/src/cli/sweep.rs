@@ -246,7 +246,6 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         }
     };
     let total = cells.len();
-    let mut lines = Vec::new();
     let mut progress = |event: Progress<'_>| match event {
         Progress::Start { skipped, .. } => {
             bar.set_position(skipped as u64);
@@ -259,10 +258,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result
         Progress::Cell(cell) => {
             bar.set_message(format!("cell {}/{total}: {}", cell.index + 1, cell.label()))
         }
-        Progress::CellEnded(cell) => {
-            bar.inc(1);
-            lines.push(cell.index);
-        }
+        Progress::CellEnded(_) => bar.inc(1),
     };
     let summary = run_sweep(&directory, &spec, &mut runner, &mut progress);
     bar.finish_and_clear();
@@ -315,6 +311,18 @@ fn finish(
     }
     if summary.interrupted {
         return Err(Error::PartialRun("sweep interrupted".to_string()));
+    }
+    let failed = summary
+        .rows
+        .iter()
+        .filter(|row| row.get("status").map(String::as_str) != Some("complete"))
+        .count();
+    if failed > 0 {
+        // Scripts see it; the same command again runs the failed cells only.
+        return Err(Error::PartialRun(format!(
+            "{failed} cell(s) failed (their rows in sweep.csv say why); run the same command \
+             again to retry them"
+        )));
     }
     Ok(())
 }
