@@ -2,8 +2,9 @@
 //! background every `interval_ms`, or now on `ANTIENTROPY.RUN`).
 //!
 //! A round exchanges with every other replica of this node's ranges in turn (see
-//! [`super::exchange`]); one round runs at a time. A peer that fails (down, partitioned,
-//! on another ring) is counted and logged and the round goes on with the next.
+//! [`super::exchange`]); one round runs at a time. A peer gossip holds Down is skipped
+//! (counted); one that fails (down, partitioned, on another ring) is counted and logged
+//! and the round goes on with the next.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -36,6 +37,7 @@ pub struct Stats {
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     last_round_ms: AtomicU64,
+    peers_skipped: AtomicU64,
 }
 
 /// The peer frame header, counted with every message's payload.
@@ -85,6 +87,8 @@ pub struct AntiEntropy {
     /// Held for the whole of a round.
     round: tokio::sync::Mutex<()>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Gossip's Down verdicts: such peers are skipped rather than waited for.
+    detector: OnceLock<crate::handoff::sloppy::FailureDetector>,
 }
 
 impl AntiEntropy {
@@ -132,6 +136,7 @@ impl AntiEntropy {
             transport: OnceLock::new(),
             round: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
+            detector: OnceLock::new(),
         }))
     }
 
@@ -155,6 +160,11 @@ impl AntiEntropy {
             }
         });
         *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    /// Makes rounds skip peers `detector` (gossip) holds Down; set once.
+    pub fn set_failure_detector(&self, detector: crate::handoff::sloppy::FailureDetector) {
+        let _ = self.detector.set(detector);
     }
 
     /// Stops the background rounds.
@@ -218,6 +228,11 @@ impl AntiEntropy {
         let mut lines = Vec::new();
         let mut budget = self.config.bytes_per_round_max;
         for peer in peers {
+            if self.detector.get().is_some_and(|is_down| is_down(&peer)) {
+                self.stats.peers_skipped.fetch_add(1, Ordering::Relaxed);
+                lines.push(format!("{peer} skipped: gossip holds it down"));
+                continue;
+            }
             match exchange(self, &trees, &transport, &peer, &mut budget).await {
                 Ok(report) => {
                     self.stats.add_exchange(&report);
@@ -256,6 +271,7 @@ impl AntiEntropy {
             ("antientropy_rounds", load(&stats.rounds)),
             ("antientropy_exchanges", load(&stats.exchanges)),
             ("antientropy_exchange_errors", load(&stats.exchange_errors)),
+            ("antientropy_peers_skipped", load(&stats.peers_skipped)),
             ("antientropy_ranges_compared", load(&stats.ranges_compared)),
             (
                 "antientropy_ranges_differing",
