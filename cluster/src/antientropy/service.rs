@@ -74,6 +74,12 @@ impl Stats {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// See the module documentation.
 pub struct AntiEntropy {
     node: NodeId,
@@ -83,7 +89,10 @@ pub struct AntiEntropy {
     trees: Option<Arc<Trees>>,
     stats: Stats,
     timeout: Duration,
-    transport: OnceLock<Arc<PeerTransport>>,
+    /// Set by [`AntiEntropy::start`], cleared by [`AntiEntropy::stop`]: the transport's
+    /// handler chain holds this service, so keeping it longer would be a cycle that keeps
+    /// the store (and its directory lock) alive after the node stops.
+    transport: Mutex<Option<Arc<PeerTransport>>>,
     /// Held for the whole of a round.
     round: tokio::sync::Mutex<()>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -133,7 +142,7 @@ impl AntiEntropy {
             trees,
             stats: Stats::default(),
             timeout,
-            transport: OnceLock::new(),
+            transport: Mutex::new(None),
             round: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
             detector: OnceLock::new(),
@@ -142,15 +151,19 @@ impl AntiEntropy {
 
     /// Starts rounds every `interval_ms` (unless 0 or disabled) over `transport`.
     pub fn start(self: &Arc<Self>, transport: Arc<PeerTransport>) {
-        let _ = self.transport.set(transport);
+        *lock(&self.transport) = Some(transport);
         if self.trees.is_none() || self.config.interval_ms == 0 {
             return;
         }
-        let service = Arc::clone(self);
+        // Weak: an aborted task that has not been dropped yet must not keep the store open.
+        let service = Arc::downgrade(self);
         let interval = Duration::from_millis(self.config.interval_ms);
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
                 if let Err(error) = service.run_round().await {
                     eprintln!(
                         "kvnode {}: anti-entropy round failed: {error}",
@@ -159,7 +172,7 @@ impl AntiEntropy {
                 }
             }
         });
-        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        *lock(&self.task) = Some(task);
     }
 
     /// Makes rounds skip peers `detector` (gossip) holds Down; set once.
@@ -169,9 +182,10 @@ impl AntiEntropy {
 
     /// Stops the background rounds.
     pub fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
+        lock(&self.transport).take();
     }
 
     /// The trees, or an error saying anti-entropy is off.
@@ -212,11 +226,9 @@ impl AntiEntropy {
     /// One round now (after any round in progress); a summary line per peer.
     pub async fn run_round(self: &Arc<Self>) -> Result<Vec<String>> {
         let trees = Arc::clone(self.trees()?);
-        let transport = self
-            .transport
-            .get()
-            .cloned()
-            .ok_or_else(|| Error::Stopped("anti-entropy has no transport yet".into()))?;
+        let transport = lock(&self.transport)
+            .clone()
+            .ok_or_else(|| Error::Stopped("anti-entropy is not running".into()))?;
         let _round = self.round.lock().await;
         let started = Instant::now();
         let peers: BTreeSet<NodeId> = trees
