@@ -51,7 +51,7 @@ use tokio::sync::mpsc;
 
 use crate::antientropy::{AntiEntropy, AntiEntropyHandler};
 use crate::config::NodeConfig;
-use crate::handoff::sloppy::Fallbacks;
+use crate::handoff::sloppy::{FailureDetector, Fallbacks};
 use crate::handoff::{Handoff, HandoffHandler, HintStore};
 use crate::membership::node::{MembershipHandler, MembershipService};
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
@@ -194,7 +194,9 @@ impl Coordinator {
             Duration::from_millis(config.request_timeout_ms),
         ));
         let detector = Arc::clone(&membership);
-        handoff.set_failure_detector(Arc::new(move |node: &NodeId| detector.is_down(node)));
+        let detector: FailureDetector = Arc::new(move |node: &NodeId| detector.is_down(node));
+        handoff.set_failure_detector(Arc::clone(&detector));
+        antientropy.set_failure_detector(detector);
         handoff.start_delivery(Arc::clone(&transport));
         membership.start(Arc::clone(&transport));
         antientropy.start(Arc::clone(&transport));

@@ -1,7 +1,7 @@
 //! Hinted handoff consults the gossip failure detector: once gossip holds a killed
 //! replica Down, writes for it go straight to a fallback (no direct attempt, counted in
 //! `hint_gossip_down_skips`), and delivery waits until gossip sees it back, then levels
-//! it (equal Merkle roots). Real `kvnode` processes on 127.0.x.y, killed however the test
+//! it (equal Merkle roots); an anti-entropy round skips it meanwhile. Real `kvnode` processes on 127.0.x.y, killed however the test
 //! ends.
 
 mod antientropy_common;
@@ -70,6 +70,16 @@ fn writes_skip_a_replica_gossip_holds_down_and_hints_reach_it_when_back() {
         skips > hinted / 2,
         "{skips} skips for {hinted} hinted writes"
     );
+
+    // An anti-entropy round does not wait on n4 either.
+    let round = antientropy_common::run_round(address[0]);
+    assert!(
+        round
+            .iter()
+            .any(|line| line == "n4 skipped: gossip holds it down"),
+        "{round:?}"
+    );
+    assert_eq!(info_field(address[0], "antientropy_peers_skipped"), 1);
 
     cluster.restart(3).expect("restart n4");
     wait_until("hint delivery", || {

@@ -28,7 +28,7 @@ use super::service::AntiEntropy;
 use super::trees::{RangeTree, Trees};
 use super::wire::{AeMessage, RangeBuckets, Row};
 use crate::net::transport::PeerTransport;
-use crate::protocol::peer::PeerMessage;
+use crate::protocol::peer::{PeerMessage, HEADER_SIZE_BYTES};
 use crate::ring::NodeId;
 use crate::version::SiblingSet;
 use crate::{Error, Result};
@@ -103,7 +103,8 @@ impl Session<'_> {
             PeerMessage::AntiEntropy(reply) => {
                 let received = reply.encoded_len();
                 self.service.stats().add_received(received);
-                let bytes = (sent + received) as u64 + 40;
+                // Both payloads and both frame headers.
+                let bytes = (sent + received + 2 * HEADER_SIZE_BYTES) as u64;
                 self.report.bytes += bytes;
                 *self.budget = self.budget.saturating_sub(bytes);
                 Ok(reply)

@@ -245,3 +245,84 @@ impl PeerHandler for AntiEntropyHandler {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::antientropy::partition::partition;
+    use crate::ring::{Member, Replication};
+    use crate::version::{VectorClock, VersionConfig};
+
+    #[test]
+    fn bounded_scans_resumed_find_exactly_the_keys_of_the_wanted_buckets() {
+        let members = (1..=4).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
+        let ring = Ring::new(members, 8).unwrap();
+        let parts = partition(&ring, &Replication::Total(2)).unwrap();
+        let trees = Trees::new(&parts, &NodeId::new("n1"), 3).unwrap();
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(
+            directory.path(),
+            engine::Options::default(),
+            VersionConfig::default(),
+        )
+        .unwrap();
+        for index in 0..300 {
+            let key = format!("key{index:03}");
+            let value = Some(vec![index as u8]);
+            store
+                .write_local(key.as_bytes(), &VectorClock::new(), value, "n1", 1)
+                .unwrap();
+        }
+        // Buckets 1 and 6 of every range this node holds.
+        let wanted: Vec<RangeBuckets> = trees
+            .ranges()
+            .iter()
+            .map(|tree| RangeBuckets {
+                range: tree.range,
+                buckets: vec![1, 6],
+            })
+            .collect();
+        let filter = BucketFilter::new(3, &wanted).unwrap();
+        let (all, resume) =
+            scan_buckets(&store, &trees, &filter, &[], usize::MAX, usize::MAX).unwrap();
+        assert!(resume.is_none());
+        let expected: Vec<Vec<u8>> = (0..300)
+            .map(|index| format!("key{index:03}").into_bytes())
+            .filter(|key| {
+                let position = Ring::position_of(key);
+                trees.holding(position).is_some_and(|tree| {
+                    let bucket = bucket_of_position(tree.range, 3, position).unwrap();
+                    bucket == 1 || bucket == 6
+                })
+            })
+            .collect();
+        assert!(expected.len() > 10, "{} keys", expected.len());
+        assert_eq!(
+            all.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            expected
+        );
+        for (keys_max, rows_max) in [(3, usize::MAX), (usize::MAX, 7), (2, 5)] {
+            let mut pages = Vec::new();
+            let mut resume = Some(Vec::new());
+            let mut requests = 0;
+            while let Some(start) = resume {
+                let (keys, next) =
+                    scan_buckets(&store, &trees, &filter, &start, keys_max, rows_max).unwrap();
+                assert!(keys.len() <= keys_max);
+                pages.extend(keys);
+                resume = next;
+                requests += 1;
+                assert!(requests < 1000);
+            }
+            assert_eq!(pages, all, "keys_max {keys_max} rows_max {rows_max}");
+        }
+        assert!(BucketFilter::new(
+            3,
+            &[RangeBuckets {
+                range: wanted[0].range,
+                buckets: vec![8],
+            }]
+        )
+        .is_err());
+    }
+}

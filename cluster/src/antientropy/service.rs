@@ -2,13 +2,14 @@
 //! background every `interval_ms`, or now on `ANTIENTROPY.RUN`).
 //!
 //! A round exchanges with every other replica of this node's ranges in turn (see
-//! [`super::exchange`]); one round runs at a time. A peer that fails (down, partitioned,
-//! on another ring) is counted and logged and the round goes on with the next.
+//! [`super::exchange`]); one round runs at a time. A peer gossip holds Down is skipped
+//! (counted); one that fails (down, partitioned, on another ring) is counted and logged
+//! and the round goes on with the next.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::config::AntiEntropyConfig;
@@ -36,6 +37,7 @@ pub struct Stats {
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     last_round_ms: AtomicU64,
+    peers_skipped: AtomicU64,
 }
 
 /// The peer frame header, counted with every message's payload.
@@ -72,6 +74,12 @@ impl Stats {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// See the module documentation.
 pub struct AntiEntropy {
     node: NodeId,
@@ -81,12 +89,15 @@ pub struct AntiEntropy {
     trees: Option<Arc<Trees>>,
     stats: Stats,
     timeout: Duration,
-    /// Weak: the transport's handler chain holds this service, and a strong reference back
-    /// would keep a stopped node's transport, and through it the store, alive.
-    transport: OnceLock<Weak<PeerTransport>>,
+    /// Set by [`AntiEntropy::start`], cleared by [`AntiEntropy::stop`]: the transport's
+    /// handler chain holds this service, so keeping it longer would be a cycle that keeps
+    /// the store (and its directory lock) alive after the node stops.
+    transport: Mutex<Option<Arc<PeerTransport>>>,
     /// Held for the whole of a round.
     round: tokio::sync::Mutex<()>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Gossip's Down verdicts: such peers are skipped rather than waited for.
+    detector: OnceLock<crate::handoff::sloppy::FailureDetector>,
 }
 
 impl AntiEntropy {
@@ -131,23 +142,28 @@ impl AntiEntropy {
             trees,
             stats: Stats::default(),
             timeout,
-            transport: OnceLock::new(),
+            transport: Mutex::new(None),
             round: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
+            detector: OnceLock::new(),
         }))
     }
 
     /// Starts rounds every `interval_ms` (unless 0 or disabled) over `transport`.
     pub fn start(self: &Arc<Self>, transport: Arc<PeerTransport>) {
-        let _ = self.transport.set(Arc::downgrade(&transport));
+        *lock(&self.transport) = Some(transport);
         if self.trees.is_none() || self.config.interval_ms == 0 {
             return;
         }
-        let service = Arc::clone(self);
+        // Weak: an aborted task that has not been dropped yet must not keep the store open.
+        let service = Arc::downgrade(self);
         let interval = Duration::from_millis(self.config.interval_ms);
         let task = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
                 if let Err(error) = service.run_round().await {
                     eprintln!(
                         "kvnode {}: anti-entropy round failed: {error}",
@@ -156,14 +172,20 @@ impl AntiEntropy {
                 }
             }
         });
-        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        *lock(&self.task) = Some(task);
+    }
+
+    /// Makes rounds skip peers `detector` (gossip) holds Down; set once.
+    pub fn set_failure_detector(&self, detector: crate::handoff::sloppy::FailureDetector) {
+        let _ = self.detector.set(detector);
     }
 
     /// Stops the background rounds.
     pub fn stop(&self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
+        lock(&self.transport).take();
     }
 
     /// The trees, or an error saying anti-entropy is off.
@@ -204,11 +226,9 @@ impl AntiEntropy {
     /// One round now (after any round in progress); a summary line per peer.
     pub async fn run_round(self: &Arc<Self>) -> Result<Vec<String>> {
         let trees = Arc::clone(self.trees()?);
-        let transport = self
-            .transport
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| Error::Stopped("anti-entropy has no running transport".into()))?;
+        let transport = lock(&self.transport)
+            .clone()
+            .ok_or_else(|| Error::Stopped("anti-entropy is not running".into()))?;
         let _round = self.round.lock().await;
         let started = Instant::now();
         let peers: BTreeSet<NodeId> = trees
@@ -220,6 +240,11 @@ impl AntiEntropy {
         let mut lines = Vec::new();
         let mut budget = self.config.bytes_per_round_max;
         for peer in peers {
+            if self.detector.get().is_some_and(|is_down| is_down(&peer)) {
+                self.stats.peers_skipped.fetch_add(1, Ordering::Relaxed);
+                lines.push(format!("{peer} skipped: gossip holds it down"));
+                continue;
+            }
             match exchange(self, &trees, &transport, &peer, &mut budget).await {
                 Ok(report) => {
                     self.stats.add_exchange(&report);
@@ -258,6 +283,7 @@ impl AntiEntropy {
             ("antientropy_rounds", load(&stats.rounds)),
             ("antientropy_exchanges", load(&stats.exchanges)),
             ("antientropy_exchange_errors", load(&stats.exchange_errors)),
+            ("antientropy_peers_skipped", load(&stats.peers_skipped)),
             ("antientropy_ranges_compared", load(&stats.ranges_compared)),
             (
                 "antientropy_ranges_differing",
