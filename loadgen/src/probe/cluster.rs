@@ -23,6 +23,7 @@
 
 use std::net::SocketAddr;
 
+use cluster::coordinator::ReadFanout;
 use cluster::launcher::{InProcessCluster, InProcessSpec};
 use cluster::net::{DelayDistribution, LinkSpec, MessageKind};
 use cluster::protocol::Consistency;
@@ -230,6 +231,9 @@ impl PbsCluster {
         spec.default_consistency = Consistency::One;
         spec.worker_threads = options.worker_threads;
         spec.base.read_repair = options.read_repair;
+        // The WARS model (and the paper's setup) sends every read to all N replicas and
+        // counts the first R replies; the node's default asks only as many as R needs.
+        spec.base.read_fanout = ReadFanout::All;
         spec.base.links.intra_datacenter = options.link.clone();
         spec.base.links.inter_datacenter = options.link.clone();
         let nodes = InProcessCluster::start(&spec)?;
