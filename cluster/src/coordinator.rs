@@ -188,7 +188,6 @@ impl Coordinator {
         let handoff = Arc::new(Handoff::new(
             NodeId::new(&config.node_id),
             config.handoff,
-            ring.clone(),
             hints,
             Arc::clone(&clock),
             Duration::from_millis(config.request_timeout_ms),
@@ -427,6 +426,7 @@ impl Coordinator {
         let fallbacks = Arc::new(Fallbacks::new(
             &key,
             replicas.iter().map(|(node, _)| node.clone()).collect(),
+            self.scaling.snapshot(),
         ));
         let failed: Vec<NodeId> = failures.iter().map(|answer| answer.node.clone()).collect();
         // Replicas that could not mint are known unreachable: straight to a fallback.

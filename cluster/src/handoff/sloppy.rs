@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 use crate::net::transport::PeerTransport;
 use crate::net::Clock;
 use crate::protocol::peer::PeerMessage;
-use crate::ring::{NodeId, Replication, Ring};
+use crate::ring::{NodeId, Replication};
+use crate::scaling::RingState;
 use crate::version::SiblingSet;
 use crate::{Error, Result};
 
@@ -48,34 +49,35 @@ fn expect_ack(reply: PeerMessage) -> Result<()> {
 
 /// One write's fallback candidates: nodes past the key's preference list in ring order,
 /// each handed out once so two unreachable replicas never share a fallback. Computed on
-/// first use: most writes never need one.
+/// first use: most writes never need one. The ring is the write's snapshot, so a node that
+/// joined or left since the node started is (or is no longer) a candidate.
 pub struct Fallbacks {
     key: Vec<u8>,
     replicas: Vec<NodeId>,
+    ring: Arc<RingState>,
     candidates: Mutex<Option<Vec<(NodeId, String)>>>,
 }
 
 impl Fallbacks {
     /// The pool for `key`, whose preference list is `replicas`.
-    pub fn new(key: &[u8], replicas: Vec<NodeId>) -> Fallbacks {
+    pub fn new(key: &[u8], replicas: Vec<NodeId>, ring: Arc<RingState>) -> Fallbacks {
         Fallbacks {
             key: key.to_vec(),
             replicas,
+            ring,
             candidates: Mutex::new(None),
         }
     }
 
     /// The next candidate, preferring `datacenter`, skipping nodes `usable` refuses.
-    fn take(
-        &self,
-        ring: &Ring,
-        datacenter: &str,
-        usable: impl Fn(&NodeId) -> bool,
-    ) -> Option<(NodeId, String)> {
+    fn take(&self, datacenter: &str, usable: impl Fn(&NodeId) -> bool) -> Option<(NodeId, String)> {
         let mut guard = self
             .candidates
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // During a ring change the next ring already holds a joining node and no longer
+        // the leaving one.
+        let ring = self.ring.next.as_ref().unwrap_or(&self.ring.current);
         let candidates = guard.get_or_insert_with(|| {
             let all = Replication::Total(ring.members().len());
             ring.preference_list(&self.key, &all)
@@ -108,7 +110,6 @@ pub type FailureDetector = Arc<dyn Fn(&NodeId) -> bool + Send + Sync>;
 pub struct Handoff {
     pub(super) node: NodeId,
     mode: HandoffMode,
-    pub(super) ring: Ring,
     pub(super) hints: Arc<HintStore>,
     pub(super) clock: Arc<dyn Clock>,
     /// Nodes that recently failed, with when to try them directly again.
@@ -124,12 +125,11 @@ pub struct Handoff {
 }
 
 impl Handoff {
-    /// Sloppy-quorum state for `node` over `ring`, storing hints in `hints`; deliveries
+    /// Sloppy-quorum state for `node`, storing hints in `hints`; deliveries
     /// wait up to `request_timeout` for an owner.
     pub fn new(
         node: NodeId,
         mode: HandoffMode,
-        ring: Ring,
         hints: Arc<HintStore>,
         clock: Arc<dyn Clock>,
         request_timeout: Duration,
@@ -138,7 +138,6 @@ impl Handoff {
         Handoff {
             node,
             mode,
-            ring,
             hints,
             clock,
             down_until: Mutex::new(HashMap::new()),
@@ -293,8 +292,7 @@ impl Handoff {
         self.mark_down(&node);
         let mut last = String::from("no fallback node available");
         for _ in 0..FALLBACK_ATTEMPTS {
-            let Some((fallback, _)) = fallbacks.take(&self.ring, datacenter, |n| !self.is_down(n))
-            else {
+            let Some((fallback, _)) = fallbacks.take(datacenter, |n| !self.is_down(n)) else {
                 break;
             };
             let remaining = timeout.saturating_sub(started.elapsed());
