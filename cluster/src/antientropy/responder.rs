@@ -99,6 +99,7 @@ pub fn scan_buckets(
 /// Answers one anti-entropy request; runs on the blocking pool (it may scan the store).
 pub fn answer(service: &AntiEntropy, request: AeMessage) -> Result<AeMessage> {
     let trees = service.trees()?;
+    let trees = trees.as_ref();
     let store = service.store();
     let config = service.config();
     let check_depth = |depth: u8| {
@@ -121,13 +122,28 @@ pub fn answer(service: &AntiEntropy, request: AeMessage) -> Result<AeMessage> {
         })
     };
     match request {
-        AeMessage::Roots { depth, ranges } => {
+        AeMessage::Roots {
+            depth,
+            ring_version,
+            ranges,
+        } => {
+            // Trees of another ring are not compared (another partition, maybe another
+            // depth): the asker sees the version and skips this node.
+            if ring_version != trees.ring_version() {
+                return Ok(AeMessage::RootsReply {
+                    ring_version: trees.ring_version(),
+                    roots: vec![None; ranges.len()],
+                });
+            }
             check_depth(depth)?;
             let roots = ranges
                 .iter()
                 .map(|range| trees.get(range).map(|tree| tree.lock().root()))
                 .collect();
-            Ok(AeMessage::RootsReply { roots })
+            Ok(AeMessage::RootsReply {
+                ring_version,
+                roots,
+            })
         }
         AeMessage::Hashes {
             range,
@@ -258,7 +274,7 @@ mod tests {
         let members = (1..=4).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
         let ring = Ring::new(members, 8).unwrap();
         let parts = partition(&ring, &Replication::Total(2)).unwrap();
-        let trees = Trees::new(&parts, &NodeId::new("n1"), 3).unwrap();
+        let trees = Trees::new(&parts, &NodeId::new("n1"), 3, 0).unwrap();
         let directory = tempfile::tempdir().unwrap();
         let store = LocalStore::open(
             directory.path(),
