@@ -405,6 +405,65 @@ mod tests {
     }
 
     #[test]
+    fn a_rebuild_during_writes_equals_a_build_from_the_data_afterwards() {
+        let old_parts = partition(&ring(), &Replication::Total(3)).unwrap();
+        let members = (1..=4).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
+        let new_ring = Ring::new(members, 8).unwrap();
+        let new_parts = partition(&new_ring, &Replication::Total(3)).unwrap();
+        let node = NodeId::new("n2");
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(directory.path()));
+        let live = Arc::new(LiveTrees::new(Arc::new(
+            Trees::new(&old_parts, &node, 5, 0).unwrap(),
+        )));
+        store.set_observer(live.clone()).unwrap();
+        let write = |store: &LocalStore, index: u64| {
+            let key = format!("key{}", index % 3000);
+            let context = store
+                .read(key.as_bytes())
+                .unwrap()
+                .map(|set| set.context())
+                .unwrap_or_default();
+            let value = Some(format!("v{index}").into_bytes());
+            store
+                .write_local(key.as_bytes(), &context, value, "n2", index)
+                .unwrap();
+        };
+        for index in 0..1500 {
+            write(&store, index);
+        }
+        for round in 1..=3u64 {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                for writer in 0..2u64 {
+                    let (store, stop) = (&store, &stop);
+                    scope.spawn(move || {
+                        // New keys and updates, before and after the scan's cursor.
+                        let mut index = round * 100_000 + writer * 7;
+                        while !stop.load(Ordering::Relaxed) {
+                            write(store, index);
+                            index += 13;
+                        }
+                    });
+                }
+                let trees = Trees::new(&new_parts, &node, 6, round).unwrap();
+                live.rebuild(&store, trees).unwrap();
+                stop.store(true, Ordering::Relaxed);
+            });
+            let current = live.current();
+            assert_eq!(current.ring_version(), round);
+            assert_eq!(current.update_errors(), 0);
+            let expected = Trees::new(&new_parts, &node, 6, round).unwrap();
+            expected.build(&store).unwrap();
+            assert!(expected.keys() > 500, "{}", expected.keys());
+            assert_eq!(current.keys(), expected.keys());
+            for (a, b) in current.ranges().iter().zip(expected.ranges()) {
+                assert_eq!(*a.lock(), *b.lock(), "round {round}");
+            }
+        }
+    }
+
+    #[test]
     fn every_position_of_a_replicated_range_finds_its_tree() {
         let parts = partition(&ring(), &Replication::Total(3)).unwrap();
         let trees = Trees::new(&parts, &NodeId::new("n1"), 2, 0).unwrap();
