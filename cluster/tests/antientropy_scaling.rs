@@ -39,14 +39,27 @@ fn after_a_join_trees_follow_the_new_ring_and_rounds_repair_over_it() {
     let n4 = cluster.nodes()[3].config.clone();
 
     write_keys(&address[..3], "pre", KEYS, 2);
+    let n4_client = n4.client_address.to_string();
+    let n4_peer = n4.peer_address.to_string();
+    let join_words = ["CLUSTER.JOIN", "n4", "dc1", &n4_client, &n4_peer];
+    // n4 is not running yet: the change stops at its first phase, and rounds pause.
+    let stuck = Client::connect(address[0]).command(&join_words);
+    assert!(
+        format!("{stuck:?}").contains("ring change stopped at version 1 (phase streaming)"),
+        "{stuck:?}"
+    );
+    let summary = run_round(address[1]);
+    assert_eq!(
+        summary,
+        ["paused: ring change under way (version 1)"],
+        "{summary:?}"
+    );
+    assert_eq!(info_field(address[1], "antientropy_rounds_paused"), 1);
+    assert_eq!(info_field(address[1], "antientropy_ring_version"), 0);
+
     cluster.start_node(3).expect("n4 starts, joining");
-    let join = Client::connect(address[0]).command(&[
-        "CLUSTER.JOIN",
-        "n4",
-        "dc1",
-        &n4.client_address.to_string(),
-        &n4.peer_address.to_string(),
-    ]);
+    // The same command resumes the join.
+    let join = Client::connect(address[0]).command(&join_words);
     let Reply::Array(lines) = &join else {
         panic!("CLUSTER.JOIN: {join:?}");
     };
