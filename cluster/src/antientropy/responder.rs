@@ -341,4 +341,74 @@ mod tests {
         )
         .is_err());
     }
+
+    #[tokio::test]
+    async fn roots_asked_for_another_ring_version_are_not_given() {
+        use crate::config::MemberConfig;
+        use crate::scaling::{Phase, RingSpec, RingState};
+        let member = |id: &str| MemberConfig {
+            id: id.into(),
+            datacenter: "dc1".into(),
+            weight: 1,
+            client_address: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            peer_address: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+        };
+        let spec = RingSpec {
+            version: 3,
+            phase: Phase::Stable,
+            current: vec![member("n1"), member("n2"), member("n3"), member("n4")],
+            next: Vec::new(),
+        };
+        let state = RingState::build(spec, 8).unwrap();
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(
+            directory.path(),
+            engine::Options::default(),
+            VersionConfig::default(),
+        )
+        .unwrap();
+        let service = AntiEntropy::open(
+            NodeId::new("n1"),
+            crate::antientropy::AntiEntropyConfig::default(),
+            &state,
+            &Replication::Total(3),
+            Arc::new(store),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        let trees = service.trees().unwrap();
+        assert_eq!(trees.ring_version(), 3);
+        let ranges: Vec<TokenRange> = trees.ranges().iter().map(|tree| tree.range).collect();
+        assert!(ranges.len() > 1);
+        let ask = |ring_version| AeMessage::Roots {
+            depth: trees.depth(),
+            ring_version,
+            ranges: ranges.clone(),
+        };
+        let AeMessage::RootsReply {
+            ring_version,
+            roots,
+        } = answer(&service, ask(3)).unwrap()
+        else {
+            panic!("not a RootsReply");
+        };
+        assert_eq!(ring_version, 3);
+        assert!(roots.iter().all(Option::is_some));
+        // Another version: this node's version and no roots, whatever the depth asked.
+        for (version, depth) in [(2, trees.depth()), (4, 0)] {
+            let mut request = ask(version);
+            if let AeMessage::Roots { depth: asked, .. } = &mut request {
+                *asked = depth;
+            }
+            let reply = answer(&service, request).unwrap();
+            assert_eq!(
+                reply,
+                AeMessage::RootsReply {
+                    ring_version: 3,
+                    roots: vec![None; ranges.len()],
+                }
+            );
+        }
+    }
 }
