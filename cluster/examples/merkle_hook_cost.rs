@@ -31,7 +31,7 @@ fn run(writes: usize, value_bytes: usize, observed: bool) -> f64 {
         let members = (1..=3).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
         let ring = Ring::new(members, 256).expect("ring");
         let parts = partition(&ring, &Replication::Total(3)).expect("partition");
-        let trees = Arc::new(Trees::new(&parts, &NodeId::new("n1"), 12).expect("trees"));
+        let trees = Arc::new(Trees::new(&parts, &NodeId::new("n1"), 12, 0).expect("trees"));
         store.set_observer(trees).expect("observer");
     }
     let value = vec![b'x'; value_bytes];
@@ -60,7 +60,7 @@ fn hook_only(calls: usize, value_bytes: usize) -> f64 {
     let members = (1..=3).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
     let ring = Ring::new(members, 256).expect("ring");
     let parts = partition(&ring, &Replication::Total(3)).expect("partition");
-    let trees = Trees::new(&parts, &NodeId::new("n1"), 12).expect("trees");
+    let trees = Trees::new(&parts, &NodeId::new("n1"), 12, 0).expect("trees");
     let keys: Vec<String> = (0..1000).map(|i| format!("key{i}")).collect();
     let stored = vec![b'x'; value_bytes + 40];
     for key in &keys {

@@ -5,13 +5,15 @@
 //!   the same ranges and tree depth.
 //! - [`merkle`]: a range's tree, `2^depth` buckets by ring position, updated per write.
 //! - [`trees`]: this node's trees, built from the store at start and kept current by the
-//!   store's write observer ([`crate::store::WriteObserver`]), O(depth) per write.
+//!   store's write observer ([`crate::store::WriteObserver`]), O(depth) per write; rebuilt
+//!   while writes go on when the ring reaches a new stable version.
 //! - [`exchange`] (the initiator) and [`responder`]: roots, then the hashes of differing
 //!   subtrees level by level, then the keys of differing buckets, then only the keys whose
 //!   digests differ, merged with the version rules on both sides; [`wire`] is the peer
 //!   payload (tags 80 to 89).
 //! - [`service`]: rounds every `[antientropy] interval_ms` or on `ANTIENTROPY.RUN`, the
-//!   counters of INFO's `# AntiEntropy`, and `ANTIENTROPY.ROOTS`.
+//!   counters of INFO's `# AntiEntropy`, and `ANTIENTROPY.ROOTS`; follows ring changes
+//!   (rounds paused mid-change, trees rebuilt on a new stable ring).
 //! - [`config`]: the `[antientropy]` section.
 
 pub mod config;

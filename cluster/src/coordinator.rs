@@ -129,7 +129,7 @@ impl Coordinator {
         let antientropy = AntiEntropy::open(
             NodeId::new(&config.node_id),
             config.antientropy.clone(),
-            &ring,
+            &scaling.snapshot(),
             &config.replication,
             Arc::clone(&store),
             Duration::from_millis(config.request_timeout_ms),
@@ -199,6 +199,7 @@ impl Coordinator {
         handoff.start_delivery(Arc::clone(&transport));
         membership.start(Arc::clone(&transport));
         antientropy.start(Arc::clone(&transport));
+        antientropy.follow_ring(scaling.watch_ring(), config.replication.clone());
         Ok(Arc::new(Coordinator {
             antientropy,
             membership,

@@ -128,6 +128,9 @@ pub struct Scaling {
     /// Held by the change this node drives.
     driving: tokio::sync::Mutex<()>,
     counters: Counters,
+    /// The ring state after every change, for services that follow the ring
+    /// (anti-entropy rebuilds its trees on a new stable ring).
+    watch: tokio::sync::watch::Sender<Arc<RingState>>,
 }
 
 impl Scaling {
@@ -137,13 +140,15 @@ impl Scaling {
             Some(spec) => RingState::build(spec, config.vnodes_per_weight)?,
             None => RingState::from_config(config)?,
         };
+        let state = Arc::new(state);
         Ok(Arc::new(Scaling {
+            watch: tokio::sync::watch::Sender::new(Arc::clone(&state)),
             node: NodeId::new(&config.node_id),
             replication: config.replication.clone(),
             vnodes_per_weight: config.vnodes_per_weight,
             data_dir: config.data_dir.clone(),
             request_timeout: Duration::from_millis(config.request_timeout_ms),
-            state: RwLock::new(Arc::new(state)),
+            state: RwLock::new(state),
             store,
             transport: OnceLock::new(),
             driving: tokio::sync::Mutex::new(()),
@@ -154,6 +159,11 @@ impl Scaling {
     /// The ring state now; keep it for the whole request.
     pub fn snapshot(&self) -> Arc<RingState> {
         Arc::clone(&self.state.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Follows the ring: the receiver sees every state this node takes.
+    pub fn watch_ring(&self) -> tokio::sync::watch::Receiver<Arc<RingState>> {
+        self.watch.subscribe()
     }
 
     /// Gives the service its transport and makes every member of the ring a peer.
@@ -196,6 +206,7 @@ impl Scaling {
             let mut current = self.state.write().unwrap_or_else(|p| p.into_inner());
             if state.spec.version > current.spec.version {
                 *current = Arc::clone(&state);
+                self.watch.send_replace(Arc::clone(&state));
             }
             current.spec.version
         };

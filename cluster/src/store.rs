@@ -185,6 +185,19 @@ impl LocalStore {
         }
     }
 
+    /// Runs `call` with `key`'s stored bytes (`None`: absent) while holding the key's write
+    /// lock, so no write of the key (nor its observer call) runs meanwhile: anti-entropy
+    /// rebuilding its trees places a key atomically with respect to its writes.
+    pub fn with_key_locked<T>(
+        &self,
+        key: &[u8],
+        call: impl FnOnce(Option<&[u8]>) -> T,
+    ) -> Result<T> {
+        let _stripe = self.lock_for(key);
+        let stored = self.db.get(key)?;
+        Ok(call(stored.as_ref().map(|stored| stored.value.as_slice())))
+    }
+
     /// Folds a replicated set into the stored one (replica side of a coordinated write,
     /// read repair, anti-entropy) and stores the result.
     pub fn apply(&self, key: &[u8], incoming: &SiblingSet) -> Result<SiblingSet> {

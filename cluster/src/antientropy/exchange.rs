@@ -53,6 +53,9 @@ pub struct ExchangeReport {
     pub bytes: u64,
     /// Whether the byte budget ran out before the end.
     pub budget_exhausted: bool,
+    /// The ring version of the peer's trees, as its first reply gave it: when it is not
+    /// this node's, nothing was compared.
+    pub peer_ring_version: Option<u64>,
 }
 
 impl ExchangeReport {
@@ -149,7 +152,14 @@ pub async fn exchange(
         .iter()
         .filter(|tree| tree.replicas.contains(peer))
         .collect();
-    let differing = compare_roots(&mut session, trees.depth(), &shared).await?;
+    let differing = compare_roots(&mut session, trees, &shared).await?;
+    if session
+        .report
+        .peer_ring_version
+        .is_some_and(|version| version != trees.ring_version())
+    {
+        return Ok(session.report);
+    }
     let mut wanted = Vec::new();
     for tree in differing {
         let buckets = walk(&mut session, trees.depth(), tree).await?;
@@ -169,17 +179,29 @@ pub async fn exchange(
 
 async fn compare_roots<'t>(
     session: &mut Session<'_>,
-    depth: u8,
+    trees: &Trees,
     shared: &[&'t RangeTree],
 ) -> Result<Vec<&'t RangeTree>> {
+    let (depth, ring_version) = (trees.depth(), trees.ring_version());
     let mut differing = Vec::new();
     for chunk in shared.chunks(session.service.config().hashes_per_message_max) {
         let ranges = chunk.iter().map(|tree| tree.range).collect();
-        let AeMessage::RootsReply { roots } =
-            session.call(AeMessage::Roots { depth, ranges }).await?
+        let request = AeMessage::Roots {
+            depth,
+            ring_version,
+            ranges,
+        };
+        let AeMessage::RootsReply {
+            ring_version: theirs,
+            roots,
+        } = session.call(request).await?
         else {
             return Err(unexpected("to Roots"));
         };
+        session.report.peer_ring_version = Some(theirs);
+        if theirs != ring_version {
+            return Ok(Vec::new());
+        }
         if roots.len() != chunk.len() {
             return Err(unexpected("RootsReply of the wrong length"));
         }

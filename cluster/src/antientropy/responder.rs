@@ -99,6 +99,7 @@ pub fn scan_buckets(
 /// Answers one anti-entropy request; runs on the blocking pool (it may scan the store).
 pub fn answer(service: &AntiEntropy, request: AeMessage) -> Result<AeMessage> {
     let trees = service.trees()?;
+    let trees = trees.as_ref();
     let store = service.store();
     let config = service.config();
     let check_depth = |depth: u8| {
@@ -121,13 +122,28 @@ pub fn answer(service: &AntiEntropy, request: AeMessage) -> Result<AeMessage> {
         })
     };
     match request {
-        AeMessage::Roots { depth, ranges } => {
+        AeMessage::Roots {
+            depth,
+            ring_version,
+            ranges,
+        } => {
+            // Trees of another ring are not compared (another partition, maybe another
+            // depth): the asker sees the version and skips this node.
+            if ring_version != trees.ring_version() {
+                return Ok(AeMessage::RootsReply {
+                    ring_version: trees.ring_version(),
+                    roots: vec![None; ranges.len()],
+                });
+            }
             check_depth(depth)?;
             let roots = ranges
                 .iter()
                 .map(|range| trees.get(range).map(|tree| tree.lock().root()))
                 .collect();
-            Ok(AeMessage::RootsReply { roots })
+            Ok(AeMessage::RootsReply {
+                ring_version,
+                roots,
+            })
         }
         AeMessage::Hashes {
             range,
@@ -258,7 +274,7 @@ mod tests {
         let members = (1..=4).map(|i| Member::new(format!("n{i}").as_str(), "dc1"));
         let ring = Ring::new(members, 8).unwrap();
         let parts = partition(&ring, &Replication::Total(2)).unwrap();
-        let trees = Trees::new(&parts, &NodeId::new("n1"), 3).unwrap();
+        let trees = Trees::new(&parts, &NodeId::new("n1"), 3, 0).unwrap();
         let directory = tempfile::tempdir().unwrap();
         let store = LocalStore::open(
             directory.path(),
@@ -324,5 +340,75 @@ mod tests {
             }]
         )
         .is_err());
+    }
+
+    #[tokio::test]
+    async fn roots_asked_for_another_ring_version_are_not_given() {
+        use crate::config::MemberConfig;
+        use crate::scaling::{Phase, RingSpec, RingState};
+        let member = |id: &str| MemberConfig {
+            id: id.into(),
+            datacenter: "dc1".into(),
+            weight: 1,
+            client_address: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            peer_address: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+        };
+        let spec = RingSpec {
+            version: 3,
+            phase: Phase::Stable,
+            current: vec![member("n1"), member("n2"), member("n3"), member("n4")],
+            next: Vec::new(),
+        };
+        let state = RingState::build(spec, 8).unwrap();
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(
+            directory.path(),
+            engine::Options::default(),
+            VersionConfig::default(),
+        )
+        .unwrap();
+        let service = AntiEntropy::open(
+            NodeId::new("n1"),
+            crate::antientropy::AntiEntropyConfig::default(),
+            &state,
+            &Replication::Total(3),
+            Arc::new(store),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        let trees = service.trees().unwrap();
+        assert_eq!(trees.ring_version(), 3);
+        let ranges: Vec<TokenRange> = trees.ranges().iter().map(|tree| tree.range).collect();
+        assert!(ranges.len() > 1);
+        let ask = |ring_version| AeMessage::Roots {
+            depth: trees.depth(),
+            ring_version,
+            ranges: ranges.clone(),
+        };
+        let AeMessage::RootsReply {
+            ring_version,
+            roots,
+        } = answer(&service, ask(3)).unwrap()
+        else {
+            panic!("not a RootsReply");
+        };
+        assert_eq!(ring_version, 3);
+        assert!(roots.iter().all(Option::is_some));
+        // Another version: this node's version and no roots, whatever the depth asked.
+        for (version, depth) in [(2, trees.depth()), (4, 0)] {
+            let mut request = ask(version);
+            if let AeMessage::Roots { depth: asked, .. } = &mut request {
+                *asked = depth;
+            }
+            let reply = answer(&service, request).unwrap();
+            assert_eq!(
+                reply,
+                AeMessage::RootsReply {
+                    ring_version: 3,
+                    roots: vec![None; ranges.len()],
+                }
+            );
+        }
     }
 }

@@ -5,6 +5,17 @@
 //! [`super::exchange`]); one round runs at a time. A peer gossip holds Down is skipped
 //! (counted); one that fails (down, partitioned, on another ring) is counted and logged
 //! and the round goes on with the next.
+//!
+//! # Ring changes
+//!
+//! The service follows the ring ([`AntiEntropy::follow_ring`]). While a change is under
+//! way (phase streaming or read_new) rounds are paused: replicas are moving, and the
+//! trees describe the ring being left. When the ring reaches a new stable version the
+//! ranges are recomputed from it and the trees rebuilt on the blocking pool while writes
+//! go on ([`LiveTrees::rebuild`]), then swapped in; a round asked for meanwhile waits
+//! for the rebuild (bounded). Every exchange starts with the ring version of the trees:
+//! a peer whose trees come from another version answers with its version and no roots,
+//! and is skipped (INFO `antientropy_peers_other_ring`) rather than compared.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -15,11 +26,33 @@ use std::time::{Duration, Instant};
 use super::config::AntiEntropyConfig;
 use super::exchange::{exchange, ExchangeReport};
 use super::partition::{depth_for, partition};
-use super::trees::Trees;
+use super::trees::{LiveTrees, Trees};
 use crate::net::transport::PeerTransport;
 use crate::ring::{NodeId, Replication, Ring};
+use crate::scaling::{Phase, RingState};
 use crate::store::LocalStore;
 use crate::{Error, Result};
+
+/// How long a round waits for the trees of a new stable ring.
+const REBUILD_WAIT: Duration = Duration::from_secs(60);
+
+/// Empty trees for the ranges `node` replicates in `ring` (at `version`).
+fn plan(
+    node: &NodeId,
+    config: &AntiEntropyConfig,
+    ring: &Ring,
+    version: u64,
+    replication: &Replication,
+) -> Result<Trees> {
+    let parts = partition(ring, replication)?;
+    let depth = depth_for(
+        &parts,
+        ring.members().len(),
+        config.depth_max,
+        config.leaves_per_node_max,
+    );
+    Trees::new(&parts, node, depth, version)
+}
 
 /// Counters for INFO's `# AntiEntropy` section.
 #[derive(Default)]
@@ -38,6 +71,9 @@ pub struct Stats {
     bytes_received: AtomicU64,
     last_round_ms: AtomicU64,
     peers_skipped: AtomicU64,
+    peers_other_ring: AtomicU64,
+    rounds_paused: AtomicU64,
+    rebuilds: AtomicU64,
 }
 
 /// The peer frame header, counted with every message's payload.
@@ -86,7 +122,11 @@ pub struct AntiEntropy {
     config: AntiEntropyConfig,
     store: Arc<LocalStore>,
     /// `None` when disabled.
-    trees: Option<Arc<Trees>>,
+    trees: Option<Arc<LiveTrees>>,
+    /// The last ring state seen: version, and whether it is stable.
+    ring_seen: Mutex<(u64, bool)>,
+    /// The task following the ring.
+    ring_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stats: Stats,
     timeout: Duration,
     /// Set by [`AntiEntropy::start`], cleared by [`AntiEntropy::stop`]: the transport's
@@ -106,32 +146,28 @@ impl AntiEntropy {
     pub async fn open(
         node: NodeId,
         config: AntiEntropyConfig,
-        ring: &Ring,
+        state: &RingState,
         replication: &Replication,
         store: Arc<LocalStore>,
         timeout: Duration,
     ) -> Result<Arc<AntiEntropy>> {
+        let ring = &state.current;
         let trees = if config.enabled {
-            let parts = partition(ring, replication)?;
-            let depth = depth_for(
-                &parts,
-                ring.members().len(),
-                config.depth_max,
-                config.leaves_per_node_max,
-            );
-            let trees = Arc::new(Trees::new(&parts, &node, depth)?);
+            let trees = Arc::new(plan(&node, &config, ring, state.spec.version, replication)?);
+            let depth = trees.depth();
             let (building, reading) = (Arc::clone(&trees), Arc::clone(&store));
             let started = Instant::now();
             let keys = tokio::task::spawn_blocking(move || building.build(&reading))
                 .await
                 .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))??;
-            store.set_observer(trees.clone())?;
+            let live = Arc::new(LiveTrees::new(Arc::clone(&trees)));
+            store.set_observer(live.clone())?;
             eprintln!(
                 "kvnode {node}: anti-entropy trees built: {} ranges, depth {depth}, {keys} keys in {:?}",
                 trees.ranges().len(),
                 started.elapsed()
             );
-            Some(trees)
+            Some(live)
         } else {
             None
         };
@@ -140,6 +176,8 @@ impl AntiEntropy {
             config,
             store,
             trees,
+            ring_seen: Mutex::new((state.spec.version, state.spec.phase == Phase::Stable)),
+            ring_task: Mutex::new(None),
             stats: Stats::default(),
             timeout,
             transport: Mutex::new(None),
@@ -180,22 +218,118 @@ impl AntiEntropy {
         let _ = self.detector.set(detector);
     }
 
+    /// Follows `ring`: pauses rounds while a change is under way and rebuilds the trees on
+    /// every new stable version (see the module documentation).
+    pub fn follow_ring(
+        self: &Arc<Self>,
+        mut ring: tokio::sync::watch::Receiver<Arc<RingState>>,
+        replication: Replication,
+    ) {
+        if self.trees.is_none() {
+            return;
+        }
+        let service = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            loop {
+                let state = Arc::clone(&ring.borrow_and_update());
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                let stable = state.spec.phase == Phase::Stable;
+                *lock(&service.ring_seen) = (state.spec.version, stable);
+                if stable {
+                    if let Err(error) = service.rebuild(&state, &replication).await {
+                        eprintln!(
+                            "kvnode {}: anti-entropy trees not rebuilt for ring version {}: {error}",
+                            service.node, state.spec.version
+                        );
+                    }
+                }
+                drop(service);
+                if ring.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        *lock(&self.ring_task) = Some(task);
+    }
+
+    /// Rebuilds the trees for `state`'s ring unless they already come from it.
+    async fn rebuild(&self, state: &RingState, replication: &Replication) -> Result<()> {
+        let Some(live) = &self.trees else {
+            return Ok(());
+        };
+        let version = state.spec.version;
+        if live.current().ring_version() == version {
+            return Ok(());
+        }
+        let trees = plan(
+            &self.node,
+            &self.config,
+            &state.current,
+            version,
+            replication,
+        )?;
+        let (ranges, depth) = (trees.ranges().len(), trees.depth());
+        let (live, store) = (Arc::clone(live), Arc::clone(&self.store));
+        let started = Instant::now();
+        let keys = tokio::task::spawn_blocking(move || live.rebuild(&store, trees))
+            .await
+            .map_err(|error| Error::Stopped(format!("rebuilding Merkle trees: {error}")))??;
+        self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "kvnode {}: anti-entropy trees rebuilt for ring version {version}: {ranges} ranges, \
+             depth {depth}, {keys} keys in {:?}",
+            self.node,
+            started.elapsed()
+        );
+        Ok(())
+    }
+
+    /// Why a round cannot run now (ring changing, trees not rebuilt yet), waiting up to
+    /// [`REBUILD_WAIT`] for a rebuild of the stable ring to finish.
+    async fn paused(&self, trees: &Arc<LiveTrees>) -> Option<String> {
+        let started = Instant::now();
+        loop {
+            let (version, stable) = *lock(&self.ring_seen);
+            if !stable {
+                return Some(format!("paused: ring change under way (version {version})"));
+            }
+            let built = trees.current().ring_version();
+            if built == version {
+                return None;
+            }
+            if started.elapsed() >= REBUILD_WAIT {
+                return Some(format!(
+                    "paused: trees for ring version {version} still building (serving {built})"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Stops the background rounds.
     pub fn stop(&self) {
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
+        if let Some(task) = lock(&self.ring_task).take() {
+            task.abort();
+        }
         lock(&self.transport).take();
     }
 
-    /// The trees, or an error saying anti-entropy is off.
-    pub fn trees(&self) -> Result<&Arc<Trees>> {
-        self.trees.as_ref().ok_or_else(|| {
-            Error::Command(format!(
-                "ERR anti-entropy is disabled on {} (antientropy.enabled = false)",
-                self.node
-            ))
-        })
+    /// The trees served now, or an error saying anti-entropy is off.
+    pub fn trees(&self) -> Result<Arc<Trees>> {
+        self.trees
+            .as_ref()
+            .map(|live| live.current())
+            .ok_or_else(|| {
+                Error::Command(format!(
+                    "ERR anti-entropy is disabled on {} (antientropy.enabled = false)",
+                    self.node
+                ))
+            })
     }
 
     /// The local store.
@@ -225,11 +359,18 @@ impl AntiEntropy {
 
     /// One round now (after any round in progress); a summary line per peer.
     pub async fn run_round(self: &Arc<Self>) -> Result<Vec<String>> {
-        let trees = Arc::clone(self.trees()?);
+        self.trees()?;
         let transport = lock(&self.transport)
             .clone()
             .ok_or_else(|| Error::Stopped("anti-entropy is not running".into()))?;
         let _round = self.round.lock().await;
+        if let Some(live) = &self.trees {
+            if let Some(why) = self.paused(live).await {
+                self.stats.rounds_paused.fetch_add(1, Ordering::Relaxed);
+                return Ok(vec![why]);
+            }
+        }
+        let trees = self.trees()?;
         let started = Instant::now();
         let peers: BTreeSet<NodeId> = trees
             .ranges()
@@ -246,6 +387,18 @@ impl AntiEntropy {
                 continue;
             }
             match exchange(self, &trees, &transport, &peer, &mut budget).await {
+                Ok(report)
+                    if report
+                        .peer_ring_version
+                        .is_some_and(|v| v != trees.ring_version()) =>
+                {
+                    self.stats.peers_other_ring.fetch_add(1, Ordering::Relaxed);
+                    lines.push(format!(
+                        "{peer} skipped: its trees are of ring version {}, these of {}",
+                        report.peer_ring_version.unwrap_or_default(),
+                        trees.ring_version()
+                    ));
+                }
                 Ok(report) => {
                     self.stats.add_exchange(&report);
                     lines.push(format!("{peer} {}", report.describe()));
@@ -269,13 +422,16 @@ impl AntiEntropy {
 
     /// INFO's `# AntiEntropy` fields.
     pub fn info_fields(&self) -> Vec<(&'static str, u64)> {
-        let Some(trees) = &self.trees else {
+        let Some(live) = &self.trees else {
             return vec![("antientropy_enabled", 0)];
         };
+        let trees = live.current();
         let stats = &self.stats;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         vec![
             ("antientropy_enabled", 1),
+            ("antientropy_ring_version", trees.ring_version()),
+            ("antientropy_rebuilds", load(&stats.rebuilds)),
             ("antientropy_ranges", trees.ranges().len() as u64),
             ("antientropy_depth", u64::from(trees.depth())),
             ("antientropy_tree_keys", trees.keys()),
@@ -284,6 +440,11 @@ impl AntiEntropy {
             ("antientropy_exchanges", load(&stats.exchanges)),
             ("antientropy_exchange_errors", load(&stats.exchange_errors)),
             ("antientropy_peers_skipped", load(&stats.peers_skipped)),
+            (
+                "antientropy_peers_other_ring",
+                load(&stats.peers_other_ring),
+            ),
+            ("antientropy_rounds_paused", load(&stats.rounds_paused)),
             ("antientropy_ranges_compared", load(&stats.ranges_compared)),
             (
                 "antientropy_ranges_differing",
@@ -308,8 +469,9 @@ impl AntiEntropy {
     pub fn root_lines(&self) -> Result<Vec<String>> {
         let trees = self.trees()?;
         let mut lines = vec![format!(
-            "node {} depth {} ranges {}",
+            "node {} ring_version {} depth {} ranges {}",
             self.node,
+            trees.ring_version(),
             trees.depth(),
             trees.ranges().len()
         )];

@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! tag message      fields
-//!  80 Roots        u8 depth, u32 count, then per range: u64 start_exclusive, u64 end_inclusive
-//!  81 RootsReply   u32 count, then per range: u8 0 (no such tree) or 1 and u64 root
+//!  80 Roots        u8 depth, u64 ring_version, u32 count, then per range: u64
+//!                  start_exclusive, u64 end_inclusive
+//!  81 RootsReply   u64 ring_version (of the answering node's trees), u32 count, then per
+//!                  range: u8 0 (no such tree) or 1 and u64 root
 //!  82 Hashes       u64 start, u64 end, u8 depth, u8 level, u32 count, count x u32 index
 //!  83 HashesReply  u32 count, count x u64 hash
 //!  84 Keys         u8 depth, u32 range count, then per range: u64 start, u64 end,
@@ -54,10 +56,19 @@ pub struct RangeBuckets {
 /// An anti-entropy request or reply (see the module documentation for the bytes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AeMessage {
-    /// The roots of these ranges' trees of `depth`, please.
-    Roots { depth: u8, ranges: Vec<TokenRange> },
-    /// One root per asked range, `None` when the node has no such tree.
-    RootsReply { roots: Vec<Option<u64>> },
+    /// The roots of these ranges' trees of `depth`, built from the ring at `ring_version`,
+    /// please.
+    Roots {
+        depth: u8,
+        ring_version: u64,
+        ranges: Vec<TokenRange>,
+    },
+    /// The ring version of the node's trees and one root per asked range, `None` when the
+    /// node has no such tree (all `None` when the versions differ).
+    RootsReply {
+        ring_version: u64,
+        roots: Vec<Option<u64>>,
+    },
     /// The hashes of these nodes of the tree of `range`, at `level` (0 is the root).
     Hashes {
         range: TokenRange,
@@ -108,14 +119,23 @@ impl AeMessage {
     /// Appends the tag and fields to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            AeMessage::Roots { depth, ranges } => {
+            AeMessage::Roots {
+                depth,
+                ring_version,
+                ranges,
+            } => {
                 out.push(TAG_ROOTS);
                 out.push(*depth);
+                out.extend_from_slice(&ring_version.to_be_bytes());
                 put_u32(out, ranges.len());
                 ranges.iter().for_each(|range| put_range(out, range));
             }
-            AeMessage::RootsReply { roots } => {
+            AeMessage::RootsReply {
+                ring_version,
+                roots,
+            } => {
                 out.push(TAG_ROOTS_REPLY);
+                out.extend_from_slice(&ring_version.to_be_bytes());
                 put_u32(out, roots.len());
                 for root in roots {
                     match root {
@@ -219,11 +239,17 @@ impl AeMessage {
         let message = match tag {
             TAG_ROOTS => {
                 let depth = r.u8()?;
+                let ring_version = r.u64()?;
                 let count = r.count(16)?;
                 let ranges = (0..count).map(|_| r.range()).collect::<Result<_>>()?;
-                AeMessage::Roots { depth, ranges }
+                AeMessage::Roots {
+                    depth,
+                    ring_version,
+                    ranges,
+                }
             }
             TAG_ROOTS_REPLY => {
+                let ring_version = r.u64()?;
                 let count = r.count(1)?;
                 let roots = (0..count)
                     .map(|_| match r.u8()? {
@@ -232,7 +258,10 @@ impl AeMessage {
                         other => Err(corrupt(format!("root presence byte {other}"))),
                     })
                     .collect::<Result<_>>()?;
-                AeMessage::RootsReply { roots }
+                AeMessage::RootsReply {
+                    ring_version,
+                    roots,
+                }
             }
             TAG_HASHES => {
                 let range = r.range()?;
@@ -403,9 +432,11 @@ mod tests {
         vec![
             AeMessage::Roots {
                 depth: 10,
+                ring_version: 7,
                 ranges: vec![range(), range()],
             },
             AeMessage::RootsReply {
+                ring_version: 7,
                 roots: vec![None, Some(u64::MAX)],
             },
             AeMessage::Hashes {
@@ -466,12 +497,16 @@ mod tests {
         let mut bytes = Vec::new();
         AeMessage::Roots {
             depth: 3,
+            ring_version: 2,
             ranges: vec![range()],
         }
         .encode(&mut bytes);
         assert_eq!(
             bytes,
-            [80, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 9]
+            [
+                80, 3, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0,
+                0, 0, 9
+            ]
         );
     }
 

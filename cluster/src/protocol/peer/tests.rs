@@ -382,6 +382,7 @@ fn anti_entropy_messages_travel_in_frames_with_their_own_tags() {
     use crate::ring::TokenRange;
     let message = PeerMessage::AntiEntropy(AeMessage::Roots {
         depth: 2,
+        ring_version: 0,
         ranges: vec![TokenRange {
             start_exclusive: 1,
             end_inclusive: 2,
