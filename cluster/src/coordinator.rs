@@ -124,7 +124,6 @@ impl Coordinator {
     /// peer and returns the coordinator over `store`.
     pub async fn start(config: &NodeConfig, store: Arc<LocalStore>) -> Result<Arc<Coordinator>> {
         let scaling = Scaling::new(config, Arc::clone(&store))?;
-        let ring = scaling.snapshot().current.clone();
         // Trees are built before the transport binds: no write can race the scan.
         let antientropy = AntiEntropy::open(
             NodeId::new(&config.node_id),
