@@ -596,13 +596,16 @@ impl Coordinator {
             .iter()
             .find(|(node, _)| *node == self.node)
             .cloned();
-        let remote: Vec<(NodeId, String)> = replicas
+        let mut remote: Vec<(NodeId, String)> = replicas
             .iter()
             .filter(|(node, _)| *node != self.node)
             .cloned()
             .collect();
-        // `quorum`: ask the replicas that can meet the need (this node's own copy first),
-        // keeping the others in reserve; `all`: ask every replica.
+        // Replicas in this node's datacenter first (stable: preference order within each
+        // group), so `quorum` does not wait on a WAN round trip a local replica could save.
+        remote.sort_by_key(|(_, datacenter)| *datacenter != self.datacenter);
+        // `quorum`: ask the replicas that can meet the need (this node's own copy first,
+        // then its datacenter's), keeping the others in reserve; `all`: ask every replica.
         let (asked, mut reserve) = match self.read_fanout {
             ReadFanout::All => (remote, Vec::new()),
             ReadFanout::Quorum => {
