@@ -1,0 +1,96 @@
+//! The read path: which replicas a read asks, and how their replies meet R.
+
+use super::*;
+
+impl Coordinator {
+    pub(super) async fn coordinate_read(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> Result<Option<SiblingSet>> {
+        let replicas = self.replicas(&key)?;
+        let need = self.need(consistency, Side::Read, &replicas)?;
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let mut received = Vec::new();
+        let local = replicas
+            .iter()
+            .find(|(node, _)| *node == self.node)
+            .cloned();
+        let mut remote: Vec<(NodeId, String)> = replicas
+            .iter()
+            .filter(|(node, _)| *node != self.node)
+            .cloned()
+            .collect();
+        // Replicas in this node's datacenter first (stable: preference order within each
+        // group), so `quorum` does not wait on a WAN round trip a local replica could save.
+        remote.sort_by_key(|(_, datacenter)| *datacenter != self.datacenter);
+        // `quorum`: ask the replicas that can meet the need (this node's own copy first,
+        // then its datacenter's), keeping the others in reserve; `all`: ask every replica.
+        let (asked, mut reserve) = match self.read_fanout {
+            ReadFanout::All => (remote, Vec::new()),
+            ReadFanout::Quorum => {
+                let mut chosen: Vec<String> = local.iter().map(|(_, dc)| dc.clone()).collect();
+                let mut asked = Vec::new();
+                let mut reserve = Vec::new();
+                for (node, datacenter) in remote {
+                    if need.helped_by(&chosen, &datacenter) {
+                        chosen.push(datacenter.clone());
+                        asked.push((node, datacenter));
+                    } else {
+                        reserve.push((node, datacenter));
+                    }
+                }
+                (asked, reserve)
+            }
+        };
+        // Remote requests leave first, so the local read overlaps their round trips.
+        for (node, datacenter) in &asked {
+            self.spawn_get(node.clone(), datacenter.clone(), key.clone(), &sender);
+        }
+        let mut expected = asked.len();
+        if let Some((node, datacenter)) = local {
+            expected += 1;
+            let key = key.clone();
+            let result = self.blocking(move |store| store.read(&key)).await;
+            received.push(Answer {
+                result: result.map(|set| (node.clone(), set)),
+                node,
+                datacenter,
+            });
+        }
+        reserve.reverse();
+        let mut ask_more = |count: usize| {
+            let mut sent = 0;
+            while sent < count {
+                let Some((node, datacenter)) = reserve.pop() else {
+                    break;
+                };
+                self.spawn_get(node, datacenter, key.clone(), &sender);
+                sent += 1;
+            }
+            sent
+        };
+        let replies = self
+            .gather(
+                &mut receiver,
+                received,
+                expected,
+                &need,
+                "read replies",
+                false,
+                Some(&mut ask_more),
+            )
+            .await?;
+        drop(sender);
+        let mut merged: Option<SiblingSet> = None;
+        for (_, reply) in &replies {
+            match (&mut merged, reply) {
+                (_, None) => {}
+                (None, Some(reply)) => merged = Some(reply.clone()),
+                (Some(set), Some(reply)) => set.merge(reply, &self.versions)?,
+            }
+        }
+        self.repair_after_read(key, replies, receiver);
+        Ok(merged)
+    }
+}
