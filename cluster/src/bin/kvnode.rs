@@ -130,6 +130,9 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
             config.replication.total()
         )
     });
+    // The handlers go in before the node serves anyone: a SIGTERM sent right after the ready
+    // line (or after the first reply) must stop the node cleanly, not kill it by default action.
+    let signals = Signals::install()?;
     let node = RunningNode::start(config).await.with_context(|| {
         format!(
             "kvnode {node_id} could not start (data in {})",
@@ -144,18 +147,31 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     if let Some(cluster) = cluster {
         eprintln!("{cluster}");
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     eprintln!("kvnode {node_id}: shutting down");
     node.stop().await.context("shutdown failed")?;
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.context("cannot watch SIGINT")?,
-        _ = terminate.recv() => {}
+/// SIGTERM and SIGINT handlers, installed before the node starts serving.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }

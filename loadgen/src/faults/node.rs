@@ -55,6 +55,12 @@ fn run_node(path: &Path) -> Result<(), String> {
     runtime.block_on(async move {
         let node_id = config.node_id.clone();
         let datacenter = config.datacenter.clone();
+        // Handlers first: a SIGTERM right after the ready line must stop the node cleanly.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())
+            .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
+        let mut interrupt = signal(SignalKind::interrupt())
+            .map_err(|error| format!("cannot watch SIGINT: {error}"))?;
         let node = RunningNode::start(config)
             .await
             .map_err(|error| format!("kvnode {node_id} could not start: {error}"))?;
@@ -64,11 +70,8 @@ fn run_node(path: &Path) -> Result<(), String> {
             cluster::launcher::readiness::READY_MARKER,
             node.client_address()
         );
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate())
-            .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
         node.stop()
