@@ -3,31 +3,11 @@
 //! YCSB summary and tears the cluster down. Also: `kvbench load` without hosts is refused,
 //! and a bad `--local-config` names the field.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn kvbench(arguments: &[String]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kvbench"))
-        .args(arguments)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn strings(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn workload_a() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/workloada")
-        .display()
-        .to_string()
-}
+use common::{
+    embedded_run_arguments, kvbench, strings, workload_a, write_local_config, SMALL_CLUSTER,
+};
 
 fn count(stdout: &str, name: &str) -> u64 {
     let prefix = format!("[{name}], Return=OK, ");
@@ -41,40 +21,15 @@ fn count(stdout: &str, name: &str) -> u64 {
 fn run_without_hosts_uses_an_embedded_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("local.toml");
-    // Small and quick: 2 x 2 nodes, N = 3 as {dc1 = 2, dc2 = 1}, 5 ms between datacenters.
     let clusters = dir.path().join("clusters");
-    std::fs::create_dir(&clusters).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "datacenters = 2\nnodes_per_datacenter = 2\nreplication = {{ dc1 = 2, dc2 = 1 }}\n\
-         inter_dc_delay = \"5\"\nworker_threads = 2\nparent_dir = {:?}\n",
-            clusters.display().to_string()
-        ),
-    )
-    .unwrap();
+    write_local_config(&config, &clusters, SMALL_CLUSTER);
     let results = dir.path().join("results");
-    let mut arguments = strings(&[
-        "run",
-        "-P",
-        &workload_a(),
-        "-p",
-        "recordcount=300",
-        "-p",
-        "operationcount=2000",
-        "--threads",
-        "1",
-        "--connections",
-        "4",
-        "--run-name",
+    let arguments = embedded_run_arguments(
         "embedded",
-    ]);
-    arguments.extend(strings(&[
-        "--local-config",
-        &config.display().to_string(),
-        "--results",
-        &results.display().to_string(),
-    ]));
+        &["recordcount=300", "operationcount=2000"],
+        &config,
+        &results,
+    );
     let (ok, stdout, stderr) = kvbench(&arguments);
     assert!(ok, "run failed:\n{stdout}\n{stderr}");
     assert!(

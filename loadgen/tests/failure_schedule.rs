@@ -9,27 +9,10 @@
 //! - remove n4 from a 4-node N = 3 cluster: it leaves (CLUSTER.LEAVE) and no write is lost;
 //! - a schedule that cannot run is refused before the run, naming the entry.
 
+mod common;
+
+use common::{embedded_run_arguments, kvbench, named_local_config};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn kvbench(arguments: &[String]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kvbench"))
-        .args(arguments)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn workload_a() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/workloada")
-        .display()
-        .to_string()
-}
 
 /// Rows of a CSV file as maps from column to value.
 fn rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
@@ -62,44 +45,19 @@ fn schedule_run(
     schedule: &str,
     seconds: u32,
 ) -> (bool, String, PathBuf) {
-    let clusters = dir.join(format!("clusters-{name}"));
-    std::fs::create_dir(&clusters).unwrap();
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "{cluster_toml}worker_threads = 2\nparent_dir = {:?}\n",
-            clusters.display().to_string()
-        ),
-    )
-    .unwrap();
+    let (config, _) = named_local_config(dir, name, cluster_toml);
     let results = dir.join("results");
-    let arguments: Vec<String> = [
-        "run",
-        "-P",
-        &workload_a(),
-        "-p",
-        "recordcount=300",
-        "-p",
-        "operationcount=0",
-        "-p",
-        &format!("maxexecutiontime={seconds}"),
-        "--threads",
-        "1",
-        "--connections",
-        "4",
-        "--run-name",
+    let mut arguments = embedded_run_arguments(
         name,
-        "--local-config",
-        &config.display().to_string(),
-        "--results",
-        &results.display().to_string(),
-        "--schedule",
-        schedule,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &[
+            "recordcount=300",
+            "operationcount=0",
+            &format!("maxexecutiontime={seconds}"),
+        ],
+        &config,
+        &results,
+    );
+    arguments.extend(["--schedule".to_string(), schedule.to_string()]);
     let (ok, stdout, stderr) = kvbench(&arguments);
     (ok, format!("{stdout}\n{stderr}"), results.join(name))
 }

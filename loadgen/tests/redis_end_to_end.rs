@@ -5,6 +5,9 @@
 //! Needs `redis-server` (`.ci/run` installs it). Without it the test prints a notice and
 //! passes, except under CI=true, where a missing server is a failure.
 
+mod common;
+
+use common::{kvbench, workload_a};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -58,25 +61,6 @@ fn start_redis(binary: &Path) -> RedisServer {
         std::thread::sleep(Duration::from_millis(20));
     }
     server
-}
-
-fn kvbench(arguments: &[String]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kvbench"))
-        .args(arguments)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn workload_a() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/workloada")
-        .display()
-        .to_string()
 }
 
 #[test]

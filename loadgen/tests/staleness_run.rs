@@ -5,67 +5,29 @@
 //! measures staleness by default) no read may be stale.
 //! Also: a workload whose values cannot hold the stamp is refused with a clear error.
 
+mod common;
+
+use common::{embedded_run_arguments, kvbench, named_local_config, workload_a};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn kvbench(arguments: &[String]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_kvbench"))
-        .args(arguments)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn workload_a() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/workloada")
-        .display()
-        .to_string()
-}
 
 /// Runs workload A with `--staleness` on an embedded cluster of the given consistency
 /// (a TOML value); returns (stdout, the run's results directory).
 fn staleness_run(dir: &Path, name: &str, consistency: &str, flag: bool) -> (String, PathBuf) {
-    let clusters = dir.join(format!("clusters-{name}"));
-    std::fs::create_dir(&clusters).unwrap();
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "datacenters = 2\nnodes_per_datacenter = 2\nreplication = {{ dc1 = 2, dc2 = 1 }}\n\
-             consistency = {consistency}\ninter_dc_delay = \"20\"\nworker_threads = 2\n\
-             parent_dir = {:?}\n",
-            clusters.display().to_string()
-        ),
-    )
-    .unwrap();
-    let results = dir.join("results");
-    let mut arguments: Vec<String> = [
-        "run",
-        "-P",
-        &workload_a(),
-        "-p",
-        "recordcount=200",
-        "-p",
-        "operationcount=2000",
-        "--threads",
-        "1",
-        "--connections",
-        "4",
-        "--run-name",
+    let (config, _) = named_local_config(
+        dir,
         name,
-        "--local-config",
-        &config.display().to_string(),
-        "--results",
-        &results.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &format!(
+            "datacenters = 2\nnodes_per_datacenter = 2\nreplication = {{ dc1 = 2, dc2 = 1 }}\n\
+             consistency = {consistency}\ninter_dc_delay = \"20\"\n"
+        ),
+    );
+    let results = dir.join("results");
+    let mut arguments = embedded_run_arguments(
+        name,
+        &["recordcount=200", "operationcount=2000"],
+        &config,
+        &results,
+    );
     if flag {
         arguments.push("--staleness".to_string());
     }

@@ -2,31 +2,16 @@
 //! first cell, then run again, it skips what was finished, completes the rest, prints the
 //! trade-off table and writes the report.
 
+mod common;
+
+use common::{workload_a, write_local_config, SMALL_CLUSTER};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn workload_a() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/workloada")
-        .display()
-        .to_string()
-}
-
 fn sweep_command(dir: &Path) -> Command {
     let config = dir.join("local.toml");
-    let clusters = dir.join("clusters");
-    std::fs::create_dir_all(&clusters).unwrap();
-    // Small and quick: 2 x 2 nodes, N = 3 as {dc1 = 2, dc2 = 1}, 5 ms between datacenters.
-    std::fs::write(
-        &config,
-        format!(
-            "datacenters = 2\nnodes_per_datacenter = 2\nreplication = {{ dc1 = 2, dc2 = 1 }}\n\
-             inter_dc_delay = \"5\"\nworker_threads = 2\nparent_dir = {:?}\n",
-            clusters.display().to_string()
-        ),
-    )
-    .unwrap();
+    write_local_config(&config, &dir.join("clusters"), SMALL_CLUSTER);
     let mut command = Command::new(env!("CARGO_BIN_EXE_kvbench"));
     command.args([
         "sweep",
