@@ -7,9 +7,10 @@ mod common;
 
 use std::time::Instant;
 
-use antientropy_common::{differing_ranges, info_field, open_store, spec, wait_until, write_keys};
+use antientropy_common::{differing_ranges, info_field, spec, wait_until, write_keys};
 use cluster::launcher::LocalCluster;
 use cluster::ring::{NodeId, Replication, Ring};
+use common::open_store;
 
 #[test]
 fn hints_bring_a_stopped_replica_level_and_its_roots_match() {

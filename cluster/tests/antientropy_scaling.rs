@@ -9,12 +9,12 @@ mod common;
 use std::collections::BTreeMap;
 
 use antientropy_common::{
-    differing_ranges, info_field, open_store, roots, run_round, spec, wait_until, write_keys,
-    Client, Reply,
+    differing_ranges, info_field, roots, run_round, spec, wait_until, write_keys, Client, Reply,
 };
 use cluster::launcher::LocalCluster;
 use cluster::ring::{Member, NodeId, Replication, Ring};
 use cluster::version::VectorClock;
+use common::open_store;
 
 const KEYS: usize = 1500;
 

@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Instant;
 
-use antientropy_common::{
-    differing_ranges, info_field, open_store, roots, run_round, spec, write_keys,
-};
+use antientropy_common::{differing_ranges, info_field, roots, run_round, spec, write_keys};
 use cluster::launcher::LocalCluster;
+use common::open_store;
 
 #[test]
 fn a_wiped_replica_gets_every_key_back_from_anti_entropy() {

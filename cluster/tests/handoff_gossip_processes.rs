@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use antientropy_common::{differing_ranges, info_field, spec, wait_until, write_keys, Client};
 use cluster::launcher::LocalCluster;
-use cluster::membership::MembershipConfig;
+use common::fast_gossip;
 
 /// n1's view of `id`'s status from `CLUSTER.MEMBERS`.
 fn status(address: std::net::SocketAddr, id: &str) -> String {
@@ -30,13 +30,7 @@ fn status(address: std::net::SocketAddr, id: &str) -> String {
 fn writes_skip_a_replica_gossip_holds_down_and_hints_reach_it_when_back() {
     let directory = tempfile::tempdir().unwrap();
     let mut spec = spec(directory.path(), 1, 4, 0);
-    spec.base.membership = MembershipConfig {
-        interval_ms: 100,
-        fanout: 2,
-        suspect_after_ms: 500,
-        down_after_ms: 1000,
-        left_grace_ms: 1000,
-    };
+    spec.base.membership = fast_gossip(2);
     // A failed call marks a node down only briefly: what keeps n4 skipped is gossip.
     spec.base.hints.down_recheck_ms = 100;
     let mut cluster = LocalCluster::start(&spec).expect("four nodes start");

@@ -7,100 +7,31 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cluster::config::NodeConfig;
 use cluster::handoff::HandoffMode;
 use cluster::launcher::{ClusterSpec, LocalCluster};
-use cluster::protocol::Consistency;
 use cluster::ring::{NodeId, Replication, Ring};
 use cluster::store::LocalStore;
-
-/// Bound on any one client reply.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+// Client replies are bounded by common::REPLY_TIMEOUT (10 s).
+use common::{command, hinted_spec, info_number, open_store, wait_until_within, Client};
 
 /// Bound on waiting for background work (hint delivery, read repair).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// One client connection speaking just enough RESP.
-struct Client {
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(address: SocketAddr) -> Client {
-        let stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-        Client {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// One command; the line for simple replies (with its type byte), the payload for a
-    /// bulk string, `(nil)` for a null bulk.
-    fn command(&mut self, arguments: &[&str]) -> String {
-        let request = common::encode_command(arguments);
-        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("reply");
-        let line = line.trim_end().to_string();
-        match line.strip_prefix('$') {
-            Some("-1") => "(nil)".to_string(),
-            Some(length) => {
-                let length: usize = length.parse().expect("bulk length");
-                let mut payload = vec![0; length + 2];
-                self.reader.read_exact(&mut payload).expect("bulk payload");
-                payload.truncate(length);
-                String::from_utf8(payload).expect("utf-8 value")
-            }
-            None => line,
-        }
-    }
-}
-
 /// An INFO field of the node at `address`, as a number.
 fn info_field(address: SocketAddr, field: &str) -> u64 {
-    let text = Client::connect(address).command(&["INFO", "repair"]);
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("INFO has no {field}: {text}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    info_number(&command(address, &["INFO", "repair"]), field)
 }
 
 fn spec(directory: &std::path::Path, nodes: usize, mode: HandoffMode) -> ClusterSpec {
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.to_path_buf(),
-        1,
-        nodes,
-    );
-    spec.replication = Replication::Total(3);
-    spec.default_consistency = Consistency::Quorum;
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
-    spec.base.handoff = mode;
-    spec.base.hints.delivery_interval_ms = 200;
-    // Fewer direct attempts at a stopped node, each costing half a request timeout.
-    spec.base.hints.down_recheck_ms = 5000;
-    spec
+    hinted_spec(directory, 1, nodes, mode)
 }
 
 fn ring_of(config: &NodeConfig) -> Ring {
     Ring::new(config.ring_members(), config.vnodes_per_weight).unwrap()
-}
-
-/// Opens a stopped node's data directory as its store.
-fn open_store(config: &NodeConfig) -> LocalStore {
-    LocalStore::open(
-        &config.data_dir,
-        config.engine.clone(),
-        config.versions.clone(),
-    )
-    .expect("open the stopped node's store")
 }
 
 /// A key whose replicas are exactly `wanted` (in any order).
@@ -116,15 +47,8 @@ fn key_replicated_on(ring: &Ring, wanted: &[&str]) -> String {
         .expect("some key has those replicas")
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < SETTLE_TIMEOUT,
-            "{what} did not happen within {SETTLE_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_within(what, SETTLE_TIMEOUT, Duration::from_millis(200), done);
 }
 
 #[test]

@@ -9,56 +9,14 @@ mod common;
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
+// Every reply is bounded by common::REPLY_TIMEOUT, 10 s (the nodes' request timeout is 1 s).
+use common::{command, process_spec};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-/// Bound on any one client reply (the nodes' request timeout is 1 s).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One-way delay set between the datacenters, in milliseconds.
 const DELAY_MS: u64 = 50;
-
-/// Sends one command and returns its reply: the line for simple replies and errors (with the
-/// type byte), the payload for a bulk string, the lines of an array of bulk strings joined by
-/// newlines.
-fn command(address: SocketAddr, arguments: &[&str]) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let request = common::encode_command(arguments);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
-    let line = read_line(&mut reader);
-    if let Some(count) = line.strip_prefix('*') {
-        let count: usize = count.parse().expect("array length");
-        let items: Vec<String> = (0..count)
-            .map(|_| {
-                let header = read_line(&mut reader);
-                bulk(&mut reader, header.strip_prefix('$').expect("bulk item"))
-            })
-            .collect();
-        return items.join("\n");
-    }
-    match line.strip_prefix('$') {
-        Some(length) => bulk(&mut reader, length),
-        None => line,
-    }
-}
-
-fn read_line(reader: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("reply");
-    line.trim_end().to_string()
-}
-
-fn bulk(reader: &mut impl Read, length: &str) -> String {
-    let length: usize = length.parse().expect("bulk length");
-    let mut payload = vec![0; length + 2];
-    reader.read_exact(&mut payload).expect("bulk payload");
-    payload.truncate(length);
-    String::from_utf8(payload).expect("utf-8")
-}
 
 /// A versioned write at `level`, and how long it took.
 fn timed_put(address: SocketAddr, key: &str, level: &str) -> (String, Duration) {
@@ -77,18 +35,14 @@ fn has_row(table: &str, first_words: &[&str]) -> bool {
 }
 
 fn two_datacenter_cluster(directory: &std::path::Path) -> LocalCluster {
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.to_path_buf(),
-        2,
-        2,
-    );
     // Every node holds every key: two replicas in each datacenter.
-    spec.replication =
-        Replication::PerDatacenter(BTreeMap::from([("dc1".into(), 2), ("dc2".into(), 2)]));
-    spec.default_consistency = Consistency::Quorum;
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
+    let spec = process_spec(
+        directory,
+        2,
+        2,
+        Replication::PerDatacenter(BTreeMap::from([("dc1".into(), 2), ("dc2".into(), 2)])),
+        Consistency::Quorum,
+    );
     LocalCluster::start(&spec).expect("four nodes start")
 }
 

@@ -7,14 +7,12 @@
 mod common;
 
 use cluster::launcher::{ClusterSpec, LocalCluster};
-use cluster::membership::MembershipConfig;
+use cluster::protocol::Consistency;
 use cluster::ring::Replication;
+use common::{command, fast_gossip, process_spec, REPLY_TIMEOUT};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-
-/// Bound on any one client reply.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on every wait for the membership to converge (generous for a loaded machine).
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -128,32 +126,24 @@ fn status_of<'a>(rows: &'a [Row], id: &str) -> Option<&'a Row> {
     rows.iter().find(|row| row.id == id)
 }
 
-#[test]
-fn a_killed_node_is_reported_down_and_alive_again_with_a_higher_generation() {
-    let directory = tempfile::tempdir().unwrap();
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.path().to_path_buf(),
-        1,
-        3,
-    );
-    spec.replication = Replication::Total(3);
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
-    spec.base.membership = MembershipConfig {
-        interval_ms: 100,
-        fanout: 2,
-        suspect_after_ms: 500,
-        down_after_ms: 1000,
-        left_grace_ms: 1000,
-    };
-    let mut cluster = LocalCluster::start(&spec).expect("three nodes start");
-    let address = cluster.client_addresses();
-    let ids: Vec<String> = cluster
+/// Three nodes at N=3 gossiping fast to 2 peers each; with their ids.
+fn three_gossiping_nodes(directory: &std::path::Path) -> (LocalCluster, Vec<String>) {
+    let mut spec = process_spec(directory, 1, 3, Replication::Total(3), Consistency::Quorum);
+    spec.base.membership = fast_gossip(2);
+    let cluster = LocalCluster::start(&spec).expect("three nodes start");
+    let ids = cluster
         .nodes()
         .iter()
         .map(|node| node.id().to_string())
         .collect();
+    (cluster, ids)
+}
+
+#[test]
+fn a_killed_node_is_reported_down_and_alive_again_with_a_higher_generation() {
+    let directory = tempfile::tempdir().unwrap();
+    let (mut cluster, ids) = three_gossiping_nodes(directory.path());
+    let address = cluster.client_addresses();
 
     wait_until(&address, &[0, 1, 2], "all three alive", heard_from_all);
     let before = members(address[0]).unwrap();
@@ -192,18 +182,12 @@ fn info_has_a_membership_section() {
     );
     spec.replication = Replication::Total(2);
     spec.base.vnodes_per_weight = 16;
-    spec.base.membership = MembershipConfig {
-        interval_ms: 100,
-        fanout: 1,
-        suspect_after_ms: 500,
-        down_after_ms: 1000,
-        left_grace_ms: 1000,
-    };
+    spec.base.membership = fast_gossip(1);
     let cluster = LocalCluster::start(&spec).expect("two nodes start");
     let address = cluster.client_addresses();
     let started = Instant::now();
     loop {
-        let info = bulk(address[0], &["INFO", "membership"]);
+        let info = command(address[0], &["INFO", "membership"]);
         let field = |name: &str| {
             info.lines()
                 .find_map(|line| line.strip_prefix(&format!("{name}:")))
@@ -230,52 +214,11 @@ fn info_has_a_membership_section() {
     }
 }
 
-/// Sends a command whose reply is one bulk string.
-fn bulk(address: SocketAddr, arguments: &[&str]) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let request = common::encode_command(arguments);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut header = String::new();
-    reader.read_line(&mut header).expect("reply");
-    let length: usize = header
-        .trim_end()
-        .strip_prefix('$')
-        .and_then(|length| length.parse().ok())
-        .unwrap_or_else(|| panic!("not a bulk string: {header:?}"));
-    let mut payload = vec![0; length + 2];
-    reader.read_exact(&mut payload).expect("payload");
-    payload.truncate(length);
-    String::from_utf8(payload).expect("utf-8")
-}
-
 #[test]
 fn a_partitioned_node_is_down_on_both_sides_and_alive_after_heal() {
     let directory = tempfile::tempdir().unwrap();
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.path().to_path_buf(),
-        1,
-        3,
-    );
-    spec.replication = Replication::Total(3);
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
-    spec.base.membership = MembershipConfig {
-        interval_ms: 100,
-        fanout: 2,
-        suspect_after_ms: 500,
-        down_after_ms: 1000,
-        left_grace_ms: 1000,
-    };
-    let cluster = LocalCluster::start(&spec).expect("three nodes start");
+    let (cluster, ids) = three_gossiping_nodes(directory.path());
     let address = cluster.client_addresses();
-    let ids: Vec<String> = cluster
-        .nodes()
-        .iter()
-        .map(|node| node.id().to_string())
-        .collect();
     wait_until(&address, &[0, 1, 2], "all three alive", heard_from_all);
 
     // Cut the third node off from both others (every member applies the change).

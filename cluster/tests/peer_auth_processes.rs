@@ -5,45 +5,22 @@
 
 mod common;
 
-use cluster::launcher::{ClusterSpec, LocalCluster};
+use cluster::launcher::LocalCluster;
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use common::{command, process_spec, REPLY_TIMEOUT};
 use std::time::{Duration, Instant};
-
-/// Bound on any one client reply, and on waiting for a log line.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Sends one command and returns the first reply line (bulk strings: their payload line).
-fn command(address: SocketAddr, arguments: &[&str]) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let request = common::encode_command(arguments);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("reply");
-    if line.starts_with('$') && !line.starts_with("$-1") {
-        line.clear();
-        reader.read_line(&mut line).expect("bulk payload");
-    }
-    line.trim_end().to_string()
-}
 
 #[test]
 fn processes_with_the_secret_replicate_and_a_wrong_secret_is_refused() {
     let directory = tempfile::tempdir().unwrap();
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.path().to_path_buf(),
+    let mut spec = process_spec(
+        directory.path(),
         1,
         2,
+        Replication::Total(2),
+        Consistency::Quorum,
     );
-    spec.replication = Replication::Total(2);
-    spec.default_consistency = Consistency::Quorum;
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
     spec.base.cluster_secret = Some("correct horse".to_string());
     let mut cluster = LocalCluster::start(&spec).expect("two nodes start");
     let address = cluster.client_addresses();
@@ -70,6 +47,7 @@ fn processes_with_the_secret_replicate_and_a_wrong_secret_is_refused() {
     let reply = command(address[0], &["SET", "k2", "v2"]);
     assert!(reply.starts_with("-ERR quorum not reached"), "{reply}");
     let log_path = cluster.nodes()[1].log_path.clone();
+    // Waiting for the log line is bounded like a client reply.
     let deadline = Instant::now() + REPLY_TIMEOUT;
     loop {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();

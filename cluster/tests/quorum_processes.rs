@@ -4,53 +4,28 @@
 
 mod common;
 
-use cluster::launcher::{ClusterSpec, LocalCluster};
+use cluster::launcher::LocalCluster;
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
-/// Bound on any one client reply.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+use common::{command_with, process_spec, Arrays};
+use std::net::SocketAddr;
 
 /// Sends one command and returns its reply: the line for simple replies (with its type
-/// byte), the payload for bulk strings, `(nil)` for a null bulk.
+/// byte), the payload for bulk strings, `(nil)` for a null bulk, an array's header line.
 fn command(address: SocketAddr, arguments: &[&str]) -> String {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-    let request = common::encode_command(arguments);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("reply");
-    let line = line.trim_end().to_string();
-    match line.strip_prefix('$') {
-        Some("-1") => "(nil)".to_string(),
-        Some(length) => {
-            let length: usize = length.parse().expect("bulk length");
-            let mut payload = vec![0; length + 2];
-            reader.read_exact(&mut payload).expect("bulk payload");
-            payload.truncate(length);
-            String::from_utf8(payload).expect("utf-8 value")
-        }
-        None => line,
-    }
+    command_with(address, arguments, Arrays::Header)
 }
 
 #[test]
 fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
     let directory = tempfile::tempdir().unwrap();
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.path().to_path_buf(),
+    let spec = process_spec(
+        directory.path(),
         1,
         3,
+        Replication::Total(3),
+        Consistency::Quorum,
     );
-    spec.replication = Replication::Total(3);
-    spec.default_consistency = Consistency::Quorum;
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
     let mut cluster = LocalCluster::start(&spec).expect("three nodes start");
     let address = cluster.client_addresses();
 

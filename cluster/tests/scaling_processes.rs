@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use cluster::config::NodeConfig;
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::protocol::Consistency;
 use cluster::ring::{Member, NodeId, Replication, Ring};
-use cluster::store::LocalStore;
+use common::{info_number, open_store, process_spec, Client};
 
 /// Bound on any one client reply (a ring change answers when it is done).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(180);
@@ -29,50 +28,11 @@ const PRELOAD: usize = 3000;
 const WRITERS: usize = 2;
 const VNODES: u32 = 64;
 
-struct Client {
-    reader: BufReader<TcpStream>,
-}
-
-impl Client {
-    fn connect(address: SocketAddr) -> Client {
-        let stream = TcpStream::connect(address).expect("connect");
-        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-        Client {
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// One command; simple replies with their type byte, bulk payloads bare, `(nil)` for a
-    /// null bulk, arrays as their elements joined by newlines.
-    fn command(&mut self, arguments: &[&str]) -> String {
-        let request = common::encode_command(arguments);
-        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
-        self.reply()
-    }
-
-    fn reply(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("reply");
-        let line = line.trim_end().to_string();
-        if let Some(count) = line.strip_prefix('*') {
-            let count: usize = count.parse().expect("array length");
-            return (0..count)
-                .map(|_| self.reply())
-                .collect::<Vec<_>>()
-                .join("\n");
-        }
-        match line.strip_prefix('$') {
-            Some("-1") => "(nil)".to_string(),
-            Some(length) => {
-                let length: usize = length.parse().expect("bulk length");
-                let mut payload = vec![0; length + 2];
-                self.reader.read_exact(&mut payload).expect("bulk payload");
-                payload.truncate(length);
-                String::from_utf8(payload).expect("utf-8 value")
-            }
-            None => line,
-        }
-    }
+/// A client connection whose replies are bounded by [`REPLY_TIMEOUT`]; its `command` reads
+/// simple replies with their type byte, bulk payloads bare, `(nil)` for a null bulk, arrays
+/// as their elements joined by newlines.
+fn connect(address: SocketAddr) -> Client {
+    Client::connect_with_timeout(address, REPLY_TIMEOUT)
 }
 
 /// `name value` from a ring change's reply lines.
@@ -87,13 +47,10 @@ fn figure(reply: &str, name: &str) -> u64 {
 }
 
 fn info_field(address: SocketAddr, field: &str) -> u64 {
-    let text = Client::connect(address).command(&["INFO", "scaling", "repair"]);
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("INFO has no {field}: {text}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    info_number(
+        &connect(address).command(&["INFO", "scaling", "repair"]),
+        field,
+    )
 }
 
 fn ring(ids: &[&str]) -> Ring {
@@ -118,7 +75,7 @@ fn run_load(load: &Load, targets: &[SocketAddr], stop: &AtomicBool, tag: &str) {
     std::thread::scope(|scope| {
         for writer in 0..WRITERS {
             scope.spawn(move || {
-                let mut client = Client::connect(targets[writer % targets.len()]);
+                let mut client = connect(targets[writer % targets.len()]);
                 let mut index = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let key = format!("{tag}-{writer}-{index}");
@@ -137,7 +94,7 @@ fn run_load(load: &Load, targets: &[SocketAddr], stop: &AtomicBool, tag: &str) {
             });
         }
         scope.spawn(move || {
-            let mut clients: Vec<Client> = targets.iter().map(|a| Client::connect(*a)).collect();
+            let mut clients: Vec<Client> = targets.iter().map(|a| connect(*a)).collect();
             let mut round = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let sample: Vec<(String, String)> = {
@@ -214,7 +171,7 @@ fn wait_for_no_hints(addresses: &[SocketAddr]) {
 fn wait_for_member_line(address: SocketAddr, start: &str) {
     let started = Instant::now();
     loop {
-        let members = Client::connect(address).command(&["CLUSTER.MEMBERS"]);
+        let members = connect(address).command(&["CLUSTER.MEMBERS"]);
         if members.lines().any(|line| line.starts_with(start)) {
             return;
         }
@@ -226,15 +183,6 @@ fn wait_for_member_line(address: SocketAddr, start: &str) {
     }
 }
 
-fn open_store(config: &NodeConfig) -> LocalStore {
-    LocalStore::open(
-        &config.data_dir,
-        config.engine.clone(),
-        config.versions.clone(),
-    )
-    .expect("open the stopped node's store")
-}
-
 #[test]
 fn a_node_joins_then_one_leaves_under_quorum_load() {
     let directory = tempfile::tempdir().unwrap();
@@ -244,7 +192,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
     let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
     let load = Load::default();
 
-    let mut client = Client::connect(address[0]);
+    let mut client = connect(address[0]);
     for index in 0..PRELOAD {
         let (key, value) = (format!("pre{index}"), format!("p{index}"));
         assert_eq!(client.command(&["SET", &key, &value]), "+OK");
@@ -261,7 +209,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
     let join_words: Vec<&str> = join.iter().map(String::as_str).collect();
     // n4 is not running yet: the change stops at its first phase, and the cluster keeps
     // serving (writes to both rings, with hints for n4).
-    let reply = Client::connect(address[0]).command(&join_words);
+    let reply = connect(address[0]).command(&join_words);
     assert!(
         reply.starts_with("-ERR ring change stopped at version 1 (phase streaming)")
             && reply.contains("n4"),
@@ -274,16 +222,16 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         assert_eq!(client.command(&["GET", &key]), value);
         load.written.lock().unwrap().insert(key, value);
     }
-    let reply = Client::connect(address[2]).command(&["CLUSTER.REMOVE", "n1"]);
+    let reply = connect(address[2]).command(&["CLUSTER.REMOVE", "n1"]);
     assert!(reply.contains("repeat that change's command"), "{reply}");
 
     cluster.start_node(3).expect("n4 starts, joining");
-    let topology = Client::connect(address[3]).command(&["CLUSTER.TOPOLOGY"]);
+    let topology = connect(address[3]).command(&["CLUSTER.TOPOLOGY"]);
     assert!(topology.contains("members 3 "), "{topology}");
 
     // The same command resumes the join, through n1 while clients use n1..n3.
     let (reply, took, before) = change_under_load(&load, &address[..3], "join", || {
-        Client::connect(address[0]).command(&join_words)
+        connect(address[0]).command(&join_words)
     });
     assert!(reply.starts_with("joined n4 ring_version 3"), "{reply}");
     let errors = load.errors.lock().unwrap().clone();
@@ -332,7 +280,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
     );
     assert_eq!(info_field(address[3], "stream_keys_new"), moved);
     assert_eq!(info_field(address[1], "ring_version"), 3);
-    let topology = Client::connect(address[1]).command(&["CLUSTER.TOPOLOGY"]);
+    let topology = connect(address[1]).command(&["CLUSTER.TOPOLOGY"]);
     assert!(
         topology.contains("members 4 ") && topology.contains("\nn4 dc1"),
         "{topology}"
@@ -343,7 +291,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
     // n2 leaves while clients use n1, n3 and n4.
     let targets = [address[0], address[2], address[3]];
     let (reply, took, before) = change_under_load(&load, &targets, "leave", || {
-        Client::connect(address[1]).command(&["CLUSTER.LEAVE"])
+        connect(address[1]).command(&["CLUSTER.LEAVE"])
     });
     assert!(reply.starts_with("n2 left ring_version 6"), "{reply}");
     let errors = load.errors.lock().unwrap().clone();
@@ -383,7 +331,7 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
     cluster.stop_node(1).expect("n2 stops after leaving");
 
     // Every acknowledged key is readable at QUORUM through every remaining node.
-    let mut clients: Vec<Client> = targets.iter().map(|a| Client::connect(*a)).collect();
+    let mut clients: Vec<Client> = targets.iter().map(|a| connect(*a)).collect();
     for (index, (key, value)) in written.iter().enumerate() {
         let reply = clients[index % 3].command(&["GET", key]);
         assert_eq!(&reply, value, "{key}");
@@ -417,18 +365,10 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         }
         eprintln!("{id} holds {held} of the {} keys", written.len());
     }
-    for key in written.keys() {
-        let count = holders.get(key.as_str()).copied().unwrap_or(0);
-        assert!(count >= 2, "{key} is on {count} of its 3 replicas");
-    }
-    let on_all = holders.values().filter(|&&count| count == 3).count();
-    eprintln!(
-        "{on_all} of {} keys are on all three replicas",
-        written.len()
-    );
+    assert_on_a_quorum(&holders, written.keys());
     // A restarted node keeps the ring it changed to, not its configured member list.
     cluster.start_node(0).expect("n1 restarts");
-    let topology = Client::connect(address[0]).command(&["CLUSTER.TOPOLOGY"]);
+    let topology = connect(address[0]).command(&["CLUSTER.TOPOLOGY"]);
     assert!(
         topology.contains("members 3 ")
             && topology.contains("ring_version 6")
@@ -438,17 +378,30 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
     );
 }
 
+/// Every key of `keys` is on at least 2 of its 3 replicas (`holders`: key to how many
+/// stores hold it); prints how many are on all three.
+fn assert_on_a_quorum<'a>(
+    holders: &BTreeMap<&str, usize>,
+    keys: impl ExactSizeIterator<Item = &'a String>,
+) {
+    let total = keys.len();
+    for key in keys {
+        let count = holders.get(key.as_str()).copied().unwrap_or(0);
+        assert!(count >= 2, "{key} is on {count} of its 3 replicas");
+    }
+    let on_all = holders.values().filter(|&&count| count == 3).count();
+    eprintln!("{on_all} of {total} keys are on all three replicas");
+}
+
 fn spec(directory: &std::path::Path, nodes: usize) -> ClusterSpec {
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.to_path_buf(),
+    let mut spec = process_spec(
+        directory,
         1,
         nodes,
+        Replication::Total(3),
+        Consistency::Quorum,
     );
-    spec.replication = Replication::Total(3);
-    spec.default_consistency = Consistency::Quorum;
     spec.base.vnodes_per_weight = VNODES;
-    spec.base.request_timeout_ms = 1000;
     spec.base.read_repair = false;
     spec.base.hints.delivery_interval_ms = 200;
     spec
@@ -461,19 +414,19 @@ fn a_dead_node_is_removed_and_its_ranges_come_from_the_other_replicas() {
     let address = cluster.client_addresses();
     let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
     let load = Load::default();
-    let mut client = Client::connect(address[0]);
+    let mut client = connect(address[0]);
     for index in 0..1000 {
         let (key, value) = (format!("pre{index}"), format!("p{index}"));
         assert_eq!(client.command(&["SET", &key, &value]), "+OK");
         load.written.lock().unwrap().insert(key, value);
     }
     cluster.kill(3).expect("n4 crashes");
-    let reply = Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n1"]);
+    let reply = connect(address[0]).command(&["CLUSTER.REMOVE", "n1"]);
     assert!(reply.contains("CLUSTER.LEAVE"), "{reply}");
-    let reply = Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n9"]);
+    let reply = connect(address[0]).command(&["CLUSTER.REMOVE", "n9"]);
     assert!(reply.contains("n9 is not a member"), "{reply}");
     let (reply, took, before) = change_under_load(&load, &address[..3], "remove", || {
-        Client::connect(address[0]).command(&["CLUSTER.REMOVE", "n4"])
+        connect(address[0]).command(&["CLUSTER.REMOVE", "n4"])
     });
     assert!(reply.starts_with("removed n4 ring_version 3"), "{reply}");
     assert!(reply.contains("failed_sources n4"), "{reply}");
@@ -503,7 +456,7 @@ fn a_dead_node_is_removed_and_its_ranges_come_from_the_other_replicas() {
         moved >= had_n4 * 9 / 10 && moved <= written.len(),
         "{moved} keys moved, {had_n4} preloaded keys had n4 as a replica"
     );
-    let mut clients: Vec<Client> = address[..3].iter().map(|a| Client::connect(*a)).collect();
+    let mut clients: Vec<Client> = address[..3].iter().map(|a| connect(*a)).collect();
     for (index, (key, value)) in written.iter().enumerate() {
         assert_eq!(&clients[index % 3].command(&["GET", key]), value, "{key}");
     }
@@ -523,13 +476,5 @@ fn a_dead_node_is_removed_and_its_ranges_come_from_the_other_replicas() {
             }
         }
     }
-    for key in written.keys() {
-        let count = holders.get(key.as_str()).copied().unwrap_or(0);
-        assert!(count >= 2, "{key} is on {count} of its 3 replicas");
-    }
-    let on_all = holders.values().filter(|&&count| count == 3).count();
-    eprintln!(
-        "{on_all} of {} keys are on all three replicas",
-        written.len()
-    );
+    assert_on_a_quorum(&holders, written.keys());
 }

@@ -6,14 +6,10 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cluster::config::NodeConfig;
 use cluster::handoff::HandoffMode;
 use cluster::launcher::ClusterSpec;
-use cluster::protocol::Consistency;
-use cluster::ring::Replication;
-use cluster::store::LocalStore;
 
 /// Bound on any one client reply (an `ANTIENTROPY.RUN` over 10k keys included).
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -105,12 +101,7 @@ pub fn info_field(address: SocketAddr, field: &str) -> u64 {
     let Reply::Bulk(Some(text)) = Client::connect(address).command(&["INFO"]) else {
         panic!("INFO is a bulk string");
     };
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("INFO has no {field}: {text}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    super::common::info_number(&text, field)
 }
 
 /// The node's Merkle roots: `"START END"` to `"root R keys K"`.
@@ -154,16 +145,8 @@ pub fn run_round(address: SocketAddr) -> Vec<String> {
 }
 
 /// Waits (bounded) until `done`, polling every 100 ms; returns how long it took.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < SETTLE_TIMEOUT,
-            "{what} did not happen within {SETTLE_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    started.elapsed()
+pub fn wait_until(what: &str, done: impl FnMut() -> bool) -> Duration {
+    super::common::wait_until_within(what, SETTLE_TIMEOUT, Duration::from_millis(100), done)
 }
 
 /// A cluster of `datacenters` x `per_datacenter` nodes, N=3 unless changed, quorum,
@@ -174,31 +157,10 @@ pub fn spec(
     per_datacenter: usize,
     interval_ms: u64,
 ) -> ClusterSpec {
-    let mut spec = ClusterSpec::new(
-        env!("CARGO_BIN_EXE_kvnode").into(),
-        directory.to_path_buf(),
-        datacenters,
-        per_datacenter,
-    );
-    spec.replication = Replication::Total(3);
-    spec.default_consistency = Consistency::Quorum;
-    spec.base.vnodes_per_weight = 16;
-    spec.base.request_timeout_ms = 1000;
-    spec.base.handoff = HandoffMode::Sloppy;
-    spec.base.hints.delivery_interval_ms = 200;
-    spec.base.hints.down_recheck_ms = 5000;
+    let mut spec =
+        super::common::hinted_spec(directory, datacenters, per_datacenter, HandoffMode::Sloppy);
     spec.base.antientropy.interval_ms = interval_ms;
     spec
-}
-
-/// Opens a stopped node's data directory as its store.
-pub fn open_store(config: &NodeConfig) -> LocalStore {
-    LocalStore::open(
-        &config.data_dir,
-        config.engine.clone(),
-        config.versions.clone(),
-    )
-    .expect("open the stopped node's store")
 }
 
 /// Writes `keys` keys (`{prefix}{i}` = `v{i}`) through `address` on `writers` connections.
