@@ -1,5 +1,6 @@
 use super::sim::{trial, SimConfig, Simulation};
 use super::*;
+use crate::Error;
 
 #[derive(Default)]
 struct Recorder(Vec<(NodeId, Arc<Gossip>)>);
