@@ -41,7 +41,9 @@ use crate::{Error, Result};
 pub const SEEDS_MAX: usize = 64;
 
 /// Everything a `kvnode` process is told at start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` redacts `requirepass` and `cluster_secret` (see [`debug`]); `Serialize` keeps them.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
     /// This node's unique name on the ring and in vector clocks. Default `n1`.
@@ -418,5 +420,6 @@ fn prefixed(section: &str, error: Error) -> Error {
     }
 }
 
+pub mod debug;
 #[cfg(test)]
 mod tests;
