@@ -14,7 +14,7 @@
 //! 7s   link dc1 dc2 delay=50ms loss=0.01    LINK.SET (replaces the pair's whole spec)
 //! 8s   link reset                    LINK.RESET: every link back to the configuration
 //! 9s   remove n3                     CLUSTER.LEAVE on n3 (CLUSTER.REMOVE n3 elsewhere if down)
-//! 9s   add n7                        a node joins (not supported yet: no spare nodes)
+//! 9s   add n7                        start spare node n7 and CLUSTER.JOIN it (embedded cluster)
 //! ```
 //!
 //! TIME is seconds from the run's start (`10`, `10s`, `1.5s`, `500ms`, `2m`). A file whose
@@ -22,7 +22,12 @@
 //! Every error names the entry (`schedule entry 2 "3x restart n2": ...`).
 //!
 //! [`run`] executes a schedule against a [`FaultTarget`] while the driver runs, and
-//! writes `events.csv` (`time_s,event,target,result`).
+//! writes `events.csv` (`time_s,event,target,result,end_s`).
+//!
+//! `add NODE` on the embedded cluster starts a spare node, configured but not started
+//! with the others (`spare_nodes` in `--local-config`, or one per node the schedule adds:
+//! `add n4` on three nodes), then sends `CLUSTER.JOIN` to a running node, which streams
+//! the node's ranges and moves the ring; `end_s` in `events.csv` is when the join is done.
 
 pub mod command_line;
 pub mod embedded;

@@ -58,7 +58,7 @@ impl EmbeddedCluster {
         spec.worker_threads = options.worker_threads;
         spec.base.versions.policy = options.conflict_policy;
         spec.base.links.inter_datacenter = LinkSpec::with_delay(options.inter_dc_delay()?);
-        let nodes = InProcessCluster::start(&spec)?;
+        let nodes = InProcessCluster::start_with_spare_nodes(&spec, options.spare_nodes)?;
         Ok(EmbeddedCluster {
             nodes: Some(nodes),
             work_path: work_dir.path().to_path_buf(),
@@ -74,11 +74,29 @@ impl EmbeddedCluster {
 
     /// Every node's client (RESP) address, in node order (`n1`, `n2`, ...): the
     /// datacenters' nodes one after another.
+    /// Spare nodes ([`LocalClusterOptions::spare_nodes`]) are not among them.
     pub fn client_addresses(&self) -> Vec<SocketAddr> {
+        let mut addresses = self.all_client_addresses();
+        addresses.truncate(self.options.node_count());
+        addresses
+    }
+
+    /// Every node's client address, spare nodes (started or not) included.
+    pub fn all_client_addresses(&self) -> Vec<SocketAddr> {
         self.nodes
             .as_ref()
             .map(InProcessCluster::client_addresses)
             .unwrap_or_default()
+    }
+
+    /// The configuration of node `index` (spares included), or `None` past the end.
+    pub fn node_config(&self, index: usize) -> Option<&cluster::config::NodeConfig> {
+        self.nodes.as_ref()?.configs().get(index)
+    }
+
+    /// Starts node `index` (a spare, or a stopped node) and waits until it serves.
+    pub fn start_node(&mut self, index: usize) -> Result<()> {
+        Ok(self.running()?.start_node(index)?)
     }
 
     /// The datacenter (`dc1`, `dc2`, ...) of node `index` in

@@ -7,6 +7,9 @@
 //! - partition dc1 from dc2, heal, then change the link, with `lww`: the LINK.* commands
 //!   run and the lost-write report names the policy;
 //! - remove n4 from a 4-node N = 3 cluster: it leaves (CLUSTER.LEAVE) and no write is lost;
+//! - add n4 to a 3-node N = 3 cluster (a spare the schedule implies), in process and as
+//!   processes (with a kill beside it): it joins (CLUSTER.JOIN; the node's topology lists
+//!   four members afterwards) and no write is lost;
 //! - a schedule that cannot run is refused before the run, naming the entry.
 
 mod common;
@@ -207,11 +210,15 @@ fn a_schedule_that_cannot_run_is_refused_before_the_run() {
         dir.path(),
         "add",
         "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\n",
-        "1s add n4",
+        "1s add n9",
         2,
     );
     assert!(!ok);
-    assert!(output.contains("not supported yet"), "{output}");
+    assert!(
+        output.contains("n9") && output.contains("its spare node is n4"),
+        "{output}"
+    );
+    assert!(!output.contains("embedded cluster:"), "{output}");
     let (ok, output, _) = schedule_run(
         dir.path(),
         "typo",
@@ -222,6 +229,70 @@ fn a_schedule_that_cannot_run_is_refused_before_the_run() {
     assert!(!ok);
     assert!(
         output.contains("schedule entry 2 \"2s restrat n2\"") && output.contains("unknown action"),
+        "{output}"
+    );
+}
+
+fn check_join(ok: bool, output: &str, run: &Path, events_expected: usize) {
+    assert!(ok, "run failed:\n{output}");
+    let events = rows(&run.join("events.csv"));
+    assert_eq!(events.len(), events_expected, "{events:?}");
+    let add = events.iter().find(|row| row["event"] == "add").unwrap();
+    assert_eq!(add["target"], "n4");
+    assert!(
+        add["result"].starts_with("ok: CLUSTER.JOIN n4 dc1 ")
+            && add["result"].contains("joined n4 ring_version"),
+        "{add:?}"
+    );
+    let start: f64 = add["time_s"].parse().unwrap();
+    let end: f64 = add["end_s"].parse().unwrap();
+    assert!(start >= 1.0 && end >= start, "{add:?}");
+    let lost = rows(&run.join("lost_writes.csv"));
+    assert!(
+        lost[0]["keys_checked"].parse::<u64>().unwrap() > 0,
+        "{lost:?}"
+    );
+    assert_eq!(lost[0]["lost"], "0", "{lost:?}\n{output}");
+    assert_eq!(lost[0]["unreadable"], "0", "{lost:?}");
+}
+
+#[test]
+fn an_added_node_joins_the_ring_and_no_acknowledged_write_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output, run) = schedule_run(
+        dir.path(),
+        "add-in-process",
+        "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\nconsistency = \"QUORUM\"\n\
+         inter_dc_delay = \"1\"\n",
+        "1s add n4",
+        4,
+    );
+    check_join(ok, &output, &run, 1);
+    assert!(output.contains("nodes in process"), "{output}");
+    assert!(output.contains("spare nodes: n4"), "{output}");
+    assert!(
+        output.contains("members after the run: n1,n2,n3,n4 "),
+        "{output}"
+    );
+}
+
+#[test]
+fn an_added_node_joins_beside_a_kill_when_the_nodes_are_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, output, run) = schedule_run(
+        dir.path(),
+        "add-processes",
+        "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\nconsistency = \"QUORUM\"\n\
+         inter_dc_delay = \"1\"\n",
+        "1s add n4; 1.5s kill n4; 2s restart n4",
+        5,
+    );
+    check_join(ok, &output, &run, 3);
+    assert!(output.contains("nodes as processes of"), "{output}");
+    // The new node is a member of n1's ring: the run prints the topology it read after
+    // the join.
+    assert!(
+        output.contains("members after the run: n1,n2,n3,n4 "),
         "{output}"
     );
 }

@@ -108,6 +108,63 @@ impl ClusterLayout<'_> {
     }
 }
 
+impl ClusterLayout<'_> {
+    /// The configurations of the layout's nodes plus `spares` nodes configured to join
+    /// later: `addresses` holds one address per node, the layout's first. The layout's
+    /// nodes list only each other as members; spare `i` (from 0) is named after them
+    /// (`n{count + i + 1}`), sits in datacenter `dc{i % datacenters + 1}`, lists the
+    /// layout's nodes and itself, and has `joining = true`: it is started later and added
+    /// with `CLUSTER.JOIN` (see [`crate::scaling`]).
+    pub fn node_configs_with_spares(
+        &self,
+        addresses: &[IpAddr],
+        spares: usize,
+    ) -> Result<Vec<NodeConfig>> {
+        let count = self.node_count()?;
+        if addresses.len() != count + spares {
+            return invalid(
+                "spares",
+                format!(
+                    "{} addresses for {count} nodes and {spares} spares",
+                    addresses.len()
+                ),
+            );
+        }
+        let mut configs = self.node_configs(&addresses[..count])?;
+        let running: Vec<MemberConfig> = configs
+            .first()
+            .map(|config| config.members.clone())
+            .unwrap_or_default();
+        for (spare, address) in addresses[count..].iter().enumerate() {
+            let id = format!("n{}", count + spare + 1);
+            let member = MemberConfig {
+                id: id.clone(),
+                datacenter: datacenter_name(spare % self.datacenters.max(1)),
+                weight: 1,
+                client_address: SocketAddr::new(*address, CLIENT_PORT),
+                peer_address: SocketAddr::new(*address, PEER_PORT),
+            };
+            let mut members = running.clone();
+            members.push(member.clone());
+            let config = NodeConfig {
+                node_id: id.clone(),
+                datacenter: member.datacenter.clone(),
+                client_address: member.client_address,
+                peer_address: member.peer_address,
+                data_dir: self.node_dir(&id).join("data"),
+                members,
+                joining: true,
+                replication: self.replication.clone(),
+                default_consistency: self.default_consistency,
+                ..self.base.clone()
+            };
+            config.validate()?;
+            configs.push(config);
+        }
+        Ok(configs)
+    }
+}
+
 /// The name of datacenter `index` (from 0): `dc1`, `dc2`, ...
 pub fn datacenter_name(index: usize) -> String {
     format!("dc{}", index + 1)
@@ -216,6 +273,40 @@ mod tests {
             configs[0].client_address.ip(),
             configs[1].client_address.ip()
         );
+    }
+
+    #[test]
+    fn spares_join_later_in_the_datacenters_in_turn() {
+        let replication = Replication::Total(3);
+        let base = NodeConfig::default();
+        let layout = layout(Path::new("/tmp/x"), &replication, &base);
+        let addresses = address_block(6).unwrap();
+        let configs = layout.node_configs_with_spares(&addresses, 2).unwrap();
+        let placed: Vec<(&str, &str, bool, usize)> = configs
+            .iter()
+            .map(|c| {
+                (
+                    c.node_id.as_str(),
+                    c.datacenter.as_str(),
+                    c.joining,
+                    c.members.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("n1", "dc1", false, 4),
+                ("n2", "dc1", false, 4),
+                ("n3", "dc2", false, 4),
+                ("n4", "dc2", false, 4),
+                ("n5", "dc1", true, 5),
+                ("n6", "dc2", true, 5),
+            ]
+        );
+        assert_eq!(configs[5].members[4].id, "n6");
+        assert_eq!(configs[4].client_address.ip(), addresses[4]);
+        assert!(layout.node_configs_with_spares(&addresses, 1).is_err());
     }
 
     #[test]

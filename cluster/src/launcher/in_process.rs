@@ -102,9 +102,17 @@ impl InProcessCluster {
     /// Builds every node's configuration, starts them all and waits until each answers
     /// `PING` on its client address. On any failure the nodes already started are stopped.
     pub fn start(spec: &InProcessSpec) -> Result<InProcessCluster> {
+        InProcessCluster::start_with_spare_nodes(spec, 0)
+    }
+
+    /// Like [`InProcessCluster::start`], with `spares` more nodes configured (named after
+    /// the layout's, one per datacenter in turn, `joining = true`) but not started: each
+    /// is started with [`InProcessCluster::start_node`] and added with `CLUSTER.JOIN`
+    /// ([`ClusterLayout::node_configs_with_spares`]).
+    pub fn start_with_spare_nodes(spec: &InProcessSpec, spares: usize) -> Result<InProcessCluster> {
         let layout = spec.layout();
         let count = layout.node_count()?;
-        let configs = layout.node_configs(&address_block(count)?)?;
+        let configs = layout.node_configs_with_spares(&address_block(count + spares)?, spares)?;
         for config in &configs {
             std::fs::create_dir_all(&config.data_dir)
                 .map_err(|error| io_error(&config.data_dir, "create", error))?;
@@ -126,9 +134,9 @@ impl InProcessCluster {
         };
         // Start all first, then wait: peers connect lazily, so order does not matter.
         for index in 0..count {
-            cluster.start_node(index)?;
+            cluster.launch(index)?;
         }
-        for config in &cluster.configs {
+        for config in &cluster.configs[..count] {
             wait_until_serving(config.client_address, cluster.start_timeout)?;
         }
         Ok(cluster)
@@ -181,7 +189,15 @@ impl InProcessCluster {
     /// waits until it answers `PING`.
     pub fn restart(&mut self, index: usize) -> Result<()> {
         self.stop_node(index)?;
-        self.start_node(index)?;
+        self.start_node(index)
+    }
+
+    /// Starts node `index` (a spare, or a stopped node) on its data directory and waits
+    /// until it answers `PING`; a running node is left alone.
+    pub fn start_node(&mut self, index: usize) -> Result<()> {
+        if !self.is_running(index) {
+            self.launch(index)?;
+        }
         wait_until_serving(self.configs[index].client_address, self.start_timeout)
     }
 
@@ -218,7 +234,7 @@ impl InProcessCluster {
         })
     }
 
-    fn start_node(&mut self, index: usize) -> Result<()> {
+    fn launch(&mut self, index: usize) -> Result<()> {
         let config = self.config(index)?.clone();
         let id = config.node_id.clone();
         let node = self

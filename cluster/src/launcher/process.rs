@@ -138,6 +138,28 @@ impl LocalCluster {
             }
             config.validate()?;
         }
+        LocalCluster::launch(spec, configs, running)
+    }
+
+    /// Starts the layout's nodes, with `spares` more nodes configured (named after them,
+    /// one per datacenter in turn) but not started: each joins with
+    /// [`LocalCluster::start_node`] and `CLUSTER.JOIN`
+    /// ([`ClusterLayout::node_configs_with_spares`]).
+    pub fn start_with_spare_nodes(spec: &ClusterSpec, spares: usize) -> Result<LocalCluster> {
+        let layout = spec.layout();
+        let count = layout.node_count()?;
+        let configs = layout.node_configs_with_spares(&address_block(count + spares)?, spares)?;
+        LocalCluster::launch(spec, configs, count)
+    }
+
+    /// Writes every configuration and starts the first `running` nodes.
+    fn launch(
+        spec: &ClusterSpec,
+        configs: Vec<NodeConfig>,
+        running: usize,
+    ) -> Result<LocalCluster> {
+        let layout = spec.layout();
+        let count = configs.len();
         let mut cluster = LocalCluster {
             nodes: Vec::with_capacity(count),
             start_timeout: spec.start_timeout,

@@ -81,7 +81,7 @@ pub fn run_embedded(
     if args.staleness {
         crate::driver::check_staleness(&workload)?;
     }
-    let options = local_options(args)?;
+    let mut options = local_options(args)?;
     // A schedule that kills, stops or restarts runs the nodes as processes: an in-process
     // node cannot crash, and a process's exit surely releases its store for the restart.
     let schedule = crate::faults::schedule_from_command_line(
@@ -101,6 +101,10 @@ pub fn run_embedded(
         })
     });
     if let Some(schedule) = &schedule {
+        // `add NODE` starts a spare node: as many as the schedule adds, unless configured.
+        if options.spare_nodes == 0 {
+            options.spare_nodes = crate::faults::embedded::spares_needed(schedule);
+        }
         crate::faults::embedded::check_schedule(schedule, &options)?;
     }
     let mut cluster = crate::faults::embedded::start(&options, kills)?;
@@ -141,6 +145,26 @@ pub fn run_embedded(
         },
     )
     .map_err(stdio_error)?;
+    if options.spare_nodes > 0 {
+        let count = options.node_count();
+        let names: Vec<String> = (count + 1..=count + options.spare_nodes)
+            .map(|number| format!("n{number}"))
+            .collect();
+        writeln!(
+            out,
+            "spare nodes: {} (configured, started by the schedule's add)",
+            names.join(",")
+        )
+        .map_err(stdio_error)?;
+    }
+    let membership_changes = schedule.as_ref().is_some_and(|schedule| {
+        schedule.events.iter().any(|event| {
+            matches!(
+                event.action,
+                crate::faults::Action::Add(_) | crate::faults::Action::Remove(_)
+            )
+        })
+    });
     let base_name = args.run_name.clone();
     let mut load = local.clone();
     load.run_name = base_name.as_ref().map(|name| format!("{name}-load"));
@@ -157,9 +181,41 @@ pub fn run_embedded(
         };
         ycsb::run_with_faults(Phase::Run, &local, Some(faults), out, err)
     });
+    if membership_changes {
+        let line = members_after_run(&cluster.client_addresses());
+        let _ = writeln!(out, "{line}");
+    }
     let stopped = cluster.shutdown();
     outcome?;
     stopped
+}
+
+/// `members after the run: n1,n2,n3,n4 (ring_version 3, CLUSTER.TOPOLOGY on ADDRESS)`,
+/// from the first node that answers.
+fn members_after_run(addresses: &[SocketAddr]) -> String {
+    let words = ["CLUSTER.TOPOLOGY".to_string()];
+    for address in addresses {
+        let Ok(Ok(text)) =
+            crate::verify::command_text(*address, &words, std::time::Duration::from_secs(5))
+        else {
+            continue;
+        };
+        let mut lines = text.split("; ");
+        let header = lines.next().unwrap_or_default();
+        let version = header
+            .split_whitespace()
+            .skip_while(|word| *word != "ring_version")
+            .nth(1)
+            .unwrap_or("?");
+        let members: Vec<&str> = lines
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        return format!(
+            "members after the run: {} (ring_version {version}, CLUSTER.TOPOLOGY on {address})",
+            members.join(",")
+        );
+    }
+    "members after the run: unknown (no node answered CLUSTER.TOPOLOGY)".to_string()
 }
 
 /// `N=3 {dc1=2, dc2=1}` or `N=3`.

@@ -41,25 +41,41 @@ pub fn start(options: &LocalClusterOptions, processes: bool) -> Result<Box<dyn E
 }
 
 /// Checks a schedule's node events against the cluster `options` describe, before it
-/// starts (names `n1` to `nK`; no membership changes yet).
+/// starts (names `n1` to `nK`, spares after them; `add` names a spare).
 pub fn check_schedule(schedule: &super::Schedule, options: &LocalClusterOptions) -> Result<()> {
     for event in &schedule.events {
-        check_node_action(&event.action, options.node_count()).map_err(|error| {
-            Error::InvalidOption {
+        check_node_action(&event.action, options.node_count(), options.spare_nodes).map_err(
+            |error| Error::InvalidOption {
                 field: format!("schedule entry {:?}", event.text),
                 detail: error.to_string(),
-            }
-        })?;
+            },
+        )?;
     }
     Ok(())
 }
 
+/// The spare nodes a schedule implies: one per node it adds (`add n4; add n5` on 3 nodes:
+/// n4 and n5). The check then refuses an `add` that does not name the next spare.
+pub fn spares_needed(schedule: &super::Schedule) -> usize {
+    let added: std::collections::BTreeSet<&str> = schedule
+        .events
+        .iter()
+        .filter_map(|event| match &event.action {
+            super::Action::Add(node) => Some(node.as_str()),
+            _ => None,
+        })
+        .collect();
+    added.len()
+}
+
+fn node_number(node: &str) -> Option<usize> {
+    node.strip_prefix('n')
+        .and_then(|digits| digits.parse::<usize>().ok())
+}
+
 /// `n3` -> 2, checked against the node count.
 fn node_index(node: &str, count: usize) -> Result<usize> {
-    let number = node
-        .strip_prefix('n')
-        .and_then(|digits| digits.parse::<usize>().ok())
-        .filter(|&number| number >= 1 && number <= count);
+    let number = node_number(node).filter(|&number| number >= 1 && number <= count);
     number
         .map(|number| number - 1)
         .ok_or_else(|| Error::InvalidOption {
@@ -68,44 +84,96 @@ fn node_index(node: &str, count: usize) -> Result<usize> {
         })
 }
 
-/// What `add` needs and the embedded cluster does not have yet.
-pub const ADD_NOT_SUPPORTED: &str = "not supported yet: the embedded cluster starts no spare \
-     node to join (kvnode has CLUSTER.JOIN; the launcher's spares would need a place in each \
-     datacenter's layout)";
+/// `add n5` -> 4 when n5 is one of the `spares` after the `count` started nodes.
+fn spare_index(node: &str, count: usize, spares: usize) -> Result<usize> {
+    node_number(node)
+        .filter(|&number| number > count && number <= count + spares)
+        .map(|number| number - 1)
+        .ok_or_else(|| {
+            let spares_text = match spares {
+                0 => "it has no spare node".to_string(),
+                1 => format!("its spare node is n{}", count + 1),
+                _ => format!("its spare nodes are n{} to n{}", count + 1, count + spares),
+            };
+            Error::InvalidOption {
+                field: format!("schedule node {node:?}"),
+                detail: format!(
+                    "`add` starts a spare node and joins it to the ring; the embedded cluster \
+                     runs n1 to n{count} and {spares_text} (spare_nodes in --local-config, \
+                     or one implied by each node the schedule adds)"
+                ),
+            }
+        })
+}
 
-fn check_node_action(action: &super::Action, count: usize) -> Result<()> {
+fn check_node_action(action: &super::Action, count: usize, spares: usize) -> Result<()> {
     match action {
-        super::Action::Add(_) => Err(Error::Unsupported(format!(
-            "{} {}: {ADD_NOT_SUPPORTED}",
-            action.name(),
-            action.target(),
-        ))),
+        super::Action::Add(node) => spare_index(node, count, spares).map(drop),
         _ => action
             .node()
-            .map_or(Ok(()), |node| node_index(node, count).map(drop)),
+            .map_or(Ok(()), |node| node_index(node, count + spares).map(drop)),
+    }
+}
+
+/// Sends `CLUSTER.JOIN` for the node `config` describes to the first of `running` that
+/// answers: that node drives the change (streaming, then the new ring) and replies when
+/// it is done.
+fn join_node(config: &cluster::config::NodeConfig, running: &[SocketAddr]) -> Result<String> {
+    let words = [
+        "CLUSTER.JOIN".to_string(),
+        config.node_id.clone(),
+        config.datacenter.clone(),
+        config.client_address.to_string(),
+        config.peer_address.to_string(),
+    ];
+    let reply = super::exec::send_admin(running, &words, super::exec::RING_CHANGE_TIMEOUT)?;
+    // The reply's lines (`joined n4 ring_version 3`, then the figures) on one CSV cell.
+    Ok(reply.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+impl EmbeddedCluster {
+    fn spare_count(&self) -> usize {
+        self.all_client_addresses().len() - EmbeddedCluster::client_addresses(self).len()
     }
 }
 
 impl FaultTarget for EmbeddedCluster {
     fn check(&self, action: &super::Action) -> Result<()> {
-        check_node_action(action, EmbeddedCluster::client_addresses(self).len())
+        check_node_action(
+            action,
+            EmbeddedCluster::client_addresses(self).len(),
+            self.spare_count(),
+        )
+    }
+    fn add(&mut self, node: &str) -> Result<String> {
+        let running = EmbeddedCluster::client_addresses(self);
+        let index = spare_index(node, running.len(), self.spare_count())?;
+        self.start_node(index)?;
+        let config = self
+            .node_config(index)
+            .cloned()
+            .ok_or_else(|| Error::InvalidOption {
+                field: format!("schedule node {node:?}"),
+                detail: "no such node".into(),
+            })?;
+        join_node(&config, &running)
     }
     fn kill(&mut self, node: &str) -> Result<String> {
         self.stop(node)
             .map(|_| "in process: a clean stop, not a crash".to_string())
     }
     fn stop(&mut self, node: &str) -> Result<String> {
-        let index = node_index(node, EmbeddedCluster::client_addresses(self).len())?;
+        let index = node_index(node, self.all_client_addresses().len())?;
         self.stop_node(index)?;
         Ok(String::new())
     }
     fn restart(&mut self, node: &str) -> Result<String> {
-        let index = node_index(node, EmbeddedCluster::client_addresses(self).len())?;
+        let index = node_index(node, self.all_client_addresses().len())?;
         self.restart_node(index)?;
         Ok(String::new())
     }
     fn remove(&mut self, node: &str) -> Result<String> {
-        let all = EmbeddedCluster::client_addresses(self);
+        let all = self.all_client_addresses();
         let index = node_index(node, all.len())?;
         super::exec::remove_node(node, all[index], &all)
     }
@@ -135,6 +203,8 @@ pub struct ProcessNodes {
     cluster: Option<LocalCluster>,
     work_dir: Option<tempfile::TempDir>,
     binary: PathBuf,
+    /// The nodes started first (the others are spares).
+    started: usize,
 }
 
 impl ProcessNodes {
@@ -165,8 +235,9 @@ impl ProcessNodes {
         spec.default_consistency = options.consistency;
         spec.base.links.inter_datacenter = LinkSpec::with_delay(options.inter_dc_delay()?);
         spec.base.versions.policy = options.conflict_policy;
-        let cluster = LocalCluster::start(&spec)?;
+        let cluster = LocalCluster::start_with_spare_nodes(&spec, options.spare_nodes)?;
         Ok(ProcessNodes {
+            started: options.node_count(),
             cluster: Some(cluster),
             work_dir: Some(work_dir),
             binary,
@@ -181,7 +252,15 @@ impl ProcessNodes {
     }
 
     fn index(&self, node: &str) -> Result<usize> {
-        node_index(node, self.client_addresses().len())
+        node_index(node, self.all_client_addresses().len())
+    }
+
+    /// Every node's client address, spares included.
+    fn all_client_addresses(&self) -> Vec<SocketAddr> {
+        self.cluster
+            .as_ref()
+            .map(LocalCluster::client_addresses)
+            .unwrap_or_default()
     }
 }
 
@@ -206,7 +285,17 @@ fn node_binary(directory: &std::path::Path) -> Result<PathBuf> {
 
 impl FaultTarget for ProcessNodes {
     fn check(&self, action: &super::Action) -> Result<()> {
-        check_node_action(action, self.client_addresses().len())
+        let all = self.all_client_addresses().len();
+        check_node_action(action, self.started, all - self.started)
+    }
+    fn add(&mut self, node: &str) -> Result<String> {
+        let running = self.client_addresses();
+        let spares = self.all_client_addresses().len() - self.started;
+        let index = spare_index(node, self.started, spares)?;
+        let cluster = self.running()?;
+        cluster.start_node(index)?;
+        let config = cluster.nodes()[index].config.clone();
+        join_node(&config, &running)
     }
     fn kill(&mut self, node: &str) -> Result<String> {
         let index = self.index(node)?;
@@ -224,7 +313,7 @@ impl FaultTarget for ProcessNodes {
         Ok(String::new())
     }
     fn remove(&mut self, node: &str) -> Result<String> {
-        let all = self.client_addresses();
+        let all = self.all_client_addresses();
         let index = node_index(node, all.len())?;
         super::exec::remove_node(node, all[index], &all)
     }
@@ -235,10 +324,9 @@ impl FaultTarget for ProcessNodes {
 
 impl EmbeddedNodes for ProcessNodes {
     fn client_addresses(&self) -> Vec<SocketAddr> {
-        self.cluster
-            .as_ref()
-            .map(LocalCluster::client_addresses)
-            .unwrap_or_default()
+        let mut addresses = self.all_client_addresses();
+        addresses.truncate(self.started);
+        addresses
     }
     fn describe(&self) -> String {
         format!("as processes of {}", self.binary.display())

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// How long a link admin command may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a ring change (`CLUSTER.LEAVE`, `CLUSTER.REMOVE`) may take: it streams ranges.
-const RING_CHANGE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const RING_CHANGE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The message of a membership change this target cannot do.
 pub const MEMBERSHIP_NOT_SUPPORTED: &str = "not supported yet against --hosts (kvbench \
@@ -273,18 +273,21 @@ pub fn remove_node(node: &str, own: SocketAddr, all: &[SocketAddr]) -> Result<St
     )
 }
 
-/// Writes `events.csv`: `time_s,event,target,result` (the columns the plots read).
+/// Writes `events.csv`: `time_s,event,target,result` (the columns the plots read), then
+/// `end_s`, when the event was done (a restart once the node serves, an `add` once the
+/// node has joined).
 pub fn write_events_csv(directory: &Path, records: &[EventRecord]) -> Result<PathBuf> {
     let path = directory.join("events.csv");
     crate::report::csv_files::write_csv_file(&path, |out| {
         let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(["time_s", "event", "target", "result"])?;
+        writer.write_record(["time_s", "event", "target", "result", "end_s"])?;
         for record in records {
             writer.write_record([
                 format!("{:.3}", record.time_s),
                 record.event.clone(),
                 record.target.clone(),
                 record.result.clone(),
+                format!("{:.3}", record.time_s + record.took_s),
             ])?;
         }
         writer.flush()?;

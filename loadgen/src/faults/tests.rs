@@ -158,6 +158,45 @@ fn events_csv_has_the_plotting_columns() {
     let text = std::fs::read_to_string(path).unwrap();
     assert_eq!(
         text,
-        "time_s,event,target,result\n1.000,kill,n2,\"ok: SIGKILL, pid 7\"\n"
+        "time_s,event,target,result,end_s\n1.000,kill,n2,\"ok: SIGKILL, pid 7\",1.010\n"
     );
+}
+
+#[test]
+fn a_schedule_implies_one_spare_per_added_node_and_add_names_a_spare() {
+    let options = crate::local::LocalClusterOptions {
+        datacenters: 1,
+        nodes_per_datacenter: 3,
+        replication: cluster::ring::Replication::Total(3),
+        ..Default::default()
+    };
+    let schedule = Schedule::parse("1s add n4; 2s kill n4; 3s add n5; 4s restart n4").unwrap();
+    assert_eq!(super::embedded::spares_needed(&schedule), 2);
+    assert_eq!(
+        super::embedded::spares_needed(&Schedule::parse("1s kill n2").unwrap()),
+        0
+    );
+    // Without spares `add` is refused, naming the entry and the fix.
+    let error = super::embedded::check_schedule(&schedule, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("\"1s add n4\"") && error.contains("no spare node"),
+        "{error}"
+    );
+    let spared = crate::local::LocalClusterOptions {
+        spare_nodes: 2,
+        ..options.clone()
+    };
+    super::embedded::check_schedule(&schedule, &spared).unwrap();
+    // `add` of a started node, or past the spares, is refused.
+    for text in ["1s add n2", "1s add n6"] {
+        let error = super::embedded::check_schedule(&Schedule::parse(text).unwrap(), &spared)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("spare nodes are n4 to n5"),
+            "{text}: {error}"
+        );
+    }
 }

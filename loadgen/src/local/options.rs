@@ -61,6 +61,15 @@ pub struct LocalClusterOptions {
     pub worker_threads: usize,
     /// How concurrent writes are resolved: `"siblings"` (default) or `"lww"`.
     pub conflict_policy: ConflictPolicy,
+    /// Nodes configured but not started, for a failure schedule's `add`: named after the
+    /// others (`n7`, `n8`, ... for 6 nodes), one per datacenter in turn (`dc1`, `dc2`,
+    /// ...). Default 0; a schedule that adds nodes implies as many as it needs.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spare_nodes: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 impl Default for LocalClusterOptions {
@@ -77,6 +86,7 @@ impl Default for LocalClusterOptions {
             parent_dir: None,
             worker_threads: 0,
             conflict_policy: ConflictPolicy::default(),
+            spare_nodes: 0,
         }
     }
 }
@@ -112,6 +122,15 @@ impl LocalClusterOptions {
                 format!(
                     "{} datacenters x {} nodes is {nodes} nodes; at most {NODES_MAX}",
                     self.datacenters, self.nodes_per_datacenter
+                ),
+            ));
+        }
+        if nodes + self.spare_nodes > NODES_MAX {
+            return Err(invalid(
+                "spare_nodes",
+                format!(
+                    "{nodes} nodes and {} spares; at most {NODES_MAX} in all",
+                    self.spare_nodes
                 ),
             ));
         }
