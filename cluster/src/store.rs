@@ -247,6 +247,29 @@ impl LocalStore {
         self.db.commit_log().map_err(Error::from)
     }
 
+    /// The ticket covering every deferred commit-log record queued so far (by any caller),
+    /// for [`LocalStore::poll_commit`].
+    pub fn commit_ticket(&self) -> u64 {
+        self.db.commit_ticket()
+    }
+
+    /// Whether the records up to `ticket` are durable per the sync policy already.
+    pub fn is_committed(&self, ticket: u64) -> bool {
+        self.db.is_log_committed(ticket)
+    }
+
+    /// [`LocalStore::commit`] up to `ticket` without blocking the calling thread on another
+    /// thread's log write (see [`engine::Db::poll_commit_log`]).
+    pub fn poll_commit(
+        &self,
+        ticket: u64,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<()>> {
+        self.db
+            .poll_commit_log(ticket, waker)
+            .map(|result| result.map_err(Error::from))
+    }
+
     /// Whether writes may be deferred and committed per batch: with the log synced lazily
     /// (`none`, `periodic`). With `always` each write waits for its own (grouped) fsync.
     pub fn defers_commits(&self) -> bool {
@@ -421,5 +444,54 @@ mod tests {
             .is_err());
         assert!(store.read(b"k2").unwrap().is_none());
         assert_eq!(store.scan(b"", None, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn deferred_writes_committed_by_polling_are_durable_after_reopen() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut options = engine::Options::default();
+        options.wal.sync = engine::SyncPolicy::Periodic { interval_ms: 1000 };
+        let store =
+            LocalStore::open(directory.path(), options.clone(), VersionConfig::default()).unwrap();
+        assert!(store.defers_commits());
+        std::thread::scope(|scope| {
+            for thread in 0..4u32 {
+                let store = &store;
+                scope.spawn(move || {
+                    for index in 0..100u32 {
+                        let key = format!("k{thread}-{index}");
+                        store
+                            .write_local_deferred(
+                                key.as_bytes(),
+                                &VectorClock::new(),
+                                Some(key.clone().into_bytes()),
+                                "n1",
+                                1,
+                            )
+                            .unwrap();
+                        let ticket = store.commit_ticket();
+                        let mut polls = 0u64;
+                        while store
+                            .poll_commit(ticket, std::task::Waker::noop())
+                            .is_pending()
+                        {
+                            polls += 1;
+                            assert!(polls < 100_000_000, "commit never completed");
+                            std::thread::yield_now();
+                        }
+                        assert!(store.is_committed(ticket));
+                    }
+                });
+            }
+        });
+        store.close().unwrap();
+        let store = LocalStore::open(directory.path(), options, VersionConfig::default()).unwrap();
+        for thread in 0..4u32 {
+            for index in 0..100u32 {
+                let key = format!("k{thread}-{index}");
+                let set = store.read(key.as_bytes()).unwrap().unwrap();
+                assert_eq!(set.versions[0].value.as_deref(), Some(key.as_bytes()));
+            }
+        }
     }
 }

@@ -174,6 +174,35 @@ impl Db {
         }
     }
 
+    /// The ticket covering every commit-log record queued so far, for
+    /// [`Db::poll_commit_log`] (0 without a log).
+    pub fn commit_ticket(&self) -> u64 {
+        self.inner.wal.as_ref().map_or(0, Wal::last_ticket)
+    }
+
+    /// Whether every record up to `ticket` is durable per the sync policy (no I/O).
+    pub fn is_log_committed(&self, ticket: u64) -> bool {
+        self.inner
+            .wal
+            .as_ref()
+            .is_none_or(|wal| wal.is_committed(ticket))
+    }
+
+    /// [`Db::commit_log`] up to `ticket` (from [`Db::commit_ticket`]) for async callers:
+    /// never blocks on another thread's log write. `Pending` registers `waker`, woken when
+    /// that write ends; poll again then. `Ready` says the records are durable per the sync
+    /// policy, or why they may not be (a failed log write is never reported as done).
+    pub fn poll_commit_log(
+        &self,
+        ticket: u64,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<()>> {
+        match &self.inner.wal {
+            Some(wal) => wal.poll_commit(ticket, waker),
+            None => std::task::Poll::Ready(Ok(())),
+        }
+    }
+
     /// Deletes `key` (writes a tombstone).
     pub fn delete(&self, key: &[u8]) -> Result<()> {
         self.inner.check_sizes(key, &[], &[])?;

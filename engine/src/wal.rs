@@ -141,6 +141,24 @@ impl Wal {
         self.writer.commit(ticket)
     }
 
+    /// [`Wal::commit`] without blocking: `Ready` once the record with `ticket` and every
+    /// earlier one is durable per the policy (having written them on this thread when
+    /// nobody else was writing), `Pending` with `waker` registered while another thread
+    /// writes. For event loops, where a thread blocked on another's write would stall
+    /// every connection it serves.
+    pub fn poll_commit(
+        &self,
+        ticket: u64,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<()>> {
+        self.writer.poll_commit(ticket, waker)
+    }
+
+    /// Whether the record with `ticket` and every earlier one is durable per the policy.
+    pub fn is_committed(&self, ticket: u64) -> bool {
+        self.writer.is_committed(ticket)
+    }
+
     /// The ticket of the last record queued (0 before any).
     pub fn last_ticket(&self) -> u64 {
         self.writer.last_ticket()

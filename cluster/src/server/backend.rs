@@ -61,6 +61,12 @@ pub trait Backend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// [`Backend::commit`] for the event loop: a backend whose commit may wait for another
+    /// thread's log write waits without blocking the thread. The default runs `commit`.
+    fn commit_async(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.commit() })
+    }
+
     /// Whether a connection gains from executing the GETs and SETs of a pipelined batch
     /// concurrently (a coordinator waiting for replicas does; a local store answering
     /// inline does not).
@@ -241,6 +247,29 @@ impl Backend for LocalBackend {
 
     fn commit(&self) -> Result<()> {
         self.store.commit()
+    }
+
+    /// Group commit across connections, as Redis writes its AOF once per event-loop
+    /// iteration for every client: a connection with unwritten records first yields, so
+    /// that the other connections this thread has ready execute their batches and queue
+    /// their records too; then the first of them to resume writes them all with one
+    /// `write`, and the rest find theirs written. A connection whose records another
+    /// thread is writing waits for it as a task, without blocking its thread.
+    fn commit_async(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            if !self.store.defers_commits() {
+                // `always`: every write waited for its own (grouped) sync before returning.
+                return Ok(());
+            }
+            let ticket = self.store.commit_ticket();
+            if self.store.is_committed(ticket) {
+                return Ok(());
+            }
+            // Tokio runs a yielded task after the I/O driver's next poll, so every
+            // connection with input ready by then has executed its batch first.
+            tokio::task::yield_now().await;
+            std::future::poll_fn(|context| self.store.poll_commit(ticket, context.waker())).await
+        })
     }
 
     fn value_bytes_max(&self) -> usize {

@@ -94,7 +94,8 @@ pub async fn serve_connection(
 }
 
 /// Sends replies once the writes they acknowledge are durable per the commit-log policy
-/// ([`Backend::commit`](super::Backend::commit): one log write for a pipelined batch). When
+/// ([`Backend::commit_async`](super::Backend::commit_async): one log write for a pipelined
+/// batch, shared with the other connections ready at the same time). When
 /// that fails nothing is sent and the connection closes: the client gets no
 /// acknowledgement, as for a lost connection.
 async fn send_replies(
@@ -102,7 +103,7 @@ async fn send_replies(
     stream: &mut TcpStream,
     output: &[u8],
 ) -> std::result::Result<(), ()> {
-    if let Err(error) = context.backend.commit() {
+    if let Err(error) = context.backend.commit_async().await {
         eprintln!("kvnode: closing a client connection: the commit log failed: {error}");
         return Err(());
     }

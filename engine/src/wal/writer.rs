@@ -18,6 +18,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// Queued bytes beyond which appenders wait for the leader to drain the queue. A lone record
@@ -52,6 +53,9 @@ struct State {
     ticket_written: u64,
     ticket_synced: u64,
     leader_active: bool,
+    /// Tasks of [`Writer::poll_commit`] waiting for the current leader; woken when it
+    /// releases leadership.
+    waiting: Vec<Waker>,
     /// `None` only once closed.
     segment: Option<Arc<ActiveSegment>>,
     segment_length: u64,
@@ -87,6 +91,7 @@ impl Writer {
                 ticket_written: 0,
                 ticket_synced: 0,
                 leader_active: false,
+                waiting: Vec::new(),
                 segment: Some(Arc::new(segment)),
                 segment_length: format::SEGMENT_HEADER_BYTES as u64,
                 failure: None,
@@ -177,6 +182,56 @@ impl Writer {
         }
     }
 
+    /// [`Writer::commit`] for async callers: never waits on the condition variable. When
+    /// the record with `ticket` is not yet durable and nobody is writing, leads the write
+    /// on this thread (one write of everything queued, by any caller) and returns `Ready`;
+    /// when a leader is writing, registers `waker`, woken once it is done, and returns
+    /// `Pending`. An event-loop thread then never stalls its other tasks behind another
+    /// thread's write.
+    pub(super) fn poll_commit(&self, ticket: u64, waker: &Waker) -> Poll<Result<()>> {
+        let mut state = self.state.lock();
+        let sync = self.options.sync == SyncPolicy::Always;
+        loop {
+            let done = if sync {
+                state.ticket_synced
+            } else {
+                state.ticket_written
+            };
+            if done >= ticket {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(failure) = &state.failure {
+                return Poll::Ready(Err(Error::Poisoned(failure.clone())));
+            }
+            if state.closed && state.ticket_issued < ticket {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            if state.leader_active {
+                if !state.waiting.iter().any(|waiting| waiting.will_wake(waker)) {
+                    state.waiting.push(waker.clone());
+                }
+                return Poll::Pending;
+            }
+            state.leader_active = true;
+            let result = self.flush_as_leader(&mut state, sync);
+            self.release_leadership(&mut state);
+            if let Err(error) = result {
+                return Poll::Ready(Err(error));
+            }
+        }
+    }
+
+    /// Whether the record with `ticket` (and every earlier one) is durable per the policy.
+    pub(super) fn is_committed(&self, ticket: u64) -> bool {
+        let state = self.state.lock();
+        let done = if self.options.sync == SyncPolicy::Always {
+            state.ticket_synced
+        } else {
+            state.ticket_written
+        };
+        done >= ticket
+    }
+
     /// Waits for the current leader to finish, then leads: callers must
     /// [`Writer::release_leadership`] afterwards.
     fn acquire_leadership(&self) -> Result<MutexGuard<'_, State>> {
@@ -194,6 +249,9 @@ impl Writer {
     fn release_leadership(&self, state: &mut MutexGuard<'_, State>) {
         state.leader_active = false;
         self.progress.notify_all();
+        for waker in state.waiting.drain(..) {
+            waker.wake();
+        }
     }
 
     /// Writes everything queued as one batch, then syncs if `sync`. Runs the I/O without the
@@ -355,5 +413,74 @@ impl Writer {
 
     pub(super) fn directory(&self) -> &std::path::Path {
         &self.directory
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IoBackend;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    /// Counts its wake-ups.
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn writer(directory: &std::path::Path) -> Writer {
+        let options = WalOptions {
+            sync: SyncPolicy::None,
+            ..WalOptions::default()
+        };
+        let active = segment::create(directory, 1, IoBackend::Std).unwrap();
+        Writer::new(directory.to_path_buf(), options, active)
+    }
+
+    #[test]
+    fn poll_commit_waits_as_a_task_while_another_thread_leads() {
+        let directory = tempfile::tempdir().unwrap();
+        let writer = writer(directory.path());
+        let ticket = writer.append_deferred(1, b"record").unwrap();
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&counter));
+        // Another thread is writing: the caller must not block, nor be told it is done.
+        writer.state.lock().leader_active = true;
+        assert!(writer.poll_commit(ticket, &waker).is_pending());
+        assert!(writer.poll_commit(ticket, &waker).is_pending());
+        assert!(!writer.is_committed(ticket));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+        // That leader finishes without having taken this record: the waiter is woken once
+        // (registered once however often polled) and then writes it itself.
+        writer.release_leadership(&mut writer.state.lock());
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(matches!(
+            writer.poll_commit(ticket, &waker),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(writer.is_committed(ticket));
+        assert_eq!(
+            writer.bytes_written(),
+            (format::SEGMENT_HEADER_BYTES + format::RECORD_HEADER_BYTES + 6) as u64
+        );
+    }
+
+    #[test]
+    fn a_failed_log_write_is_never_reported_committed() {
+        let directory = tempfile::tempdir().unwrap();
+        let writer = writer(directory.path());
+        let ticket = writer.append_deferred(1, b"record").unwrap();
+        writer.state.lock().failure = Some("injected write failure".into());
+        let waker = Waker::from(Arc::new(CountingWaker(AtomicUsize::new(0))));
+        assert!(matches!(
+            writer.poll_commit(ticket, &waker),
+            Poll::Ready(Err(Error::Poisoned(_)))
+        ));
+        assert!(!writer.is_committed(ticket));
+        assert!(writer.commit(ticket).is_err());
     }
 }
