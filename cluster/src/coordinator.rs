@@ -39,6 +39,7 @@
 //! needed, what counted, and what every other replica said (error or timeout).
 
 mod backend;
+mod calls;
 pub mod links;
 pub mod quorum;
 mod read;
@@ -71,6 +72,8 @@ pub use links::{LinkControl, LinkHandler};
 pub use quorum::{Need, Side};
 pub use repair::ReadRepair;
 pub use replica::ReplicaHandler;
+
+use calls::Calls;
 
 /// Which replicas a read asks (`read_fanout` in the node's config).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -137,11 +140,12 @@ impl Coordinator {
         )
         .await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-        let handler = Arc::new(ReplicaHandler::new(
+        let replica = Arc::new(ReplicaHandler::new(
             Arc::clone(&store),
             config.node_id.clone(),
             Arc::clone(&clock),
         ));
+        let handler = Arc::clone(&replica);
         let links = Arc::new(LinkControl::new(
             &config.node_id,
             &config.datacenter,
@@ -175,6 +179,8 @@ impl Coordinator {
         };
         let transport =
             Arc::new(PeerTransport::bind(transport_config, local, emulator, handler).await?);
+        // `Put`, `Get` and `Mint` skip the handler chain (none of its layers acts on them).
+        transport.set_inline_handler(replica);
         links.attach(&transport, Duration::from_millis(config.request_timeout_ms));
         for member in &config.members {
             if member.id != config.node_id {
@@ -412,7 +418,6 @@ impl Coordinator {
             )));
         }
         let (minted, minter, failures) = self.mint(&key, &context, value, &replicas).await?;
-        let (sender, mut receiver) = mpsc::unbounded_channel();
         let minter_datacenter = replicas
             .iter()
             .find(|(node, _)| *node == minter)
@@ -424,73 +429,115 @@ impl Coordinator {
             result: Ok(()),
         }];
         let encoded = minted.encode();
-        let mut expected = received.len();
         let fallbacks = Arc::new(Fallbacks::new(
             &key,
             replicas.iter().map(|(node, _)| node.clone()).collect(),
             self.scaling.snapshot(),
         ));
         let failed: Vec<NodeId> = failures.iter().map(|answer| answer.node.clone()).collect();
+        let mut calls = Calls::new();
         // Replicas that could not mint are known unreachable: straight to a fallback.
         for failure in failures {
             let error = failure.result.err();
-            self.spawn_put(
+            calls.push(self.put_call(
                 failure.node,
                 failure.datacenter,
                 &key,
                 &encoded,
                 &fallbacks,
-                &sender,
                 error,
-            );
-            expected += 1;
+            ));
         }
         for (node, datacenter) in &replicas {
             if *node == minter || failed.contains(node) {
                 continue;
             }
-            self.spawn_put(
+            calls.push(self.put_call(
                 node.clone(),
                 datacenter.clone(),
                 &key,
                 &encoded,
                 &fallbacks,
-                &sender,
                 None,
-            );
-            expected += 1;
+            ));
         }
-        drop(sender);
-        self.gather(
-            &mut receiver,
-            received,
-            expected,
-            &need,
-            "write acknowledgements",
-            false,
-            None,
-        )
-        .await
-        .map(drop)
+        self.gather_writes(calls, received, &need).await
     }
 
-    /// Sends a write's `Put` to `node` on a task of its own (to a fallback with a hint
-    /// if it is unreachable, in sloppy mode), reporting into `answers`.
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_put(
+    /// Waits for `calls` until the acknowledgements (`received` so far) meet `need`, all
+    /// calls answered, or the timeout; the calls still in flight then go on in the
+    /// background.
+    async fn gather_writes(
+        &self,
+        mut calls: Calls<()>,
+        received: Vec<Answer<()>>,
+        need: &Need,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut good_datacenters: Vec<String> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
+        let take =
+            |answer: Answer<()>, good: &mut Vec<String>, failures: &mut Vec<String>| match answer
+                .result
+            {
+                Ok(()) => good.push(answer.datacenter),
+                Err(error) => failures.push(format!("{}: {error}", answer.node)),
+            };
+        for answer in received {
+            take(answer, &mut good_datacenters, &mut failures);
+        }
+        let mut outstanding = calls.len();
+        loop {
+            if need.met(&good_datacenters) {
+                calls.detach();
+                return Ok(());
+            }
+            if outstanding == 0 {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, calls.next()).await {
+                Ok(Some(answer)) => {
+                    outstanding -= 1;
+                    take(answer, &mut good_datacenters, &mut failures);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failures.push(format!(
+                        "{outstanding} replicas did not answer within {} ms",
+                        self.timeout.as_millis()
+                    ));
+                    calls.detach();
+                    break;
+                }
+            }
+        }
+        Err(Error::QuorumFailed {
+            what: "write acknowledgements",
+            needed: need.needed(),
+            got: need.got(&good_datacenters),
+            failures: if failures.is_empty() {
+                "no other failures".to_string()
+            } else {
+                failures.join("; ")
+            },
+        })
+    }
+
+    /// A write's `Put` to `node` (to a fallback with a hint if it is unreachable, in
+    /// sloppy mode), as a call for [`Calls`].
+    fn put_call(
         &self,
         node: NodeId,
         datacenter: String,
         key: &[u8],
         encoded: &[u8],
         fallbacks: &Arc<Fallbacks>,
-        answers: &mpsc::UnboundedSender<Answer<()>>,
         failed: Option<Error>,
-    ) {
+    ) -> calls::Call<()> {
         let (handoff, transport) = (Arc::clone(&self.handoff), Arc::clone(&self.transport));
         let (key, encoded, fallbacks) = (key.to_vec(), encoded.to_vec(), Arc::clone(fallbacks));
-        let (timeout, answers) = (self.timeout, answers.clone());
-        tokio::spawn(async move {
+        let timeout = self.timeout;
+        Box::pin(async move {
             let result = handoff
                 .put(
                     &transport,
@@ -503,12 +550,12 @@ impl Coordinator {
                     failed,
                 )
                 .await;
-            let _ = answers.send(Answer {
+            Answer {
                 node,
                 datacenter,
                 result,
-            });
-        });
+            }
+        })
     }
 
     /// The INFO fields of hinted handoff and read repair.
@@ -532,8 +579,17 @@ impl Coordinator {
             let node_id = self.node.to_string();
             let now_ms = self.clock.now_ms();
             let (key, context) = (key.to_vec(), context.clone());
+            // With a lazily synced log the record is only queued: the client connection
+            // commits once per batch before replying (`Backend::commit`).
+            let defer = self.store.defers_commits();
             let version = self
-                .blocking(move |store| store.write_local(&key, &context, value, &node_id, now_ms))
+                .blocking(move |store| {
+                    if defer {
+                        store.write_local_version_deferred(&key, &context, value, &node_id, now_ms)
+                    } else {
+                        store.write_local(&key, &context, value, &node_id, now_ms)
+                    }
+                })
                 .await?;
             return Ok((SiblingSet::single(version), self.node.clone(), Vec::new()));
         }

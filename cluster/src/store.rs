@@ -242,6 +242,34 @@ impl LocalStore {
             .map(drop)
     }
 
+    /// [`LocalStore::write_local`] without waiting for the commit log, returning the new
+    /// version (what a coordinator replicates): stored and visible at once, durable once
+    /// [`LocalStore::commit`] returns, which the caller must call before acknowledging it.
+    pub fn write_local_version_deferred(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+    ) -> Result<Version> {
+        self.write_local_with(key, context, value, coordinator, now_ms, true)
+    }
+
+    /// [`LocalStore::apply`] without waiting for the commit log: durable once
+    /// [`LocalStore::commit`] returns (a replica answering a batch of `Put`s commits once
+    /// for the batch, before acknowledging any of them).
+    pub fn apply_deferred(&self, key: &[u8], incoming: &SiblingSet) -> Result<()> {
+        self.check_key(key)?;
+        for version in &incoming.versions {
+            self.check_value(version.value.as_deref())?;
+        }
+        let _guard = self.lock_for(key);
+        let (mut stored, old) = self.read_for_write(key)?;
+        stored.merge(incoming, &self.versions)?;
+        self.store_deferrable(key, &stored, old, true)
+    }
+
     /// Writes every deferred commit-log record (see [`engine::Db::commit_log`]).
     pub fn commit(&self) -> Result<()> {
         self.db.commit_log().map_err(Error::from)

@@ -57,6 +57,12 @@ impl Backend for Coordinator {
         self.store.value_bytes_max()
     }
 
+    /// This node's own copies of the writes it coordinated were stored deferred (see
+    /// `Coordinator::mint`): one log write for the connection's batch.
+    fn commit(&self) -> Result<()> {
+        self.store.commit()
+    }
+
     fn concurrent_requests(&self) -> bool {
         true
     }

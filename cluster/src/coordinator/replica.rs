@@ -1,9 +1,15 @@
 //! The replica side: what a node does with the peer requests coordinators send it, served
-//! from its [`LocalStore`] on tokio's blocking pool (a store call may wait for an fsync).
+//! from its [`LocalStore`] (on tokio's blocking pool when a store call may wait for an
+//! fsync, see [`LocalStore::run`]).
+//!
+//! With the commit log synced lazily the transport serves `Put`, `Get` and `Mint` on the
+//! connection's reader ([`InlineHandler`]): writes only queue their log records, and the
+//! reader commits once per batch of frames before any acknowledgement leaves, so a batch of
+//! `Put`s costs one log write and an acknowledged write has reached the OS.
 
 use std::sync::Arc;
 
-use crate::net::transport::{HandlerFuture, PeerHandler};
+use crate::net::transport::{HandlerFuture, InlineHandler, PeerHandler};
 use crate::net::Clock;
 use crate::protocol::peer::{PeerMessage, ScanRow};
 use crate::ring::NodeId;
@@ -43,9 +49,26 @@ fn answer(
     now_ms: u64,
     message: PeerMessage,
 ) -> Result<PeerMessage> {
+    answer_with(store, node_id, now_ms, message, false)
+}
+
+/// Serves `message`; with `defer`, writes only queue their commit-log records (the caller
+/// commits before replying).
+fn answer_with(
+    store: &LocalStore,
+    node_id: &str,
+    now_ms: u64,
+    message: PeerMessage,
+    defer: bool,
+) -> Result<PeerMessage> {
     match message {
         PeerMessage::Put { key, siblings } => {
-            store.apply(&key, &SiblingSet::decode(&siblings)?)?;
+            let set = SiblingSet::decode(&siblings)?;
+            if defer {
+                store.apply_deferred(&key, &set)?;
+            } else {
+                store.apply(&key, &set)?;
+            }
             Ok(PeerMessage::PutAck)
         }
         PeerMessage::Get { key } => Ok(PeerMessage::GetReply {
@@ -68,7 +91,11 @@ fn answer(
             value,
         } => {
             let context = VectorClock::decode(&context)?;
-            let version = store.write_local(&key, &context, value, node_id, now_ms)?;
+            let version = if defer {
+                store.write_local_version_deferred(&key, &context, value, node_id, now_ms)?
+            } else {
+                store.write_local(&key, &context, value, node_id, now_ms)?
+            };
             Ok(PeerMessage::GetReply {
                 siblings: Some(SiblingSet::single(version).encode()),
             })
@@ -91,5 +118,37 @@ impl PeerHandler for ReplicaHandler {
                 },
             })
         })
+    }
+}
+
+impl InlineHandler for ReplicaHandler {
+    fn takes(&self, message: &PeerMessage) -> bool {
+        // With `always` a write waits for its fsync: those stay on the blocking pool.
+        self.store.defers_commits()
+            && matches!(
+                message,
+                PeerMessage::Put { .. } | PeerMessage::Get { .. } | PeerMessage::Mint { .. }
+            )
+    }
+
+    fn serve(&self, _from: &NodeId, message: PeerMessage) -> (PeerMessage, bool) {
+        let writes = matches!(message, PeerMessage::Put { .. } | PeerMessage::Mint { .. });
+        let reply = answer_with(
+            &self.store,
+            &self.node_id,
+            self.clock.now_ms(),
+            message,
+            true,
+        )
+        .unwrap_or_else(|error| PeerMessage::Error {
+            message: error.to_string(),
+        });
+        // An error reply acknowledges nothing, so it need not wait for the commit.
+        let acknowledges = writes && !matches!(reply, PeerMessage::Error { .. });
+        (reply, acknowledges)
+    }
+
+    fn commit(&self) -> Result<()> {
+        self.store.commit()
     }
 }

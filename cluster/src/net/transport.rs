@@ -38,7 +38,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -65,6 +65,29 @@ pub trait PeerHandler: Send + Sync + 'static {
     /// to a request (`None` replies with an `Error` message); it is ignored for one-way
     /// messages.
     fn handle<'a>(&'a self, from: &'a NodeId, message: PeerMessage) -> HandlerFuture<'a>;
+}
+
+/// Serves the frequent data requests (`Put`, `Get`, ...) right on the connection's reader,
+/// without a task per request, for a whole batch of frames at once: every request the
+/// reader finds buffered is served in turn, then [`InlineHandler::commit`] runs once, then
+/// the replies are queued together. A replica then writes its commit log once per batch of
+/// `Put`s instead of once per `Put`, and no task is spawned or woken per request.
+///
+/// Requests it does not take (and every request before it is set) go to the
+/// [`PeerHandler`] as before.
+pub trait InlineHandler: Send + Sync + 'static {
+    /// Whether `message` is served inline. Only requests that never wait on anything but
+    /// the local store (and not on an fsync) may be: the reader serves nothing else meanwhile.
+    fn takes(&self, message: &PeerMessage) -> bool;
+
+    /// Serves one request taken by [`InlineHandler::takes`]: the reply, and whether it
+    /// acknowledges a write whose log record may still be deferred (it is sent only after
+    /// [`InlineHandler::commit`] succeeds).
+    fn serve(&self, from: &NodeId, message: PeerMessage) -> (PeerMessage, bool);
+
+    /// Makes every deferred write served so far durable per the commit-log policy. On an
+    /// error the batch's write acknowledgements become `Error` replies.
+    fn commit(&self) -> Result<()>;
 }
 
 /// This node, as its peers and the link emulator see it.
@@ -99,6 +122,8 @@ struct Shared {
     local: LocalIdentity,
     emulator: Arc<LinkEmulator>,
     handler: Arc<dyn PeerHandler>,
+    /// Set once, right after binding (see [`PeerTransport::set_inline_handler`]).
+    inline: OnceLock<Arc<dyn InlineHandler>>,
     peers: Mutex<HashMap<NodeId, Peer>>,
     pending: Mutex<HashMap<u64, Pending>>,
     next_request_id: AtomicU64,
@@ -159,6 +184,7 @@ impl PeerTransport {
             local,
             emulator,
             handler,
+            inline: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_request_id: AtomicU64::new(1),
@@ -173,6 +199,12 @@ impl PeerTransport {
             local_address,
             acceptor: Mutex::new(Some(acceptor)),
         })
+    }
+
+    /// Serves the requests `inline` takes on the connection readers from now on (see
+    /// [`InlineHandler`]). Set once; later calls are ignored and return `false`.
+    pub fn set_inline_handler(&self, inline: Arc<dyn InlineHandler>) -> bool {
+        self.shared.inline.set(inline).is_ok()
     }
 
     /// The address the transport listens on (with the OS-chosen port filled in).

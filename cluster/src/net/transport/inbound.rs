@@ -218,7 +218,17 @@ fn auth_failed(detail: &str) -> Error {
     Error::PeerProtocol(format!("authentication failed: {detail}"))
 }
 
+/// Most inline requests served before their replies are committed and queued, so a
+/// stream that never pauses still gets answers.
+const INLINE_BATCH_MAX: usize = 256;
+
 /// Reads frames after `Hello` until the stream ends (`Ok`) or breaks the protocol.
+///
+/// Every frame already buffered is handled before the next read: responses complete their
+/// calls, requests the [`InlineHandler`](super::InlineHandler) takes are served at once
+/// (their replies held back), the rest go to the handler on tasks of their own. Before
+/// reading again (or after [`INLINE_BATCH_MAX`] requests) the held replies are committed
+/// and queued together.
 async fn read_messages(
     shared: &Arc<Shared>,
     peer: &NodeId,
@@ -229,9 +239,18 @@ async fn read_messages(
     let mut handlers = JoinSet::new();
     let limit = shared.config.frame_size_bytes_max;
     let mut frames = FrameReader::default();
-    while let Some(frame) = frames.next(reader, buffer, limit).await? {
+    let mut held = HeldReplies::default();
+    loop {
+        let Some(frame) = frames.buffered(buffer, limit)? else {
+            held.send(shared, peer);
+            if !frames.fill(reader, buffer).await? {
+                return Ok(());
+            }
+            continue;
+        };
         while handlers.try_join_next().is_some() {}
         if handlers.len() >= shared.config.inbound_requests_max {
+            held.send(shared, peer);
             // Stop reading until one finishes: TCP pushes back on the sender.
             handlers.join_next().await;
         }
@@ -246,6 +265,20 @@ async fn read_messages(
                 )));
             }
             (FrameKind::Response, message) => shared.complete(peer, frame.request_id, message),
+            (FrameKind::Request, message)
+                if shared
+                    .inline
+                    .get()
+                    .is_some_and(|inline| inline.takes(&message)) =>
+            {
+                if let Some(inline) = shared.inline.get() {
+                    let (reply, writes) = inline.serve(peer, message);
+                    held.push(frame.request_id, reply, writes);
+                    if held.replies.len() >= INLINE_BATCH_MAX {
+                        held.send(shared, peer);
+                    }
+                }
+            }
             (kind, message) => {
                 handlers.spawn(handle(
                     Arc::clone(shared),
@@ -257,7 +290,49 @@ async fn read_messages(
             }
         }
     }
-    Ok(())
+}
+
+/// Replies to inline requests, held until their writes are committed.
+#[derive(Default)]
+struct HeldReplies {
+    /// Request id, reply, and whether the reply acknowledges a write.
+    replies: Vec<(u64, PeerMessage, bool)>,
+    writes: bool,
+}
+
+impl HeldReplies {
+    fn push(&mut self, request_id: u64, reply: PeerMessage, writes: bool) {
+        self.writes |= writes;
+        self.replies.push((request_id, reply, writes));
+    }
+
+    /// Commits the held writes (once for all of them) and queues every held reply. When the
+    /// commit fails, write acknowledgements become errors: a write is acknowledged only
+    /// once its log record is written.
+    fn send(&mut self, shared: &Shared, peer: &NodeId) {
+        if self.replies.is_empty() {
+            return;
+        }
+        let failed = match (self.writes, shared.inline.get()) {
+            (true, Some(inline)) => inline.commit().err().map(|error| error.to_string()),
+            _ => None,
+        };
+        self.writes = false;
+        for (request_id, reply, writes) in self.replies.drain(..) {
+            let reply = match (&failed, writes) {
+                (Some(error), true) => PeerMessage::Error {
+                    message: format!("the commit log failed: {error}"),
+                },
+                _ => reply,
+            };
+            if let Err(error) = shared.enqueue(peer, FrameKind::Response, request_id, reply) {
+                log(
+                    shared,
+                    &format!("could not queue a reply to {peer}: {error}"),
+                );
+            }
+        }
+    }
 }
 
 /// Runs the handler on one message and queues the reply to a request.
@@ -294,34 +369,35 @@ struct FrameReader {
 }
 
 impl FrameReader {
-    /// Reads until one whole frame is buffered; `Ok(None)` at a clean end of stream.
-    async fn next(
-        &mut self,
-        reader: &mut OwnedReadHalf,
-        buffer: &mut Vec<u8>,
-        limit: usize,
-    ) -> Result<Option<Frame>> {
-        loop {
-            if let Some((frame, used)) = decode_frame(&buffer[self.consumed..], limit)? {
+    /// The next whole frame already buffered, if any.
+    fn buffered(&mut self, buffer: &[u8], limit: usize) -> Result<Option<Frame>> {
+        match decode_frame(&buffer[self.consumed..], limit)? {
+            Some((frame, used)) => {
                 self.consumed += used;
-                return Ok(Some(frame));
+                Ok(Some(frame))
             }
-            buffer.drain(..self.consumed);
-            self.consumed = 0;
-            buffer.reserve(64 * 1024);
-            let read = reader.read_buf(buffer).await.map_err(|error| {
-                Error::PeerProtocol(format!("reading from the connection: {error}"))
-            })?;
-            if read == 0 {
-                return if buffer.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(Error::PeerProtocol(format!(
-                        "stream ended inside a frame ({} bytes buffered)",
-                        buffer.len()
-                    )))
-                };
-            }
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the decoded bytes and reads more; `Ok(false)` at a clean end of stream.
+    async fn fill(&mut self, reader: &mut OwnedReadHalf, buffer: &mut Vec<u8>) -> Result<bool> {
+        buffer.drain(..self.consumed);
+        self.consumed = 0;
+        buffer.reserve(64 * 1024);
+        let read = reader.read_buf(buffer).await.map_err(|error| {
+            Error::PeerProtocol(format!("reading from the connection: {error}"))
+        })?;
+        if read > 0 {
+            return Ok(true);
+        }
+        if buffer.is_empty() {
+            Ok(false)
+        } else {
+            Err(Error::PeerProtocol(format!(
+                "stream ended inside a frame ({} bytes buffered)",
+                buffer.len()
+            )))
         }
     }
 }
