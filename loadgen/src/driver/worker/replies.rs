@@ -123,29 +123,51 @@ impl Worker {
             .intended_micros
             .map(|start| now_micros.saturating_sub(start));
         match pending.step {
-            Step::Read => self
-                .recorder
-                .record(OperationKind::Read, outcome, service, intended),
-            Step::Update => self
-                .recorder
-                .record(OperationKind::Update, outcome, service, intended),
-            Step::Scan => self
-                .recorder
-                .record(OperationKind::Scan, outcome, service, intended),
+            Step::Read => self.recorder.record_ended_at(
+                now_micros,
+                OperationKind::Read,
+                outcome,
+                service,
+                intended,
+            ),
+            Step::Update => self.recorder.record_ended_at(
+                now_micros,
+                OperationKind::Update,
+                outcome,
+                service,
+                intended,
+            ),
+            Step::Scan => self.recorder.record_ended_at(
+                now_micros,
+                OperationKind::Scan,
+                outcome,
+                service,
+                intended,
+            ),
             Step::Insert {
                 key_number,
                 acknowledge,
             } => {
-                self.recorder
-                    .record(OperationKind::Insert, outcome, service, intended);
+                self.recorder.record_ended_at(
+                    now_micros,
+                    OperationKind::Insert,
+                    outcome,
+                    service,
+                    intended,
+                );
                 if acknowledge {
                     // YCSB acknowledges whether or not the insert succeeded.
                     self.workload.acknowledge_insert(key_number)?;
                 }
             }
             Step::ReadModifyWriteRead { key } => {
-                self.recorder
-                    .record(OperationKind::Read, outcome, service, intended);
+                self.recorder.record_ended_at(
+                    now_micros,
+                    OperationKind::Read,
+                    outcome,
+                    service,
+                    intended,
+                );
                 let tracked = self.push_set(connection, &key, now_micros);
                 self.in_flight[connection].push_back(Pending {
                     step: Step::ReadModifyWriteUpdate {
@@ -158,15 +180,21 @@ impl Worker {
                 });
             }
             Step::ReadModifyWriteUpdate { read_outcome } => {
-                self.recorder
-                    .record(OperationKind::Update, outcome, service, intended);
+                self.recorder.record_ended_at(
+                    now_micros,
+                    OperationKind::Update,
+                    outcome,
+                    service,
+                    intended,
+                );
                 let whole = if read_outcome.is_ok() {
                     outcome
                 } else {
                     read_outcome
                 };
                 let whole_service = now_micros.saturating_sub(pending.operation_start_micros);
-                self.recorder.record(
+                self.recorder.record_ended_at(
+                    now_micros,
                     OperationKind::ReadModifyWrite,
                     whole,
                     whole_service,
@@ -224,7 +252,7 @@ impl Worker {
                     }
                 };
                 self.recorder
-                    .record(kind, Outcome::Error, service, intended);
+                    .record_ended_at(now, kind, Outcome::Error, service, intended);
             }
         }
     }
