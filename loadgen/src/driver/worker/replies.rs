@@ -247,8 +247,23 @@ impl Worker {
                         }
                         OperationKind::Insert
                     }
+                    // As a reply would have: the failed step, then the whole operation.
                     Step::ReadModifyWriteRead { .. } | Step::ReadModifyWriteUpdate { .. } => {
-                        OperationKind::ReadModifyWrite
+                        let step = match pending.step {
+                            Step::ReadModifyWriteRead { .. } => OperationKind::Read,
+                            _ => OperationKind::Update,
+                        };
+                        self.recorder
+                            .record_ended_at(now, step, Outcome::Error, service, intended);
+                        let whole = now.saturating_sub(pending.operation_start_micros);
+                        self.recorder.record_ended_at(
+                            now,
+                            OperationKind::ReadModifyWrite,
+                            Outcome::Error,
+                            whole,
+                            intended,
+                        );
+                        continue;
                     }
                 };
                 self.recorder
