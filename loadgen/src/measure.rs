@@ -5,7 +5,8 @@
 //!   that lock is the [`Collector`], once per interval, for the time of a pointer swap.
 //! - The [`Collector`] cuts an interval every second (by default), merges the threads' interval
 //!   histograms, keeps the run's totals and sets apart the samples of the warm-up period, which
-//!   count in no total.
+//!   count in no total. An operation counts in the interval its end time falls in (successes
+//!   and failures alike), however late after the boundary the collector takes its samples.
 //! - Latencies are microseconds in HDR histograms with 3 significant digits (the relative error
 //!   of any percentile is below 0.1%), auto-resized, clamped at one hour.
 //! - Successful operations and failed ones are kept in separate histograms, as YCSB does with

@@ -1,7 +1,7 @@
 //! The collecting side: cuts intervals, keeps totals, sets the warm-up apart.
 
 use super::histograms::HistogramSet;
-use super::recorder::{Recorder, RunClock};
+use super::recorder::{Recorder, RunClock, Slot};
 use super::summary::IntervalSnapshot;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,11 +44,12 @@ pub struct IntervalRecord {
 pub struct Collector {
     config: CollectorConfig,
     clock: RunClock,
-    /// Each recorder's current set; behind a mutex only so that recorders can be made while
-    /// the collector runs.
-    slots: Mutex<Vec<Arc<Mutex<HistogramSet>>>>,
-    /// An empty set swapped in for a recorder's full one, so the swap allocates nothing.
+    /// Each recorder's sets; behind a mutex only so that recorders can be made while the
+    /// collector runs.
+    slots: Mutex<Vec<Arc<Mutex<Slot>>>>,
+    /// Empty sets swapped in for a recorder's full ones, so the swap allocates nothing.
     spare: HistogramSet,
+    spare_next: HistogramSet,
     last_cut_micros: u64,
     totals: HistogramSet,
     warmup_totals: HistogramSet,
@@ -63,6 +64,7 @@ impl Collector {
             clock,
             slots: Mutex::new(Vec::new()),
             spare: HistogramSet::new(),
+            spare_next: HistogramSet::new(),
             last_cut_micros: 0,
             totals: HistogramSet::new(),
             warmup_totals: HistogramSet::new(),
@@ -76,9 +78,9 @@ impl Collector {
 
     /// A recorder for one load thread.
     pub fn recorder(&self) -> Recorder {
-        let current = Arc::new(Mutex::new(HistogramSet::new()));
-        self.slots.lock().push(Arc::clone(&current));
-        Recorder::new(self.clock, current)
+        let slot = Arc::new(Mutex::new(Slot::new(self.next_cut_micros())));
+        self.slots.lock().push(Arc::clone(&slot));
+        Recorder::new(self.clock, slot)
     }
 
     fn warmup_end_micros(&self) -> u64 {
@@ -88,29 +90,55 @@ impl Collector {
     /// When the next interval should be cut: one interval after the last cut, or the end of
     /// the warm-up if that comes first, so that no interval straddles it.
     pub fn next_cut_micros(&self) -> u64 {
-        let next = self.last_cut_micros + duration_micros(self.config.interval);
+        self.cut_after(self.last_cut_micros)
+    }
+
+    /// The cut that follows one at `last_cut_micros`.
+    fn cut_after(&self, last_cut_micros: u64) -> u64 {
+        let next = last_cut_micros.saturating_add(duration_micros(self.config.interval));
         let warmup_end = self.warmup_end_micros();
-        if self.last_cut_micros < warmup_end && warmup_end < next {
+        if last_cut_micros < warmup_end && warmup_end < next {
             warmup_end
         } else {
             next
         }
     }
 
-    /// Cuts the interval from the last cut to `end_micros`: takes every recorder's samples,
-    /// adds them to the totals (or to the warm-up totals if the interval starts within the
-    /// warm-up), and returns them.
+    /// Cuts the interval from the last cut to `end_micros`: takes every recorder's samples
+    /// of operations that ended before `end_micros`, adds them to the totals (or to the
+    /// warm-up totals if the interval starts within the warm-up), and returns them.
+    ///
+    /// Operations are filed by their end time, not by when this runs: what ended after the
+    /// recorder's cut (the scheduled end) stays for the next interval, unless this cut is
+    /// later than that one (the last, at a stop), which takes it too.
     pub fn collect_until(&mut self, end_micros: u64) -> IntervalRecord {
+        let start_micros = self.last_cut_micros;
+        let end_micros = end_micros.max(start_micros);
+        let following_cut = self.cut_after(end_micros);
         let mut interval = HistogramSet::new();
         let slots: Vec<_> = self.slots.lock().clone();
         for slot in slots {
-            // Hold the thread's lock only for the swap; merging happens after it is released.
-            std::mem::swap(&mut *slot.lock(), &mut self.spare);
+            // Hold the thread's lock only for the swaps; merging happens after it is released.
+            let took_next = {
+                let mut guard = slot.lock();
+                let slot = &mut *guard;
+                std::mem::swap(&mut slot.current, &mut self.spare);
+                // `current` is now empty: the later samples become the current ones.
+                std::mem::swap(&mut slot.current, &mut slot.next);
+                let took_next = end_micros > slot.cut_micros;
+                if took_next {
+                    std::mem::swap(&mut slot.current, &mut self.spare_next);
+                }
+                slot.cut_micros = following_cut;
+                took_next
+            };
             interval.add(&self.spare);
             self.spare.reset();
+            if took_next {
+                interval.add(&self.spare_next);
+                self.spare_next.reset();
+            }
         }
-        let start_micros = self.last_cut_micros;
-        let end_micros = end_micros.max(start_micros);
         // A caller that cuts at `next_cut_micros` never straddles the warm-up end; one that
         // does has the whole interval excluded, which errs on the side of a clean total.
         let warmup = start_micros < self.warmup_end_micros();

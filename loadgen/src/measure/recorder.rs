@@ -68,20 +68,46 @@ impl OperationTimes {
     }
 }
 
+/// One recorder's samples, filed by when each operation ended: those of the interval the
+/// collector will cut next, and those that ended after its end but reached the recorder
+/// before the collector cut it (the collector wakes a little after each boundary).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// Operations that ended before `cut_micros`.
+    pub(crate) current: HistogramSet,
+    /// Operations that ended at or after `cut_micros`: the following interval's.
+    pub(crate) next: HistogramSet,
+    /// The end of the interval `current` fills, in [`RunClock`] microseconds.
+    pub(crate) cut_micros: u64,
+}
+
+impl Slot {
+    pub(crate) fn new(cut_micros: u64) -> Slot {
+        Slot {
+            current: HistogramSet::new(),
+            next: HistogramSet::new(),
+            cut_micros,
+        }
+    }
+}
+
 /// One load thread's recorder. Made by [`super::Collector::recorder`].
 ///
 /// The lock is the thread's own: it is contended only during the collector's swap, once per
 /// interval, so a record costs an uncontended lock and an HDR increment (see the
 /// `record_cost_stays_small` test).
+///
+/// An operation is filed in the interval its end time falls in, successes and failures
+/// alike, whenever the collector happens to cut.
 #[derive(Debug)]
 pub struct Recorder {
     clock: RunClock,
-    current: Arc<Mutex<HistogramSet>>,
+    slot: Arc<Mutex<Slot>>,
 }
 
 impl Recorder {
-    pub(crate) fn new(clock: RunClock, current: Arc<Mutex<HistogramSet>>) -> Recorder {
-        Recorder { clock, current }
+    pub(crate) fn new(clock: RunClock, slot: Arc<Mutex<Slot>>) -> Recorder {
+        Recorder { clock, slot }
     }
 
     /// The run's clock, to time operations with.
@@ -89,7 +115,7 @@ impl Recorder {
         self.clock
     }
 
-    /// Records one operation from its latencies in microseconds.
+    /// Records one operation that ended now, from its latencies in microseconds.
     #[inline]
     pub fn record(
         &self,
@@ -98,15 +124,40 @@ impl Recorder {
         service_micros: u64,
         intended_micros: Option<u64>,
     ) {
-        self.current
-            .lock()
-            .record(kind, outcome, service_micros, intended_micros);
+        self.record_ended_at(
+            self.clock.now_micros(),
+            kind,
+            outcome,
+            service_micros,
+            intended_micros,
+        );
+    }
+
+    /// Records one operation that ended at `end_micros` (run clock), from its latencies in
+    /// microseconds; it counts in the interval `end_micros` falls in.
+    #[inline]
+    pub fn record_ended_at(
+        &self,
+        end_micros: u64,
+        kind: OperationKind,
+        outcome: Outcome,
+        service_micros: u64,
+        intended_micros: Option<u64>,
+    ) {
+        let mut slot = self.slot.lock();
+        let set = if end_micros >= slot.cut_micros {
+            &mut slot.next
+        } else {
+            &mut slot.current
+        };
+        set.record(kind, outcome, service_micros, intended_micros);
     }
 
     /// Records one operation from its start and end times.
     #[inline]
     pub fn record_times(&self, kind: OperationKind, outcome: Outcome, times: OperationTimes) {
-        self.record(
+        self.record_ended_at(
+            times.end_micros,
             kind,
             outcome,
             times.service_micros(),

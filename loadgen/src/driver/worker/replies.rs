@@ -123,29 +123,51 @@ impl Worker {
             .intended_micros
             .map(|start| now_micros.saturating_sub(start));
         match pending.step {
-            Step::Read => self
-                .recorder
-                .record(OperationKind::Read, outcome, service, intended),
-            Step::Update => self
-                .recorder
-                .record(OperationKind::Update, outcome, service, intended),
-            Step::Scan => self
-                .recorder
-                .record(OperationKind::Scan, outcome, service, intended),
+            Step::Read => self.recorder.record_ended_at(
+                now_micros,
+                OperationKind::Read,
+                outcome,
+                service,
+                intended,
+            ),
+            Step::Update => self.recorder.record_ended_at(
+                now_micros,
+                OperationKind::Update,
+                outcome,
+                service,
+                intended,
+            ),
+            Step::Scan => self.recorder.record_ended_at(
+                now_micros,
+                OperationKind::Scan,
+                outcome,
+                service,
+                intended,
+            ),
             Step::Insert {
                 key_number,
                 acknowledge,
             } => {
-                self.recorder
-                    .record(OperationKind::Insert, outcome, service, intended);
+                self.recorder.record_ended_at(
+                    now_micros,
+                    OperationKind::Insert,
+                    outcome,
+                    service,
+                    intended,
+                );
                 if acknowledge {
                     // YCSB acknowledges whether or not the insert succeeded.
                     self.workload.acknowledge_insert(key_number)?;
                 }
             }
             Step::ReadModifyWriteRead { key } => {
-                self.recorder
-                    .record(OperationKind::Read, outcome, service, intended);
+                self.recorder.record_ended_at(
+                    now_micros,
+                    OperationKind::Read,
+                    outcome,
+                    service,
+                    intended,
+                );
                 let tracked = self.push_set(connection, &key, now_micros);
                 self.in_flight[connection].push_back(Pending {
                     step: Step::ReadModifyWriteUpdate {
@@ -158,15 +180,21 @@ impl Worker {
                 });
             }
             Step::ReadModifyWriteUpdate { read_outcome } => {
-                self.recorder
-                    .record(OperationKind::Update, outcome, service, intended);
+                self.recorder.record_ended_at(
+                    now_micros,
+                    OperationKind::Update,
+                    outcome,
+                    service,
+                    intended,
+                );
                 let whole = if read_outcome.is_ok() {
                     outcome
                 } else {
                     read_outcome
                 };
                 let whole_service = now_micros.saturating_sub(pending.operation_start_micros);
-                self.recorder.record(
+                self.recorder.record_ended_at(
+                    now_micros,
                     OperationKind::ReadModifyWrite,
                     whole,
                     whole_service,
@@ -219,12 +247,27 @@ impl Worker {
                         }
                         OperationKind::Insert
                     }
+                    // As a reply would have: the failed step, then the whole operation.
                     Step::ReadModifyWriteRead { .. } | Step::ReadModifyWriteUpdate { .. } => {
-                        OperationKind::ReadModifyWrite
+                        let step = match pending.step {
+                            Step::ReadModifyWriteRead { .. } => OperationKind::Read,
+                            _ => OperationKind::Update,
+                        };
+                        self.recorder
+                            .record_ended_at(now, step, Outcome::Error, service, intended);
+                        let whole = now.saturating_sub(pending.operation_start_micros);
+                        self.recorder.record_ended_at(
+                            now,
+                            OperationKind::ReadModifyWrite,
+                            Outcome::Error,
+                            whole,
+                            intended,
+                        );
+                        continue;
                     }
                 };
                 self.recorder
-                    .record(kind, Outcome::Error, service, intended);
+                    .record_ended_at(now, kind, Outcome::Error, service, intended);
             }
         }
     }

@@ -164,7 +164,16 @@ fn interval_swap_loses_no_samples_under_concurrent_recording() {
                             }
                         }
                         let outcome = Outcome::ALL[value as usize % Outcome::COUNT];
-                        recorder.record(kind, outcome, value % 5000, Some(value % 7000));
+                        // Ended within the interval being filled (the cuts here are not
+                        // on the run clock): only the swaps race the records.
+                        let ended = cuts_done.load(Ordering::Acquire);
+                        recorder.record_ended_at(
+                            ended,
+                            kind,
+                            outcome,
+                            value % 5000,
+                            Some(value % 7000),
+                        );
                     }
                 })
             })
@@ -241,4 +250,39 @@ fn record_cost_stays_small() {
         nanos_per_record < 5_000.0,
         "{nanos_per_record} ns per record"
     );
+}
+
+/// The collector wakes a little after each boundary: an operation that ended after the
+/// boundary but was recorded before the cut belongs to the next interval, an error (a burst
+/// of them right after a node is killed on a boundary) as much as a success.
+#[test]
+fn operations_are_filed_by_end_time_not_by_when_the_collector_cuts() {
+    let mut collector = collector(Duration::ZERO);
+    let recorder = collector.recorder();
+    let (read, ok, error) = (OperationKind::Read, Outcome::Ok, Outcome::Error);
+    recorder.record_ended_at(999_999, read, ok, 10, None);
+    recorder.record_ended_at(999_999, read, error, 10, None);
+    // Ended at or after the first boundary, recorded before the collector cut at it.
+    recorder.record_ended_at(1_000_000, read, error, 20, None);
+    recorder.record_ended_at(1_000_001, read, ok, 20, None);
+    recorder.record_times(
+        read,
+        error,
+        OperationTimes {
+            intended_start_micros: None,
+            start_micros: 900_000,
+            end_micros: 1_500_000,
+        },
+    );
+    let first = collector.collect_until(1_000_000).snapshot;
+    assert_eq!((first.count(), first.errors()), (2, 1), "{first:?}");
+    recorder.record_ended_at(1_999_999, read, ok, 30, None);
+    let second = collector.collect_until(2_000_000).snapshot;
+    assert_eq!((second.count(), second.errors()), (4, 2), "{second:?}");
+    // The last cut, at a stop after the scheduled boundary, takes what ended since.
+    recorder.record_ended_at(2_100_000, read, error, 40, None);
+    recorder.record_ended_at(3_100_000, read, ok, 40, None);
+    let last = collector.collect_until(3_200_000).snapshot;
+    assert_eq!((last.count(), last.errors()), (2, 1), "{last:?}");
+    assert_eq!(collector.totals().operations(), 8);
 }
