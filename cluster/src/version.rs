@@ -74,9 +74,12 @@
 //! Every set keeps one version: the highest `(timestamp_ms, writer)` (then value and clock,
 //! so that all replicas pick the same one). Concurrent writes are not kept: every one but
 //! the winner is lost, even though it was acknowledged, and a writer whose clock runs behind
-//! loses to an older write from a node whose clock runs ahead. To keep read-modify-write
-//! sequences from losing to skew, a write's timestamp is raised above every version its
-//! context covers.
+//! loses to an older write from a node whose clock runs ahead. A write's timestamp is
+//! raised above every version stored on the replica that mints it, so a write that
+//! reaches a replica after another (a read-modify-write, or a plain SET sent after the
+//! previous one was acknowledged, through any coordinator) wins there whatever the wall
+//! clocks say; writes minted on replicas that had not yet seen each other are still
+//! ordered by their timestamps.
 
 pub mod clock;
 pub mod codec;

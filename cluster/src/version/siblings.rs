@@ -97,11 +97,14 @@ impl SiblingSet {
             .collect();
         clock.prune_keeping(config.clock_entries_max, Some(coordinator), &covered);
 
-        // A write that read a version happened after it, whatever the wall clocks say.
+        // A write minted here happened after every version stored here, whatever the wall
+        // clocks say (and whether or not the writer read them): its timestamp goes above all
+        // of them. Without this, a plain SET acknowledged after another one through a
+        // different coordinator in the same millisecond lost the (timestamp, writer) order to
+        // it: GET returned the older value, and `lww` dropped the newer write.
         let covered_timestamp = self
             .versions
             .iter()
-            .filter(|version| context.descends(&version.clock))
             .map(|version| version.timestamp_ms.saturating_add(1))
             .max()
             .unwrap_or(0);

@@ -321,9 +321,13 @@ fn last_write_wins_loses_concurrent_writes_but_not_read_modify_writes() {
     let mut set = SiblingSet::default();
     set.write_with_context(&VectorClock::new(), "fast", 1000, bytes("ahead"), &config)
         .unwrap();
-    // A blind write from a node whose clock runs behind is lost: the documented cost.
-    set.write_with_context(&VectorClock::new(), "slow", 900, bytes("lost"), &config)
+    // A blind write minted on a replica that had not seen "ahead", by a node whose clock
+    // runs behind, is lost when the two meet: the documented cost.
+    let mut elsewhere = SiblingSet::default();
+    elsewhere
+        .write_with_context(&VectorClock::new(), "slow", 900, bytes("lost"), &config)
         .unwrap();
+    set.merge(&elsewhere, &config).unwrap();
     assert_eq!(values(&set), [bytes("ahead")]);
     // The same node, having read first, wins: its timestamp is raised past what it read.
     let written = set
@@ -331,6 +335,27 @@ fn last_write_wins_loses_concurrent_writes_but_not_read_modify_writes() {
         .unwrap();
     assert_eq!(written.timestamp_ms, 1001);
     assert_eq!(values(&set), [bytes("read first")]);
+}
+
+#[test]
+fn a_write_minted_after_another_wins_in_the_same_millisecond() {
+    // "n2" sorts after "n1": before timestamps were raised above every stored version, the
+    // later write through n1 lost the (timestamp, writer) order to the earlier one via n2.
+    for config in [lww_config(), VersionConfig::default()] {
+        let mut set = SiblingSet::default();
+        set.write_with_context(&VectorClock::new(), "n2", 500, bytes("first"), &config)
+            .unwrap();
+        let later = set
+            .write_with_context(&VectorClock::new(), "n1", 500, bytes("second"), &config)
+            .unwrap();
+        assert_eq!(later.timestamp_ms, 501);
+        let newest = set
+            .versions
+            .iter()
+            .max_by(|a, b| (a.timestamp_ms, &a.writer).cmp(&(b.timestamp_ms, &b.writer)))
+            .unwrap();
+        assert_eq!(newest.value.as_deref(), Some(&b"second"[..]), "{config:?}");
+    }
 }
 
 /// A stored version whose clock names `nodes`, each at counter 1, updated in list order.
