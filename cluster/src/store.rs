@@ -185,6 +185,18 @@ impl LocalStore {
         }
     }
 
+    /// Calls `read` with the value a plain GET shows for `key` (the last-write-wins winner,
+    /// see [`crate::version::codec::latest_value`]): `None` when the key is absent or that
+    /// winner is a tombstone. Neither the stored set nor the value is copied or decoded
+    /// into versions: the GET hot path.
+    pub fn read_latest<T>(&self, key: &[u8], read: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+        self.check_key(key)?;
+        self.db.get_with(key, |stored| match stored {
+            None => Ok(read(None)),
+            Some((_, bytes)) => crate::version::codec::latest_value(bytes).map(read),
+        })?
+    }
+
     /// Runs `call` with `key`'s stored bytes (`None`: absent) while holding the key's write
     /// lock, so no write of the key (nor its observer call) runs meanwhile: anti-entropy
     /// rebuilding its trees places a key atomically with respect to its writes.
@@ -351,16 +363,17 @@ impl LocalStore {
     /// The stored set (empty if none) and, with an observer, the digest of its bytes
     /// (`None` when absent).
     fn read_for_write(&self, key: &[u8]) -> Result<(SiblingSet, Option<u64>)> {
-        match self.db.get(key)? {
+        // Decoded from the engine's bytes in place: no copy of the stored set first.
+        self.db.get_with(key, |stored| match stored {
             None => Ok((SiblingSet::default(), None)),
-            Some(stored) => {
+            Some((_, bytes)) => {
                 let digest = self
                     .observer
                     .get()
-                    .map(|_| crate::antientropy::digest(&stored.value));
-                Ok((SiblingSet::decode(&stored.value)?, digest))
+                    .map(|_| crate::antientropy::digest(bytes));
+                Ok((SiblingSet::decode(bytes)?, digest))
             }
-        }
+        })?
     }
 
     fn store(&self, key: &[u8], set: &SiblingSet, old: Option<u64>) -> Result<()> {
@@ -376,13 +389,18 @@ impl LocalStore {
         defer: bool,
     ) -> Result<()> {
         let bytes = set.encode();
+        let observed = self
+            .observer
+            .get()
+            .map(|observer| (observer, crate::antientropy::digest(&bytes)));
         if defer {
-            self.db.put_with_meta_deferred(key, &[], &bytes)?;
+            // The engine keeps the encoded set itself rather than a copy.
+            self.db.put_owned_deferred(key, bytes)?;
         } else {
             self.db.put_with_meta(key, &[], &bytes)?;
         }
-        if let Some(observer) = self.observer.get() {
-            observer.stored(key, old, crate::antientropy::digest(&bytes));
+        if let Some((observer, digest)) = observed {
+            observer.stored(key, old, digest);
         }
         Ok(())
     }
@@ -520,6 +538,47 @@ mod tests {
                 let set = store.read(key.as_bytes()).unwrap().unwrap();
                 assert_eq!(set.versions[0].value.as_deref(), Some(key.as_bytes()));
             }
+        }
+    }
+
+    #[test]
+    fn read_latest_shows_what_the_decoded_sets_winner_holds() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = open(directory.path());
+        let latest = |key: &[u8]| {
+            store
+                .read_latest(key, |value| value.map(<[u8]>::to_vec))
+                .unwrap()
+        };
+        assert_eq!(latest(b"absent"), None);
+        store
+            .write_local(b"k", &VectorClock::new(), Some(b"a".to_vec()), "n1", 5)
+            .unwrap();
+        assert_eq!(latest(b"k"), Some(b"a".to_vec()));
+        // Concurrent writes from two coordinators: siblings; the later timestamp wins, and
+        // on equal timestamps the greater writer name, as `latest_version` picks.
+        store
+            .write_local(b"k", &VectorClock::new(), Some(b"b".to_vec()), "n2", 9)
+            .unwrap();
+        store
+            .write_local(b"k", &VectorClock::new(), Some(b"c".to_vec()), "n0", 9)
+            .unwrap();
+        let set = store.read(b"k").unwrap().unwrap();
+        let expected = crate::server::commands::latest_version(&set).and_then(|v| v.value.clone());
+        assert_eq!(latest(b"k"), expected);
+        assert_eq!(latest(b"k"), Some(b"b".to_vec()));
+        // A winning tombstone reads as absent; an older tombstone under a newer value does not.
+        let context = set.context();
+        store.write_local(b"k", &context, None, "n1", 20).unwrap();
+        assert_eq!(latest(b"k"), None);
+        store
+            .write_local(b"k", &VectorClock::new(), Some(b"d".to_vec()), "n3", 30)
+            .unwrap();
+        assert_eq!(latest(b"k"), Some(b"d".to_vec()));
+        // Damaged bytes are an error, not a panic or a wrong value.
+        for cut in [0, 2, 5] {
+            let bytes = store.db.get(b"k").unwrap().unwrap().value;
+            assert!(crate::version::codec::latest_value(&bytes[..bytes.len() - 1 - cut]).is_err());
         }
     }
 }

@@ -164,6 +164,19 @@ impl Db {
         self.inner.write_with(&operation, true)
     }
 
+    /// [`Db::put_with_meta_deferred`] with empty metadata, taking `value` by value: the
+    /// memtable keeps this buffer instead of a copy of it.
+    pub fn put_owned_deferred(&self, key: &[u8], value: Vec<u8>) -> Result<()> {
+        self.inner.check_sizes(key, &[], &value)?;
+        let payload = self
+            .inner
+            .log_payload(&[(ValueKind::Put, key, &[][..], &value[..])]);
+        self.inner
+            .write_inserting(1, payload, true, |memtable, seq| {
+                memtable.insert_owned(key, seq, ValueKind::Put, &[], value)
+            })
+    }
+
     /// Writes every record queued by [`Db::put_with_meta_deferred`] (by any caller) to the
     /// commit log, synced if the policy is `always`, and returns once they are durable per
     /// the policy. Cheap when there is nothing to write.
@@ -244,6 +257,40 @@ impl Db {
             }),
             ValueKind::Delete => None,
         }))
+    }
+
+    /// Reads `key` like [`Db::get`], but lends the value to `read` instead of copying it
+    /// out: `read` gets `(meta, value)`, or `None` if the key is absent or deleted. A
+    /// memtable hit is read in place (under the memtable's read lock, so keep `read`
+    /// short); a table hit is lent from the decoded entry.
+    pub fn get_with<T>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(Option<(&[u8], &[u8])>) -> T,
+    ) -> Result<T> {
+        self.inner.check_key(key)?;
+        let state = self.inner.read_state();
+        let mut read = Some(read);
+        let mut deliver = |kind: ValueKind, meta: &[u8], value: &[u8]| {
+            // Each path below delivers at most once, then returns.
+            let read = read.take().expect("get_with delivers once");
+            match kind {
+                ValueKind::Put => read(Some((meta, value))),
+                ValueKind::Delete => read(None),
+            }
+        };
+        if let Some(found) = state.active.lookup(key, &mut deliver) {
+            return Ok(found);
+        }
+        if let Some(frozen) = &state.frozen {
+            if let Some(found) = frozen.lookup(key, &mut deliver) {
+                return Ok(found);
+            }
+        }
+        Ok(match get_from_tables(&state.tables, key)? {
+            Some(entry) => deliver(entry.kind, &entry.meta, &entry.value),
+            None => deliver(ValueKind::Delete, &[], &[]),
+        })
     }
 
     /// Up to `limit` live keys in order, from `start` (inclusive) to `end` (exclusive, or
@@ -445,18 +492,39 @@ impl Inner {
     /// Writes `operations`; with `defer` the log record is only queued (see
     /// [`Db::put_with_meta_deferred`]).
     fn write_with(&self, operations: &[OperationRef<'_>], defer: bool) -> Result<()> {
+        let payload = self.log_payload(operations);
+        self.write_inserting(operations.len(), payload, defer, |memtable, first_seq| {
+            for (index, (kind, key, meta, value)) in operations.iter().enumerate() {
+                memtable.insert(key, first_seq + index as u64, *kind, meta, value);
+            }
+        })
+    }
+
+    /// The commit-log record of `operations` (`None` without a log).
+    fn log_payload(&self, operations: &[OperationRef<'_>]) -> Option<Vec<u8>> {
+        self.wal
+            .as_ref()
+            .map(|_| batch::encode_operations(operations.iter().copied()))
+    }
+
+    /// Logs `payload` (the record of `operation_count` operations) and lets `insert` put
+    /// them in the active memtable, numbered from the sequence number it is given, inside
+    /// the write gate.
+    fn write_inserting(
+        &self,
+        operation_count: usize,
+        payload: Option<Vec<u8>>,
+        defer: bool,
+        insert: impl FnOnce(&Memtable, SequenceNumber),
+    ) -> Result<()> {
         self.check_healthy()?;
         self.stall_while_memtables_full()?;
-        let payload = self
-            .wal
-            .as_ref()
-            .map(|_| batch::encode_operations(operations.iter().copied()));
         let active = {
             let _gate = self.write_gate.read();
             let active = Arc::clone(&self.state.read().active);
             let first_seq = self
                 .next_seq
-                .fetch_add(operations.len() as u64, Ordering::SeqCst);
+                .fetch_add(operation_count as u64, Ordering::SeqCst);
             if let (Some(wal), Some(payload)) = (&self.wal, &payload) {
                 if defer {
                     wal.append_deferred(first_seq, payload)?;
@@ -464,9 +532,7 @@ impl Inner {
                     wal.append(first_seq, payload)?;
                 }
             }
-            for (index, (kind, key, meta, value)) in operations.iter().enumerate() {
-                active.insert(key, first_seq + index as u64, *kind, meta, value);
-            }
+            insert(&active, first_seq);
             active
         };
         if active.size_bytes() >= self.options.memtable_size_bytes {
@@ -619,6 +685,37 @@ mod tests {
         }
         let rows = db.scan(b"\0", None, usize::MAX).unwrap();
         assert_eq!(rows.len(), count as usize);
+    }
+
+    #[test]
+    fn get_with_lends_what_get_returns_from_memtable_and_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), options()).unwrap();
+        fill(&db, 300);
+        // Newer versions in the memtable over older ones in tables, and deletions of both.
+        db.put_with_meta(&key(5), b"meta", b"newer").unwrap();
+        db.delete(&key(6)).unwrap();
+        db.put(&key(1000), b"only in memtable").unwrap();
+        db.delete(&key(1000)).unwrap();
+        for number in [0, 5, 6, 7, 299, 300, 1000] {
+            let lent = db
+                .get_with(&key(number), |found| {
+                    found.map(|(meta, value)| (meta.to_vec(), value.to_vec()))
+                })
+                .unwrap();
+            let copied = db
+                .get(&key(number))
+                .unwrap()
+                .map(|value| (value.meta, value.value));
+            assert_eq!(lent, copied, "key {number}");
+        }
+        assert_eq!(
+            db.get_with(&key(5), |found| found.map(|(_, value)| value.to_vec()))
+                .unwrap(),
+            Some(b"newer".to_vec())
+        );
+        assert!(db.get_with(&key(6), |found| found.is_none()).unwrap());
+        assert!(db.get_with(b"", |_| ()).is_err(), "an empty key is refused");
     }
 
     #[test]

@@ -74,13 +74,27 @@ impl Memtable {
         meta: &[u8],
         value: &[u8],
     ) {
+        self.insert_owned(key, seq, kind, meta, value.to_vec());
+    }
+
+    /// [`Memtable::insert`] taking the value by value, so a caller that built it for this
+    /// write hands it over instead of having it copied.
+    pub fn insert_owned(
+        &self,
+        key: &[u8],
+        seq: SequenceNumber,
+        kind: ValueKind,
+        meta: &[u8],
+        value: Vec<u8>,
+    ) {
+        let value_length = value.len();
         let slot = Slot {
             seq,
             kind,
             meta: meta.to_vec(),
-            value: value.to_vec(),
+            value,
         };
-        let added = key.len() + meta.len() + value.len() + ENTRY_OVERHEAD_BYTES;
+        let added = key.len() + meta.len() + value_length + ENTRY_OVERHEAD_BYTES;
         let mut map = self.map.write();
         match map.slots.get_mut(key) {
             Some(existing) if existing.seq >= seq => return,
@@ -90,7 +104,7 @@ impl Memtable {
                 // The replaced bytes are not subtracted: the count errs towards flushing
                 // early, never towards exceeding the memory bound.
                 self.size_bytes
-                    .fetch_add(meta.len() + value.len(), Ordering::Relaxed);
+                    .fetch_add(meta.len() + value_length, Ordering::Relaxed);
             }
             None => {
                 let key: Arc<[u8]> = Arc::from(key);
@@ -101,6 +115,20 @@ impl Memtable {
             }
         }
         self.seq_max.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// Calls `read` with the version of `key` held here (kind, metadata, value), under the
+    /// read lock and without copying; `None` (and `read` not called) when the key is not
+    /// here.
+    pub fn lookup<T>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(ValueKind, &[u8], &[u8]) -> T,
+    ) -> Option<T> {
+        let map = self.map.read();
+        map.slots
+            .get(key)
+            .map(|slot| read(slot.kind, &slot.meta, &slot.value))
     }
 
     /// The version of `key` held here, tombstones included.

@@ -74,6 +74,13 @@ pub trait Backend: Send + Sync + 'static {
         false
     }
 
+    /// The local backend, when its GETs and SETs complete without waiting (see
+    /// [`LocalBackend::get_inline`]): a connection then executes them in place, with no
+    /// future per request. `None` (the default) for every other backend.
+    fn inline_local(&self) -> Option<&LocalBackend> {
+        None
+    }
+
     /// The local engine's counters, for INFO.
     fn engine_stats(&self) -> engine::Stats;
 
@@ -160,6 +167,36 @@ impl LocalBackend {
     /// The store, for closing it at shutdown.
     pub fn store(&self) -> &Arc<LocalStore> {
         &self.store
+    }
+
+    /// GET executed in place: appends the reply (the value a plain GET shows, or a null
+    /// bulk) to `output`, copying the value once, from the store into the reply. Only for
+    /// a store whose calls do not block ([`Backend::inline_local`]).
+    pub fn get_inline(
+        &self,
+        key: &[u8],
+        consistency: Consistency,
+        output: &mut Vec<u8>,
+    ) -> Result<()> {
+        check_single_replica(consistency)?;
+        self.store.read_latest(key, |value| match value {
+            Some(value) => crate::protocol::resp::write_bulk(output, value),
+            None => crate::protocol::resp::write_null_bulk(output),
+        })
+    }
+
+    /// SET executed in place: a context-free write whose log record is deferred to the
+    /// connection's commit ([`Backend::commit_async`]), as [`Backend::write`] does.
+    pub fn set_inline(&self, key: &[u8], value: Vec<u8>, consistency: Consistency) -> Result<()> {
+        check_single_replica(consistency)?;
+        let now_ms = self.clock.now_ms();
+        self.store.write_local_deferred(
+            key,
+            &VectorClock::new(),
+            Some(value),
+            &self.node_id,
+            now_ms,
+        )
     }
 
     /// Runs a store call; see [`LocalStore::run`] for where it runs and why.
@@ -274,6 +311,11 @@ impl Backend for LocalBackend {
 
     fn value_bytes_max(&self) -> usize {
         self.store.value_bytes_max()
+    }
+
+    fn inline_local(&self) -> Option<&LocalBackend> {
+        // A lazily synced log: reads and deferred writes return in microseconds.
+        self.store.defers_commits().then_some(self)
     }
 
     fn engine_stats(&self) -> engine::Stats {

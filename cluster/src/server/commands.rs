@@ -304,6 +304,36 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().flatten().collect()
 }
 
+/// GET or SET of an authenticated session on a backend that executes them in place
+/// ([`Backend::inline_local`](super::Backend::inline_local)): the reply, or the error
+/// reply, is appended to `output`. Same outcome as [`execute_one`], without a future.
+pub fn execute_inline(
+    context: &ServerContext,
+    local: &super::LocalBackend,
+    session: &Session,
+    request: Request,
+    output: &mut Vec<u8>,
+) {
+    let consistency = session
+        .consistency
+        .unwrap_or(context.config.default_consistency);
+    let reply_start = output.len();
+    let result = match request {
+        Request::Get { key } => local.get_inline(&key, consistency, output),
+        Request::Set { key, value } => check_value(context, &value)
+            .and_then(|()| local.set_inline(&key, value, consistency))
+            .map(|()| resp::write_ok(output)),
+        other => Err(Error::Command(format!(
+            "ERR internal: {} is not a data command",
+            other.name()
+        ))),
+    };
+    if let Err(error) = result {
+        output.truncate(reply_start);
+        resp::write_error(output, &command_error_text(&error));
+    }
+}
+
 /// GET and SET: the commands of a benchmark's hot path.
 async fn execute_data(
     context: &ServerContext,

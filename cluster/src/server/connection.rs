@@ -145,7 +145,10 @@ async fn execute_buffered(
     stream: &mut TcpStream,
 ) -> Flow {
     let concurrent = context.backend.concurrent_requests();
+    let inline = context.backend.inline_local();
     let mut consumed = 0;
+    // Counted once per batch: one contended atomic add instead of one per request.
+    let mut processed = 0;
     let mut group: Vec<Request> = Vec::new();
     let mut group_keys: HashMap<Vec<u8>, bool> = HashMap::new();
     let flow = loop {
@@ -163,11 +166,18 @@ async fn execute_buffered(
                 break Flow::Close;
             }
         };
-        context
-            .counters
-            .commands_processed
-            .fetch_add(1, Ordering::Relaxed);
+        processed += 1;
         let flow = match Request::parse(frame, &context.config.limits) {
+            Ok(request)
+                if inline.is_some()
+                    && session.authenticated
+                    && commands::is_concurrent(&request) =>
+            {
+                if let Some(local) = inline {
+                    commands::execute_inline(context, local, session, request, output);
+                }
+                Flow::Continue
+            }
             Ok(request)
                 if concurrent && session.authenticated && commands::is_concurrent(&request) =>
             {
@@ -182,6 +192,11 @@ async fn execute_buffered(
             }
             Ok(request) => {
                 run_group(context, session, &mut group, &mut group_keys, output).await;
+                // INFO among them reports the commands before it.
+                context
+                    .counters
+                    .commands_processed
+                    .fetch_add(std::mem::take(&mut processed), Ordering::Relaxed);
                 commands::execute(context, session, request, output).await
             }
             Err(error) => {
@@ -203,6 +218,10 @@ async fn execute_buffered(
     if flow == Flow::Continue {
         run_group(context, session, &mut group, &mut group_keys, output).await;
     }
+    context
+        .counters
+        .commands_processed
+        .fetch_add(processed, Ordering::Relaxed);
     input.drain(..consumed);
     flow
 }

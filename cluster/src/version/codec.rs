@@ -293,5 +293,63 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The value a plain read shows from an encoded sibling set, without decoding the set:
+/// the value of the last-write-wins winner by `(timestamp_ms, writer)` (among equals, the
+/// last in stored order, as `Iterator::max_by` picks), `None` when that winner is a
+/// tombstone or the set is empty. Borrows from `bytes`; allocates nothing. Checks the
+/// structure as [`SiblingSet::decode`] does, except the order of clock entries.
+pub fn latest_value(bytes: &[u8]) -> Result<Option<&[u8]>> {
+    let mut reader = Reader::new(bytes);
+    reader.header(SIBLINGS_MAGIC, "sibling set")?;
+    let count = reader.length(SIBLINGS_STORED_MAX, "version count")?;
+    // The winner so far: its (timestamp, writer) and value; none before the first version.
+    let mut winner_order: Option<(u64, &[u8])> = None;
+    let mut winner_value: Option<&[u8]> = None;
+    for _ in 0..count {
+        skip_clock_body(&mut reader)?;
+        let timestamp_ms = reader.varint("timestamp")?;
+        let writer = reader.name(0, "writer")?;
+        let value = match reader.byte("value tag")? {
+            VALUE_TAG_TOMBSTONE => None,
+            VALUE_TAG_PRESENT => {
+                let length = reader.length(VALUE_BYTES_MAX, "value length")?;
+                Some(reader.take(length, "value")?)
+            }
+            tag => return Err(reader.corrupt(&format!("unknown value tag {tag}"))),
+        };
+        if winner_order.is_none_or(|best| (timestamp_ms, writer) >= best) {
+            winner_order = Some((timestamp_ms, writer));
+            winner_value = value;
+        }
+    }
+    reader.finish()?;
+    Ok(winner_value)
+}
+
+fn skip_clock_body(reader: &mut Reader<'_>) -> Result<()> {
+    let count = reader.length(CLOCK_ENTRIES_MAX, "clock entry count")?;
+    for _ in 0..count {
+        reader.name(1, "clock node")?;
+        if reader.varint("clock counter")? == 0 {
+            return Err(reader.corrupt("clock counter 0"));
+        }
+        reader.varint("clock last update")?;
+    }
+    Ok(())
+}
+
+impl<'a> Reader<'a> {
+    /// A string's bytes, checked to be UTF-8 but not copied.
+    fn name(&mut self, minimum: usize, what: &str) -> Result<&'a [u8]> {
+        let length = self.length(NODE_NAME_BYTES_MAX, what)?;
+        if length < minimum {
+            return Err(self.corrupt(&format!("{what} is empty")));
+        }
+        let bytes = self.take(length, what)?;
+        std::str::from_utf8(bytes).map_err(|_| self.corrupt(&format!("{what} is not UTF-8")))?;
+        Ok(bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests;
