@@ -87,6 +87,8 @@ impl Coordinator {
             match (&mut merged, reply) {
                 (_, None) => {}
                 (None, Some(reply)) => merged = Some(reply.clone()),
+                // Replicas that agree (the common case) need no merge.
+                (Some(set), Some(reply)) if set == reply => {}
                 (Some(set), Some(reply)) => set.merge(reply, &self.versions)?,
             }
         }

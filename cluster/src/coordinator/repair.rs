@@ -163,7 +163,16 @@ impl RepairJob {
         merged
     }
 
+    /// Whether every reply is the same (the common case): then no replica is stale, and
+    /// the merge and per-replica folds that would show it are skipped.
+    fn agree(&self) -> bool {
+        self.replies.windows(2).all(|pair| pair[0].1 == pair[1].1)
+    }
+
     fn stale(&self) -> Vec<NodeId> {
+        if self.agree() {
+            return Vec::new();
+        }
         match self.merged() {
             Some(merged) => stale_replicas(&self.replies, &merged, &self.versions),
             None => Vec::new(),
@@ -171,6 +180,9 @@ impl RepairJob {
     }
 
     async fn run(self) {
+        if self.agree() {
+            return;
+        }
         let Some(merged) = self.merged() else { return };
         let stale = stale_replicas(&self.replies, &merged, &self.versions);
         if stale.is_empty() {
