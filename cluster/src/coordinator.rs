@@ -50,8 +50,6 @@ mod scan;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 use crate::antientropy::{AntiEntropy, AntiEntropyHandler};
 use crate::config::NodeConfig;
 use crate::handoff::sloppy::{FailureDetector, Fallbacks};
@@ -89,6 +87,10 @@ pub enum ReadFanout {
     #[default]
     Quorum,
 }
+
+/// Asks up to the given number of replicas held in reserve (pushing their calls); returns
+/// how many it asked.
+type Reserve<'a, T> = dyn FnMut(&mut Calls<T>, usize) -> usize + Send + 'a;
 
 /// One replica's answer: who, in which datacenter, and what came back.
 struct Answer<T> {
@@ -284,43 +286,41 @@ impl Coordinator {
         self.store.run(call).await
     }
 
-    /// Sends `message` to `node` on a task of its own, reporting into `answers`.
-    fn spawn_call<T: Send + 'static>(
+    /// Sends `message` to `node`, as a call for [`Calls`].
+    fn call<T: Send + 'static>(
         &self,
         node: NodeId,
         datacenter: String,
         message: PeerMessage,
-        answers: &mpsc::UnboundedSender<Answer<T>>,
         interpret: fn(PeerMessage) -> Result<T>,
-    ) {
+    ) -> calls::Call<T> {
         let transport = Arc::clone(&self.transport);
         let timeout = self.timeout;
-        let answers = answers.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             let result = transport
                 .call(&node, message, timeout)
                 .await
                 .and_then(interpret);
-            let _ = answers.send(Answer {
+            Answer {
                 node,
                 datacenter,
                 result,
-            });
-        });
+            }
+        })
     }
 
     /// Waits for answers until `need` is met, all `expected` answers are in, or the
     /// timeout; returns the successful ones or the quorum error.
     #[allow(clippy::too_many_arguments)] // the read fallback made it eight
-    async fn gather<T>(
+    async fn gather<T: Send + 'static>(
         &self,
-        answers: &mut mpsc::UnboundedReceiver<Answer<T>>,
+        answers: &mut Calls<T>,
         mut received: Vec<Answer<T>>,
         expected: usize,
         need: &Need,
         what: &'static str,
         wait_for_all: bool,
-        mut reserve: Option<&mut (dyn FnMut(usize) -> usize + Send)>,
+        mut reserve: Option<&mut Reserve<'_, T>>,
     ) -> Result<Vec<T>> {
         let started = tokio::time::Instant::now();
         let deadline = started + self.timeout;
@@ -352,10 +352,10 @@ impl Coordinator {
             }
             if let Some(ask) = reserve.as_mut() {
                 if failed > 0 {
-                    expected += ask(failed);
+                    expected += ask(answers, failed);
                 }
                 if count >= expected {
-                    expected += ask(usize::MAX);
+                    expected += ask(answers, usize::MAX);
                 }
             }
             if count >= expected {
@@ -365,13 +365,13 @@ impl Coordinator {
                 Some(hedge) if hedge < deadline => hedge,
                 _ => deadline,
             };
-            match tokio::time::timeout_at(wake, answers.recv()).await {
+            match tokio::time::timeout_at(wake, answers.next()).await {
                 Ok(Some(answer)) => received.push(answer),
                 Ok(None) => break,
                 Err(_) if wake < deadline => {
                     hedge_at = None;
                     if let Some(ask) = reserve.as_mut() {
-                        expected += ask(usize::MAX);
+                        expected += ask(answers, usize::MAX);
                     }
                 }
                 Err(_) => {

@@ -1,5 +1,6 @@
 //! The read path: which replicas a read asks, and how their replies meet R.
 
+use super::repair::Tagged;
 use super::*;
 
 impl Coordinator {
@@ -10,7 +11,7 @@ impl Coordinator {
     ) -> Result<Option<SiblingSet>> {
         let replicas = self.replicas(&key)?;
         let need = self.need(consistency, Side::Read, &replicas)?;
-        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let mut calls = Calls::new();
         let mut received = Vec::new();
         let local = replicas
             .iter()
@@ -45,7 +46,7 @@ impl Coordinator {
         };
         // Remote requests leave first, so the local read overlaps their round trips.
         for (node, datacenter) in &asked {
-            self.spawn_get(node.clone(), datacenter.clone(), key.clone(), &sender);
+            calls.push(self.get_call(node.clone(), datacenter.clone(), key.clone()));
         }
         let mut expected = asked.len();
         if let Some((node, datacenter)) = local {
@@ -59,20 +60,20 @@ impl Coordinator {
             });
         }
         reserve.reverse();
-        let mut ask_more = |count: usize| {
+        let mut ask_more = |calls: &mut Calls<Tagged>, count: usize| {
             let mut sent = 0;
             while sent < count {
                 let Some((node, datacenter)) = reserve.pop() else {
                     break;
                 };
-                self.spawn_get(node, datacenter, key.clone(), &sender);
+                calls.push(self.get_call(node, datacenter, key.clone()));
                 sent += 1;
             }
             sent
         };
         let replies = self
             .gather(
-                &mut receiver,
+                &mut calls,
                 received,
                 expected,
                 &need,
@@ -81,16 +82,17 @@ impl Coordinator {
                 Some(&mut ask_more),
             )
             .await?;
-        drop(sender);
         let mut merged: Option<SiblingSet> = None;
         for (_, reply) in &replies {
             match (&mut merged, reply) {
                 (_, None) => {}
                 (None, Some(reply)) => merged = Some(reply.clone()),
+                // Replicas that agree (the common case) need no merge.
+                (Some(set), Some(reply)) if set == reply => {}
                 (Some(set), Some(reply)) => set.merge(reply, &self.versions)?,
             }
         }
-        self.repair_after_read(key, replies, receiver);
+        self.repair_after_read(key, replies, calls);
         Ok(merged)
     }
 }

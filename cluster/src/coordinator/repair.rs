@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
+use super::calls::{Call, Calls};
 use super::{expect_get, Answer, Coordinator};
 use crate::net::transport::PeerTransport;
 use crate::protocol::peer::PeerMessage;
@@ -89,43 +90,37 @@ struct RepairJob {
 }
 
 impl Coordinator {
-    /// Sends `Get` to `node`, reporting the reply tagged with the node.
-    pub(super) fn spawn_get(
-        &self,
-        node: NodeId,
-        datacenter: String,
-        key: Vec<u8>,
-        answers: &mpsc::UnboundedSender<Answer<Tagged>>,
-    ) {
+    /// `Get` to `node`, its reply tagged with the node, as a call for [`Calls`].
+    pub(super) fn get_call(&self, node: NodeId, datacenter: String, key: Vec<u8>) -> Call<Tagged> {
         let transport = Arc::clone(&self.transport);
         let timeout = self.timeout;
-        let answers = answers.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             let result = transport
                 .call(&node, PeerMessage::Get { key }, timeout)
                 .await
                 .and_then(expect_get)
                 .map(|set| (node.clone(), set));
-            let _ = answers.send(Answer {
+            Answer {
                 node,
                 datacenter,
                 result,
-            });
-        });
+            }
+        })
     }
 
     /// After a read answered with `replies`: repairs stale replicas, waiting in the
-    /// background for the replies still to come in `late`.
+    /// background for the replies still to come from `late`.
     pub(super) fn repair_after_read(
         &self,
         key: Vec<u8>,
         replies: Vec<Tagged>,
-        mut late: mpsc::UnboundedReceiver<Answer<Tagged>>,
+        mut late: Calls<Tagged>,
     ) {
         if !self.repair.enabled {
+            // The calls still in flight are dropped: nobody waits for their replies.
             return;
         }
-        let mut job = RepairJob {
+        let job = RepairJob {
             node: self.node.clone(),
             key,
             replies,
@@ -135,26 +130,18 @@ impl Coordinator {
             timeout: self.timeout,
             repair: Arc::clone(&self.repair),
         };
-        // Every reply already in (the common case at R = N): no task unless a repair is due.
-        loop {
-            match late.try_recv() {
-                Ok(answer) => {
-                    if let Ok(reply) = answer.result {
-                        job.replies.push(reply);
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    if !job.stale().is_empty() {
-                        tokio::spawn(job.run());
-                    }
-                    return;
-                }
+        // Every replica asked already answered (the common case): no task unless a repair
+        // is due.
+        if late.len() == 0 {
+            if !job.stale().is_empty() {
+                tokio::spawn(job.run());
             }
+            return;
         }
+        let mut job = job;
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + job.timeout;
-            while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, late.recv()).await {
+            while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, late.next()).await {
                 if let Ok(reply) = answer.result {
                     job.replies.push(reply);
                 }
@@ -176,7 +163,16 @@ impl RepairJob {
         merged
     }
 
+    /// Whether every reply is the same (the common case): then no replica is stale, and
+    /// the merge and per-replica folds that would show it are skipped.
+    fn agree(&self) -> bool {
+        self.replies.windows(2).all(|pair| pair[0].1 == pair[1].1)
+    }
+
     fn stale(&self) -> Vec<NodeId> {
+        if self.agree() {
+            return Vec::new();
+        }
         match self.merged() {
             Some(merged) => stale_replicas(&self.replies, &merged, &self.versions),
             None => Vec::new(),
@@ -184,6 +180,9 @@ impl RepairJob {
     }
 
     async fn run(self) {
+        if self.agree() {
+            return;
+        }
         let Some(merged) = self.merged() else { return };
         let stale = stale_replicas(&self.replies, &merged, &self.versions);
         if stale.is_empty() {

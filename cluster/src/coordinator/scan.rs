@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tokio::sync::mpsc;
+use super::calls::Calls;
 
 use super::{unexpected, Answer, Coordinator, Need, Side};
 use crate::protocol::peer::PeerMessage;
@@ -31,7 +31,7 @@ impl Coordinator {
             total: members.len().saturating_sub(replicas) + read,
             per_datacenter: BTreeMap::new(),
         };
-        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let mut calls = Calls::new();
         let mut received = Vec::new();
         let limit_u32 = u32::try_from(limit).unwrap_or(u32::MAX);
         for member in members {
@@ -43,15 +43,13 @@ impl Coordinator {
                 end: end.clone(),
                 limit: limit_u32,
             };
-            self.spawn_call(
+            calls.push(self.call(
                 member.id.clone(),
                 member.datacenter.clone(),
                 message,
-                &sender,
                 expect_scan,
-            );
+            ));
         }
-        drop(sender);
         // The local page is read while the remote ones travel.
         if let Some(me) = state.read_ring().member(&self.node) {
             let (local_start, local_end) = (start.clone(), end.clone());
@@ -66,7 +64,7 @@ impl Coordinator {
         // Waits for every node (up to the timeout): a scan wants every copy it can get.
         let pages = self
             .gather(
-                &mut receiver,
+                &mut calls,
                 received,
                 members.len(),
                 &need,
