@@ -28,10 +28,12 @@
 //! what an emulated cluster is configured with.
 
 pub mod delay;
+pub mod measured;
 #[cfg(test)]
 mod tests;
 
 pub use delay::{parse_delay, scenario, scenario_model, Delay, ReplicaDelays, SCENARIOS};
+pub use measured::{MeasuredDelays, MEASURED_DELAYS_CSV};
 
 use crate::{Error, Result};
 use rand::rngs::StdRng;

@@ -21,6 +21,7 @@ mod describe;
 mod emulator;
 pub mod kinds;
 mod pairs;
+pub mod stats;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

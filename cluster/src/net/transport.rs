@@ -402,6 +402,8 @@ impl Shared {
                 return Ok(());
             }
         };
+        self.emulator
+            .note_sent(from, destination, request_id, message_kind);
         let due = Instant::now() + delay;
         let outgoing = Outgoing {
             due,

@@ -113,6 +113,10 @@ pub enum Request {
     /// applied on every member unless `local` (a trailing `LOCAL`). Syntax in
     /// [`link`](self::link).
     LinkUpdate { change: LinkChange, local: bool },
+    /// `LINK.STATS` (`reset` false): the delays this node's link emulator saw of the WARS
+    /// messages, one line per kind, scope and measure (see [`crate::net::links::stats`]);
+    /// `LINK.STATS RESET` forgets them.
+    LinkStats { reset: bool },
     /// `CLUSTER.JOIN`, `CLUSTER.LEAVE`, `CLUSTER.REMOVE`: a ring change driven by this
     /// node (see [`crate::scaling`]).
     ClusterChange(crate::scaling::ScalingRequest),
@@ -178,6 +182,16 @@ impl Request {
         match canonical {
             "kv.get" | "kv.put" | "kv.del" | "kv.scan" | "consistency" | "cluster.topology"
             | "cluster.members" | "link.get" => custom::parse(canonical, arguments, limits),
+            "link.stats" => match arguments.next() {
+                None => Ok(Request::LinkStats { reset: false }),
+                Some(word) if word.eq_ignore_ascii_case(b"reset") => {
+                    Ok(Request::LinkStats { reset: true })
+                }
+                Some(word) => Err(Error::Command(format!(
+                    "ERR LINK.STATS takes nothing or RESET, got '{}'",
+                    String::from_utf8_lossy(&word)
+                ))),
+            },
             "antientropy.run" => Ok(Request::AntiEntropy { run: true }),
             "antientropy.roots" => Ok(Request::AntiEntropy { run: false }),
             "link.set" | "link.partition" | "link.heal" | "link.reset" => {
@@ -216,6 +230,7 @@ impl Request {
             Self::ClusterTopology => "cluster.topology",
             Self::ClusterMembers => "cluster.members",
             Self::LinkGet => "link.get",
+            Self::LinkStats { .. } => "link.stats",
             Self::LinkUpdate { change, .. } => change.command_name(),
             Self::ClusterChange(crate::scaling::ScalingRequest::Join(_)) => "cluster.join",
             Self::ClusterChange(crate::scaling::ScalingRequest::Leave) => "cluster.leave",
@@ -251,6 +266,7 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("cluster.topology", 1, 1),
     ("cluster.members", 1, 1),
     ("link.get", 1, 1),
+    ("link.stats", 1, 2),
     ("link.set", 4, usize::MAX),
     ("link.partition", 3, usize::MAX),
     ("link.heal", 1, usize::MAX),

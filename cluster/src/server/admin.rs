@@ -1,5 +1,6 @@
 //! The connection and introspection commands clients send around the data: INFO, COMMAND,
-//! CONFIG GET, CLIENT, SELECT, HELLO, AUTH. Replies follow Redis closely enough for
+//! CONFIG GET, CLIENT, SELECT, HELLO, AUTH; and `LINK.STATS` (the link emulator's delay
+//! samples). Replies follow Redis closely enough for
 //! redis-cli, redis-benchmark and redis-py, which send several of them on connect.
 
 use std::fmt::Write as _;
@@ -30,6 +31,19 @@ pub fn execute(
         Request::ConfigGet { patterns } => write_config(output, &patterns),
         Request::Client(client) => write_client(session, client, output),
         Request::Select => resp::write_ok(output),
+        Request::LinkStats { reset } => {
+            let emulator = context.links.emulator();
+            if reset {
+                emulator.stats().reset();
+                resp::write_ok(output);
+            } else {
+                let lines = emulator.stats().lines();
+                resp::write_array_header(output, lines.len());
+                for line in &lines {
+                    resp::write_bulk(output, line.as_bytes());
+                }
+            }
+        }
         Request::Auth(credentials) => {
             authenticate(context, session, &credentials)?;
             resp::write_ok(output);

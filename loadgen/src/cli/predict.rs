@@ -36,6 +36,15 @@ pub struct PredictArgs {
     /// lnkd-ssd, lnkd-disk, ymmr, wan.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["write_delay", "ack_delay", "read_delay", "response_delay"])]
     pub scenario: Option<String>,
+    /// A run directory (or its measured_delays.csv) whose measured one-way delays to use
+    /// instead of the delay flags: empirical distributions per WARS kind, the transit
+    /// measured between nodes where there is one, else the delay the link emulator applied.
+    #[arg(long = "from-run", value_name = "DIR", conflicts_with_all = ["write_delay", "ack_delay", "read_delay", "response_delay", "scenario"])]
+    pub from_run: Option<std::path::PathBuf>,
+    /// With --from-run: how many of the N replicas are in the coordinator's datacenter (the
+    /// others take the delays measured between datacenters). Default: N.
+    #[arg(long = "local-replicas", value_name = "K", requires = "from_run")]
+    pub local_replicas: Option<usize>,
     /// With per-replica delays: route each read through a coordinator at a random
     /// replica's position, independently of the write's (as in the paper's WAN setup).
     #[arg(long)]
@@ -69,6 +78,17 @@ pub struct PredictArgs {
 
 /// The model the flags describe.
 pub fn model(args: &PredictArgs) -> Result<WarsModel> {
+    if let Some(run) = &args.from_run {
+        let measured = predict::MeasuredDelays::read(run)?;
+        let local = args.local_replicas.unwrap_or(args.replicas);
+        if local > args.replicas {
+            return Err(Error::InvalidFlag {
+                flag: "local-replicas",
+                detail: format!("{local} but N={}", args.replicas),
+            });
+        }
+        return measured.model(args.replicas, args.read_quorum, args.write_quorum, local);
+    }
     let model = match &args.scenario {
         Some(name) => {
             predict::scenario_model(name, args.replicas, args.read_quorum, args.write_quorum)?
@@ -159,7 +179,19 @@ pub fn run(args: &PredictArgs, out: &mut dyn Write) -> Result<()> {
         threads: args.threads,
     };
     let prediction = predict::simulate(&model, &options)?;
-    let text = render(&model, args, &prediction);
+    let mut text = String::new();
+    if let Some(run) = &args.from_run {
+        text.push_str(&format!(
+            "delays from {} (the first {} replicas in the coordinator's datacenter)\n",
+            run.display(),
+            args.local_replicas.unwrap_or(args.replicas)
+        ));
+        let measured = predict::MeasuredDelays::read(run)?;
+        text.push_str(&measured.summary());
+        text.push_str("delays used:\n");
+        text.push_str(&measured.sources());
+    }
+    text.push_str(&render(&model, args, &prediction));
     out.write_all(text.as_bytes()).map_err(|source| Error::Io {
         context: "stdout".to_string(),
         source,

@@ -174,13 +174,30 @@ pub fn run_embedded(
         cluster::version::ConflictPolicy::Siblings => "siblings",
         cluster::version::ConflictPolicy::LastWriteWins => "lww",
     };
+    // The run phase's directory, to put the delays the nodes measured beside its results.
+    if local.run_name.is_none() {
+        local.run_name = Some(ycsb::default_run_name(
+            Phase::Run,
+            &local,
+            std::time::SystemTime::now(),
+        ));
+    }
+    let run_dir = local
+        .results
+        .join(local.run_name.as_deref().unwrap_or_default());
+    let addresses = cluster.client_addresses();
     let outcome = ycsb::run(Phase::Load, &load, out, err).and_then(|()| {
+        // What the links saw during the load is not the run's.
+        crate::predict::MeasuredDelays::reset(&addresses);
         let faults = ycsb::Faults {
             target: cluster.as_target(),
             conflict_policy: conflict_policy.to_string(),
         };
         ycsb::run_with_faults(Phase::Run, &local, Some(faults), out, err)
     });
+    if run_dir.is_dir() {
+        write_measured_delays(&addresses, &run_dir, out);
+    }
     if membership_changes {
         let line = members_after_run(&cluster.client_addresses());
         let _ = writeln!(out, "{line}");
@@ -188,6 +205,27 @@ pub fn run_embedded(
     let stopped = cluster.shutdown();
     outcome?;
     stopped
+}
+
+/// Pulls `LINK.STATS` from the nodes into `measured_delays.csv` in the run's directory and
+/// prints the summary; a failure is printed, not returned (the run itself went well).
+fn write_measured_delays(addresses: &[SocketAddr], run_dir: &std::path::Path, out: &mut dyn Write) {
+    let written = crate::predict::MeasuredDelays::pull(addresses).and_then(|measured| {
+        if measured.is_empty() {
+            return Ok("measured delays: none (no WARS message crossed a link)\n".to_string());
+        }
+        let path = measured.write_csv(run_dir)?;
+        Ok(format!(
+            "\n{}measured delays: {} (kvbench predict --from-run {})\n",
+            measured.summary(),
+            path.display(),
+            run_dir.display()
+        ))
+    });
+    let _ = match written {
+        Ok(text) => out.write_all(text.as_bytes()),
+        Err(error) => writeln!(out, "measured delays not written: {error}"),
+    };
 }
 
 /// `members after the run: n1,n2,n3,n4 (ring_version 3, CLUSTER.TOPOLOGY on ADDRESS)`,

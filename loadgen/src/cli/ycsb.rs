@@ -193,7 +193,7 @@ fn stdio_error(source: std::io::Error) -> Error {
     }
 }
 
-fn default_run_name(phase: Phase, args: &YcsbArgs, start: SystemTime) -> String {
+pub(crate) fn default_run_name(phase: Phase, args: &YcsbArgs, start: SystemTime) -> String {
     let workload = args
         .workload_files
         .last()

@@ -301,3 +301,66 @@ fn rmse_against_measured_points() {
     assert!((prediction.rmse(&off).unwrap() - 0.1).abs() < 1e-12);
     assert_eq!(prediction.rmse(&[]), None);
 }
+
+#[test]
+fn empirical_delays_match_a_discrete_closed_form() {
+    // N=2, R=W=1; W is 1 or 9 ms with probability 1/2 each (independently per replica);
+    // A = R = S = 1 ms. The write commits at min(W) + 1; the read asks one replica (both
+    // answer at 2 ms: whichever is taken, the cases are symmetric). It is stale exactly
+    // when the replica read had W = 9 while the other had W = 1: commit at 2, the request
+    // arrives at 2 + t + 1, so stale for t < 6. P(consistent) = 3/4 below t = 6, then 1.
+    let one = Delay::empirical(vec![1.0]).unwrap();
+    let delays = ReplicaDelays {
+        write: Delay::empirical(vec![1.0, 9.0]).unwrap(),
+        ack: one.clone(),
+        read: one.clone(),
+        response: one,
+    };
+    let trials = 200_000;
+    let prediction = run(&WarsModel::uniform(2, 1, 1, delays), trials, 3);
+    let tolerance = 5.0 * (0.75f64 * 0.25 / trials as f64).sqrt();
+    for t in [0.0, 3.0, 5.9] {
+        let got = prediction.probability_consistent(t);
+        assert!((got - 0.75).abs() < tolerance, "t={t}: {got}");
+    }
+    assert_eq!(prediction.probability_consistent(6.0), 1.0);
+    // The read waits R + S, the write W + A of the faster replica: 2 ms, or 10 ms when
+    // both drew 9 (one trial in four).
+    assert_eq!(prediction.read_latency(1.0), 2.0);
+    assert_eq!(prediction.write_latency(0.5), 2.0);
+    assert_eq!(prediction.write_latency(0.9), 10.0);
+}
+
+#[test]
+fn empirical_samples_of_exponentials_match_the_independent_calculation() {
+    // The measured path: delays known only as samples (as a run's measured_delays.csv
+    // gives them) give the same t-visibility as the distributions they were drawn from.
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut samples = |mean_ms: f64| {
+        let distribution = exp(mean_ms);
+        Delay::empirical(
+            (0..50_000)
+                .map(|_| distribution.sample_ms(&mut rng))
+                .collect(),
+        )
+        .unwrap()
+    };
+    let delays = ReplicaDelays {
+        write: samples(20.0),
+        ack: samples(10.0),
+        read: samples(10.0),
+        response: samples(10.0),
+    };
+    let trials = 200_000;
+    let prediction = run(&WarsModel::uniform(3, 1, 1, delays), trials, 5);
+    for t in [0.0, 5.0, 20.0, 60.0] {
+        let expected = 1.0 - stale_probability_exponential(3, 0.05, 0.1, 0.1, t);
+        let got = prediction.probability_consistent(t);
+        // Sampling error of the trials plus that of the 50,000 samples per leg.
+        let tolerance = 8.0 * (expected * (1.0 - expected) / trials as f64).sqrt() + 0.005;
+        assert!(
+            (got - expected).abs() < tolerance,
+            "t={t}: from samples {got}, calculated {expected}"
+        );
+    }
+}

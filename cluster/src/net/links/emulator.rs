@@ -4,6 +4,7 @@ use std::sync::{PoisonError, RwLock};
 
 use rand::Rng;
 
+use super::stats::{self, LinkStats, Measure, Scope};
 use super::{Endpoint, LinkConfig, LinkTable, MessageKind, PartitionGroup, PartitionId, Verdict};
 use crate::Result;
 
@@ -12,6 +13,8 @@ use crate::Result;
 #[derive(Debug, Default)]
 pub struct LinkEmulator {
     table: RwLock<LinkTable>,
+    /// The WARS messages' delays, for `LINK.STATS` ([`stats`]).
+    stats: LinkStats,
 }
 
 impl LinkEmulator {
@@ -19,6 +22,7 @@ impl LinkEmulator {
     pub fn new(table: LinkTable) -> Self {
         LinkEmulator {
             table: RwLock::new(table),
+            stats: LinkStats::default(),
         }
     }
 
@@ -45,7 +49,39 @@ impl LinkEmulator {
         kind: MessageKind,
         rng: &mut R,
     ) -> Verdict {
-        self.read(|table| table.verdict_for(from, to, kind, rng))
+        let verdict = self.read(|table| table.verdict_for(from, to, kind, rng));
+        if let Verdict::Deliver { delay } = verdict {
+            if kind != MessageKind::Other && from != to {
+                let scope = Scope::of(from.datacenter, to.datacenter);
+                self.stats.record(kind, scope, Measure::Applied, delay);
+            }
+        }
+        verdict
+    }
+
+    /// Notes that a `kind` message with `request_id` left this node's transport for `to`
+    /// (after its verdict), so the receiver can measure its transit ([`stats`]).
+    pub fn note_sent(
+        &self,
+        from: Endpoint<'_>,
+        to: Endpoint<'_>,
+        request_id: u64,
+        kind: MessageKind,
+    ) {
+        stats::note_sent(from, to, request_id, kind);
+    }
+
+    /// Notes that this node (`to`) decoded a `kind` message with `request_id` from `from`:
+    /// its transit is recorded when the sender noted it in this process.
+    pub fn note_received(&self, from: &str, to: &str, request_id: u64, kind: MessageKind) {
+        if let Some((transit, scope)) = stats::note_received(from, to, request_id, kind) {
+            self.stats.record(kind, scope, Measure::Transit, transit);
+        }
+    }
+
+    /// The delays seen so far ([`stats`]).
+    pub fn stats(&self) -> &LinkStats {
+        &self.stats
     }
 
     /// Runs `f` on the current table.

@@ -254,6 +254,13 @@ async fn read_messages(
             // Stop reading until one finishes: TCP pushes back on the sender.
             handlers.join_next().await;
         }
+        // LINK.STATS: the frame's transit, when its sender is in this process.
+        shared.emulator.note_received(
+            peer.as_str(),
+            shared.local.node.as_str(),
+            frame.request_id,
+            crate::net::MessageKind::of(&frame.message),
+        );
         match (frame.kind, frame.message) {
             (_, PeerMessage::Hello { .. }) => {
                 return Err(Error::PeerProtocol("a second Hello".to_string()));

@@ -174,8 +174,11 @@ pub fn measured_visibility(run: &RunInput, min_reads: f64) -> Vec<(f64, f64)> {
 }
 
 /// The WARS model of a sweep cell on the embedded cluster, from the cluster options the
-/// sweep wrote beside the cell (`cells/<cell>.cluster.toml`): replicas in the clients'
-/// datacenter (dc1) get no delay, the others the inter-datacenter delay on all four legs.
+/// sweep wrote beside the cell (`cells/<cell>.cluster.toml`): with the cell's
+/// `measured_delays.csv`, replicas in the clients' datacenter (dc1) get the delays measured
+/// within a datacenter and the others those measured between datacenters (empirical, per
+/// WARS kind); without it, dc1's replicas get no delay and the others the configured
+/// inter-datacenter delay on all four legs.
 /// `None` when the placement or quorums are not known (replication as a bare total,
 /// EACH_QUORUM, a count left to the default).
 pub fn cell_model(run: &RunInput) -> Option<WarsModel> {
@@ -183,11 +186,23 @@ pub fn cell_model(run: &RunInput) -> Option<WarsModel> {
     let name = run.dir.file_name()?.to_string_lossy().into_owned();
     let text = std::fs::read_to_string(cells.join(format!("{name}.cluster.toml"))).ok()?;
     let options: LocalClusterOptions = toml::from_str(&text).ok()?;
+    // The delays the run measured (measured_delays.csv), when it wrote them: what the
+    // messages took, not only what the links were configured with.
+    if run.dir.join(crate::predict::MEASURED_DELAYS_CSV).is_file() {
+        let measured = crate::predict::MeasuredDelays::read(&run.dir).ok();
+        if let (Some(measured), Some((total, local, read, write))) =
+            (measured, quorums_of(&options))
+        {
+            if let Ok(model) = measured.model(total, read, write, local) {
+                return Some(model);
+            }
+        }
+    }
     model_of(&options)
 }
 
-/// See [`cell_model`].
-pub fn model_of(options: &LocalClusterOptions) -> Option<WarsModel> {
+/// (N, replicas in dc1, R, W) of a cluster's options; `None` as for [`model_of`].
+fn quorums_of(options: &LocalClusterOptions) -> Option<(usize, usize, usize, usize)> {
     let Replication::PerDatacenter(counts) = &options.replication else {
         return None;
     };
@@ -205,6 +220,12 @@ pub fn model_of(options: &LocalClusterOptions) -> Option<WarsModel> {
         } => (r as usize, w as usize),
         _ => return None,
     };
+    Some((total, local, read, write))
+}
+
+/// See [`cell_model`].
+pub fn model_of(options: &LocalClusterOptions) -> Option<WarsModel> {
+    let (total, local, read, write) = quorums_of(options)?;
     let near = parse_delay("inter_dc_delay", "0").ok()?;
     let far = parse_delay("inter_dc_delay", &options.inter_dc_delay).ok()?;
     let legs = |delay: &crate::predict::Delay| ReplicaDelays {
