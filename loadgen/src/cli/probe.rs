@@ -68,6 +68,7 @@ pub fn run(args: &ProbeArgs, out: &mut dyn Write) -> Result<()> {
     let options = ProbeOptions::from_properties(&properties)?;
     let cluster_options = PbsClusterOptions::from_properties(&properties)?;
     let stdout = io("stdout");
+    let mut measured = None;
     let (report, setup) = if args.hosts.is_empty() {
         let cluster = PbsCluster::start(&cluster_options)?;
         let setup = format!(
@@ -82,7 +83,19 @@ pub fn run(args: &ProbeArgs, out: &mut dyn Write) -> Result<()> {
             cluster_options.link.delay_summary()
         );
         writeln!(out, "{setup}").map_err(&stdout)?;
-        (run_probes(&cluster.client_addresses(), &options)?, setup)
+        let addresses = cluster.client_addresses();
+        crate::predict::MeasuredDelays::reset(&addresses);
+        let report = run_probes(&addresses, &options)?;
+        // The delays the probes' messages took, for a prediction beside the configured one.
+        measured = match crate::predict::MeasuredDelays::pull(&addresses) {
+            Ok(delays) if !delays.is_empty() => Some(delays),
+            Ok(_) => None,
+            Err(error) => {
+                writeln!(out, "measured delays not read: {error}").map_err(&stdout)?;
+                None
+            }
+        };
+        (report, setup)
     } else {
         let addresses = args
             .hosts
@@ -119,8 +132,39 @@ pub fn run(args: &ProbeArgs, out: &mut dyn Write) -> Result<()> {
         args.rmse_reads_min,
     )
     .map_err(&stdout)?;
+    if let (Some(delays), true) = (&measured, args.trials > 0) {
+        // Every replica is reached over a link (one datacenter): all take the intra samples.
+        let model = delays.model(
+            cluster_options.replicas,
+            options.read_quorum,
+            options.write_quorum,
+            cluster_options.replicas,
+        )?;
+        let simulation = SimulationOptions {
+            trials: args.trials,
+            ..SimulationOptions::default()
+        };
+        let prediction = simulate(&model, &simulation)?;
+        let points = report.measured_points(args.rmse_reads_min);
+        out.write_all(delays.summary().as_bytes())
+            .map_err(&stdout)?;
+        if let Some(rmse) = prediction.rmse(&points) {
+            writeln!(
+                out,
+                "RMSE measured vs WARS from the measured delays (transit where measured): \
+                 {:.2}% over {} delays",
+                rmse * 100.0,
+                points.len()
+            )
+            .map_err(&stdout)?;
+        }
+    }
     if let Some(directory) = &args.out {
         std::fs::create_dir_all(directory).map_err(io("creating the --out directory"))?;
+        if let Some(delays) = &measured {
+            let path = delays.write_csv(directory)?;
+            writeln!(out, "wrote {}", path.display()).map_err(&stdout)?;
+        }
         let path = directory.join("probe.csv");
         let csv = with_predictions(&report, predictions.as_ref());
         std::fs::write(&path, format!("# {setup}\n{csv}"))
