@@ -555,8 +555,8 @@ mod tests {
             .write_local(b"k", &VectorClock::new(), Some(b"a".to_vec()), "n1", 5)
             .unwrap();
         assert_eq!(latest(b"k"), Some(b"a".to_vec()));
-        // Concurrent writes from two coordinators: siblings; the later timestamp wins, and
-        // on equal timestamps the greater writer name, as `latest_version` picks.
+        // Concurrent writes from two coordinators: siblings. The later write's timestamp is
+        // raised above the stored ones (9 -> 10), so it wins, as `latest_version` picks.
         store
             .write_local(b"k", &VectorClock::new(), Some(b"b".to_vec()), "n2", 9)
             .unwrap();
@@ -566,7 +566,7 @@ mod tests {
         let set = store.read(b"k").unwrap().unwrap();
         let expected = crate::server::commands::latest_version(&set).and_then(|v| v.value.clone());
         assert_eq!(latest(b"k"), expected);
-        assert_eq!(latest(b"k"), Some(b"b".to_vec()));
+        assert_eq!(latest(b"k"), Some(b"c".to_vec()));
         // A winning tombstone reads as absent; an older tombstone under a newer value does not.
         let context = set.context();
         store.write_local(b"k", &context, None, "n1", 20).unwrap();
