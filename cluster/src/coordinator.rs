@@ -8,12 +8,19 @@
 //! version to be a replica of the key that stores it before anyone sees it. So:
 //! - if this node is in the key's preference list it mints locally
 //!   ([`LocalStore::write_local`], under its own id), which is also its acknowledgement;
+//!   with a lazily synced log the record is only queued, and the client connection commits
+//!   it (one log write per pipelined batch, [`Backend::commit`]) before replying;
 //! - otherwise it asks the key's replicas, in preference order, to mint
 //!   ([`PeerMessage::Mint`]) until one does; that replica's store is its acknowledgement.
 //!
 //! The new version then goes as `Put` (a one-version encoded set, which replicas fold in
 //! with [`LocalStore::apply`]) to every other replica in parallel; the client is answered
 //! once the acknowledgements meet W. Puts still in flight then complete in the background.
+//! Replicas acknowledge a `Put` only once its log record is written (see [`replica`]: one
+//! log write per batch of frames).
+//!
+//! Peer calls are futures polled by the request's own task (`calls.rs`), not a task and a
+//! channel each.
 //!
 //! # Reads
 //!
