@@ -168,13 +168,18 @@ impl Db {
     /// memtable keeps this buffer instead of a copy of it.
     pub fn put_owned_deferred(&self, key: &[u8], value: Vec<u8>) -> Result<()> {
         self.inner.check_sizes(key, &[], &value)?;
-        let payload = self
-            .inner
-            .log_payload(&[(ValueKind::Put, key, &[][..], &value[..])]);
-        self.inner
-            .write_inserting(1, payload, true, |memtable, seq| {
-                memtable.insert_owned(key, seq, ValueKind::Put, &[], value)
-            })
+        self.inner.write_applying(1, |seq, memtable| {
+            if let Some(wal) = &self.inner.wal {
+                let operation = [(ValueKind::Put, key, &[][..], &value[..])];
+                let length = batch::encoded_size(operation.iter().copied());
+                // Encoded straight into the log's queue: no payload buffer of its own.
+                wal.append_deferred_encoded(seq, length, |queue| {
+                    batch::encode_operations_into(queue, operation.iter().copied())
+                })?;
+            }
+            memtable.insert_owned(key, seq, ValueKind::Put, &[], value);
+            Ok(())
+        })
     }
 
     /// Writes every record queued by [`Db::put_with_meta_deferred`] (by any caller) to the
@@ -492,30 +497,32 @@ impl Inner {
     /// Writes `operations`; with `defer` the log record is only queued (see
     /// [`Db::put_with_meta_deferred`]).
     fn write_with(&self, operations: &[OperationRef<'_>], defer: bool) -> Result<()> {
-        let payload = self.log_payload(operations);
-        self.write_inserting(operations.len(), payload, defer, |memtable, first_seq| {
+        let payload = self
+            .wal
+            .as_ref()
+            .map(|_| batch::encode_operations(operations.iter().copied()));
+        self.write_applying(operations.len(), |first_seq, memtable| {
+            if let (Some(wal), Some(payload)) = (&self.wal, &payload) {
+                if defer {
+                    wal.append_deferred(first_seq, payload)?;
+                } else {
+                    wal.append(first_seq, payload)?;
+                }
+            }
             for (index, (kind, key, meta, value)) in operations.iter().enumerate() {
                 memtable.insert(key, first_seq + index as u64, *kind, meta, value);
             }
+            Ok(())
         })
     }
 
-    /// The commit-log record of `operations` (`None` without a log).
-    fn log_payload(&self, operations: &[OperationRef<'_>]) -> Option<Vec<u8>> {
-        self.wal
-            .as_ref()
-            .map(|_| batch::encode_operations(operations.iter().copied()))
-    }
-
-    /// Logs `payload` (the record of `operation_count` operations) and lets `insert` put
-    /// them in the active memtable, numbered from the sequence number it is given, inside
-    /// the write gate.
-    fn write_inserting(
+    /// Takes `operation_count` sequence numbers and runs `apply` with the first and the
+    /// active memtable, inside the write gate: `apply` logs the operations (or queues their
+    /// record, for deferred writes), then inserts them.
+    fn write_applying(
         &self,
         operation_count: usize,
-        payload: Option<Vec<u8>>,
-        defer: bool,
-        insert: impl FnOnce(&Memtable, SequenceNumber),
+        apply: impl FnOnce(SequenceNumber, &Memtable) -> Result<()>,
     ) -> Result<()> {
         self.check_healthy()?;
         self.stall_while_memtables_full()?;
@@ -525,14 +532,7 @@ impl Inner {
             let first_seq = self
                 .next_seq
                 .fetch_add(operation_count as u64, Ordering::SeqCst);
-            if let (Some(wal), Some(payload)) = (&self.wal, &payload) {
-                if defer {
-                    wal.append_deferred(first_seq, payload)?;
-                } else {
-                    wal.append(first_seq, payload)?;
-                }
-            }
-            insert(&active, first_seq);
+            apply(first_seq, &active)?;
             active
         };
         if active.size_bytes() >= self.options.memtable_size_bytes {
@@ -685,6 +685,39 @@ mod tests {
         }
         let rows = db.scan(b"\0", None, usize::MAX).unwrap();
         assert_eq!(rows.len(), count as usize);
+    }
+
+    #[test]
+    fn owned_deferred_puts_are_logged_in_place_and_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = options();
+        options.wal.enabled = true;
+        let db = Db::open(dir.path(), options.clone()).unwrap();
+        for number in 0..50u32 {
+            db.put_owned_deferred(&key(number), vec![number as u8; 300])
+                .unwrap();
+        }
+        // A deferred record beside plain ones, in one log.
+        db.put(&key(1000), b"plain").unwrap();
+        db.put_owned_deferred(&key(7), b"rewritten".to_vec())
+            .unwrap();
+        assert!(!db.is_log_committed(db.commit_ticket()));
+        db.commit_log().unwrap();
+        assert!(db.is_log_committed(db.commit_ticket()));
+        let logged = db.stats().wal_bytes;
+        drop(db);
+        let db = Db::open(dir.path(), options).unwrap();
+        assert!(logged > 50 * 300);
+        for number in 0..50u32 {
+            let expected = if number == 7 {
+                b"rewritten".to_vec()
+            } else {
+                vec![number as u8; 300]
+            };
+            assert_eq!(db.get(&key(number)).unwrap().unwrap().value, expected);
+        }
+        assert_eq!(db.get(&key(1000)).unwrap().unwrap().value, b"plain");
+        assert!(db.put_owned_deferred(b"", vec![1]).is_err());
     }
 
     #[test]

@@ -135,6 +135,19 @@ impl Wal {
         self.writer.append_deferred(seq, payload)
     }
 
+    /// [`Wal::append_deferred`] of a payload that `encode` appends (exactly
+    /// `payload_length` bytes) straight into the log's queue, sparing the caller a buffer
+    /// and a copy. `encode` runs under the log's lock: keep it to copying bytes.
+    pub fn append_deferred_encoded(
+        &self,
+        seq: SequenceNumber,
+        payload_length: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64> {
+        self.writer
+            .append_deferred_encoded(seq, payload_length, encode)
+    }
+
     /// Returns once the record with `ticket` and every earlier one is durable per the sync
     /// policy (written for `None` and `Periodic`, synced for `Always`).
     pub fn commit(&self, ticket: u64) -> Result<()> {

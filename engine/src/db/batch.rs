@@ -98,13 +98,29 @@ impl WriteBatch {
 pub fn encode_operations<'a>(
     operations: impl Iterator<Item = (ValueKind, &'a [u8], &'a [u8], &'a [u8])> + Clone,
 ) -> Vec<u8> {
-    let size_bytes: usize = operations
-        .clone()
+    let mut payload = Vec::with_capacity(encoded_size(operations.clone()));
+    encode_operations_into(&mut payload, operations);
+    payload
+}
+
+/// Bytes [`encode_operations`] produces for `operations`.
+pub fn encoded_size<'a>(
+    operations: impl Iterator<Item = (ValueKind, &'a [u8], &'a [u8], &'a [u8])>,
+) -> usize {
+    let operations_bytes: usize = operations
         .map(|(_, key, meta, value)| {
             OPERATION_HEADER_SIZE_BYTES + key.len() + meta.len() + value.len()
         })
         .sum();
-    let mut payload = Vec::with_capacity(5 + size_bytes);
+    5 + operations_bytes
+}
+
+/// Appends the encoding of `operations` to `payload` (for a commit-log record written in
+/// place in the log's queue).
+pub fn encode_operations_into<'a>(
+    payload: &mut Vec<u8>,
+    operations: impl Iterator<Item = (ValueKind, &'a [u8], &'a [u8], &'a [u8])> + Clone,
+) {
     payload.push(FORMAT_VERSION);
     payload.extend_from_slice(&(operations.clone().count() as u32).to_le_bytes());
     for (kind, key, meta, value) in operations {
@@ -116,7 +132,6 @@ pub fn encode_operations<'a>(
         payload.extend_from_slice(meta);
         payload.extend_from_slice(value);
     }
-    payload
 }
 
 /// Decodes a log payload. `path` and `seq` only locate the record in errors.

@@ -115,14 +115,25 @@ impl Writer {
     /// [`Writer::commit`]. Blocks only while the queue is full (leading a write to empty it
     /// when nobody else is).
     pub(super) fn append_deferred(&self, seq: SequenceNumber, payload: &[u8]) -> Result<u64> {
-        if payload.len() > self.options.record_size_bytes_max {
+        self.append_deferred_encoded(seq, payload.len(), |queue| queue.extend_from_slice(payload))
+    }
+
+    /// [`Writer::append_deferred`] of a payload of `payload_length` bytes that `encode`
+    /// appends straight to the queue, under the state lock: no buffer of its own, no copy.
+    /// `encode` must append exactly `payload_length` bytes.
+    pub(super) fn append_deferred_encoded(
+        &self,
+        seq: SequenceNumber,
+        payload_length: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<u64> {
+        if payload_length > self.options.record_size_bytes_max {
             return Err(Error::RecordTooLarge {
-                size_bytes: payload.len(),
+                size_bytes: payload_length,
                 size_bytes_max: self.options.record_size_bytes_max,
             });
         }
-        let header = format::record_header(seq, payload);
-        let record_bytes = header.len() + payload.len();
+        let record_bytes = format::RECORD_HEADER_BYTES + payload_length;
         let mut state = self.state.lock();
         loop {
             state.check_open()?;
@@ -142,8 +153,19 @@ impl Writer {
             }
             self.progress.wait(&mut state);
         }
-        state.pending.extend_from_slice(&header);
-        state.pending.extend_from_slice(payload);
+        let start = state.pending.len();
+        let payload_start = start + format::RECORD_HEADER_BYTES;
+        state.pending.reserve(record_bytes);
+        // The header is written once the payload is there to be checksummed.
+        state.pending.resize(payload_start, 0);
+        encode(&mut state.pending);
+        assert_eq!(
+            state.pending.len() - payload_start,
+            payload_length,
+            "a log record's encoder wrote another length than it announced"
+        );
+        let header = format::record_header(seq, &state.pending[payload_start..]);
+        state.pending[start..payload_start].copy_from_slice(&header);
         state.pending_records += 1;
         state.ticket_issued += 1;
         Ok(state.ticket_issued)
