@@ -22,9 +22,16 @@ impl Coordinator {
             .filter(|(node, _)| *node != self.node)
             .cloned()
             .collect();
-        // Replicas in this node's datacenter first (stable: preference order within each
-        // group), so `quorum` does not wait on a WAN round trip a local replica could save.
-        remote.sort_by_key(|(_, datacenter)| *datacenter != self.datacenter);
+        // Replicas gossip holds Down last, then this node's datacenter's first (stable:
+        // preference order within each group), so `quorum` neither waits out a dead replica
+        // (a read asked it first and waited for its timeout while it was down) nor a WAN
+        // round trip a local replica could save.
+        remote.sort_by_cached_key(|(node, datacenter)| {
+            (
+                self.membership.is_down(node),
+                *datacenter != self.datacenter,
+            )
+        });
         // `quorum`: ask the replicas that can meet the need (this node's own copy first,
         // then its datacenter's), keeping the others in reserve; `all`: ask every replica.
         let (asked, mut reserve) = match self.read_fanout {

@@ -91,6 +91,12 @@ impl LaunchedNode {
         self.config.client_address
     }
 
+    /// Its process id while the launcher holds a started process (for signals a test
+    /// sends itself, such as SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether its process is running (as far as this launcher knows).
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
