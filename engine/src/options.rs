@@ -83,6 +83,12 @@ pub struct WalOptions {
     /// naming file and offset; `true` keeps every record before the damage, drops the rest
     /// of that segment, and reports what it dropped.
     pub salvage: bool,
+    /// Under [`SyncPolicy::Periodic`], the background syncer also runs as soon as this many
+    /// bytes were written since its last sync (0: only every `interval_ms`). A segment
+    /// rotation (at every memtable freeze) syncs the old segment while every writer waits;
+    /// this keeps what that sync must flush small instead of up to a whole interval's
+    /// writes. The syncs themselves stay off the write path.
+    pub sync_after_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -93,6 +99,7 @@ impl Default for WalOptions {
             sync: SyncPolicy::default(),
             record_size_bytes_max: 64 << 20,
             salvage: false,
+            sync_after_bytes: 8 << 20,
         }
     }
 }

@@ -405,3 +405,56 @@ fn records_committed_by_polling_threads_are_all_in_the_log_after_reopen() {
         }
     }
 }
+
+#[test]
+fn periodic_syncer_runs_early_once_sync_after_bytes_are_unsynced() {
+    for io in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = WalOptions {
+            // The interval alone would not sync within the test.
+            sync_after_bytes: 64 << 10,
+            ..options(
+                io,
+                SyncPolicy::Periodic {
+                    interval_ms: 3_600_000,
+                },
+            )
+        };
+        let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+        let record = vec![7u8; 4096];
+        for seq in 1..=64 {
+            wal.append(seq, &record).unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while wal.sync_count() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{io:?}: 256 KiB written, sync_after_bytes 64 KiB, and no sync"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        wal.close().unwrap();
+    }
+}
+
+#[test]
+fn sync_after_bytes_zero_leaves_syncing_to_the_interval() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        sync_after_bytes: 0,
+        ..options(
+            IoBackend::Std,
+            SyncPolicy::Periodic {
+                interval_ms: 3_600_000,
+            },
+        )
+    };
+    let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+    let record = vec![7u8; 4096];
+    for seq in 1..=64 {
+        wal.append(seq, &record).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(wal.sync_count(), 0);
+    wal.close().unwrap();
+}

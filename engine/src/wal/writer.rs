@@ -16,7 +16,7 @@ use super::segment::{self, ActiveSegment};
 use crate::{Error, Result, SequenceNumber, SyncPolicy, WalOptions};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -39,7 +39,12 @@ pub(super) struct Writer {
     bytes_written: AtomicU64,
     segment_number: AtomicU64,
     stop_syncer: Mutex<bool>,
+    /// Wakes the periodic syncer: to stop, or for an early round (`early_sync_requested`).
     stop_syncer_signal: Condvar,
+    /// `bytes_written` as of the last sync's start (what that sync covers at least).
+    synced_bytes: AtomicU64,
+    /// Set when `sync_after_bytes` went unsynced; the syncer clears it as it starts a round.
+    early_sync_requested: AtomicBool,
 }
 
 struct State {
@@ -103,6 +108,8 @@ impl Writer {
             segment_number: AtomicU64::new(segment_number),
             stop_syncer: Mutex::new(false),
             stop_syncer_signal: Condvar::new(),
+            synced_bytes: AtomicU64::new(format::SEGMENT_HEADER_BYTES as u64),
+            early_sync_requested: AtomicBool::new(false),
         }
     }
 
@@ -312,8 +319,31 @@ impl Writer {
         if sync {
             state.ticket_synced = ticket_last;
             self.syncs.fetch_add(1, Ordering::Relaxed);
+            self.synced_bytes.fetch_max(
+                self.bytes_written.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
+        } else {
+            self.request_early_sync_if_due();
         }
         Ok(())
+    }
+
+    /// Under `Periodic`, wakes the syncer early once `sync_after_bytes` are unsynced.
+    fn request_early_sync_if_due(&self) {
+        let threshold = self.options.sync_after_bytes;
+        if threshold == 0 || !matches!(self.options.sync, SyncPolicy::Periodic { .. }) {
+            return;
+        }
+        let written = self.bytes_written.load(Ordering::Relaxed);
+        let unsynced = written.saturating_sub(self.synced_bytes.load(Ordering::Relaxed));
+        if unsynced < threshold || self.early_sync_requested.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Under the syncer's lock: it checks the flag and starts waiting while holding it,
+        // so this wake-up cannot fall between the two.
+        let _stop = self.stop_syncer.lock();
+        self.stop_syncer_signal.notify_all();
     }
 
     pub(super) fn sync(&self) -> Result<()> {
@@ -390,14 +420,15 @@ impl Writer {
         loop {
             {
                 let mut stop = self.stop_syncer.lock();
-                if !*stop {
+                if !*stop && !self.early_sync_requested.load(Ordering::Acquire) {
                     self.stop_syncer_signal.wait_for(&mut stop, interval);
                 }
                 if *stop {
                     return;
                 }
             }
-            let (segment, ticket) = {
+            self.early_sync_requested.store(false, Ordering::Release);
+            let (segment, ticket, bytes) = {
                 let state = self.state.lock();
                 if state.failure.is_some() || state.ticket_synced >= state.ticket_written {
                     continue;
@@ -405,7 +436,9 @@ impl Writer {
                 let Some(segment) = state.segment.clone() else {
                     return;
                 };
-                (segment, state.ticket_written)
+                // `bytes_written` moves under the state lock with `ticket_written`.
+                let bytes = self.bytes_written.load(Ordering::Relaxed);
+                (segment, state.ticket_written, bytes)
             };
             // Segments before this one were synced by `rotate`, so syncing this one covers
             // every ticket written when it was picked.
@@ -415,6 +448,7 @@ impl Writer {
                 Ok(()) => {
                     state.ticket_synced = state.ticket_synced.max(ticket);
                     self.syncs.fetch_add(1, Ordering::Relaxed);
+                    self.synced_bytes.fetch_max(bytes, Ordering::Relaxed);
                 }
                 Err(error) => state.failure = Some(error.to_string()),
             }
