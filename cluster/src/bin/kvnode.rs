@@ -20,7 +20,8 @@ use cluster::server::RunningNode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Parser, Debug)]
+// No Debug: the arguments hold `requirepass`.
+#[derive(Parser)]
 #[command(
     name = "kvnode",
     version,

@@ -14,7 +14,7 @@ use super::NodeConfig;
 pub const REDACTED: &str = "<redacted>";
 
 /// A secret as `Debug` shows it: `None`, or `Some("<redacted>")` whatever the value.
-struct Redacted<'a>(&'a Option<String>);
+pub(crate) struct Redacted<'a>(pub(crate) &'a Option<String>);
 
 impl fmt::Debug for Redacted<'_> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {

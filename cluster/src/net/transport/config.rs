@@ -9,7 +9,8 @@ use crate::protocol::peer::DEFAULT_FRAME_SIZE_BYTES_MAX;
 use crate::{Error, Result};
 
 /// How the peer transport listens, connects, queues and retries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` is written by hand to hide `cluster_secret` (see `crate::config::debug`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TransportConfig {
     /// Address peers connect to. Default `127.0.0.1:0`: loopback and a port the OS picks,
@@ -52,6 +53,27 @@ pub struct TransportConfig {
     /// the peers it connects to; a peer that cannot is refused and logged. Default: none (any
     /// peer that names a known node id and the cluster name is accepted).
     pub cluster_secret: Option<String>,
+}
+
+impl std::fmt::Debug for TransportConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::config::debug::Redacted;
+        formatter
+            .debug_struct("TransportConfig")
+            .field("listen_address", &self.listen_address)
+            .field("cluster_name", &self.cluster_name)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("queue_length_max", &self.queue_length_max)
+            .field("frame_size_bytes_max", &self.frame_size_bytes_max)
+            .field("backoff_initial_ms", &self.backoff_initial_ms)
+            .field("backoff_max_ms", &self.backoff_max_ms)
+            .field("inbound_connections_max", &self.inbound_connections_max)
+            .field("inbound_requests_max", &self.inbound_requests_max)
+            .field("rng_seed", &self.rng_seed)
+            .field("cluster_secret", &Redacted(&self.cluster_secret))
+            .finish()
+    }
 }
 
 impl Default for TransportConfig {
@@ -157,6 +179,20 @@ mod tests {
             ..TransportConfig::default()
         };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_cluster_secret() {
+        let config = TransportConfig {
+            cluster_secret: Some("hunter2-secret".into()),
+            ..TransportConfig::default()
+        };
+        let printed = format!("{config:?} {config:#?}");
+        assert!(!printed.contains("hunter2-secret"), "{printed}");
+        assert!(
+            printed.contains("cluster_secret: Some(\"<redacted>\")"),
+            "{printed}"
+        );
     }
 
     #[test]
