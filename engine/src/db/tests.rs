@@ -1,0 +1,191 @@
+use super::*;
+use crate::manifest;
+
+fn options() -> Options {
+    let mut options = Options {
+        memtable_size_bytes: 16 << 10,
+        ..Options::default()
+    };
+    options.wal.enabled = false;
+    options.table.block_size_bytes = 512;
+    options.compaction.automatic = false;
+    options.compaction.table_size_bytes_target = 8 << 10;
+    options
+}
+
+fn key(number: u32) -> Vec<u8> {
+    format!("key{number:06}").into_bytes()
+}
+
+/// Writes `count` keys over several flushes, each flush its own run.
+fn fill(db: &Db, count: u32) {
+    for number in 0..count {
+        db.put(&key(number), &[number as u8; 200]).unwrap();
+        if number % 100 == 99 {
+            db.flush().unwrap();
+        }
+    }
+    db.flush().unwrap();
+}
+
+fn check_all(db: &Db, count: u32) {
+    for number in 0..count {
+        let value = db.get(&key(number)).unwrap().expect("present");
+        assert_eq!(value.value, vec![number as u8; 200]);
+    }
+    let rows = db.scan(b"\0", None, usize::MAX).unwrap();
+    assert_eq!(rows.len(), count as usize);
+}
+
+#[test]
+fn owned_deferred_puts_are_logged_in_place_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.enabled = true;
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    for number in 0..50u32 {
+        db.put_owned_deferred(&key(number), vec![number as u8; 300])
+            .unwrap();
+    }
+    // A deferred record beside plain ones, in one log.
+    db.put(&key(1000), b"plain").unwrap();
+    db.put_owned_deferred(&key(7), b"rewritten".to_vec())
+        .unwrap();
+    assert!(!db.is_log_committed(db.commit_ticket()));
+    db.commit_log().unwrap();
+    assert!(db.is_log_committed(db.commit_ticket()));
+    let logged = db.stats().wal_bytes;
+    drop(db);
+    let db = Db::open(dir.path(), options).unwrap();
+    assert!(logged > 50 * 300);
+    for number in 0..50u32 {
+        let expected = if number == 7 {
+            b"rewritten".to_vec()
+        } else {
+            vec![number as u8; 300]
+        };
+        assert_eq!(db.get(&key(number)).unwrap().unwrap().value, expected);
+    }
+    assert_eq!(db.get(&key(1000)).unwrap().unwrap().value, b"plain");
+    assert!(db.put_owned_deferred(b"", vec![1]).is_err());
+}
+
+#[test]
+fn get_with_lends_what_get_returns_from_memtable_and_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    fill(&db, 300);
+    // Newer versions in the memtable over older ones in tables, and deletions of both.
+    db.put_with_meta(&key(5), b"meta", b"newer").unwrap();
+    db.delete(&key(6)).unwrap();
+    db.put(&key(1000), b"only in memtable").unwrap();
+    db.delete(&key(1000)).unwrap();
+    for number in [0, 5, 6, 7, 299, 300, 1000] {
+        let lent = db
+            .get_with(&key(number), |found| {
+                found.map(|(meta, value)| (meta.to_vec(), value.to_vec()))
+            })
+            .unwrap();
+        let copied = db
+            .get(&key(number))
+            .unwrap()
+            .map(|value| (value.meta, value.value));
+        assert_eq!(lent, copied, "key {number}");
+    }
+    assert_eq!(
+        db.get_with(&key(5), |found| found.map(|(_, value)| value.to_vec()))
+            .unwrap(),
+        Some(b"newer".to_vec())
+    );
+    assert!(db.get_with(&key(6), |found| found.is_none()).unwrap());
+    assert!(db.get_with(b"", |_| ()).is_err(), "an empty key is refused");
+}
+
+#[test]
+fn a_merge_writes_one_run_of_several_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    fill(&db, 1000);
+    let before = db.stats();
+    assert_eq!(before.runs, before.tables, "a flush writes a one-table run");
+    db.compact().unwrap();
+    let stats = db.stats();
+    assert_eq!(stats.runs, 1);
+    assert!(stats.tables >= 4, "{} tables", stats.tables);
+    let state = db.inner.read_state();
+    let run_id = state.tables[0].table.id();
+    for pair in state.tables.windows(2) {
+        assert!(pair[0].table.info().largest_key < pair[1].table.info().smallest_key);
+    }
+    assert!(state.tables.iter().all(|t| t.run_id == run_id));
+    let listed = manifest::load(dir.path()).unwrap().unwrap().tables;
+    let expected: Vec<(u64, u64)> = state
+        .tables
+        .iter()
+        .map(|t| (t.table.id(), run_id))
+        .collect();
+    let actual: Vec<(u64, u64)> = listed.iter().map(|t| (t.id, t.run_id)).collect();
+    assert_eq!(actual, expected);
+    drop(state);
+    check_all(&db, 1000);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    assert_eq!(db.stats().runs, 1);
+    check_all(&db, 1000);
+}
+
+#[test]
+fn deferred_puts_are_visible_at_once_and_recovered_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.enabled = true;
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    let written_before = db.stats().wal_bytes;
+    for number in 0..10 {
+        db.put_with_meta_deferred(&key(number), b"m", b"v").unwrap();
+    }
+    assert_eq!(db.get(&key(3)).unwrap().unwrap().value, b"v");
+    assert_eq!(
+        db.stats().wal_bytes,
+        written_before,
+        "nothing written before commit"
+    );
+    db.commit_log().unwrap();
+    let written = db.stats().wal_bytes;
+    assert!(written > written_before);
+    db.commit_log().unwrap();
+    assert_eq!(
+        db.stats().wal_bytes,
+        written,
+        "a second commit writes nothing"
+    );
+    // Dropped without close: only what the log holds survives.
+    drop(db);
+    let db = Db::open(dir.path(), options).unwrap();
+    for number in 0..10 {
+        assert_eq!(db.get(&key(number)).unwrap().unwrap().meta, b"m");
+    }
+}
+
+#[test]
+fn a_version_1_manifest_opens_with_each_table_its_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    fill(&db, 500);
+    db.close().unwrap();
+    let state = manifest::load(dir.path()).unwrap().unwrap();
+    assert!(state.tables.len() >= 5);
+    std::fs::write(dir.path().join("MANIFEST"), manifest::encode_v1(&state)).unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    let stats = db.stats();
+    assert_eq!(stats.runs, state.tables.len());
+    assert_eq!(stats.tables, state.tables.len());
+    check_all(&db, 500);
+    db.compact().unwrap();
+    assert_eq!(db.stats().runs, 1);
+    check_all(&db, 500);
+    db.close().unwrap();
+    let reread = manifest::load(dir.path()).unwrap().unwrap();
+    let run_id = reread.tables[0].id;
+    assert!(reread.tables.iter().all(|t| t.run_id == run_id));
+}
