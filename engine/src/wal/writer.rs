@@ -71,6 +71,16 @@ struct State {
 }
 
 impl State {
+    /// The last ticket durable per the policy: synced when every write is (`Always`),
+    /// written otherwise.
+    fn durable_ticket(&self, sync_always: bool) -> u64 {
+        if sync_always {
+            self.ticket_synced
+        } else {
+            self.ticket_written
+        }
+    }
+
     fn check_open(&self) -> Result<()> {
         if let Some(failure) = &self.failure {
             return Err(Error::Poisoned(failure.clone()));
@@ -189,11 +199,7 @@ impl Writer {
         let mut state = self.state.lock();
         let sync = self.options.sync == SyncPolicy::Always;
         loop {
-            let done = if sync {
-                state.ticket_synced
-            } else {
-                state.ticket_written
-            };
+            let done = state.durable_ticket(sync);
             if done >= ticket {
                 return Ok(());
             }
@@ -221,11 +227,7 @@ impl Writer {
         let mut state = self.state.lock();
         let sync = self.options.sync == SyncPolicy::Always;
         loop {
-            let done = if sync {
-                state.ticket_synced
-            } else {
-                state.ticket_written
-            };
+            let done = state.durable_ticket(sync);
             if done >= ticket {
                 return Poll::Ready(Ok(()));
             }
@@ -252,13 +254,10 @@ impl Writer {
 
     /// Whether the record with `ticket` (and every earlier one) is durable per the policy.
     pub(super) fn is_committed(&self, ticket: u64) -> bool {
-        let state = self.state.lock();
-        let done = if self.options.sync == SyncPolicy::Always {
-            state.ticket_synced
-        } else {
-            state.ticket_written
-        };
-        done >= ticket
+        self.state
+            .lock()
+            .durable_ticket(self.options.sync == SyncPolicy::Always)
+            >= ticket
     }
 
     /// Waits for the current leader to finish, then leads: callers must
