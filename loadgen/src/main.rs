@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("kvbench: error: {error:#}");
+            eprintln!("kvbench: error: {}", message(&error));
             // `kvbench compare` distinguishes unusable input (2) from a regression (1).
             let code = error
                 .downcast_ref::<loadgen::Error>()
@@ -22,6 +22,21 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// The error and its causes, joined by ": ", leaving out a cause whose text the message
+/// already holds: several errors name their source in their own message (`I/O error on
+/// FILE: REASON`) and also report it as the source, which `{:#}` would print twice.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn run(cli: loadgen::cli::Cli) -> anyhow::Result<()> {

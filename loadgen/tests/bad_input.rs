@@ -91,6 +91,19 @@ fn unreachable_target_is_named() {
 }
 
 #[test]
+fn missing_workload_file_is_named_once() {
+    let (ok, text) = kvbench(&["run", "-P", "no/such/workload", "--hosts", "127.0.0.1:1"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("no/such/workload"), "{text}");
+    // The OS error once, not repeated as the error's cause.
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
 fn missing_hosts_is_explained() {
     assert_fails_with(&["load", "-p", "recordcount=10"], &["without --hosts"]);
 }
