@@ -535,7 +535,7 @@ impl Inner {
             apply(first_seq, &active)?;
             active
         };
-        if active.size_bytes() >= self.options.memtable_size_bytes {
+        if self.is_full(&active) {
             self.maybe_freeze()?;
         }
         Ok(())
@@ -544,9 +544,7 @@ impl Inner {
     /// Waits while the active memtable is full and the previous one is still flushing:
     /// the bound on memtable memory.
     fn stall_while_memtables_full(&self) -> Result<()> {
-        let full = |state: &ReadState| {
-            state.frozen.is_some() && state.active.size_bytes() >= self.options.memtable_size_bytes
-        };
+        let full = |state: &ReadState| state.frozen.is_some() && self.is_full(&state.active);
         if !full(&self.read_state()) {
             return Ok(());
         }
@@ -568,6 +566,14 @@ impl Inner {
         self.maybe_freeze()
     }
 
+    /// Whether `memtable` is due for a flush: its live data reached `memtable_size_bytes`,
+    /// or (with a commit log) the log written for it reached `wal.max_unflushed_bytes`.
+    fn is_full(&self, memtable: &Memtable) -> bool {
+        memtable.size_bytes() >= self.options.memtable_size_bytes
+            || (self.wal.is_some()
+                && memtable.logged_bytes() >= self.options.wal_unflushed_bytes_max())
+    }
+
     /// Freezes the active memtable if it is full and no flush is in progress.
     fn maybe_freeze(&self) -> Result<()> {
         self.freeze(false)
@@ -578,7 +584,7 @@ impl Inner {
     fn freeze(&self, force: bool) -> Result<()> {
         let _gate = self.write_gate.write();
         let state = self.read_state();
-        let full = state.active.size_bytes() >= self.options.memtable_size_bytes;
+        let full = self.is_full(&state.active);
         if state.frozen.is_some() || state.active.is_empty() || !(force || full) {
             return Ok(());
         }

@@ -23,6 +23,10 @@ use std::sync::Arc;
 /// the slot's own fields. An estimate; it keeps the flush trigger honest for tiny values.
 const ENTRY_OVERHEAD_BYTES: usize = 64;
 
+/// Bytes charged per insert in [`Memtable::logged_bytes`] beyond key, metadata and value:
+/// about a commit-log record's header, sequence number and length fields.
+const LOG_RECORD_OVERHEAD_BYTES: usize = 32;
+
 #[derive(Debug, Clone)]
 struct Slot {
     seq: SequenceNumber,
@@ -55,7 +59,11 @@ impl Map {
 #[derive(Debug, Default)]
 pub struct Memtable {
     map: RwLock<Map>,
+    /// Live bytes: what the versions held now take (a replaced version's bytes are freed).
     size_bytes: AtomicUsize,
+    /// Every insert's bytes, replaced or not: about what the commit log holds for the
+    /// writes this memtable has taken since it was created.
+    logged_bytes: AtomicU64,
     seq_max: AtomicU64,
 }
 
@@ -95,16 +103,27 @@ impl Memtable {
             value,
         };
         let added = key.len() + meta.len() + value_length + ENTRY_OVERHEAD_BYTES;
+        // Logged whether or not it replaces anything: the log keeps every record until the
+        // memtable is flushed, which is what `logged_bytes` bounds.
+        self.logged_bytes.fetch_add(
+            (key.len() + meta.len() + value_length + LOG_RECORD_OVERHEAD_BYTES) as u64,
+            Ordering::Relaxed,
+        );
         let mut map = self.map.write();
         match map.slots.get_mut(key) {
             Some(existing) if existing.seq >= seq => return,
             Some(existing) => {
+                let freed = existing.meta.len() + existing.value.len();
                 *existing = slot;
+                // Counted under the lock, so a concurrent replacement of the same key
+                // never subtracts bytes that were not added yet (no transient underflow).
+                let grown = meta.len() + value_length;
+                if grown >= freed {
+                    self.size_bytes.fetch_add(grown - freed, Ordering::Relaxed);
+                } else {
+                    self.size_bytes.fetch_sub(freed - grown, Ordering::Relaxed);
+                }
                 drop(map);
-                // The replaced bytes are not subtracted: the count errs towards flushing
-                // early, never towards exceeding the memory bound.
-                self.size_bytes
-                    .fetch_add(meta.len() + value_length, Ordering::Relaxed);
             }
             None => {
                 let key: Arc<[u8]> = Arc::from(key);
@@ -143,9 +162,16 @@ impl Memtable {
         })
     }
 
-    /// Approximate memory held, in bytes.
+    /// Approximate memory held by the versions held now, in bytes: replacing a key's
+    /// version frees the old one's bytes, so overwrites of the same keys do not grow it.
     pub fn size_bytes(&self) -> usize {
         self.size_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Approximate commit-log bytes written for this memtable's inserts, replaced ones
+    /// included: what the log must keep until this memtable is flushed.
+    pub fn logged_bytes(&self) -> u64 {
+        self.logged_bytes.load(Ordering::Relaxed)
     }
 
     /// Number of keys held.
@@ -265,6 +291,33 @@ mod tests {
         assert_eq!(iterator.entry().key, b"c");
         iterator.seek(b"f").unwrap();
         assert!(!iterator.valid());
+    }
+
+    #[test]
+    fn overwrites_count_live_bytes_but_every_logged_byte() {
+        let memtable = Memtable::new();
+        memtable.insert(b"key", 1, ValueKind::Put, b"meta", &[0u8; 1000]);
+        let one = memtable.size_bytes();
+        for seq in 2..=100 {
+            memtable.insert(b"key", seq, ValueKind::Put, b"meta", &[seq as u8; 1000]);
+        }
+        assert_eq!(
+            memtable.size_bytes(),
+            one,
+            "same-size overwrites must not grow it"
+        );
+        assert!(memtable.logged_bytes() >= 100 * 1007);
+        // A smaller replacement shrinks it, a larger one grows it by the difference.
+        memtable.insert(b"key", 101, ValueKind::Put, b"", b"x");
+        assert_eq!(memtable.size_bytes(), one - 1003);
+        memtable.insert(b"key", 102, ValueKind::Put, b"meta", &[0u8; 2000]);
+        assert_eq!(memtable.size_bytes(), one + 1000);
+        // A stale insert replaces nothing and frees nothing, but was logged.
+        let logged = memtable.logged_bytes();
+        memtable.insert(b"key", 50, ValueKind::Put, b"", b"");
+        assert_eq!(memtable.size_bytes(), one + 1000);
+        assert!(memtable.logged_bytes() > logged);
+        assert_eq!(memtable.get(b"key").unwrap().seq, 102);
     }
 
     #[test]

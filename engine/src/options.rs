@@ -89,6 +89,14 @@ pub struct WalOptions {
     /// this keeps what that sync must flush small instead of up to a whole interval's
     /// writes. The syncs themselves stay off the write path.
     pub sync_after_bytes: u64,
+    /// Commit-log bytes written for the active memtable's writes (overwrites of a key
+    /// included) after which it is frozen and flushed, even though its live data is below
+    /// `memtable_size_bytes`: the memtable counts a key's replaced versions as freed, but
+    /// the log keeps every record until the flush, so this is what bounds the log's disk
+    /// space (about twice this: the active memtable's log and the one being flushed).
+    /// Absent: 4 x `memtable_size_bytes` (RocksDB's default ratio for `max_total_wal_size`).
+    /// At least 4096.
+    pub max_unflushed_bytes: Option<u64>,
 }
 
 impl Default for WalOptions {
@@ -100,6 +108,7 @@ impl Default for WalOptions {
             record_size_bytes_max: 64 << 20,
             salvage: false,
             sync_after_bytes: 8 << 20,
+            max_unflushed_bytes: None,
         }
     }
 }
@@ -233,6 +242,14 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Commit-log bytes after which the active memtable is frozen (see
+    /// [`WalOptions::max_unflushed_bytes`]), with the default applied.
+    pub fn wal_unflushed_bytes_max(&self) -> u64 {
+        self.wal
+            .max_unflushed_bytes
+            .unwrap_or((self.memtable_size_bytes as u64).saturating_mul(4))
+    }
+
     /// Checks option values, naming the first bad field.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |field: &'static str, detail: &str| {
@@ -286,6 +303,14 @@ impl Options {
                 "compaction.table_size_bytes_target",
                 "must be at least 4096",
             );
+        }
+        if let Some(bytes) = self.wal.max_unflushed_bytes {
+            if bytes < 4096 {
+                return bad(
+                    "wal.max_unflushed_bytes",
+                    &format!("must be at least 4096 (got {bytes})"),
+                );
+            }
         }
         if let SyncPolicy::Periodic { interval_ms } = self.wal.sync {
             if interval_ms == 0 {

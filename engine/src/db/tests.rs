@@ -189,3 +189,95 @@ fn a_version_1_manifest_opens_with_each_table_its_own_run() {
     let run_id = reread.tables[0].id;
     assert!(reread.tables.iter().all(|t| t.run_id == run_id));
 }
+
+/// Bytes of the commit log's segments on disk.
+fn log_bytes_on_disk(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+/// Waits (bounded) until no memtable is being flushed.
+fn wait_for_flushes(db: &Db) {
+    for _ in 0..2000 {
+        if db.stats().frozen_memtable_bytes == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("a frozen memtable was never flushed");
+}
+
+/// 20 keys of 200 bytes each overwritten 100 times: about 440 KB written, 4.4 KB live.
+fn overwrite(db: &Db, rounds: u32) {
+    for round in 0..rounds {
+        for number in 0..20u32 {
+            db.put(&key(number), &[(round + number) as u8; 200])
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn overwrites_count_live_bytes_so_a_small_working_set_never_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.enabled = true;
+    options.wal.max_unflushed_bytes = Some(64 << 20);
+    let db = Db::open(dir.path(), options).unwrap();
+    overwrite(&db, 100);
+    // 440 KB through a 16 KiB memtable; counting replaced bytes would have flushed ~25 times.
+    let stats = db.stats();
+    assert_eq!(stats.flushes, 0);
+    assert_eq!(stats.frozen_memtable_bytes, 0);
+    assert!(stats.memtable_bytes < 16 << 10, "{}", stats.memtable_bytes);
+    assert!(stats.memtable_bytes >= 20 * 200);
+}
+
+#[test]
+fn the_log_written_since_the_last_flush_bounds_the_log_and_recovery_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.enabled = true;
+    options.wal.max_unflushed_bytes = Some(32 << 10);
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    let mut largest_log = 0;
+    for _ in 0..10 {
+        overwrite(&db, 10);
+        wait_for_flushes(&db);
+        largest_log = largest_log.max(log_bytes_on_disk(dir.path()));
+    }
+    let stats = db.stats();
+    // About 440 KB of log for 4.4 KB of live data: the log trigger flushed ~13 times.
+    assert!(stats.flushes >= 5, "{} flushes", stats.flushes);
+    assert!(stats.wal_bytes > 400 << 10);
+    // What stays on disk is what the unflushed memtables wrote, not the whole history.
+    assert!(
+        largest_log < 128 << 10,
+        "{largest_log} bytes of log on disk"
+    );
+    drop(db);
+    let db = Db::open(dir.path(), options).unwrap();
+    for number in 0..20u32 {
+        let value = db.get(&key(number)).unwrap().expect("present");
+        assert_eq!(value.value, vec![(9 + number) as u8; 200]);
+    }
+}
+
+#[test]
+fn a_tiny_log_bound_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.max_unflushed_bytes = Some(100);
+    let error = Db::open(dir.path(), options).err().expect("refused");
+    assert!(
+        error.to_string().contains("wal.max_unflushed_bytes"),
+        "{error}"
+    );
+    let defaults = Options::default();
+    assert_eq!(
+        defaults.wal_unflushed_bytes_max(),
+        4 * defaults.memtable_size_bytes as u64
+    );
+}
