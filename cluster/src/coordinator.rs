@@ -25,7 +25,9 @@
 //! # Reads
 //!
 //! `Get` to every replica (this node's own copy read locally), answer once R replies have
-//! come, with the replies merged ([`SiblingSet::merge`]). Replicas whose reply lacked part
+//! come, with the replies merged ([`SiblingSet::merge`]). Replies travel and are compared
+//! as the stored bytes: replies that are byte for byte the same (the common case) are
+//! decoded once, with no merge and no repair. Replicas whose reply lacked part
 //! of the merged result are then repaired in the background ([`repair`]).
 //!
 //! # Sloppy quorum
@@ -676,11 +678,10 @@ fn expect_ack(reply: PeerMessage) -> Result<()> {
     }
 }
 
-fn expect_get(reply: PeerMessage) -> Result<Option<SiblingSet>> {
+/// A `Get`'s reply: the replica's stored set, still encoded.
+fn expect_get_encoded(reply: PeerMessage) -> Result<Option<Vec<u8>>> {
     match reply {
-        PeerMessage::GetReply { siblings } => {
-            siblings.map(|bytes| SiblingSet::decode(&bytes)).transpose()
-        }
+        PeerMessage::GetReply { siblings } => Ok(siblings),
         other => Err(unexpected(other)),
     }
 }

@@ -185,6 +185,14 @@ impl LocalStore {
         }
     }
 
+    /// The key's stored set as stored, encoded (`None` if it was never written): a
+    /// replica answers a peer's `Get` with it without decoding and re-encoding it, and the
+    /// coordinator compares replies as bytes. (Added by the repl helper for the quorum read.)
+    pub fn read_encoded(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_key(key)?;
+        Ok(self.db.get(key)?.map(|stored| stored.value))
+    }
+
     /// Calls `read` with the value a plain GET shows for `key` (the last-write-wins winner,
     /// see [`crate::version::codec::latest_value`]): `None` when the key is absent or that
     /// winner is a tombstone. Neither the stored set nor the value is copied or decoded

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::calls::{Call, Calls};
-use super::{expect_get, Answer, Coordinator};
+use super::{expect_get_encoded, Answer, Coordinator};
 use crate::net::transport::PeerTransport;
 use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
@@ -26,6 +26,17 @@ use crate::Result;
 
 /// One replica's read reply, tagged with who sent it.
 pub(super) type Tagged = (NodeId, Option<SiblingSet>);
+
+/// One replica's read reply as it came, tagged with who sent it: its stored set, encoded.
+/// Replies are compared as bytes and decoded only when they differ (see
+/// `Coordinator::coordinate_read`).
+pub(super) type RawTagged = (NodeId, Option<Vec<u8>>);
+
+/// Decodes a raw reply.
+pub(super) fn decode_reply((node, raw): RawTagged) -> Result<Tagged> {
+    let set = raw.map(|bytes| SiblingSet::decode(&bytes)).transpose()?;
+    Ok((node, set))
+}
 
 /// Read-repair settings and counters.
 pub struct ReadRepair {
@@ -90,15 +101,21 @@ struct RepairJob {
 }
 
 impl Coordinator {
-    /// `Get` to `node`, its reply tagged with the node, as a call for [`Calls`].
-    pub(super) fn get_call(&self, node: NodeId, datacenter: String, key: Vec<u8>) -> Call<Tagged> {
+    /// `Get` to `node`, its reply tagged with the node, as a call for [`Calls`]. It has no
+    /// timer of its own: whoever polls it stops at a deadline (the read's `gather`, then
+    /// the repair task's), and dropping it forgets the call.
+    pub(super) fn get_call(
+        &self,
+        node: NodeId,
+        datacenter: String,
+        key: Vec<u8>,
+    ) -> Call<RawTagged> {
         let transport = Arc::clone(&self.transport);
-        let timeout = self.timeout;
         Box::pin(async move {
             let result = transport
-                .call(&node, PeerMessage::Get { key }, timeout)
+                .call_unbounded(&node, PeerMessage::Get { key })
                 .await
-                .and_then(expect_get)
+                .and_then(expect_get_encoded)
                 .map(|set| (node.clone(), set));
             Answer {
                 node,
@@ -114,7 +131,7 @@ impl Coordinator {
         &self,
         key: Vec<u8>,
         replies: Vec<Tagged>,
-        mut late: Calls<Tagged>,
+        mut late: Calls<RawTagged>,
     ) {
         if !self.repair.enabled {
             // The calls still in flight are dropped: nobody waits for their replies.
@@ -142,7 +159,8 @@ impl Coordinator {
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + job.timeout;
             while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, late.next()).await {
-                if let Ok(reply) = answer.result {
+                // An undecodable late reply is left out, like a failed one.
+                if let Ok(reply) = answer.result.and_then(decode_reply) {
                     job.replies.push(reply);
                 }
             }

@@ -71,8 +71,9 @@ fn answer_with(
             }
             Ok(PeerMessage::PutAck)
         }
+        // The stored bytes are an encoded set already: sent as they are.
         PeerMessage::Get { key } => Ok(PeerMessage::GetReply {
-            siblings: store.read(&key)?.map(|set| set.encode()),
+            siblings: store.read_encoded(&key)?,
         }),
         PeerMessage::Scan { start, end, limit } => {
             let rows = store

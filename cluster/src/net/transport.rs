@@ -131,6 +131,9 @@ struct Shared {
     rng: Mutex<StdRng>,
     messages_dropped: AtomicU64,
     messages_queued: AtomicU64,
+    /// While the transport lives, messages to this node sent in this process are timed
+    /// (`LINK.STATS` transit).
+    _in_process: crate::net::links::stats::LocalNode,
 }
 
 struct Peer {
@@ -179,6 +182,7 @@ impl PeerTransport {
             source,
         })?;
         let seed = config.rng_seed ^ stable_hash(local.node.as_str());
+        let in_process = crate::net::links::stats::register_local(local.node.as_str());
         let shared = Arc::new(Shared {
             config,
             local,
@@ -192,6 +196,7 @@ impl PeerTransport {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             messages_dropped: AtomicU64::new(0),
             messages_queued: AtomicU64::new(0),
+            _in_process: in_process,
         });
         let acceptor = tokio::spawn(inbound::accept_loop(Arc::clone(&shared), listener));
         Ok(PeerTransport {
@@ -268,6 +273,19 @@ impl PeerTransport {
         message: PeerMessage,
         timeout: Duration,
     ) -> Result<PeerMessage> {
+        match tokio::time::timeout(timeout, self.call_unbounded(to, message)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::PeerTimeout {
+                peer: to.to_string(),
+                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    /// [`PeerTransport::call`] without a timeout of its own, for callers that bound the
+    /// wait themselves (a quorum read waits for all its calls until one deadline): one
+    /// timer fewer per message. The call is forgotten when the future is dropped.
+    pub async fn call_unbounded(&self, to: &NodeId, message: PeerMessage) -> Result<PeerMessage> {
         let request_id = self.shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         let (reply, receiver) = oneshot::channel();
         let pending = Pending {
@@ -282,15 +300,11 @@ impl PeerTransport {
         };
         self.shared
             .enqueue(to, FrameKind::Request, request_id, message)?;
-        match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::PeerUnavailable {
+        match receiver.await {
+            Ok(result) => result,
+            Err(_) => Err(Error::PeerUnavailable {
                 peer: to.to_string(),
                 detail: "the transport shut down".to_string(),
-            }),
-            Err(_) => Err(Error::PeerTimeout {
-                peer: to.to_string(),
-                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
             }),
         }
     }

@@ -16,7 +16,9 @@
 //!   or read), nor the coordinator's handling of a reply. Both ends must run in one
 //!   process (the in-process cluster): the send time is kept in a process-wide table keyed
 //!   by (sender, receiver, request id, kind), since the wire format carries no timestamp.
-//!   Nodes in separate processes record no transit.
+//!   Nodes in separate processes record no transit: a send is remembered only when its
+//!   receiver's transport runs in this process ([`register_local`]), so a node talking to
+//!   other processes never fills the table with messages nobody here will receive.
 //!
 //! Each of the 16 samples (4 kinds x 2 scopes x 2 measures) is a reservoir of
 //! [`RESERVOIR_SAMPLES`] delays (Algorithm R), with the count and sum of every delay seen;
@@ -26,7 +28,7 @@
 //! [`IN_FLIGHT_MAX`] / 2 sends.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use super::{Endpoint, MessageKind};
@@ -136,44 +138,62 @@ impl Reservoir {
     }
 }
 
-/// The emulator's delay samples; every method takes a short lock.
+/// The emulator's delay samples; every method takes a short lock of one sample's own (one
+/// lock per message sent; a map keyed by kind, scope and measure under one lock cost a
+/// hash and contention on every message).
 #[derive(Debug, Default)]
 pub struct LinkStats {
-    reservoirs: Mutex<HashMap<(MessageKind, Scope, Measure), Reservoir>>,
+    reservoirs: [Mutex<Reservoir>; 16],
+}
+
+/// The slot of one sample in [`LinkStats`]; `None` for [`MessageKind::Other`].
+fn slot(kind: MessageKind, scope: Scope, measure: Measure) -> Option<usize> {
+    let kind = match kind {
+        MessageKind::WriteRequest => 0,
+        MessageKind::WriteAck => 1,
+        MessageKind::ReadRequest => 2,
+        MessageKind::ReadResponse => 3,
+        MessageKind::Other => return None,
+    };
+    let scope = match scope {
+        Scope::Intra => 0,
+        Scope::Inter => 1,
+    };
+    let measure = match measure {
+        Measure::Applied => 0,
+        Measure::Transit => 1,
+    };
+    Some(kind * 4 + scope * 2 + measure)
 }
 
 impl LinkStats {
     /// Adds one delay of a WARS `kind` message (other kinds are ignored).
     pub fn record(&self, kind: MessageKind, scope: Scope, measure: Measure, delay: Duration) {
-        if kind == MessageKind::Other {
+        let Some(slot) = slot(kind, scope, measure) else {
             return;
-        }
-        let mut reservoirs = self
-            .reservoirs
+        };
+        self.reservoirs[slot]
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        reservoirs
-            .entry((kind, scope, measure))
-            .or_default()
+            .unwrap_or_else(PoisonError::into_inner)
             .record(delay.as_secs_f64() * 1000.0);
     }
 
     /// A copy of one reservoir (empty when nothing was seen).
     pub fn reservoir(&self, kind: MessageKind, scope: Scope, measure: Measure) -> Reservoir {
-        self.reservoirs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(kind, scope, measure))
-            .cloned()
-            .unwrap_or_default()
+        match slot(kind, scope, measure) {
+            Some(slot) => self.reservoirs[slot]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            None => Reservoir::default(),
+        }
     }
 
     /// Forgets everything seen.
     pub fn reset(&self) {
-        self.reservoirs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        for reservoir in &self.reservoirs {
+            *reservoir.lock().unwrap_or_else(PoisonError::into_inner) = Reservoir::default();
+        }
     }
 
     /// `LINK.STATS`: one line per sample that saw anything, in WARS order:
@@ -226,13 +246,63 @@ fn name_hash(name: &str) -> u64 {
     })
 }
 
-/// Remembers when a WARS message left `from`'s transport for `to`.
+/// Nodes (by name hash) whose transports run in this process, with how many of each.
+fn local_nodes() -> &'static RwLock<HashMap<u64, usize>> {
+    static NODES: OnceLock<RwLock<HashMap<u64, usize>>> = OnceLock::new();
+    NODES.get_or_init(|| RwLock::new(HashMap::new()))
+}
+
+fn is_local(hash: u64) -> bool {
+    local_nodes()
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains_key(&hash)
+}
+
+/// A node's transport running in this process: messages to it are timed (transit) while
+/// this is held.
+#[derive(Debug)]
+pub struct LocalNode {
+    hash: u64,
+}
+
+/// Says that `node`'s transport runs in this process, until the returned value is dropped.
+pub fn register_local(node: &str) -> LocalNode {
+    let hash = name_hash(node);
+    *local_nodes()
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(hash)
+        .or_default() += 1;
+    LocalNode { hash }
+}
+
+impl Drop for LocalNode {
+    fn drop(&mut self) {
+        let mut nodes = local_nodes()
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = nodes.get_mut(&self.hash) {
+            *count -= 1;
+            if *count == 0 {
+                nodes.remove(&self.hash);
+            }
+        }
+    }
+}
+
+/// Remembers when a WARS message left `from`'s transport for `to`, when `to` runs in this
+/// process (see [`register_local`]).
 pub fn note_sent(from: Endpoint<'_>, to: Endpoint<'_>, request_id: u64, kind: MessageKind) {
     if kind == MessageKind::Other || from == to {
         return;
     }
+    let to_hash = name_hash(to.node);
+    if !is_local(to_hash) {
+        return;
+    }
     let now = Instant::now();
-    let key = (name_hash(from.node), name_hash(to.node), request_id, kind);
+    let key = (name_hash(from.node), to_hash, request_id, kind);
     let scope = Scope::of(from.datacenter, to.datacenter);
     let mut table = in_flight().lock().unwrap_or_else(PoisonError::into_inner);
     if table.sent.len() >= IN_FLIGHT_MAX {
@@ -259,7 +329,12 @@ pub fn note_received(
     if kind == MessageKind::Other {
         return None;
     }
-    let key = (name_hash(from), name_hash(to), request_id, kind);
+    let from_hash = name_hash(from);
+    // A sender in another process noted nothing here.
+    if !is_local(from_hash) {
+        return None;
+    }
+    let key = (from_hash, name_hash(to), request_id, kind);
     let (sent, scope) = in_flight()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -326,6 +401,7 @@ mod tests {
     fn transit_is_the_time_from_send_to_receipt_of_the_same_message() {
         let a = Endpoint::new("stats-test-a", "dc1");
         let b = Endpoint::new("stats-test-b", "dc2");
+        let (_a, _b) = (register_local(a.node), register_local(b.node));
         note_sent(a, b, 77, MessageKind::ReadRequest);
         std::thread::sleep(Duration::from_millis(5));
         // Another kind, direction or id is another message.
@@ -341,5 +417,22 @@ mod tests {
         assert!(
             note_received("stats-test-a", "stats-test-b", 77, MessageKind::ReadRequest).is_none()
         );
+    }
+
+    #[test]
+    fn messages_to_nodes_of_other_processes_are_not_remembered() {
+        let a = Endpoint::new("stats-test-here", "dc1");
+        let b = Endpoint::new("stats-test-elsewhere", "dc1");
+        let _a = register_local(a.node);
+        note_sent(a, b, 5, MessageKind::WriteRequest);
+        // b is not in this process: nothing was kept for it, even once it registers.
+        let b_here = register_local(b.node);
+        assert!(note_received(b.node, a.node, 5, MessageKind::WriteRequest).is_none());
+        assert!(note_received(a.node, b.node, 5, MessageKind::WriteRequest).is_none());
+        note_sent(a, b, 6, MessageKind::WriteRequest);
+        assert!(note_received(a.node, b.node, 6, MessageKind::WriteRequest).is_some());
+        drop(b_here);
+        note_sent(a, b, 7, MessageKind::WriteRequest);
+        assert!(note_received(a.node, b.node, 7, MessageKind::WriteRequest).is_none());
     }
 }
