@@ -114,7 +114,7 @@ impl Memtable {
             Some(existing) if existing.seq >= seq => return,
             Some(existing) => {
                 let freed = existing.meta.len() + existing.value.len();
-                *existing = slot;
+                let replaced = std::mem::replace(existing, slot);
                 // Counted under the lock, so a concurrent replacement of the same key
                 // never subtracts bytes that were not added yet (no transient underflow).
                 let grown = meta.len() + value_length;
@@ -124,6 +124,8 @@ impl Memtable {
                     self.size_bytes.fetch_sub(freed - grown, Ordering::Relaxed);
                 }
                 drop(map);
+                // Freed after the lock: other writers and readers need not wait for it.
+                drop(replaced);
             }
             None => {
                 let key: Arc<[u8]> = Arc::from(key);

@@ -76,26 +76,34 @@ impl SiblingSet {
     /// name over 255 bytes, a value over [`VALUE_BYTES_MAX`]): the set's operations refuse
     /// to build such sets, and storing bytes that cannot be read back would lose data.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with_values(|index| self.versions[index].value.as_deref())
+    }
+
+    /// [`SiblingSet::encode`] with version `index`'s value (`None`: a tombstone) given by
+    /// `value_of(index)` rather than read from the version, so values still lying in other
+    /// bytes (see [`SiblingSet::decode_lending`]) are copied once, into the output.
+    pub(crate) fn encode_with_values<'v>(
+        &'v self,
+        value_of: impl Fn(usize) -> Option<&'v [u8]>,
+    ) -> Vec<u8> {
         assert!(
             self.versions.len() <= SIBLINGS_STORED_MAX,
             "sibling set of {} versions exceeds the format's {SIBLINGS_STORED_MAX}",
             self.versions.len()
         );
         // Sized up front: growing from empty reallocated and copied a 1 KiB value ~8 times.
-        let values: usize = self
-            .versions
-            .iter()
-            .map(|version| version.value.as_ref().map_or(0, Vec::len))
+        let values: usize = (0..self.versions.len())
+            .map(|index| value_of(index).map_or(0, <[u8]>::len))
             .sum();
         let mut out = Vec::with_capacity(16 + values + self.versions.len() * 64);
         out.extend_from_slice(&SIBLINGS_MAGIC);
         out.push(FORMAT_VERSION);
         put_varint(&mut out, self.versions.len() as u64);
-        for version in &self.versions {
+        for (index, version) in self.versions.iter().enumerate() {
             encode_clock_body(&version.clock, &mut out);
             put_varint(&mut out, version.timestamp_ms);
             put_string(&mut out, &version.writer);
-            match &version.value {
+            match value_of(index) {
                 None => out.push(VALUE_TAG_TOMBSTONE),
                 Some(value) => {
                     assert!(
@@ -113,11 +121,25 @@ impl SiblingSet {
 
     /// Parses a set; any malformed input is [`Error::CorruptVersion`].
     pub fn decode(bytes: &[u8]) -> Result<SiblingSet> {
+        Self::decode_values(bytes, true).map(|(set, _)| set)
+    }
+
+    /// [`SiblingSet::decode`] leaving the values in `bytes`: each version holding a value
+    /// gets an empty one, and the second vector has every version's real value (`None`: a
+    /// tombstone) by index. For a write that rewrites the stored set, where copying each
+    /// old value out only to drop it (superseded) or copy it into the new encoding was
+    /// most of the decoding's cost; see [`SiblingSet::encode_with_values`].
+    pub(crate) fn decode_lending(bytes: &[u8]) -> Result<(SiblingSet, Vec<Option<&[u8]>>)> {
+        Self::decode_values(bytes, false)
+    }
+
+    fn decode_values(bytes: &[u8], copy: bool) -> Result<(SiblingSet, Vec<Option<&[u8]>>)> {
         let mut reader = Reader::new(bytes);
         reader.header(SIBLINGS_MAGIC, "sibling set")?;
         let count = reader.length(SIBLINGS_STORED_MAX, "version count")?;
         // Each version takes at least 4 bytes; do not trust the count for the allocation.
         let mut versions = Vec::with_capacity(count.min(reader.remaining() / 4));
+        let mut lent = Vec::with_capacity(if copy { 0 } else { versions.capacity() });
         for _ in 0..count {
             let clock = decode_clock_body(&mut reader)?;
             let timestamp_ms = reader.varint("timestamp")?;
@@ -126,9 +148,15 @@ impl SiblingSet {
                 VALUE_TAG_TOMBSTONE => None,
                 VALUE_TAG_PRESENT => {
                     let length = reader.length(VALUE_BYTES_MAX, "value length")?;
-                    Some(reader.take(length, "value")?.to_vec())
+                    Some(reader.take(length, "value")?)
                 }
                 tag => return Err(reader.corrupt(&format!("unknown value tag {tag}"))),
+            };
+            let value = if copy {
+                value.map(<[u8]>::to_vec)
+            } else {
+                lent.push(value);
+                value.map(|_| Vec::new())
             };
             versions.push(Version {
                 clock,
@@ -138,7 +166,7 @@ impl SiblingSet {
             });
         }
         reader.finish()?;
-        Ok(SiblingSet { versions })
+        Ok((SiblingSet { versions }, lent))
     }
 }
 

@@ -81,6 +81,36 @@ impl SiblingSet {
         value: Option<Vec<u8>>,
         config: &VersionConfig,
     ) -> Result<Version> {
+        let version = self.mint(context, coordinator, now_ms, value, config)?;
+        self.fold_in_minted(version.clone(), config)?;
+        Ok(version)
+    }
+
+    /// [`SiblingSet::write_with_context`] returning only the new version's clock: no copy
+    /// of the version (and its value) for a caller that replicates nothing.
+    pub fn write_with_context_in_place(
+        &mut self,
+        context: &VectorClock,
+        coordinator: &str,
+        now_ms: u64,
+        value: Option<Vec<u8>>,
+        config: &VersionConfig,
+    ) -> Result<VectorClock> {
+        let version = self.mint(context, coordinator, now_ms, value, config)?;
+        let clock = version.clock.clone();
+        self.fold_in_minted(version, config)?;
+        Ok(clock)
+    }
+
+    /// The version a write coordinated here makes (see [`SiblingSet::write_with_context`]).
+    fn mint(
+        &self,
+        context: &VectorClock,
+        coordinator: &str,
+        now_ms: u64,
+        value: Option<Vec<u8>>,
+        config: &VersionConfig,
+    ) -> Result<Version> {
         let stored_counter = self
             .versions
             .iter()
@@ -108,13 +138,16 @@ impl SiblingSet {
             .map(|version| version.timestamp_ms.saturating_add(1))
             .max()
             .unwrap_or(0);
-        let version = Version {
+        Ok(Version {
             clock,
             timestamp_ms: now_ms.max(covered_timestamp),
             writer: coordinator.to_owned(),
             value,
-        };
+        })
+    }
 
+    /// Folds in a version minted by [`SiblingSet::mint`].
+    fn fold_in_minted(&mut self, version: Version, config: &VersionConfig) -> Result<()> {
         // A write that does not grow the set is accepted even above the bound, so that
         // resolving writes always go through.
         let limit = config
@@ -122,8 +155,7 @@ impl SiblingSet {
             .max(self.versions.len())
             .min(SIBLINGS_STORED_MAX);
         let what = "siblings after write (read and resolve them first)";
-        self.fold_in([version.clone()], config.policy, limit, what)?;
-        Ok(version)
+        self.fold_in([version], config.policy, limit, what)
     }
 
     /// True when every version is a tombstone (the key reads as absent).
