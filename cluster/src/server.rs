@@ -11,13 +11,17 @@
 //! - [`connection`]: one client: read, decode every complete frame, execute in order,
 //!   reply in one write (pipelining).
 //! - [`commands`]: what each request does; [`admin`]: INFO, COMMAND, CONFIG, CLIENT, HELLO.
+//! - [`threads`]: optional Redis-like event-loop threads for the connections
+//!   ([`ServeOptions::connection_threads`]).
 
 pub mod admin;
 pub mod backend;
 pub mod commands;
 pub mod connection;
+pub mod threads;
 
 pub use backend::{Backend, BoxFuture, LocalBackend, ScanRows};
+pub use threads::ConnectionThreads;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,18 +67,35 @@ pub struct ServerCounters {
     pub commands_processed: AtomicU64,
 }
 
+/// How a node runs its client connections (not part of [`NodeConfig`]: a property of the
+/// process, not of the node).
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// Event-loop threads for client connections, each a current-thread runtime holding
+    /// its connections for life (see [`threads`]). 0 (the default) serves every
+    /// connection as a task of the runtime that called [`RunningNode::start_with`].
+    pub connection_threads: usize,
+}
+
 /// A node serving clients on a background task.
 pub struct RunningNode {
     client_address: SocketAddr,
     backend: Arc<dyn Backend>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<Result<()>>,
+    threads: Option<Arc<ConnectionThreads>>,
 }
 
 impl RunningNode {
     /// Opens the store in `config.data_dir`, binds `config.client_address` and starts
-    /// serving. `config` must already be validated.
+    /// serving, with every connection a task of the calling runtime. `config` must already
+    /// be validated.
     pub async fn start(config: NodeConfig) -> Result<RunningNode> {
+        Self::start_with(config, ServeOptions::default()).await
+    }
+
+    /// [`RunningNode::start`] with `options` saying where connections run.
+    pub async fn start_with(config: NodeConfig, options: ServeOptions) -> Result<RunningNode> {
         let listener = TcpListener::bind(config.client_address)
             .await
             .map_err(|error| Error::Io {
@@ -119,9 +140,20 @@ impl RunningNode {
             started: Instant::now(),
             counters: ServerCounters::default(),
         });
+        let threads = match options.connection_threads {
+            0 => None,
+            count => Some(Arc::new(ConnectionThreads::start(count)?)),
+        };
         let (shutdown, shutdown_receiver) = watch::channel(false);
+        let serve_threads = threads.clone();
         let task = tokio::spawn(async move {
-            serve(listener, Arc::clone(&context), shutdown_receiver).await;
+            serve(
+                listener,
+                Arc::clone(&context),
+                shutdown_receiver,
+                serve_threads,
+            )
+            .await;
             drop(context);
             if let Some(coordinator) = coordinator {
                 coordinator.shutdown().await;
@@ -133,6 +165,7 @@ impl RunningNode {
             backend,
             shutdown,
             task,
+            threads,
         })
     }
 
@@ -150,9 +183,13 @@ impl RunningNode {
     pub async fn stop(self) -> Result<()> {
         // An error means the serving task already ended; joining it reports why.
         let _ = self.shutdown.send(true);
-        self.task
+        let result = self
+            .task
             .await
-            .map_err(|error| Error::Stopped(format!("server task failed: {error}")))?
+            .map_err(|error| Error::Stopped(format!("server task failed: {error}")))?;
+        // The connections have finished: their threads may go.
+        drop(self.threads);
+        result
     }
 }
 
@@ -162,6 +199,7 @@ async fn serve(
     listener: TcpListener,
     context: Arc<ServerContext>,
     mut shutdown: watch::Receiver<bool>,
+    threads: Option<Arc<ConnectionThreads>>,
 ) {
     let permits = Arc::new(Semaphore::new(context.config.client_connections_max));
     let mut connections = JoinSet::new();
@@ -185,10 +223,30 @@ async fn serve(
             Ok((stream, _peer)) => {
                 let context = Arc::clone(&context);
                 let shutdown = shutdown.clone();
-                connections.spawn(async move {
-                    connection::serve_connection(stream, context, shutdown).await;
-                    drop(permit);
-                });
+                match &threads {
+                    None => {
+                        connections.spawn(async move {
+                            connection::serve_connection(stream, context, shutdown).await;
+                            drop(permit);
+                        });
+                    }
+                    Some(threads) => {
+                        // A socket belongs to the reactor that registered it: hand it over
+                        // unregistered, and register it on the connection's own thread.
+                        let Ok(stream) = stream.into_std() else {
+                            continue;
+                        };
+                        connections.spawn_on(
+                            async move {
+                                if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+                                    connection::serve_connection(stream, context, shutdown).await;
+                                }
+                                drop(permit);
+                            },
+                            threads.next_handle(),
+                        );
+                    }
+                }
             }
             // Per-connection failures (the client reset before accept, EMFILE) must not
             // end the server; back off briefly so a full fd table does not spin.

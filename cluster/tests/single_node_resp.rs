@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cluster::config::NodeConfig;
 use cluster::protocol::{decode_reply, resp, Limits, RespValue};
-use cluster::server::RunningNode;
+use cluster::server::{RunningNode, ServeOptions};
 use cluster::store::LocalStore;
 use cluster::version::{VectorClock, VersionConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,6 +192,68 @@ fn a_thousand_pipelined_commands_in_one_write() {
         }
         drop(client);
         node.stop().await.unwrap();
+    });
+}
+
+#[test]
+fn connection_threads_serve_pipelined_clients_and_stop_cleanly() {
+    run(async {
+        let directory = tempfile::tempdir().unwrap();
+        let options = ServeOptions {
+            connection_threads: 2,
+        };
+        let node = RunningNode::start_with(config(directory.path()), options)
+            .await
+            .unwrap();
+        // Three clients: round robin puts two on one thread, so both threads serve and one
+        // thread groups the commits of two connections.
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(Client::connect(&node).await);
+        }
+        for (number, client) in clients.iter_mut().enumerate() {
+            let mut batch = Vec::new();
+            for index in 0..100 {
+                let key = format!("c{number}k{index}");
+                for arguments in [vec!["SET", key.as_str(), "v"], vec!["GET", key.as_str()]] {
+                    resp::write_array_header(&mut batch, arguments.len());
+                    for argument in arguments {
+                        resp::write_bulk(&mut batch, argument.as_bytes());
+                    }
+                }
+            }
+            client.send_raw(&batch).await;
+        }
+        for client in &mut clients {
+            for _ in 0..100 {
+                assert_eq!(client.reply().await, Some(ok()));
+                assert_eq!(client.reply().await, Some(bulk(b"v")));
+            }
+        }
+        // A connection on another thread sees the others' writes.
+        assert_eq!(clients[1].call(&[b"GET", b"c0k99"]).await, bulk(b"v"));
+        assert_eq!(
+            clients[2].call(&[b"QUIT"]).await,
+            RespValue::SimpleString("OK".into())
+        );
+        assert_eq!(clients[2].reply().await, None);
+        // Stopping with connections still open on the threads ends them and closes the store.
+        tokio::time::timeout(Duration::from_secs(10), node.stop())
+            .await
+            .expect("stop took longer than 10 s")
+            .unwrap();
+        assert_eq!(clients[0].reply().await, None);
+        let store = LocalStore::open(
+            directory.path(),
+            NodeConfig::default().engine,
+            VersionConfig::default(),
+        )
+        .unwrap();
+        let stored = store
+            .read(b"c2k42")
+            .unwrap()
+            .expect("c2k42 survives a restart");
+        assert_eq!(stored.versions[0].value.as_deref(), Some(&b"v"[..]));
     });
 }
 

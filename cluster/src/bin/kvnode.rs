@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use cluster::config::NodeConfig;
-use cluster::server::RunningNode;
+use cluster::server::{RunningNode, ServeOptions};
 
 /// mimalloc rather than glibc malloc: under redis-benchmark glibc's `_int_malloc` alone
 /// was 10-19% of kvnode's CPU (per-request buffers, values copied into the memtable and
@@ -56,6 +56,13 @@ struct Arguments {
     /// With 1 every task runs on one thread, with no wake-ups across threads.
     #[arg(long, default_value_t = 0)]
     worker_threads: usize,
+    /// Event-loop threads for client connections, each holding its connections for life
+    /// (Redis-like, no wake-ups across threads); 0 serves them on the worker threads. The
+    /// default: 1 on a node serving alone (as Redis, one event loop: its connections'
+    /// commits share one log write), 0 with other members (a request waits for peer replies
+    /// that arrive on the worker threads).
+    #[arg(long)]
+    connection_threads: Option<usize>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,7 +88,13 @@ fn start(arguments: &Arguments) -> anyhow::Result<()> {
         .thread_name("kvnode")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config))
+    let alone = config.members.len() <= 1;
+    let options = ServeOptions {
+        connection_threads: arguments
+            .connection_threads
+            .unwrap_or(if alone { 1 } else { 0 }),
+    };
+    runtime.block_on(run(config, options))
 }
 
 fn load_config(arguments: &Arguments) -> anyhow::Result<NodeConfig> {
@@ -118,7 +131,7 @@ fn load_config(arguments: &Arguments) -> anyhow::Result<NodeConfig> {
     Ok(config)
 }
 
-async fn run(config: NodeConfig) -> anyhow::Result<()> {
+async fn run(config: NodeConfig, options: ServeOptions) -> anyhow::Result<()> {
     let node_id = config.node_id.clone();
     let datacenter = config.datacenter.clone();
     let data_dir = config.data_dir.clone();
@@ -134,12 +147,14 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     // The handlers go in before the node serves anyone: a SIGTERM sent right after the ready
     // line (or after the first reply) must stop the node cleanly, not kill it by default action.
     let signals = Signals::install()?;
-    let node = RunningNode::start(config).await.with_context(|| {
-        format!(
-            "kvnode {node_id} could not start (data in {})",
-            data_dir.display()
-        )
-    })?;
+    let node = RunningNode::start_with(config, options)
+        .await
+        .with_context(|| {
+            format!(
+                "kvnode {node_id} could not start (data in {})",
+                data_dir.display()
+            )
+        })?;
     println!(
         "kvnode {node_id} ({datacenter}) serving clients on {}",
         node.client_address()

@@ -35,7 +35,7 @@ pub use encode::{
     write_null_bulk, write_ok, write_simple_string, write_versioned_reply,
 };
 pub use reply::decode_reply;
-pub use request::{Decoder, RequestFrame};
+pub use request::{DataFrame, Decoder, RequestFrame};
 
 /// One RESP2 value. Used for replies a client decodes and for replies too irregular to
 /// write with the `write_*` helpers; the server's hot paths use the helpers instead.

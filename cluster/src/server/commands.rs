@@ -334,6 +334,35 @@ pub fn execute_inline(
     }
 }
 
+/// [`execute_inline`] for a GET or SET read in place ([`resp::DataFrame`]): `buffer` holds
+/// the frame's bytes, which the frame's ranges index. The GET path allocates nothing.
+pub fn execute_data_frame(
+    context: &ServerContext,
+    local: &super::LocalBackend,
+    session: &Session,
+    buffer: &[u8],
+    frame: resp::DataFrame,
+    output: &mut Vec<u8>,
+) {
+    let consistency = session
+        .consistency
+        .unwrap_or(context.config.default_consistency);
+    let reply_start = output.len();
+    let result = match frame {
+        resp::DataFrame::Get { key } => local.get_inline(&buffer[key], consistency, output),
+        resp::DataFrame::Set { key, value } => {
+            let value = &buffer[value];
+            check_value(context, value)
+                .and_then(|()| local.set_inline(&buffer[key], value.to_vec(), consistency))
+                .map(|()| resp::write_ok(output))
+        }
+    };
+    if let Err(error) = result {
+        output.truncate(reply_start);
+        resp::write_error(output, &command_error_text(&error));
+    }
+}
+
 /// GET and SET: the commands of a benchmark's hot path.
 async fn execute_data(
     context: &ServerContext,

@@ -57,13 +57,16 @@ pub async fn serve_connection(
     let mut decoder = Decoder::new(context.config.limits.clone());
     let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    // One shutdown future for the connection's life, not one registered and dropped
+    // again per read.
+    let mut stopping = std::pin::pin!(shutdown.changed());
     loop {
         if input.capacity() - input.len() < READ_CHUNK_BYTES {
             input.reserve(READ_CHUNK_BYTES);
         }
         let read = tokio::select! {
             read = stream.read_buf(&mut input) => read,
-            _ = shutdown.changed() => break,
+            _ = &mut stopping => break,
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -152,6 +155,27 @@ async fn execute_buffered(
     let mut group: Vec<Request> = Vec::new();
     let mut group_keys: HashMap<Vec<u8>, bool> = HashMap::new();
     let flow = loop {
+        // The hot path: a plain GET or SET executed straight from the input bytes, with
+        // no request built (the same outcome as the general path below).
+        let data = match inline {
+            Some(local) if session.authenticated && group.is_empty() => decoder
+                .decode_data(&input[consumed..])
+                .map(|decoded| (local, decoded)),
+            _ => None,
+        };
+        if let Some((local, (frame, used))) = data {
+            let bytes = &input[consumed..consumed + used];
+            commands::execute_data_frame(context, local, session, bytes, frame, output);
+            consumed += used;
+            processed += 1;
+            if output.len() >= OUTPUT_FLUSH_BYTES {
+                if send_replies(context, stream, output).await.is_err() {
+                    break Flow::Close;
+                }
+                output.clear();
+            }
+            continue;
+        }
         let frame = match decoder.decode(&input[consumed..]) {
             Ok(None) => break Flow::Continue,
             Ok(Some((frame, used))) => {

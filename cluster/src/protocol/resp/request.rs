@@ -11,6 +11,24 @@ pub type RequestFrame = Vec<Vec<u8>>;
 /// longer is garbage, and bounding it keeps the search for CRLF from scanning far.
 pub(super) const NUMBER_LINE_LENGTH_MAX: usize = 20;
 
+/// A plain `GET key` or `SET key value` recognised in place by [`Decoder::decode_data`]:
+/// byte ranges of the buffer, so the hot path allocates nothing to read its request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataFrame {
+    /// `GET key`.
+    Get {
+        /// The key's bytes in the buffer.
+        key: std::ops::Range<usize>,
+    },
+    /// `SET key value`, with no options.
+    Set {
+        /// The key's bytes in the buffer.
+        key: std::ops::Range<usize>,
+        /// The value's bytes in the buffer.
+        value: std::ops::Range<usize>,
+    },
+}
+
 /// Decodes requests from the front of a connection's input buffer.
 ///
 /// Contract: call [`Decoder::decode`] with the whole unconsumed input. On `Ok(None)` nothing
@@ -57,6 +75,60 @@ impl Decoder {
             self.partial = None;
         }
         result
+    }
+
+    /// The first request in `buffer` when it is a complete multibulk `GET key` or
+    /// `SET key value` (command name in any case) within the limits, with the bytes it
+    /// used; `None` for anything else, incomplete or invalid input included, which
+    /// [`Decoder::decode`] then handles (and reports) as usual. Consumes nothing and
+    /// changes no state: what it accepts, `decode` would decode to the same arguments.
+    pub fn decode_data(&self, buffer: &[u8]) -> Option<(DataFrame, usize)> {
+        if self.partial.is_some() {
+            return None;
+        }
+        let (count, position) = match buffer {
+            [b'*', b'2', b'\r', b'\n', ..] => (2, 4),
+            [b'*', b'3', b'\r', b'\n', ..] => (3, 4),
+            _ => return None,
+        };
+        let name = self.data_argument(buffer, position)?;
+        let command = buffer.get(name.clone())?;
+        let (key, value) = match count {
+            2 if command.eq_ignore_ascii_case(b"GET") => {
+                (self.data_argument(buffer, name.end + 2)?, None)
+            }
+            3 if command.eq_ignore_ascii_case(b"SET") => {
+                let key = self.data_argument(buffer, name.end + 2)?;
+                let value = self.data_argument(buffer, key.end + 2)?;
+                (key, Some(value))
+            }
+            _ => return None,
+        };
+        let end = value.as_ref().map_or(key.end, |value| value.end) + 2;
+        if end > self.limits.frame_size_bytes_max {
+            return None;
+        }
+        let frame = match value {
+            None => DataFrame::Get { key },
+            Some(value) => DataFrame::Set { key, value },
+        };
+        Some((frame, end))
+    }
+
+    /// The body of the complete `$len\r\nbody\r\n` at `position`, within the bulk limit.
+    fn data_argument(&self, buffer: &[u8], position: usize) -> Option<std::ops::Range<usize>> {
+        if buffer.get(position) != Some(&b'$') {
+            return None;
+        }
+        let (length_end, body_start) =
+            find_line(buffer, position + 1, NUMBER_LINE_LENGTH_MAX, "bulk length").ok()??;
+        let length = parse_integer(&buffer[position + 1..length_end])
+            .and_then(|length| usize::try_from(length).ok())?;
+        if length > self.limits.bulk_length_bytes_max {
+            return None;
+        }
+        let body_end = body_start + length;
+        (buffer.get(body_end..body_end + 2)? == b"\r\n").then_some(body_start..body_end)
     }
 
     fn decode_from_start(&mut self, buffer: &[u8]) -> Result<Option<(RequestFrame, usize)>> {

@@ -423,3 +423,100 @@ fn a_large_argument_arriving_in_pieces_resumes_where_it_stopped() {
     let frames = decode_all(&pieces, Limits::default()).unwrap();
     assert_eq!(frames, vec![vec![b"SET".to_vec(), b"k".to_vec(), value]]);
 }
+
+#[test]
+fn decode_data_reads_plain_get_and_set_in_place() {
+    let decoder = Decoder::new(Limits::default());
+    let input = b"*2\r\n$3\r\ngEt\r\n$3\r\nkey\r\n*1\r\n$4\r\nPING\r\n";
+    let (frame, used) = decoder.decode_data(input).expect("a GET");
+    assert_eq!(used, 22);
+    assert_eq!(frame, DataFrame::Get { key: 17..20 });
+    let input = b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$0\r\n\r\n";
+    let (frame, used) = decoder.decode_data(input).expect("a SET");
+    assert_eq!(used, input.len());
+    assert_eq!(
+        frame,
+        DataFrame::Set {
+            key: 17..18,
+            value: 24..24
+        }
+    );
+}
+
+#[test]
+fn decode_data_leaves_everything_else_to_decode() {
+    let limits = Limits {
+        bulk_length_bytes_max: 8,
+        ..Limits::default()
+    };
+    let decoder = Decoder::new(limits);
+    let refused: [&[u8]; 12] = [
+        b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r",            // incomplete
+        b"*2\r\n$3\r\nGET\r\n$3\r\nkeyX\n",           // no CRLF after the key
+        b"*3\r\n$3\r\nGET\r\n$1\r\nk\r\n$1\r\nv\r\n", // GET with two arguments
+        b"*2\r\n$3\r\nSET\r\n$1\r\nk\r\n",            // SET without a value
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nNX\r\n", // SET with an option
+        b"*2\r\n$4\r\nMGET\r\n$1\r\nk\r\n",           // another command
+        b"*2\r\n$3\r\nGET\r\n$9\r\n123456789\r\n",    // over the bulk limit
+        b"*2\r\n$3\r\nGET\r\n$-1\r\n",                // negative length
+        b"*2\r\n$3\r\nGET\r\n$01x\r\nk\r\n",          // bad length
+        b"*02\r\n$3\r\nGET\r\n$1\r\nk\r\n",           // unusual count spelling
+        b"GET k\r\n",                                 // inline
+        b"",
+    ];
+    for input in refused {
+        assert_eq!(decoder.decode_data(input), None, "{input:?}");
+    }
+}
+
+#[test]
+fn decode_data_agrees_with_decode_on_random_frames() {
+    let mut random = SmallRng::seed_from_u64(7);
+    let limits = Limits {
+        bulk_length_bytes_max: 16,
+        frame_size_bytes_max: 40,
+        ..Limits::default()
+    };
+    let names: [&[u8]; 5] = [b"GET", b"get", b"SET", b"sEt", b"DEL"];
+    let mut accepted = 0;
+    for _ in 0..2000 {
+        let count = random.gen_range(1..4);
+        let mut words: Vec<Vec<u8>> = vec![names[random.gen_range(0..names.len())].to_vec()];
+        for _ in 1..count {
+            let length = random.gen_range(0..18);
+            words.push(
+                (0..length)
+                    .map(|_| random.gen_range(b'\n'..=b'z'))
+                    .collect(),
+            );
+        }
+        let mut bytes = Vec::new();
+        write_array_header(&mut bytes, words.len());
+        for word in &words {
+            write_bulk(&mut bytes, word);
+        }
+        let cut = if random.gen_bool(0.5) {
+            bytes.len()
+        } else {
+            random.gen_range(bytes.len() / 2..=bytes.len())
+        };
+        let input = &bytes[..cut];
+        let fast = Decoder::new(limits.clone()).decode_data(input);
+        let general = Decoder::new(limits.clone()).decode(input);
+        let Some((frame, used)) = fast else { continue };
+        accepted += 1;
+        let (arguments, consumed) = general.unwrap().expect("decode agrees on a whole frame");
+        assert_eq!(used, consumed);
+        let (key, value) = match frame {
+            DataFrame::Get { key } => (key, None),
+            DataFrame::Set { key, value } => (key, Some(value)),
+        };
+        assert_eq!(&input[key], &arguments[1][..]);
+        assert_eq!(
+            value.map(|value| input[value].to_vec()),
+            arguments.get(2).cloned()
+        );
+        assert_eq!(arguments.len(), 2 + usize::from(arguments.len() == 3));
+    }
+    assert!(accepted > 100, "only {accepted} frames took the fast path");
+}
