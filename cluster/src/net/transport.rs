@@ -51,7 +51,9 @@ pub use config::TransportConfig;
 use outbound::{Outgoing, Writer};
 
 use super::{Endpoint, LinkEmulator, MessageKind, Verdict};
-use crate::protocol::peer::{encode_frame, Frame, FrameKind, PeerMessage};
+use crate::protocol::peer::{
+    encode_frame, encode_message_frame, set_frame_request_id, Frame, FrameKind, PeerMessage,
+};
 use crate::ring::NodeId;
 use crate::{Error, Result};
 
@@ -88,6 +90,15 @@ pub trait InlineHandler: Send + Sync + 'static {
     /// Makes every deferred write served so far durable per the commit-log policy. On an
     /// error the batch's write acknowledgements become `Error` replies.
     fn commit(&self) -> Result<()>;
+}
+
+/// A request encoded once, for calls to several peers ([`PeerTransport::encode_request`]).
+#[derive(Clone, Debug)]
+pub struct EncodedRequest {
+    /// The frame, its request id set per call.
+    bytes: Vec<u8>,
+    kind: MessageKind,
+    bypasses_emulator: bool,
 }
 
 /// This node, as its peers and the link emulator see it.
@@ -286,6 +297,61 @@ impl PeerTransport {
     /// wait themselves (a quorum read waits for all its calls until one deadline): one
     /// timer fewer per message. The call is forgotten when the future is dropped.
     pub async fn call_unbounded(&self, to: &NodeId, message: PeerMessage) -> Result<PeerMessage> {
+        self.await_reply(to, |shared, request_id| {
+            shared.enqueue(to, FrameKind::Request, request_id, message)
+        })
+        .await
+    }
+
+    /// Encodes a request once for several calls ([`PeerTransport::call_encoded`]): a
+    /// write's `Put` carries the same bytes to every replica. Fails as a call would when
+    /// the frame exceeds `frame_size_bytes_max`.
+    pub fn encode_request(&self, message: &PeerMessage) -> Result<EncodedRequest> {
+        Ok(EncodedRequest {
+            bytes: encode_message_frame(
+                FrameKind::Request,
+                0,
+                message,
+                self.shared.config.frame_size_bytes_max,
+            )?,
+            kind: MessageKind::of(message),
+            bypasses_emulator: message.bypasses_link_emulator(),
+        })
+    }
+
+    /// [`PeerTransport::call`] of a request encoded beforehand: the same verdict from the
+    /// link emulator, queue and timeout; only the encoding is skipped.
+    pub async fn call_encoded(
+        &self,
+        to: &NodeId,
+        request: &EncodedRequest,
+        timeout: Duration,
+    ) -> Result<PeerMessage> {
+        let call = self.await_reply(to, |shared, request_id| {
+            let mut bytes = request.bytes.clone();
+            set_frame_request_id(&mut bytes, request_id);
+            shared.enqueue_bytes(
+                to,
+                request_id,
+                bytes,
+                request.kind,
+                request.bypasses_emulator,
+            )
+        });
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::PeerTimeout {
+                peer: to.to_string(),
+                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    async fn await_reply(
+        &self,
+        to: &NodeId,
+        enqueue: impl FnOnce(&Shared, u64) -> Result<()>,
+    ) -> Result<PeerMessage> {
         let request_id = self.shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         let (reply, receiver) = oneshot::channel();
         let pending = Pending {
@@ -298,8 +364,7 @@ impl PeerTransport {
             shared: &self.shared,
             request_id,
         };
-        self.shared
-            .enqueue(to, FrameKind::Request, request_id, message)?;
+        enqueue(&self.shared, request_id)?;
         match receiver.await {
             Ok(result) => result,
             Err(_) => Err(Error::PeerUnavailable {
@@ -389,6 +454,18 @@ impl Shared {
             message,
         };
         let bytes = encode_frame(&frame, self.config.frame_size_bytes_max)?;
+        self.enqueue_bytes(to, request_id, bytes, message_kind, bypasses_emulator)
+    }
+
+    /// Draws an encoded frame's verdict and queues it for `to`.
+    fn enqueue_bytes(
+        &self,
+        to: &NodeId,
+        request_id: u64,
+        bytes: Vec<u8>,
+        message_kind: MessageKind,
+        bypasses_emulator: bool,
+    ) -> Result<()> {
         let peers = lock(&self.peers);
         let peer = peers.get(to).ok_or_else(|| Error::UnknownPeer {
             peer: to.to_string(),
