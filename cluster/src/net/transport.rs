@@ -136,7 +136,7 @@ struct Shared {
     /// Set once, right after binding (see [`PeerTransport::set_inline_handler`]).
     inline: OnceLock<Arc<dyn InlineHandler>>,
     peers: Mutex<HashMap<NodeId, Peer>>,
-    pending: Mutex<HashMap<u64, Pending>>,
+    pending: Mutex<HashMap<u64, Pending, RequestIds>>,
     next_request_id: AtomicU64,
     next_sequence: AtomicU64,
     rng: Mutex<StdRng>,
@@ -158,6 +158,39 @@ struct Peer {
 struct Pending {
     peer: NodeId,
     reply: oneshot::Sender<Result<PeerMessage>>,
+}
+
+/// Hashes the pending calls' request ids: they are this node's own counter, so a
+/// multiplication spreads them well enough, without SipHash's cost on every call, reply
+/// and forgotten call.
+#[derive(Clone, Copy, Default)]
+struct RequestIds;
+
+impl std::hash::BuildHasher for RequestIds {
+    type Hasher = RequestIdHasher;
+
+    fn build_hasher(&self) -> RequestIdHasher {
+        RequestIdHasher(0)
+    }
+}
+
+struct RequestIdHasher(u64);
+
+impl std::hash::Hasher for RequestIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        // Fibonacci hashing: the high bits, which hashbrown uses for its tags, vary too.
+        self.0 = (self.0 ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the maps valid.
@@ -201,7 +234,7 @@ impl PeerTransport {
             handler,
             inline: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::default()),
             next_request_id: AtomicU64::new(1),
             next_sequence: AtomicU64::new(0),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
