@@ -61,7 +61,7 @@ use std::time::Duration;
 
 use crate::antientropy::{AntiEntropy, AntiEntropyHandler};
 use crate::config::NodeConfig;
-use crate::handoff::sloppy::{FailureDetector, Fallbacks};
+use crate::handoff::sloppy::{FailureDetector, Fallbacks, ReplicaWrite};
 use crate::handoff::{Handoff, HandoffHandler, HintStore};
 use crate::membership::node::{MembershipHandler, MembershipService};
 use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
@@ -437,9 +437,11 @@ impl Coordinator {
             datacenter: minter_datacenter,
             result: Ok(()),
         }];
-        let encoded = minted.encode();
+        // Encoded once, the `Put` frame too, for every replica.
+        let write = Arc::new(ReplicaWrite::new(&self.transport, key, minted.encode())?);
+        let key = &write.key;
         let fallbacks = Arc::new(Fallbacks::new(
-            &key,
+            key,
             replicas.iter().map(|(node, _)| node.clone()).collect(),
             self.scaling.snapshot(),
         ));
@@ -448,27 +450,13 @@ impl Coordinator {
         // Replicas that could not mint are known unreachable: straight to a fallback.
         for failure in failures {
             let error = failure.result.err();
-            calls.push(self.put_call(
-                failure.node,
-                failure.datacenter,
-                &key,
-                &encoded,
-                &fallbacks,
-                error,
-            ));
+            calls.push(self.put_call(failure.node, failure.datacenter, &write, &fallbacks, error));
         }
         for (node, datacenter) in &replicas {
             if *node == minter || failed.contains(node) {
                 continue;
             }
-            calls.push(self.put_call(
-                node.clone(),
-                datacenter.clone(),
-                &key,
-                &encoded,
-                &fallbacks,
-                None,
-            ));
+            calls.push(self.put_call(node.clone(), datacenter.clone(), &write, &fallbacks, None));
         }
         self.gather_writes(calls, received, &need).await
     }
@@ -538,13 +526,12 @@ impl Coordinator {
         &self,
         node: NodeId,
         datacenter: String,
-        key: &[u8],
-        encoded: &[u8],
+        write: &Arc<ReplicaWrite>,
         fallbacks: &Arc<Fallbacks>,
         failed: Option<Error>,
     ) -> calls::Call<()> {
         let (handoff, transport) = (Arc::clone(&self.handoff), Arc::clone(&self.transport));
-        let (key, encoded, fallbacks) = (key.to_vec(), encoded.to_vec(), Arc::clone(fallbacks));
+        let (write, fallbacks) = (Arc::clone(write), Arc::clone(fallbacks));
         let timeout = self.timeout;
         Box::pin(async move {
             let result = handoff
@@ -553,8 +540,7 @@ impl Coordinator {
                     timeout,
                     node.clone(),
                     &datacenter,
-                    key,
-                    encoded,
+                    &write,
                     &fallbacks,
                     failed,
                 )

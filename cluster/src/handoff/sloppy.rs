@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-use crate::net::transport::PeerTransport;
+use crate::net::transport::{EncodedRequest, PeerTransport};
 use crate::net::Clock;
 use crate::protocol::peer::PeerMessage;
 use crate::ring::{NodeId, Replication};
@@ -100,6 +100,30 @@ impl Fallbacks {
 
 /// The gossip failure detector's verdict on a node: `true` when it holds it Down.
 pub type FailureDetector = Arc<dyn Fn(&NodeId) -> bool + Send + Sync>;
+
+/// One write as every replica gets it: the key, the version as an encoded set, and the
+/// `Put` frame encoded once for all of them (each call sets its own request id).
+#[derive(Debug)]
+pub struct ReplicaWrite {
+    /// The key written.
+    pub key: Vec<u8>,
+    /// The new version, as an encoded sibling set.
+    pub siblings: Vec<u8>,
+    put: EncodedRequest,
+}
+
+impl ReplicaWrite {
+    /// Encodes the `Put` of `siblings` for `key` once; fails if the frame would exceed
+    /// the transport's frame limit.
+    pub fn new(transport: &PeerTransport, key: Vec<u8>, siblings: Vec<u8>) -> Result<Self> {
+        let message = PeerMessage::Put { key, siblings };
+        let put = transport.encode_request(&message)?;
+        let PeerMessage::Put { key, siblings } = message else {
+            unreachable!("built as a Put above")
+        };
+        Ok(ReplicaWrite { key, siblings, put })
+    }
+}
 
 /// Sloppy-quorum state shared by a node's coordinator and its hint delivery task.
 ///
@@ -242,7 +266,7 @@ impl Handoff {
         }
     }
 
-    /// Sends one write's `siblings` for `key` to replica `node` (in `datacenter`); in
+    /// Sends one write (its `siblings` for `key`) to replica `node` (in `datacenter`); in
     /// sloppy mode, if it is unreachable (or `failed` already says so), to a fallback
     /// with a hint. `Ok` means a node that counts toward W has it durably.
     #[allow(clippy::too_many_arguments)]
@@ -252,19 +276,18 @@ impl Handoff {
         timeout: Duration,
         node: NodeId,
         datacenter: &str,
-        key: Vec<u8>,
-        siblings: Vec<u8>,
+        write: &ReplicaWrite,
         fallbacks: &Fallbacks,
         failed: Option<Error>,
     ) -> Result<()> {
         let started = Instant::now();
+        let (key, siblings) = (&write.key, &write.siblings);
         if self.mode == HandoffMode::Strict {
             if let Some(error) = failed {
                 return Err(error);
             }
-            let message = PeerMessage::Put { key, siblings };
             return transport
-                .call(&node, message, timeout)
+                .call_encoded(&node, &write.put, timeout)
                 .await
                 .and_then(expect_ack);
         }
@@ -279,10 +302,7 @@ impl Handoff {
                     "marked down by a recent failure".to_string()
                 }
             }
-            None => match self
-                .direct_put(transport, &node, &key, &siblings, timeout / 2)
-                .await
-            {
+            None => match self.direct_put(transport, &node, write, timeout / 2).await {
                 // Half the budget for the replica itself, so a fallback still has time.
                 Ok(()) => return Ok(()),
                 Err(error) if is_unreachable(&error) => error.to_string(),
@@ -297,7 +317,7 @@ impl Handoff {
             };
             let remaining = timeout.saturating_sub(started.elapsed());
             match self
-                .hinted_put(transport, &fallback, &node, &key, &siblings, remaining)
+                .hinted_put(transport, &fallback, &node, key, siblings, remaining)
                 .await
             {
                 Ok(()) => {
@@ -315,10 +335,7 @@ impl Handoff {
         // Skipped as down but no fallback took the write: the replica may be back.
         if !tried_direct {
             let remaining = timeout.saturating_sub(started.elapsed());
-            match self
-                .direct_put(transport, &node, &key, &siblings, remaining)
-                .await
-            {
+            match self.direct_put(transport, &node, write, remaining).await {
                 Ok(()) => return Ok(()),
                 Err(error) if !is_unreachable(&error) => return Err(error),
                 Err(_) => {}
@@ -334,16 +351,11 @@ impl Handoff {
         &self,
         transport: &PeerTransport,
         node: &NodeId,
-        key: &[u8],
-        siblings: &[u8],
+        write: &ReplicaWrite,
         timeout: Duration,
     ) -> Result<()> {
-        let message = PeerMessage::Put {
-            key: key.to_vec(),
-            siblings: siblings.to_vec(),
-        };
         transport
-            .call(node, message, timeout)
+            .call_encoded(node, &write.put, timeout)
             .await
             .and_then(expect_ack)?;
         self.mark_up(node);

@@ -51,7 +51,9 @@ pub use config::TransportConfig;
 use outbound::{Outgoing, Writer};
 
 use super::{Endpoint, LinkEmulator, MessageKind, Verdict};
-use crate::protocol::peer::{encode_frame, Frame, FrameKind, PeerMessage};
+use crate::protocol::peer::{
+    encode_frame, encode_message_frame, set_frame_request_id, Frame, FrameKind, PeerMessage,
+};
 use crate::ring::NodeId;
 use crate::{Error, Result};
 
@@ -90,6 +92,15 @@ pub trait InlineHandler: Send + Sync + 'static {
     fn commit(&self) -> Result<()>;
 }
 
+/// A request encoded once, for calls to several peers ([`PeerTransport::encode_request`]).
+#[derive(Clone, Debug)]
+pub struct EncodedRequest {
+    /// The frame, its request id set per call.
+    bytes: Vec<u8>,
+    kind: MessageKind,
+    bypasses_emulator: bool,
+}
+
 /// This node, as its peers and the link emulator see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalIdentity {
@@ -125,7 +136,7 @@ struct Shared {
     /// Set once, right after binding (see [`PeerTransport::set_inline_handler`]).
     inline: OnceLock<Arc<dyn InlineHandler>>,
     peers: Mutex<HashMap<NodeId, Peer>>,
-    pending: Mutex<HashMap<u64, Pending>>,
+    pending: Mutex<HashMap<u64, Pending, RequestIds>>,
     next_request_id: AtomicU64,
     next_sequence: AtomicU64,
     rng: Mutex<StdRng>,
@@ -147,6 +158,39 @@ struct Peer {
 struct Pending {
     peer: NodeId,
     reply: oneshot::Sender<Result<PeerMessage>>,
+}
+
+/// Hashes the pending calls' request ids: they are this node's own counter, so a
+/// multiplication spreads them well enough, without SipHash's cost on every call, reply
+/// and forgotten call.
+#[derive(Clone, Copy, Default)]
+struct RequestIds;
+
+impl std::hash::BuildHasher for RequestIds {
+    type Hasher = RequestIdHasher;
+
+    fn build_hasher(&self) -> RequestIdHasher {
+        RequestIdHasher(0)
+    }
+}
+
+struct RequestIdHasher(u64);
+
+impl std::hash::Hasher for RequestIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        // Fibonacci hashing: the high bits, which hashbrown uses for its tags, vary too.
+        self.0 = (self.0 ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section here leaves the maps valid.
@@ -190,7 +234,7 @@ impl PeerTransport {
             handler,
             inline: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::default()),
             next_request_id: AtomicU64::new(1),
             next_sequence: AtomicU64::new(0),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
@@ -286,6 +330,61 @@ impl PeerTransport {
     /// wait themselves (a quorum read waits for all its calls until one deadline): one
     /// timer fewer per message. The call is forgotten when the future is dropped.
     pub async fn call_unbounded(&self, to: &NodeId, message: PeerMessage) -> Result<PeerMessage> {
+        self.await_reply(to, |shared, request_id| {
+            shared.enqueue(to, FrameKind::Request, request_id, message)
+        })
+        .await
+    }
+
+    /// Encodes a request once for several calls ([`PeerTransport::call_encoded`]): a
+    /// write's `Put` carries the same bytes to every replica. Fails as a call would when
+    /// the frame exceeds `frame_size_bytes_max`.
+    pub fn encode_request(&self, message: &PeerMessage) -> Result<EncodedRequest> {
+        Ok(EncodedRequest {
+            bytes: encode_message_frame(
+                FrameKind::Request,
+                0,
+                message,
+                self.shared.config.frame_size_bytes_max,
+            )?,
+            kind: MessageKind::of(message),
+            bypasses_emulator: message.bypasses_link_emulator(),
+        })
+    }
+
+    /// [`PeerTransport::call`] of a request encoded beforehand: the same verdict from the
+    /// link emulator, queue and timeout; only the encoding is skipped.
+    pub async fn call_encoded(
+        &self,
+        to: &NodeId,
+        request: &EncodedRequest,
+        timeout: Duration,
+    ) -> Result<PeerMessage> {
+        let call = self.await_reply(to, |shared, request_id| {
+            let mut bytes = request.bytes.clone();
+            set_frame_request_id(&mut bytes, request_id);
+            shared.enqueue_bytes(
+                to,
+                request_id,
+                bytes,
+                request.kind,
+                request.bypasses_emulator,
+            )
+        });
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::PeerTimeout {
+                peer: to.to_string(),
+                after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    async fn await_reply(
+        &self,
+        to: &NodeId,
+        enqueue: impl FnOnce(&Shared, u64) -> Result<()>,
+    ) -> Result<PeerMessage> {
         let request_id = self.shared.next_request_id.fetch_add(1, Ordering::Relaxed);
         let (reply, receiver) = oneshot::channel();
         let pending = Pending {
@@ -298,8 +397,7 @@ impl PeerTransport {
             shared: &self.shared,
             request_id,
         };
-        self.shared
-            .enqueue(to, FrameKind::Request, request_id, message)?;
+        enqueue(&self.shared, request_id)?;
         match receiver.await {
             Ok(result) => result,
             Err(_) => Err(Error::PeerUnavailable {
@@ -389,6 +487,18 @@ impl Shared {
             message,
         };
         let bytes = encode_frame(&frame, self.config.frame_size_bytes_max)?;
+        self.enqueue_bytes(to, request_id, bytes, message_kind, bypasses_emulator)
+    }
+
+    /// Draws an encoded frame's verdict and queues it for `to`.
+    fn enqueue_bytes(
+        &self,
+        to: &NodeId,
+        request_id: u64,
+        bytes: Vec<u8>,
+        message_kind: MessageKind,
+        bypasses_emulator: bool,
+    ) -> Result<()> {
         let peers = lock(&self.peers);
         let peer = peers.get(to).ok_or_else(|| Error::UnknownPeer {
             peer: to.to_string(),

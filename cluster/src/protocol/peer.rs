@@ -303,8 +303,23 @@ pub struct Frame {
 /// Encodes `frame`; fails if its payload would exceed `frame_size_bytes_max`, so a node never
 /// sends what its peer must refuse.
 pub fn encode_frame(frame: &Frame, frame_size_bytes_max: usize) -> Result<Vec<u8>> {
+    encode_message_frame(
+        frame.kind,
+        frame.request_id,
+        &frame.message,
+        frame_size_bytes_max,
+    )
+}
+
+/// [`encode_frame`] of a borrowed message.
+pub fn encode_message_frame(
+    kind: FrameKind,
+    request_id: u64,
+    message: &PeerMessage,
+    frame_size_bytes_max: usize,
+) -> Result<Vec<u8>> {
     let mut bytes = vec![0; HEADER_SIZE_BYTES];
-    payload::encode(&frame.message, &mut bytes);
+    payload::encode(message, &mut bytes);
     let payload_length = bytes.len() - HEADER_SIZE_BYTES;
     let limit = frame_size_bytes_max.min(u32::MAX as usize);
     if payload_length > limit {
@@ -317,11 +332,20 @@ pub fn encode_frame(frame: &Frame, frame_size_bytes_max: usize) -> Result<Vec<u8
     let checksum = crc32c::crc32c(&bytes[HEADER_SIZE_BYTES..]);
     bytes[0..2].copy_from_slice(&MAGIC.to_be_bytes());
     bytes[2] = FORMAT_VERSION;
-    bytes[3] = frame.kind.to_byte();
-    bytes[4..12].copy_from_slice(&frame.request_id.to_be_bytes());
+    bytes[3] = kind.to_byte();
+    bytes[4..12].copy_from_slice(&request_id.to_be_bytes());
     bytes[12..16].copy_from_slice(&(payload_length as u32).to_be_bytes());
     bytes[16..20].copy_from_slice(&checksum.to_be_bytes());
     Ok(bytes)
+}
+
+/// Writes `request_id` into the header of a frame `encode_frame` made (the checksum covers
+/// only the payload), so one encoding of a request goes to several peers, each call with an
+/// id of its own. Too short a buffer is left alone.
+pub fn set_frame_request_id(bytes: &mut [u8], request_id: u64) {
+    if let Some(field) = bytes.get_mut(4..12) {
+        field.copy_from_slice(&request_id.to_be_bytes());
+    }
 }
 
 /// Decodes the frame at the front of `buffer`: `Ok(None)` when more bytes are needed,

@@ -406,3 +406,22 @@ fn anti_entropy_messages_travel_in_frames_with_their_own_tags() {
         reply
     );
 }
+
+#[test]
+fn one_encoding_serves_several_request_ids() {
+    let message = PeerMessage::Put {
+        key: b"k".to_vec(),
+        siblings: vec![7; 100],
+    };
+    let mut bytes = encode_message_frame(FrameKind::Request, 0, &message, 1 << 20).unwrap();
+    set_frame_request_id(&mut bytes, 42);
+    let (frame, used) = decode_frame(&bytes, 1 << 20).unwrap().unwrap();
+    assert_eq!(used, bytes.len());
+    assert_eq!(frame.request_id, 42);
+    assert_eq!(frame.kind, FrameKind::Request);
+    assert_eq!(frame.message, message);
+    // Too short to hold a header: left alone, no panic.
+    let mut short = vec![1, 2, 3];
+    set_frame_request_id(&mut short, 9);
+    assert_eq!(short, [1, 2, 3]);
+}
