@@ -125,6 +125,16 @@ impl Writer {
                         while let Ok(outgoing) = queue.try_recv() {
                             scheduled.push(Reverse(outgoing));
                         }
+                        // Let the tasks already runnable go first: woken by the first
+                        // message, this task would run right after its sender (tokio's LIFO
+                        // slot) and write one frame per system call while the other client
+                        // connections' requests wait to be queued behind it. At redis-benchmark
+                        // -P 1 a coordinator wrote 0.8 peer frames per request, one `sendto`
+                        // each. With nothing else runnable this returns at once.
+                        tokio::task::yield_now().await;
+                        while let Ok(outgoing) = queue.try_recv() {
+                            scheduled.push(Reverse(outgoing));
+                        }
                         let now = Instant::now();
                         let due = scheduled.peek().is_some_and(|Reverse(next)| next.due <= now);
                         if due && (connection.is_some() || now >= self.next_attempt) {
