@@ -1,6 +1,6 @@
 //! The read path: which replicas a read asks, and how their replies meet R.
 
-use super::repair::{decode_reply, RawTagged, Tagged};
+use super::repair::{decode_from, decode_reply, RawTagged, Tagged};
 use super::*;
 
 impl Coordinator {
@@ -93,7 +93,7 @@ impl Coordinator {
         // and no repair unless a reply still to come differs.
         if replies.windows(2).all(|pair| pair[0].1 == pair[1].1) {
             let merged = match replies.first() {
-                Some((_, Some(bytes))) => Some(SiblingSet::decode(bytes)?),
+                Some((node, Some(bytes))) => Some(decode_from(node, bytes)?),
                 _ => None,
             };
             if calls.len() > 0 {

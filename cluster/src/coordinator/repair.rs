@@ -33,8 +33,14 @@ pub(super) type Tagged = (NodeId, Option<SiblingSet>);
 pub(super) type RawTagged = (NodeId, Option<Vec<u8>>);
 
 /// Decodes a raw reply.
+/// Decodes one replica's stored bytes; an error names the replica whose reply it was.
+pub(super) fn decode_from(node: &NodeId, bytes: &[u8]) -> Result<SiblingSet> {
+    SiblingSet::decode(bytes)
+        .map_err(|error| crate::Error::CorruptVersion(format!("read reply from {node}: {error}")))
+}
+
 pub(super) fn decode_reply((node, raw): RawTagged) -> Result<Tagged> {
-    let set = raw.map(|bytes| SiblingSet::decode(&bytes)).transpose()?;
+    let set = raw.map(|bytes| decode_from(&node, &bytes)).transpose()?;
     Ok((node, set))
 }
 
@@ -283,5 +289,15 @@ mod tests {
         assert!(!needs_repair(&agreeing, &config).unwrap());
         let empty: Vec<Tagged> = vec![(NodeId::new("n1"), None), (NodeId::new("n2"), None)];
         assert!(!needs_repair(&empty, &config).unwrap());
+    }
+
+    #[test]
+    fn an_undecodable_reply_is_an_error_naming_its_replica() {
+        let error = decode_reply((NodeId::new("n7"), Some(vec![0xff, 0x01, 0x02]))).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("n7"), "{text}");
+        assert!(text.contains("corrupt version data"), "{text}");
+        let (node, set) = decode_reply((NodeId::new("n2"), None)).unwrap();
+        assert_eq!((node, set), (NodeId::new("n2"), None));
     }
 }
