@@ -396,16 +396,7 @@ impl Coordinator {
         if need.met(&good_datacenters) {
             return Ok(good);
         }
-        Err(Error::QuorumFailed {
-            what,
-            needed: need.needed(),
-            got: need.got(&good_datacenters),
-            failures: if failures.is_empty() {
-                "no other failures".to_string()
-            } else {
-                failures.join("; ")
-            },
-        })
+        Err(need.failed(what, &good_datacenters, &failures))
     }
 
     async fn coordinate_write(
@@ -508,16 +499,7 @@ impl Coordinator {
                 }
             }
         }
-        Err(Error::QuorumFailed {
-            what: "write acknowledgements",
-            needed: need.needed(),
-            got: need.got(&good_datacenters),
-            failures: if failures.is_empty() {
-                "no other failures".to_string()
-            } else {
-                failures.join("; ")
-            },
-        })
+        Err(need.failed("write acknowledgements", &good_datacenters, &failures))
     }
 
     /// A write's `Put` to `node` (to a fallback with a hint if it is unreachable, in

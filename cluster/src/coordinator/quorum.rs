@@ -118,6 +118,21 @@ impl Need {
             .is_some_and(|&needed| so_far.iter().filter(|dc| *dc == datacenter).count() < needed)
     }
 
+    /// The error for a request that gathered only `answered` (their datacenters) of the
+    /// `what` it needed; `failures` says what each replica that did not count answered.
+    pub fn failed(&self, what: &'static str, answered: &[String], failures: &[String]) -> Error {
+        Error::QuorumFailed {
+            what,
+            needed: self.needed(),
+            got: self.got(answered),
+            failures: if failures.is_empty() {
+                "no other failures".to_string()
+            } else {
+                failures.join("; ")
+            },
+        }
+    }
+
     /// The answers needed, for error messages.
     pub fn needed(&self) -> usize {
         self.total.max(self.per_datacenter.values().sum())

@@ -144,14 +144,7 @@ impl SiblingSet {
             let clock = decode_clock_body(&mut reader)?;
             let timestamp_ms = reader.varint("timestamp")?;
             let writer = reader.string(0, "writer")?;
-            let value = match reader.byte("value tag")? {
-                VALUE_TAG_TOMBSTONE => None,
-                VALUE_TAG_PRESENT => {
-                    let length = reader.length(VALUE_BYTES_MAX, "value length")?;
-                    Some(reader.take(length, "value")?)
-                }
-                tag => return Err(reader.corrupt(&format!("unknown value tag {tag}"))),
-            };
+            let value = reader.value()?;
             let value = if copy {
                 value.map(<[u8]>::to_vec)
             } else {
@@ -337,14 +330,7 @@ pub fn latest_value(bytes: &[u8]) -> Result<Option<&[u8]>> {
         skip_clock_body(&mut reader)?;
         let timestamp_ms = reader.varint("timestamp")?;
         let writer = reader.name(0, "writer")?;
-        let value = match reader.byte("value tag")? {
-            VALUE_TAG_TOMBSTONE => None,
-            VALUE_TAG_PRESENT => {
-                let length = reader.length(VALUE_BYTES_MAX, "value length")?;
-                Some(reader.take(length, "value")?)
-            }
-            tag => return Err(reader.corrupt(&format!("unknown value tag {tag}"))),
-        };
+        let value = reader.value()?;
         if winner_order.is_none_or(|best| (timestamp_ms, writer) >= best) {
             winner_order = Some((timestamp_ms, writer));
             winner_value = value;
@@ -367,6 +353,19 @@ fn skip_clock_body(reader: &mut Reader<'_>) -> Result<()> {
 }
 
 impl<'a> Reader<'a> {
+    /// A version's value as stored: a tag, then for a present value its length and bytes
+    /// (not copied); `None` for a tombstone.
+    fn value(&mut self) -> Result<Option<&'a [u8]>> {
+        match self.byte("value tag")? {
+            VALUE_TAG_TOMBSTONE => Ok(None),
+            VALUE_TAG_PRESENT => {
+                let length = self.length(VALUE_BYTES_MAX, "value length")?;
+                Ok(Some(self.take(length, "value")?))
+            }
+            tag => Err(self.corrupt(&format!("unknown value tag {tag}"))),
+        }
+    }
+
     /// A string's bytes, checked to be UTF-8 but not copied.
     fn name(&mut self, minimum: usize, what: &str) -> Result<&'a [u8]> {
         let length = self.length(NODE_NAME_BYTES_MAX, what)?;
