@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of kvnode builds or settings, with redis-server as the reference,
+# in one run: each target serves its own data directory, and the redis-benchmark tests go
+# to the targets in turn (round after round), so machine load hits them alike. Prints,
+# per test and target, the server CPU microseconds per request (CPU seconds per million
+# requests, the steadier figure on a shared machine), context switches per request,
+# requests/s and p99 ms.
+#
+#   scripts/kvnode-side-by-side.sh "OLD/kvnode" "target/release/kvnode"
+#   scripts/kvnode-side-by-side.sh "target/release/kvnode --connection-threads 0" \
+#       "target/release/kvnode --connection-threads 1"
+#
+# Each argument is a kvnode command line (a binary and flags; `--config` is added).
+# Settings (environment): REQUESTS=200000 PIPELINES="1 16" TESTS="set get" ROUNDS=1
+# CLIENTS=50 VALUE_SIZE=1024 KEYSPACE=100000 BLOCK_CACHE_MB=256 MEMTABLE_MB=256 (as in
+# scripts/node-vs-redis.sh), SKIP_REDIS=1 leaves redis-server out, EXTRA_TOML adds lines to
+# each node's [engine] section.
+set -euo pipefail
+
+REQUESTS=${REQUESTS:-200000}
+PIPELINES=${PIPELINES:-"1 16"}
+TESTS=${TESTS:-"set get"}
+ROUNDS=${ROUNDS:-1}
+CLIENTS=${CLIENTS:-50}
+VALUE_SIZE=${VALUE_SIZE:-1024}
+KEYSPACE=${KEYSPACE:-100000}
+BLOCK_CACHE_MB=${BLOCK_CACHE_MB:-256}
+MEMTABLE_MB=${MEMTABLE_MB:-256}
+REDIS_PORT=${REDIS_PORT:-29481}
+NODE_BASE_PORT=${NODE_BASE_PORT:-29681}
+
+if [ $# -eq 0 ]; then
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+for tool in redis-benchmark redis-cli; do
+    command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install redis-tools)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/kvnode-sbs.XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+names=() ports=() servers=()
+if [ "${SKIP_REDIS:-0}" != 1 ]; then
+    command -v redis-server >/dev/null || { echo "redis-server is needed (or SKIP_REDIS=1)" >&2; exit 1; }
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$work" --appendonly yes \
+        --appendfsync everysec --save "" >"$work/redis.log" 2>&1 &
+    pids+=($!)
+    names+=(redis) ports+=("$REDIS_PORT") servers+=($!)
+fi
+index=0
+for command_line in "$@"; do
+    port=$((NODE_BASE_PORT + 2 * index))
+    cat >"$work/node$index.toml" <<EOF
+node_id = "solo"
+datacenter = "dc1"
+client_address = "127.0.0.1:$port"
+peer_address = "127.0.0.1:$((port + 1))"
+data_dir = "$work/node$index"
+[engine]
+block_cache_size_bytes = $((BLOCK_CACHE_MB << 20))
+memtable_size_bytes = $((MEMTABLE_MB << 20))
+${EXTRA_TOML:-}
+[engine.wal.sync]
+policy = "periodic"
+interval_ms = 1000
+EOF
+    # shellcheck disable=SC2086 # the command line is split into binary and flags on purpose
+    $command_line --config "$work/node$index.toml" >"$work/node$index.log" 2>&1 &
+    pids+=($!)
+    names+=("#$((index + 1)) $command_line") ports+=("$port") servers+=($!)
+    index=$((index + 1))
+done
+for i in "${!ports[@]}"; do
+    for _ in $(seq 1 300); do
+        redis-cli -p "${ports[$i]}" PING 2>/dev/null | grep -q PONG && continue 2
+        sleep 0.1
+    done
+    echo "${names[$i]} did not start:" >&2
+    tail -n 5 "$work"/*.log >&2
+    exit 1
+done
+
+clock_ticks=$(getconf CLK_TCK)
+# User + system CPU ticks of a process (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# Voluntary + involuntary context switches of every thread of a process.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
+
+printf '%-5s %-4s %9s %9s %12s %9s  %s\n' test P "cpu us" "ctxsw" "requests/s" "p99 ms" target
+for _ in $(seq 1 "$ROUNDS"); do
+    for pipeline in $PIPELINES; do
+        for test in $TESTS; do
+            for i in "${!ports[@]}"; do
+                pid=${servers[$i]}
+                cpu_before=$(cpu_ticks "$pid") switches_before=$(switches "$pid")
+                line=$(redis-benchmark -p "${ports[$i]}" -t "$test" -n "$REQUESTS" -c "$CLIENTS" \
+                    -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null | tail -n 1)
+                cpu_after=$(cpu_ticks "$pid") switches_after=$(switches "$pid")
+                awk -v d=$((cpu_after - cpu_before)) -v c=$((switches_after - switches_before)) \
+                    -v t="$clock_ticks" -v n="$REQUESTS" -v test="$test" -v p="$pipeline" \
+                    -v line="$line" -v name="${names[$i]}" 'BEGIN {
+                        split(line, f, "\",\""); gsub(/"/, "", f[2]); gsub(/"/, "", f[7]);
+                        printf "%-5s %-4s %9.2f %9.2f %12s %9s  %s\n", test, p, d / t * 1e6 / n,
+                            c / n, f[2], f[7], name }'
+            done
+        done
+    done
+done
