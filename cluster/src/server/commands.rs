@@ -63,9 +63,7 @@ async fn execute_request(
     output: &mut Vec<u8>,
 ) -> Result<Flow> {
     let backend = context.backend.as_ref();
-    let default_consistency = session
-        .consistency
-        .unwrap_or(context.config.default_consistency);
+    let default_consistency = session_consistency(context, session);
     let level = |requested: Option<Consistency>| requested.unwrap_or(default_consistency);
     match request {
         Request::Ping { message: None } => resp::write_simple_string(output, "PONG"),
@@ -245,17 +243,13 @@ pub async fn execute_concurrent(
     session: &Session,
     requests: Vec<Request>,
 ) -> Vec<Vec<u8>> {
-    let consistency = session
-        .consistency
-        .unwrap_or(context.config.default_consistency);
+    let consistency = session_consistency(context, session);
     let futures: Vec<_> = requests
         .into_iter()
         .map(|request| async move {
             let mut output = Vec::new();
-            if let Err(error) = execute_data(context, consistency, request, &mut output).await {
-                output.clear();
-                resp::write_error(&mut output, &command_error_text(&error));
-            }
+            let result = execute_data(context, consistency, request, &mut output).await;
+            reply_or_error(&mut output, 0, result);
             output
         })
         .collect();
@@ -270,11 +264,24 @@ pub async fn execute_one(
     request: Request,
     output: &mut Vec<u8>,
 ) {
-    let consistency = session
-        .consistency
-        .unwrap_or(context.config.default_consistency);
+    let consistency = session_consistency(context, session);
     let reply_start = output.len();
-    if let Err(error) = execute_data(context, consistency, request, output).await {
+    let result = execute_data(context, consistency, request, output).await;
+    reply_or_error(output, reply_start, result);
+}
+
+/// The consistency a session's data commands run at: its own (`CONSISTENCY`), else the
+/// node's default.
+fn session_consistency(context: &ServerContext, session: &Session) -> Consistency {
+    session
+        .consistency
+        .unwrap_or(context.config.default_consistency)
+}
+
+/// Leaves a data command's reply in `output` from `reply_start` on, or replaces whatever
+/// it wrote there with its error reply.
+fn reply_or_error(output: &mut Vec<u8>, reply_start: usize, result: Result<()>) {
+    if let Err(error) = result {
         output.truncate(reply_start);
         resp::write_error(output, &command_error_text(&error));
     }
@@ -314,9 +321,7 @@ pub fn execute_inline(
     request: Request,
     output: &mut Vec<u8>,
 ) {
-    let consistency = session
-        .consistency
-        .unwrap_or(context.config.default_consistency);
+    let consistency = session_consistency(context, session);
     let reply_start = output.len();
     let result = match request {
         Request::Get { key } => local.get_inline(&key, consistency, output),
@@ -328,10 +333,7 @@ pub fn execute_inline(
             other.name()
         ))),
     };
-    if let Err(error) = result {
-        output.truncate(reply_start);
-        resp::write_error(output, &command_error_text(&error));
-    }
+    reply_or_error(output, reply_start, result);
 }
 
 /// [`execute_inline`] for a GET or SET read in place ([`resp::DataFrame`]): `buffer` holds
@@ -344,9 +346,7 @@ pub fn execute_data_frame(
     frame: resp::DataFrame,
     output: &mut Vec<u8>,
 ) {
-    let consistency = session
-        .consistency
-        .unwrap_or(context.config.default_consistency);
+    let consistency = session_consistency(context, session);
     let reply_start = output.len();
     let result = match frame {
         resp::DataFrame::Get { key } => local.get_inline(&buffer[key], consistency, output),
@@ -357,10 +357,7 @@ pub fn execute_data_frame(
                 .map(|()| resp::write_ok(output))
         }
     };
-    if let Err(error) = result {
-        output.truncate(reply_start);
-        resp::write_error(output, &command_error_text(&error));
-    }
+    reply_or_error(output, reply_start, result);
 }
 
 /// GET and SET: the commands of a benchmark's hot path.
