@@ -34,7 +34,7 @@ fn after_a_join_trees_follow_the_new_ring_and_rounds_repair_over_it() {
     let directory = tempfile::tempdir().unwrap();
     // Rounds only on demand, so the test sees what one round does.
     let spec = spec(directory.path(), 1, 4, 0);
-    let mut cluster = LocalCluster::start_with_spares(&spec, 1).expect("three nodes start");
+    let mut cluster = LocalCluster::start_holding_back(&spec, 1).expect("three nodes start");
     let address = cluster.client_addresses();
     let n4 = cluster.nodes()[3].config.clone();
 

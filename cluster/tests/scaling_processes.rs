@@ -187,7 +187,7 @@ fn wait_for_member_line(address: SocketAddr, start: &str) {
 fn a_node_joins_then_one_leaves_under_quorum_load() {
     let directory = tempfile::tempdir().unwrap();
     let spec = spec(directory.path(), 4);
-    let mut cluster = LocalCluster::start_with_spares(&spec, 1).expect("three nodes start");
+    let mut cluster = LocalCluster::start_holding_back(&spec, 1).expect("three nodes start");
     let address = cluster.client_addresses();
     let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
     let load = Load::default();

@@ -117,14 +117,15 @@ pub struct LocalCluster {
 impl LocalCluster {
     /// Writes every node's configuration, starts them all and waits for each ready line.
     pub fn start(spec: &ClusterSpec) -> Result<LocalCluster> {
-        LocalCluster::start_with_spares(spec, 0)
+        LocalCluster::start_holding_back(spec, 0)
     }
 
-    /// Like [`LocalCluster::start`], but the last `spares` nodes of the layout are left
-    /// out of the others' member list and not started: each is configured to join
+    /// Like [`LocalCluster::start`], but the last `spares` nodes of the layout itself are
+    /// held back (unlike [`LocalCluster::start_with_spare_nodes`], which adds spares beyond
+    /// the layout): left out of the others' member list and not started: each is configured to join
     /// (`joining = true`, its members the running ones and itself), to be started with
     /// [`LocalCluster::start_node`] and added with `CLUSTER.JOIN` (see [`crate::scaling`]).
-    pub fn start_with_spares(spec: &ClusterSpec, spares: usize) -> Result<LocalCluster> {
+    pub fn start_holding_back(spec: &ClusterSpec, spares: usize) -> Result<LocalCluster> {
         let layout = spec.layout();
         let count = layout.node_count()?;
         let mut configs = layout.node_configs(&address_block(count)?)?;
