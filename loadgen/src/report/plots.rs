@@ -237,10 +237,22 @@ impl LineChart {
                 }
             }
         }
-        for (x, what) in &self.events {
-            let Some(x) = transform(self.x_log, *x) else {
-                continue;
-            };
+        let events: Vec<(f64, &String)> = self
+            .events
+            .iter()
+            .filter_map(|(x, what)| Some((transform(self.x_log, *x)?, what)))
+            .collect();
+        // Labels of events close together go on rows below each other rather than on top
+        // of each other: widths estimated from the character count, in x units.
+        let plot_width_px = f64::from(chart.plotting_area().dim_in_pixel().0.max(1));
+        let x_per_px = (x1 - x0) / plot_width_px;
+        let starts: Vec<f64> = events.iter().map(|(x, _)| *x).collect();
+        let widths: Vec<f64> = events
+            .iter()
+            .map(|(_, what)| (what.chars().count() as f64 * EVENT_CHAR_PX + 6.0) * x_per_px)
+            .collect();
+        let rows = label_rows(&starts, &widths, EVENT_LABEL_ROWS);
+        for ((x, what), row) in events.into_iter().zip(rows) {
             chart
                 .draw_series(LineSeries::new(
                     vec![(x, y0), (x, y1)],
@@ -250,7 +262,7 @@ impl LineChart {
             chart
                 .draw_series(std::iter::once(Text::new(
                     what.clone(),
-                    (x, y1 - (y1 - y0) * 0.04),
+                    (x, y1 - (y1 - y0) * (0.04 + 0.05 * row as f64)),
                     (FONT, 12).into_font().color(&RED),
                 )))
                 .map_err(text)?;
@@ -298,8 +310,56 @@ impl LineChart {
     }
 }
 
+/// Average width of a character of the 12-pixel event labels (DejaVu Sans), in pixels.
+const EVENT_CHAR_PX: f64 = 7.0;
+
+/// Rows of event labels before they are reused.
+const EVENT_LABEL_ROWS: usize = 4;
+
+/// The row (0 = top) of each event label, so that labels starting at `starts` with
+/// `widths` (same units) do not overlap: taken left to right, each label goes on the first
+/// row whose last label ends before it starts; when every one of `max_rows` rows is taken
+/// there, on the row that frees up first.
+fn label_rows(starts: &[f64], widths: &[f64], max_rows: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..starts.len()).collect();
+    order.sort_by(|&a, &b| starts[a].total_cmp(&starts[b]));
+    let mut row_ends: Vec<f64> = Vec::new();
+    let mut rows = vec![0; starts.len()];
+    for index in order {
+        let start = starts[index];
+        let row = match row_ends.iter().position(|&end| end <= start) {
+            Some(row) => row,
+            None if row_ends.len() < max_rows.max(1) => {
+                row_ends.push(f64::NEG_INFINITY);
+                row_ends.len() - 1
+            }
+            None => (0..row_ends.len())
+                .min_by(|&a, &b| row_ends[a].total_cmp(&row_ends[b]))
+                .unwrap_or(0),
+        };
+        row_ends[row] = start + widths[index];
+        rows[index] = row;
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
+    use super::label_rows;
+
+    #[test]
+    fn event_labels_close_together_go_on_separate_rows() {
+        // Three labels each 1.0 wide starting 0.1 apart: three rows.
+        assert_eq!(label_rows(&[1.0, 1.1, 1.2], &[1.0; 3], 4), vec![0, 1, 2]);
+        // Far apart: all on the top row, in any input order.
+        assert_eq!(label_rows(&[9.0, 1.0, 5.0], &[1.0; 3], 4), vec![0, 0, 0]);
+        // The top row is reused once its label has ended.
+        assert_eq!(label_rows(&[0.0, 0.5, 2.0], &[1.0; 3], 4), vec![0, 1, 0]);
+        // More overlapping labels than rows: the row that frees up first is reused.
+        assert_eq!(label_rows(&[0.0, 0.1, 0.2], &[1.0; 3], 2), vec![0, 1, 0]);
+        assert!(label_rows(&[], &[], 4).is_empty());
+    }
+
     use super::tick;
 
     #[test]
