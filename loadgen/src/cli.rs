@@ -82,6 +82,28 @@ pub const DEFAULT_RUN_ARGS: [&str; 12] = [
     "2",
 ];
 
+/// Calls `stop` once when Ctrl-C arrives, from a thread named `name` with its own small
+/// runtime. Without that thread (it could not start) Ctrl-C kills the process, which ends
+/// the run as partial anyway.
+fn on_ctrl_c(name: &str, stop: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop();
+                }
+            });
+        });
+    drop(spawned);
+}
+
 /// The command line of the default run: `kvbench sweep` over
 /// [`DEFAULT_SWEEP_CONSISTENCY`] into `results/defaults-<UTC time>/`, each cell
 /// `kvbench run` with workload A's properties as `-p` overrides, then [`DEFAULT_RUN_ARGS`].

@@ -330,22 +330,7 @@ fn finish(
 /// Sets `stop` on Ctrl-C (the running cell stops through its own handler).
 fn watch_ctrl_c(stop: &Arc<AtomicBool>) {
     let stop = Arc::clone(stop);
-    let spawned = std::thread::Builder::new()
-        .name("sweep-ctrl-c".to_string())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    stop.store(true, Ordering::SeqCst);
-                }
-            });
-        });
-    drop(spawned);
+    super::on_ctrl_c("sweep-ctrl-c", move || stop.store(true, Ordering::SeqCst));
 }
 
 #[cfg(test)]

@@ -512,21 +512,5 @@ fn progress_bar(phase: Phase, workload: &CoreWorkloadConfig) -> Option<ProgressB
 /// Ctrl-C asks the run to stop; the run then ends as partial.
 fn stop_on_ctrl_c(control: &RunControl) {
     let control = control.clone();
-    let spawned = std::thread::Builder::new()
-        .name("ctrl-c".to_string())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    control.request_stop();
-                }
-            });
-        });
-    // Without the thread Ctrl-C kills the process, which is a partial run anyway.
-    drop(spawned);
+    super::on_ctrl_c("ctrl-c", move || control.request_stop());
 }
