@@ -301,18 +301,14 @@ fn read_batch(address: SocketAddr, keys: &[Vec<u8>]) -> std::result::Result<Batc
             replies.push(versions_of(value));
             continue;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("no reply from {address} within {REPLY_TIMEOUT:?}"));
-        }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|error| error.to_string())?;
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(format!("{address} closed the connection")),
-            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
-            Err(error) => return Err(format!("read from {address}: {error}")),
-        }
+        read_more(
+            &mut stream,
+            address,
+            deadline,
+            REPLY_TIMEOUT,
+            &mut buffer,
+            &mut chunk,
+        )?;
     }
     Ok(replies)
 }
@@ -342,18 +338,41 @@ pub(crate) fn command_text(
                 other => Ok(flatten(&other)),
             });
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("no reply from {address} within {timeout:?}"));
+        read_more(
+            &mut stream,
+            address,
+            deadline,
+            timeout,
+            &mut buffer,
+            &mut chunk,
+        )?;
+    }
+}
+
+/// Appends what one read of `stream` brings to `buffer` (through `chunk`), waiting until
+/// `deadline` at the most (`timeout` is the whole wait, for the error).
+fn read_more(
+    stream: &mut TcpStream,
+    address: SocketAddr,
+    deadline: Instant,
+    timeout: Duration,
+    buffer: &mut Vec<u8>,
+    chunk: &mut [u8],
+) -> std::result::Result<(), String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(format!("no reply from {address} within {timeout:?}"));
+    }
+    stream
+        .set_read_timeout(Some(left))
+        .map_err(|error| error.to_string())?;
+    match stream.read(chunk) {
+        Ok(0) => Err(format!("{address} closed the connection")),
+        Ok(read) => {
+            buffer.extend_from_slice(&chunk[..read]);
+            Ok(())
         }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|error| error.to_string())?;
-        match stream.read(&mut chunk) {
-            Ok(0) => return Err(format!("{address} closed the connection")),
-            Ok(read) => buffer.extend_from_slice(&chunk[..read]),
-            Err(error) => return Err(format!("read from {address}: {error}")),
-        }
+        Err(error) => Err(format!("read from {address}: {error}")),
     }
 }
 
