@@ -13,8 +13,10 @@
 # Each argument is a kvnode command line (a binary and flags; `--config` is added).
 # Settings (environment): REQUESTS=200000 PIPELINES="1 16" TESTS="set get" ROUNDS=1
 # CLIENTS=50 VALUE_SIZE=1024 KEYSPACE=100000 BLOCK_CACHE_MB=256 MEMTABLE_MB=256 (as in
-# scripts/node-vs-redis.sh), SKIP_REDIS=1 leaves redis-server out, EXTRA_TOML adds lines to
-# each node's [engine] section.
+# scripts/node-vs-redis.sh), ROW_CACHE_MB (unset: the binary's default; set it only when
+# every target knows `row_cache_size_bytes`), SKIP_REDIS=1 leaves redis-server out,
+# EXTRA_TOML adds lines to each node's [engine] section, EXTRA_TOML_1, EXTRA_TOML_2, ... to
+# the first, second, ... node's only (e.g. EXTRA_TOML_2="row_cache_size_bytes = 0").
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-200000}
@@ -30,7 +32,7 @@ REDIS_PORT=${REDIS_PORT:-29481}
 NODE_BASE_PORT=${NODE_BASE_PORT:-29681}
 
 if [ $# -eq 0 ]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 for tool in redis-benchmark redis-cli; do
@@ -57,6 +59,7 @@ fi
 index=0
 for command_line in "$@"; do
     port=$((NODE_BASE_PORT + 2 * index))
+    extra_toml=EXTRA_TOML_$((index + 1))
     cat >"$work/node$index.toml" <<EOF
 node_id = "solo"
 datacenter = "dc1"
@@ -66,7 +69,9 @@ data_dir = "$work/node$index"
 [engine]
 block_cache_size_bytes = $((BLOCK_CACHE_MB << 20))
 memtable_size_bytes = $((MEMTABLE_MB << 20))
+${ROW_CACHE_MB:+row_cache_size_bytes = $((ROW_CACHE_MB << 20))}
 ${EXTRA_TOML:-}
+${!extra_toml:-}
 [engine.wal.sync]
 policy = "periodic"
 interval_ms = 1000

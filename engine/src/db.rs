@@ -17,6 +17,7 @@ pub use batch::{Operation, WriteBatch};
 use crate::iter::{EntryIterator, MergingIterator, RunIterator};
 use crate::manifest::ManifestState;
 use crate::memtable::Memtable;
+use crate::rowcache::{KeyHash, Row, RowCache};
 use crate::sstable::{BlockCache, Table};
 use crate::wal::{RecoveryReport, Wal};
 use crate::{Error, Options, Result, SequenceNumber, Value, ValueKind};
@@ -49,6 +50,12 @@ pub struct Stats {
     pub frozen_memtable_bytes: usize,
     /// Bytes held by the block cache.
     pub block_cache_bytes: usize,
+    /// Bytes held by the row cache (0 when it is off).
+    pub row_cache_bytes: usize,
+    /// Point reads that missed the memtables and found their key in the row cache.
+    pub row_cache_hits: u64,
+    /// Point reads that missed the memtables and the row cache (and so read the tables).
+    pub row_cache_misses: u64,
     /// Memtables flushed since open.
     pub flushes: u64,
     /// Compactions finished since open.
@@ -107,6 +114,8 @@ struct Inner {
     options: Options,
     wal: Option<Wal>,
     cache: Option<Arc<BlockCache>>,
+    /// The row cache, when `row_cache_size_bytes` is not 0.
+    row_cache: Option<RowCache>,
     next_seq: AtomicU64,
     write_gate: RwLock<()>,
     state: RwLock<Arc<ReadState>>,
@@ -246,22 +255,12 @@ impl Db {
 
     /// Reads `key`: `None` if absent or deleted.
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.inner.check_key(key)?;
-        let state = self.inner.read_state();
-        let found = match state.active.get(key) {
-            Some(entry) => Some(entry),
-            None => match state.frozen.as_ref().and_then(|frozen| frozen.get(key)) {
-                Some(entry) => Some(entry),
-                None => get_from_tables(&state.tables, key)?,
-            },
-        };
-        Ok(found.and_then(|entry| match entry.kind {
-            ValueKind::Put => Some(Value {
-                meta: entry.meta,
-                value: entry.value,
-            }),
-            ValueKind::Delete => None,
-        }))
+        self.get_with(key, |found| {
+            found.map(|(meta, value)| Value {
+                meta: meta.to_vec(),
+                value: value.to_vec(),
+            })
+        })
     }
 
     /// Reads `key` like [`Db::get`], but lends the value to `read` instead of copying it
@@ -274,6 +273,12 @@ impl Db {
         read: impl FnOnce(Option<(&[u8], &[u8])>) -> T,
     ) -> Result<T> {
         self.inner.check_key(key)?;
+        // Noted before the read state is taken: see `rowcache` on why.
+        let read_epoch = self
+            .inner
+            .row_cache
+            .as_ref()
+            .map_or(0, RowCache::read_epoch);
         let state = self.inner.read_state();
         let mut read = Some(read);
         let mut deliver = |kind: ValueKind, meta: &[u8], value: &[u8]| {
@@ -292,10 +297,12 @@ impl Db {
                 return Ok(found);
             }
         }
-        Ok(match get_from_tables(&state.tables, key)? {
-            Some(entry) => deliver(entry.kind, &entry.meta, &entry.value),
-            None => deliver(ValueKind::Delete, &[], &[]),
-        })
+        Ok(
+            match self.inner.get_beyond_memtables(&state, key, read_epoch)? {
+                Some(row) => deliver(row.kind(), row.meta(), row.value()),
+                None => deliver(ValueKind::Delete, &[], &[]),
+            },
+        )
     }
 
     /// Up to `limit` live keys in order, from `start` (inclusive) to `end` (exclusive, or
@@ -352,6 +359,11 @@ impl Db {
     pub fn stats(&self) -> Stats {
         let state = self.inner.read_state();
         let counters = &self.inner.counters;
+        let (row_cache_hits, row_cache_misses) = self
+            .inner
+            .row_cache
+            .as_ref()
+            .map_or((0, 0), RowCache::hits_and_misses);
         Stats {
             tables: state.tables.len(),
             runs: runs(&state.tables).count(),
@@ -363,6 +375,9 @@ impl Db {
             memtable_bytes: state.active.size_bytes(),
             frozen_memtable_bytes: state.frozen.as_ref().map_or(0, |f| f.size_bytes()),
             block_cache_bytes: self.inner.cache.as_ref().map_or(0, |c| c.size_bytes()),
+            row_cache_bytes: self.inner.row_cache.as_ref().map_or(0, |c| c.size_bytes()),
+            row_cache_hits,
+            row_cache_misses,
             flushes: counters.flushes.load(Ordering::Relaxed),
             compactions: counters.compactions.load(Ordering::Relaxed),
             compaction_bytes_read: counters.compaction_bytes_read.load(Ordering::Relaxed),
@@ -446,6 +461,38 @@ fn get_from_tables(tables: &[RunTable], key: &[u8]) -> Result<Option<crate::Entr
 }
 
 impl Inner {
+    /// The newest version of `key` outside the memtables of `state`: from the row cache,
+    /// else from the tables of `state` (then cached, unless a flush began after
+    /// `read_epoch`, noted before `state` was taken). Tombstones included.
+    fn get_beyond_memtables(
+        &self,
+        state: &ReadState,
+        key: &[u8],
+        read_epoch: u64,
+    ) -> Result<Option<Arc<Row>>> {
+        let row_of = |entry: crate::Entry| {
+            Arc::new(Row::new(
+                entry.key,
+                entry.seq,
+                entry.kind,
+                entry.meta,
+                entry.value,
+            ))
+        };
+        let Some(cache) = &self.row_cache else {
+            return Ok(get_from_tables(&state.tables, key)?.map(row_of));
+        };
+        let hash = KeyHash::of(key);
+        if let Some(row) = cache.get(hash, key) {
+            return Ok(Some(row));
+        }
+        let found = get_from_tables(&state.tables, key)?.map(row_of);
+        if let Some(row) = &found {
+            cache.insert_read(hash, row, read_epoch);
+        }
+        Ok(found)
+    }
+
     fn read_state(&self) -> Arc<ReadState> {
         Arc::clone(&self.state.read())
     }

@@ -19,6 +19,7 @@ pub mod iter;
 pub mod manifest;
 pub mod memtable;
 pub mod options;
+pub mod rowcache;
 pub mod sstable;
 pub mod types;
 pub mod wal;

@@ -197,6 +197,9 @@ impl Default for CompactionOptions {
     }
 }
 
+/// Smallest row cache accepted (0 aside): below it, its shards hold almost nothing.
+pub const ROW_CACHE_BYTES_MIN: usize = 64 * 1024;
+
 /// Options of the whole engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -212,6 +215,13 @@ pub struct Options {
     pub memtable_size_bytes: usize,
     /// Capacity of the cache of decompressed data blocks, in bytes (0 disables it).
     pub block_cache_size_bytes: usize,
+    /// Capacity of the row cache, in bytes: the newest version of recently read or flushed
+    /// keys, consulted by point reads after the memtables and before the tables (see
+    /// `engine::rowcache`). 0 disables it; otherwise at least 64 KiB. Each row is charged its
+    /// key, metadata and value plus about 160 bytes. Default 32 MiB: every kvnode read is a
+    /// point read, and a flush fills the cache with the keys it flushed, so reads of
+    /// recently written keys keep memtable speed after the flush.
+    pub row_cache_size_bytes: usize,
     /// Budget on the process's file-backed resident memory, in bytes: table pages read
     /// through mmap stay mapped until it is exceeded, then tables drop their mapped pages
     /// (the data stays in the page cache). Keeps resident memory flat however large the
@@ -233,6 +243,7 @@ impl Default for Options {
             compaction: CompactionOptions::default(),
             memtable_size_bytes: 64 << 20,
             block_cache_size_bytes: 32 << 20,
+            row_cache_size_bytes: 32 << 20,
             table_mapped_bytes_max: 64 << 20,
             key_size_bytes_max: 1024,
             value_size_bytes_max: 10 * 1024,
@@ -279,6 +290,15 @@ impl Options {
             if !(-7..=22).contains(&level) {
                 return bad("table.flush_zstd_level", "zstd level must be in -7..=22");
             }
+        }
+        if self.row_cache_size_bytes != 0 && self.row_cache_size_bytes < ROW_CACHE_BYTES_MIN {
+            return bad(
+                "row_cache_size_bytes",
+                &format!(
+                    "must be 0 (off) or at least {ROW_CACHE_BYTES_MIN} (got {})",
+                    self.row_cache_size_bytes
+                ),
+            );
         }
         if self.key_size_bytes_max == 0 || self.key_size_bytes_max > (1 << 16) {
             return bad("key_size_bytes_max", "must be between 1 and 65536");

@@ -126,6 +126,16 @@ fn flush_frozen(inner: &Inner) -> Result<()> {
         inner.cache.clone(),
         inner.options.table.data_block_read,
     )?);
+    // Before the read state drops the memtable: from then on the cache must hold no row
+    // older than the memtable's (see `rowcache`).
+    if let Some(cache) = &inner.row_cache {
+        cache.begin_flush();
+        let mut budget = cache.capacity_bytes();
+        frozen.for_each(|key, seq, kind, meta, value| {
+            cache.flush_row((key, seq, kind, meta, value), &mut budget);
+            Ok(())
+        })?;
+    }
     {
         let mut manifest_state = inner.manifest.lock();
         let mut next = manifest_state.clone();

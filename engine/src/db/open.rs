@@ -4,6 +4,7 @@
 use super::{batch, Counters, Inner, ReadState, RunTable};
 use crate::manifest::{self, ManifestState};
 use crate::memtable::Memtable;
+use crate::rowcache::RowCache;
 use crate::sstable::{BlockCache, Table};
 use crate::wal::{RecoveryReport, Wal};
 use crate::{DataBlockRead, Error, Options, Result};
@@ -68,11 +69,15 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
         (None, RecoveryReport::default())
     };
 
+    // Empty at open: recovery replays the log into the memtable, which reads check first.
+    let row_cache =
+        (options.row_cache_size_bytes > 0).then(|| RowCache::new(options.row_cache_size_bytes));
     Ok(Inner {
         dir: dir.to_path_buf(),
         options,
         wal,
         cache,
+        row_cache,
         next_seq: AtomicU64::new(last_seq + 1),
         write_gate: RwLock::new(()),
         state: RwLock::new(Arc::new(ReadState {

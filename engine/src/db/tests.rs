@@ -281,3 +281,54 @@ fn a_tiny_log_bound_is_refused_naming_the_field() {
         4 * defaults.memtable_size_bytes as u64
     );
 }
+
+/// The race the flush epoch guards against, played step by step: a read takes its state,
+/// a flush writes a newer version of the key and the cache then evicts it, and only then
+/// does the read, from its older state's tables, go to insert the old version. Without the
+/// guard the old version would be cached and served.
+#[test]
+fn a_read_begun_before_a_flush_does_not_cache_what_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        // Shards of 2 KiB: one 1500-byte row each, so any other row in the shard evicts it.
+        row_cache_size_bytes: 64 << 10,
+        ..options()
+    };
+    let db = Db::open(dir.path(), options).unwrap();
+    let inner = &db.inner;
+    let cache = inner.row_cache.as_ref().unwrap();
+    let target = b"target".as_slice();
+    db.put(target, &[1; 1500]).unwrap();
+    db.flush().unwrap();
+
+    // The slow reader: notes the epoch and takes the state, then stalls.
+    let read_epoch = cache.read_epoch();
+    let old_state = inner.read_state();
+
+    db.put(target, &[2; 1500]).unwrap();
+    db.flush().unwrap();
+    let hash = KeyHash::of(target);
+    assert_eq!(cache.get(hash, target).unwrap().value(), &[2; 1500]);
+    // Other rows evict it: 200 of them over 32 shards.
+    for number in 0..200 {
+        db.put(&key(number), &[3; 1500]).unwrap();
+    }
+    db.flush().unwrap();
+    assert!(
+        cache.get(hash, target).is_none(),
+        "the target must be evicted"
+    );
+
+    // The reader resumes: finds the old version in its state's tables.
+    let found = inner
+        .get_beyond_memtables(&old_state, target, read_epoch)
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.value(), &[1; 1500], "the reader sees its own state");
+    drop(old_state);
+    assert_eq!(db.get(target).unwrap().unwrap().value, vec![2; 1500]);
+    assert!(
+        cache.get(hash, target).is_some(),
+        "a fresh read caches it again"
+    );
+}
