@@ -15,7 +15,10 @@
 //!
 //! The new version then goes as `Put` (a one-version encoded set, which replicas fold in
 //! with [`LocalStore::apply`]) to every other replica in parallel; the client is answered
-//! once the acknowledgements meet W. Puts still in flight then complete in the background.
+//! once the acknowledgements meet W. Puts still in flight then complete in the background:
+//! each is a transport call with a deadline (no task, future or timer of its own; the
+//! transport's sweep fails it when overdue) whose reply is handled where it is read, and a
+//! lost one goes to a fallback with a hint (`detach_puts`).
 //! Replicas acknowledge a `Put` only once its log record is written (see [`replica`]: one
 //! log write per batch of frames).
 //!
@@ -56,15 +59,16 @@ pub mod repair;
 pub mod replica;
 mod scan;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::antientropy::{AntiEntropy, AntiEntropyHandler};
 use crate::config::NodeConfig;
-use crate::handoff::sloppy::{FailureDetector, Fallbacks, ReplicaWrite};
-use crate::handoff::{Handoff, HandoffHandler, HintStore};
+use crate::handoff::sloppy::{is_unreachable, FailureDetector, Fallbacks, ReplicaWrite};
+use crate::handoff::{Handoff, HandoffHandler, HandoffMode, HintStore};
 use crate::membership::node::{MembershipHandler, MembershipService};
-use crate::net::transport::{LocalIdentity, PeerTransport, TransportConfig};
+use crate::net::transport::{DeadlineCall, LocalIdentity, PeerTransport, TransportConfig};
 use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
@@ -106,6 +110,66 @@ struct Answer<T> {
     node: NodeId,
     datacenter: String,
     result: Result<T>,
+}
+
+/// One write's `Put` to one replica, while the write waits for W.
+enum PutCall {
+    /// Straight to the replica ([`Coordinator::start_put`]).
+    Direct {
+        node: NodeId,
+        datacenter: String,
+        call: DeadlineCall,
+    },
+    /// Through [`Handoff::put`]: to a fallback when the replica is unreachable.
+    Handoff(calls::Call<()>),
+}
+
+/// What one of a write's [`PutCall`]s came back with.
+enum PutOutcome {
+    Direct {
+        node: NodeId,
+        datacenter: String,
+        result: Result<PeerMessage>,
+    },
+    Handoff(Answer<()>),
+}
+
+/// The first of `puts` to answer, taken out of it.
+async fn next_put(puts: &mut Vec<PutCall>) -> PutOutcome {
+    std::future::poll_fn(|cx| {
+        for index in 0..puts.len() {
+            let ready = match &mut puts[index] {
+                PutCall::Direct { call, .. } => match std::pin::Pin::new(call).poll(cx) {
+                    std::task::Poll::Ready(result) => Some(Ok(result)),
+                    std::task::Poll::Pending => None,
+                },
+                PutCall::Handoff(call) => match call.as_mut().poll(cx) {
+                    std::task::Poll::Ready(answer) => Some(Err(answer)),
+                    std::task::Poll::Pending => None,
+                },
+            };
+            let Some(ready) = ready else {
+                continue;
+            };
+            let put = puts.swap_remove(index);
+            return std::task::Poll::Ready(match (put, ready) {
+                (
+                    PutCall::Direct {
+                        node, datacenter, ..
+                    },
+                    Ok(result),
+                ) => PutOutcome::Direct {
+                    node,
+                    datacenter,
+                    result,
+                },
+                (_, Err(answer)) => PutOutcome::Handoff(answer),
+                (PutCall::Handoff(_), Ok(_)) => unreachable!("a handoff call answers as one"),
+            });
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// A [`Backend`] that replicates every key over the ring.
@@ -437,69 +501,211 @@ impl Coordinator {
             self.scaling.snapshot(),
         ));
         let failed: Vec<NodeId> = failures.iter().map(|answer| answer.node.clone()).collect();
-        let mut calls = Calls::new();
+        let started = tokio::time::Instant::now();
+        let mut puts = Vec::with_capacity(replicas.len());
         // Replicas that could not mint are known unreachable: straight to a fallback.
         for failure in failures {
             let error = failure.result.err();
-            calls.push(self.put_call(failure.node, failure.datacenter, &write, &fallbacks, error));
+            puts.push(PutCall::Handoff(self.put_call(
+                failure.node,
+                failure.datacenter,
+                &write,
+                &fallbacks,
+                error,
+            )));
         }
         for (node, datacenter) in &replicas {
             if *node == minter || failed.contains(node) {
                 continue;
             }
-            calls.push(self.put_call(node.clone(), datacenter.clone(), &write, &fallbacks, None));
+            puts.push(self.start_put(node, datacenter, &write, &fallbacks, started));
         }
-        self.gather_writes(calls, received, &need).await
+        self.gather_writes(puts, received, &need, &write, &fallbacks, started)
+            .await
     }
 
-    /// Waits for `calls` until the acknowledgements (`received` so far) meet `need`, all
-    /// calls answered, or the timeout; the calls still in flight then go on in the
-    /// background.
+    /// A write's `Put` to replica `node`: sent straight to it, without a task, future or
+    /// timer of its own (the transport's sweep bounds it), unless it is known to be down
+    /// (then through [`Handoff::put`], to a fallback). In sloppy mode the replica gets
+    /// half the request timeout, so a fallback still has time.
+    fn start_put(
+        &self,
+        node: &NodeId,
+        datacenter: &str,
+        write: &Arc<ReplicaWrite>,
+        fallbacks: &Arc<Fallbacks>,
+        started: tokio::time::Instant,
+    ) -> PutCall {
+        let sloppy = self.handoff.mode() == HandoffMode::Sloppy;
+        if sloppy && self.handoff.is_down(node) {
+            return PutCall::Handoff(self.put_call(
+                node.clone(),
+                datacenter.to_string(),
+                write,
+                fallbacks,
+                None,
+            ));
+        }
+        let budget = if sloppy {
+            self.timeout / 2
+        } else {
+            self.timeout
+        };
+        match self
+            .transport
+            .start_call_encoded(node, write.put(), started + budget, budget)
+        {
+            Ok(call) => PutCall::Direct {
+                node: node.clone(),
+                datacenter: datacenter.to_string(),
+                call,
+            },
+            Err(error) => PutCall::Handoff(self.put_call(
+                node.clone(),
+                datacenter.to_string(),
+                write,
+                fallbacks,
+                Some(error),
+            )),
+        }
+    }
+
+    /// Waits for the `Put`s until the acknowledgements (`received` so far) meet `need`, all
+    /// of them answered, or the timeout. A direct `Put` whose replica turned out
+    /// unreachable goes on through [`Handoff::put`] (to a fallback, in sloppy mode). The
+    /// `Put`s still in flight at the end go on without this task: direct ones as detached
+    /// calls ([`DeadlineCall::detach`]), the others on a task of their own.
     async fn gather_writes(
         &self,
-        mut calls: Calls<()>,
+        mut puts: Vec<PutCall>,
         received: Vec<Answer<()>>,
         need: &Need,
+        write: &Arc<ReplicaWrite>,
+        fallbacks: &Arc<Fallbacks>,
+        started: tokio::time::Instant,
     ) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = started + self.timeout;
         let mut good_datacenters: Vec<String> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
-        let take =
-            |answer: Answer<()>, good: &mut Vec<String>, failures: &mut Vec<String>| match answer
-                .result
-            {
-                Ok(()) => good.push(answer.datacenter),
-                Err(error) => failures.push(format!("{}: {error}", answer.node)),
-            };
         for answer in received {
-            take(answer, &mut good_datacenters, &mut failures);
+            match answer.result {
+                Ok(()) => good_datacenters.push(answer.datacenter),
+                Err(error) => failures.push(format!("{}: {error}", answer.node)),
+            }
         }
-        let mut outstanding = calls.len();
         loop {
             if need.met(&good_datacenters) {
-                calls.detach();
+                self.detach_puts(puts, write, fallbacks, deadline);
                 return Ok(());
             }
-            if outstanding == 0 {
+            if puts.is_empty() {
                 break;
             }
-            match tokio::time::timeout_at(deadline, calls.next()).await {
-                Ok(Some(answer)) => {
-                    outstanding -= 1;
-                    take(answer, &mut good_datacenters, &mut failures);
+            // Direct calls end by their deadline (the sweep); only the handoff path,
+            // which waits on fallbacks, needs the request's own timer.
+            let through_handoff = puts.iter().any(|put| matches!(put, PutCall::Handoff(_)));
+            let next = next_put(&mut puts);
+            let outcome = if through_handoff {
+                match tokio::time::timeout_at(deadline, next).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        failures.push(format!(
+                            "{} replicas did not answer within {} ms",
+                            puts.len(),
+                            self.timeout.as_millis()
+                        ));
+                        self.detach_puts(puts, write, fallbacks, deadline);
+                        break;
+                    }
                 }
-                Ok(None) => break,
-                Err(_) => {
-                    failures.push(format!(
-                        "{outstanding} replicas did not answer within {} ms",
-                        self.timeout.as_millis()
-                    ));
-                    calls.detach();
-                    break;
-                }
+            } else {
+                next.await
+            };
+            match outcome {
+                PutOutcome::Direct {
+                    node,
+                    datacenter,
+                    result,
+                } => match result {
+                    Ok(PeerMessage::PutAck) => {
+                        self.handoff.mark_up(&node);
+                        good_datacenters.push(datacenter);
+                    }
+                    Ok(other) => failures.push(format!("{node}: {}", unexpected(other))),
+                    Err(error)
+                        if self.handoff.mode() == HandoffMode::Sloppy && is_unreachable(&error) =>
+                    {
+                        puts.push(PutCall::Handoff(self.put_call(
+                            node,
+                            datacenter,
+                            write,
+                            fallbacks,
+                            Some(error),
+                        )));
+                    }
+                    Err(error) => failures.push(format!("{node}: {error}")),
+                },
+                PutOutcome::Handoff(answer) => match answer.result {
+                    Ok(()) => good_datacenters.push(answer.datacenter),
+                    Err(error) => failures.push(format!("{}: {error}", answer.node)),
+                },
             }
         }
         Err(need.failed("write acknowledgements", &good_datacenters, &failures))
+    }
+
+    /// Lets a write's `Put`s still in flight go on after the client's answer: a direct
+    /// one's reply is handled where it is read (an unreachable replica's write then goes
+    /// to a fallback with a hint, on a task of its own); the ones on the handoff path
+    /// share one task.
+    fn detach_puts(
+        &self,
+        puts: Vec<PutCall>,
+        write: &Arc<ReplicaWrite>,
+        fallbacks: &Arc<Fallbacks>,
+        deadline: tokio::time::Instant,
+    ) {
+        let mut handoffs = Calls::new();
+        for put in puts {
+            match put {
+                PutCall::Handoff(call) => handoffs.push(call),
+                PutCall::Direct {
+                    node,
+                    datacenter,
+                    call,
+                } => {
+                    let handoff = Arc::clone(&self.handoff);
+                    let transport = Arc::clone(&self.transport);
+                    let (write, fallbacks) = (Arc::clone(write), Arc::clone(fallbacks));
+                    call.detach(Box::new(move |result| match result {
+                        Ok(PeerMessage::PutAck) => handoff.mark_up(&node),
+                        // The replica answered and refused: nothing to hand off.
+                        Ok(_) => {}
+                        Err(error)
+                            if handoff.mode() == HandoffMode::Sloppy && is_unreachable(&error) =>
+                        {
+                            let remaining =
+                                deadline.saturating_duration_since(tokio::time::Instant::now());
+                            tokio::spawn(async move {
+                                let _ = handoff
+                                    .put(
+                                        &transport,
+                                        remaining,
+                                        node,
+                                        &datacenter,
+                                        &write,
+                                        &fallbacks,
+                                        Some(error),
+                                    )
+                                    .await;
+                            });
+                        }
+                        Err(_) => {}
+                    }));
+                }
+            }
+        }
+        handoffs.detach();
     }
 
     /// A write's `Put` to `node` (to a fallback with a hint if it is unreachable, in

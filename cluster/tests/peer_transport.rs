@@ -482,3 +482,87 @@ async fn a_listener_without_the_secret_gets_no_data_from_a_caller() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn deadline_calls_are_answered_or_failed_by_the_sweep() {
+    bounded(async {
+        let links = emulator(LinkSpec::default());
+        let (a, b_node) = pair(&links).await;
+        let deadline = tokio::time::Instant::now() + LONG;
+        let call = a
+            .start_call(&b(), PeerMessage::Ping, deadline, LONG)
+            .unwrap();
+        assert_eq!(call.await.unwrap(), PeerMessage::Pong);
+        assert!(matches!(
+            a.start_call(&NodeId::new("nobody"), PeerMessage::Ping, deadline, LONG),
+            Err(Error::UnknownPeer { .. })
+        ));
+
+        let lossy = emulator(LinkSpec {
+            loss: 1.0,
+            ..LinkSpec::default()
+        });
+        let (c, d) = (
+            start("c", test_config(), &lossy).await,
+            start("d", test_config(), &lossy).await,
+        );
+        introduce(&c, &d);
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + SHORT;
+        let call = c
+            .start_call(&NodeId::new("d"), PeerMessage::Ping, deadline, SHORT)
+            .unwrap();
+        match call.await {
+            Err(Error::PeerTimeout { peer, after_ms }) => {
+                assert_eq!((peer.as_str(), after_ms), ("d", 200));
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+        for transport in [a, b_node, c, d] {
+            transport.shutdown().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn detached_calls_hand_their_reply_or_their_timeout_to_a_function() {
+    bounded(async {
+        let detach = |call: cluster::net::transport::DeadlineCall| {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            call.detach(Box::new(move |result| {
+                let _ = sender.send(result);
+            }));
+            receiver
+        };
+        let links = emulator(LinkSpec::default());
+        let (a, b_node) = pair(&links).await;
+        let deadline = tokio::time::Instant::now() + LONG;
+        let call = a
+            .start_call(&b(), PeerMessage::Ping, deadline, LONG)
+            .unwrap();
+        let reply = detach(call).await.expect("the function ran");
+        assert_eq!(reply.unwrap(), PeerMessage::Pong);
+
+        let lossy = emulator(LinkSpec {
+            loss: 1.0,
+            ..LinkSpec::default()
+        });
+        let (c, d) = (
+            start("c", test_config(), &lossy).await,
+            start("d", test_config(), &lossy).await,
+        );
+        introduce(&c, &d);
+        let deadline = tokio::time::Instant::now() + SHORT;
+        let call = c
+            .start_call(&NodeId::new("d"), PeerMessage::Ping, deadline, SHORT)
+            .unwrap();
+        let reply = detach(call).await.expect("the function ran");
+        assert!(matches!(reply, Err(Error::PeerTimeout { .. })), "{reply:?}");
+        for transport in [a, b_node, c, d] {
+            transport.shutdown().await;
+        }
+    })
+    .await;
+}

@@ -47,12 +47,14 @@ impl Need {
         local_datacenter: &str,
     ) -> Result<Need> {
         let replicas = replica_datacenters.len();
-        let mut per_datacenter_replicas: BTreeMap<String, usize> = BTreeMap::new();
-        for datacenter in replica_datacenters {
-            *per_datacenter_replicas
-                .entry((*datacenter).to_string())
-                .or_default() += 1;
-        }
+        // Counted only for the levels that use it: the common ones need no map of names.
+        let per_datacenter_replicas = || {
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for datacenter in replica_datacenters {
+                *counts.entry((*datacenter).to_string()).or_default() += 1;
+            }
+            counts
+        };
         let total = |total| Need {
             total,
             per_datacenter: BTreeMap::new(),
@@ -65,10 +67,10 @@ impl Need {
             Resolved::Level(Consistency::One) => total(1),
             Resolved::Level(Consistency::All) => total(replicas),
             Resolved::Level(Consistency::LocalQuorum) => {
-                let local = per_datacenter_replicas
-                    .get(local_datacenter)
-                    .copied()
-                    .unwrap_or(0);
+                let local = replica_datacenters
+                    .iter()
+                    .filter(|datacenter| **datacenter == local_datacenter)
+                    .count();
                 if local == 0 {
                     return Err(Error::Command(format!(
                         "ERR LOCAL_QUORUM cannot be met: the key has no replica in datacenter \
@@ -85,7 +87,7 @@ impl Need {
             }
             Resolved::Level(Consistency::EachQuorum) => Need {
                 total: 0,
-                per_datacenter: per_datacenter_replicas
+                per_datacenter: per_datacenter_replicas()
                     .into_iter()
                     .map(|(datacenter, count)| (datacenter, majority(count)))
                     .collect(),

@@ -123,6 +123,11 @@ impl ReplicaWrite {
         };
         Ok(ReplicaWrite { key, siblings, put })
     }
+
+    /// The `Put` frame, for [`PeerTransport::start_call_encoded`].
+    pub fn put(&self) -> &EncodedRequest {
+        &self.put
+    }
 }
 
 /// Sloppy-quorum state shared by a node's coordinator and its hint delivery task.
@@ -238,7 +243,8 @@ impl Handoff {
         error
     }
 
-    fn is_down(&self, node: &NodeId) -> bool {
+    /// Whether `node` failed recently or gossip holds it Down.
+    pub fn is_down(&self, node: &NodeId) -> bool {
         let failed_recently = {
             let down = self
                 .down_until
@@ -256,7 +262,8 @@ impl Handoff {
             .insert(node.clone(), Instant::now() + self.down_recheck);
     }
 
-    pub(super) fn mark_up(&self, node: &NodeId) {
+    /// Forgets that `node` failed (a call to it just succeeded).
+    pub fn mark_up(&self, node: &NodeId) {
         let mut down = self
             .down_until
             .lock()

@@ -125,6 +125,8 @@ pub struct PeerTransport {
     shared: Arc<Shared>,
     local_address: SocketAddr,
     acceptor: Mutex<Option<JoinHandle<()>>>,
+    /// Fails calls past their deadline ([`PeerTransport::start_call`]).
+    sweeper: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// State shared by the handle, the acceptor, connection readers and peer writers.
@@ -157,8 +159,39 @@ struct Peer {
 
 struct Pending {
     peer: NodeId,
-    reply: oneshot::Sender<Result<PeerMessage>>,
+    reply: Reply,
+    /// When the sweep fails the call with [`Error::PeerTimeout`] (`None`: the caller
+    /// bounds the wait itself), and the timeout it reports.
+    deadline: Option<(Instant, u64)>,
 }
+
+/// Where a reply goes.
+enum Reply {
+    /// To the caller's future.
+    Waiting(oneshot::Sender<Result<PeerMessage>>),
+    /// To a function run where the reply is read (a call nobody waits for any more, see
+    /// [`DeadlineCall::detach`]).
+    Detached(OnReply),
+}
+
+/// What a detached call does with its reply (or its failure); runs on the task that read
+/// the reply, or on the sweep: it must be quick (spawn anything slow).
+pub type OnReply = Box<dyn FnOnce(Result<PeerMessage>) + Send + 'static>;
+
+impl Reply {
+    fn send(self, result: Result<PeerMessage>) {
+        match self {
+            Reply::Waiting(sender) => {
+                let _ = sender.send(result);
+            }
+            Reply::Detached(on_reply) => on_reply(result),
+        }
+    }
+}
+
+/// How often the sweep fails the calls whose deadline passed: the lateness of a
+/// [`PeerTransport::start_call`] timeout, at most.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Hashes the pending calls' request ids: they are this node's own counter, so a
 /// multiplication spreads them well enough, without SipHash's cost on every call, reply
@@ -243,10 +276,12 @@ impl PeerTransport {
             _in_process: in_process,
         });
         let acceptor = tokio::spawn(inbound::accept_loop(Arc::clone(&shared), listener));
+        let sweeper = tokio::spawn(sweep_deadlines(Arc::downgrade(&shared)));
         Ok(PeerTransport {
             shared,
             local_address,
             acceptor: Mutex::new(Some(acceptor)),
+            sweeper: Mutex::new(Some(sweeper)),
         })
     }
 
@@ -380,6 +415,71 @@ impl PeerTransport {
         }
     }
 
+    /// Sends a request whose wait ends at `deadline` without a timer of its own: the
+    /// transport's sweep (every 20 ms) fails it with [`Error::PeerTimeout`] (reporting
+    /// `timeout`) once the deadline has passed. The returned call can be awaited, or
+    /// detached ([`DeadlineCall::detach`]) to hand its reply to a function instead.
+    /// Enqueue failures (unknown peer, full queue) are returned at once.
+    pub fn start_call(
+        &self,
+        to: &NodeId,
+        message: PeerMessage,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<DeadlineCall> {
+        self.start(to, deadline, timeout, |shared, request_id| {
+            shared.enqueue(to, FrameKind::Request, request_id, message)
+        })
+    }
+
+    /// [`PeerTransport::start_call`] of a request encoded beforehand.
+    pub fn start_call_encoded(
+        &self,
+        to: &NodeId,
+        request: &EncodedRequest,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<DeadlineCall> {
+        self.start(to, deadline, timeout, |shared, request_id| {
+            let mut bytes = request.bytes.clone();
+            set_frame_request_id(&mut bytes, request_id);
+            shared.enqueue_bytes(
+                to,
+                request_id,
+                bytes,
+                request.kind,
+                request.bypasses_emulator,
+            )
+        })
+    }
+
+    fn start(
+        &self,
+        to: &NodeId,
+        deadline: Instant,
+        timeout: Duration,
+        enqueue: impl FnOnce(&Shared, u64) -> Result<()>,
+    ) -> Result<DeadlineCall> {
+        let request_id = self.shared.next_request_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, receiver) = oneshot::channel();
+        let after_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let pending = Pending {
+            peer: to.clone(),
+            reply: Reply::Waiting(reply),
+            deadline: Some((deadline, after_ms)),
+        };
+        lock(&self.shared.pending).insert(request_id, pending);
+        let call = DeadlineCall {
+            shared: Arc::clone(&self.shared),
+            peer: to.clone(),
+            request_id,
+            receiver: Some(receiver),
+        };
+        // On an error the call is dropped, which forgets the pending entry.
+        enqueue(&self.shared, request_id)?;
+        Ok(call)
+    }
+
     async fn await_reply(
         &self,
         to: &NodeId,
@@ -389,7 +489,8 @@ impl PeerTransport {
         let (reply, receiver) = oneshot::channel();
         let pending = Pending {
             peer: to.clone(),
-            reply,
+            reply: Reply::Waiting(reply),
+            deadline: None,
         };
         lock(&self.shared.pending).insert(request_id, pending);
         // Removes the entry however this future ends: error, timeout, or the caller dropping it.
@@ -435,6 +536,11 @@ impl PeerTransport {
             // Aborting the acceptor drops its set of connection tasks, which aborts them.
             let _ = acceptor.await;
         }
+        let sweeper = lock(&self.sweeper).take();
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+            let _ = sweeper.await;
+        }
         let peers: Vec<Peer> = lock(&self.shared.peers)
             .drain()
             .map(|(_, peer)| peer)
@@ -443,7 +549,13 @@ impl PeerTransport {
             peer.writer.abort();
             let _ = peer.writer.await;
         }
-        lock(&self.shared.pending).clear();
+        // Waiting calls see their sender dropped; detached ones are forgotten (a node
+        // shutting down hands nothing off any more).
+        let pending: Vec<Pending> = lock(&self.shared.pending)
+            .drain()
+            .map(|(_, pending)| pending)
+            .collect();
+        drop(pending);
     }
 }
 
@@ -452,9 +564,90 @@ impl Drop for PeerTransport {
         if let Some(acceptor) = lock(&self.acceptor).take() {
             acceptor.abort();
         }
+        if let Some(sweeper) = lock(&self.sweeper).take() {
+            sweeper.abort();
+        }
         for (_, peer) in lock(&self.shared.peers).drain() {
             peer.writer.abort();
         }
+    }
+}
+
+/// A call started with [`PeerTransport::start_call`]: a future of its reply, failed by the
+/// transport's sweep once its deadline has passed. Dropping it forgets the call.
+pub struct DeadlineCall {
+    shared: Arc<Shared>,
+    peer: NodeId,
+    request_id: u64,
+    /// `None` once detached.
+    receiver: Option<oneshot::Receiver<Result<PeerMessage>>>,
+}
+
+impl DeadlineCall {
+    /// Stops waiting here: the reply (or the failure: deadline passed, connection
+    /// refused) goes to `on_reply` instead, run where it is read (never after a shutdown). With no task or future left per call, a
+    /// request's remaining calls cost nothing until their replies come.
+    pub fn detach(mut self, on_reply: OnReply) {
+        let Some(mut receiver) = self.receiver.take() else {
+            return;
+        };
+        {
+            let mut pending = lock(&self.shared.pending);
+            if let Some(waiting) = pending.get_mut(&self.request_id) {
+                waiting.reply = Reply::Detached(on_reply);
+                return;
+            }
+        }
+        // Already answered (or failed) and not yet seen here; nothing if the transport
+        // shut down.
+        if let Ok(result) = receiver.try_recv() {
+            on_reply(result);
+        }
+    }
+}
+
+impl Future for DeadlineCall {
+    type Output = Result<PeerMessage>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(receiver) = self.receiver.as_mut() else {
+            return std::task::Poll::Ready(Err(Error::Stopped(
+                "the call was detached".to_string(),
+            )));
+        };
+        let polled = Pin::new(receiver).poll(cx);
+        polled.map(|result| result.unwrap_or_else(|_| Err(shut_down(&self.peer))))
+    }
+}
+
+impl Drop for DeadlineCall {
+    fn drop(&mut self) {
+        if self.receiver.is_some() {
+            lock(&self.shared.pending).remove(&self.request_id);
+        }
+    }
+}
+
+fn shut_down(peer: &NodeId) -> Error {
+    Error::PeerUnavailable {
+        peer: peer.to_string(),
+        detail: "the transport shut down".to_string(),
+    }
+}
+
+/// Fails overdue [`DeadlineCall`]s every [`SWEEP_INTERVAL`] while the transport lives.
+async fn sweep_deadlines(shared: std::sync::Weak<Shared>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let now = ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.fail_overdue(now);
     }
 }
 
@@ -563,24 +756,53 @@ impl Shared {
             pending.insert(request_id, waiting);
             return;
         }
-        let _ = waiting.reply.send(Ok(message));
+        drop(pending);
+        waiting.reply.send(Ok(message));
     }
 
     /// Fails every call waiting on `peer`, when its node refused our connection.
     fn fail_pending(&self, peer: &NodeId, detail: &str) {
-        let mut pending = lock(&self.pending);
-        let failed: Vec<u64> = pending
-            .iter()
-            .filter(|(_, waiting)| waiting.peer == *peer)
-            .map(|(request_id, _)| *request_id)
-            .collect();
-        for request_id in failed {
-            if let Some(waiting) = pending.remove(&request_id) {
-                let _ = waiting.reply.send(Err(Error::PeerUnavailable {
-                    peer: peer.to_string(),
-                    detail: detail.to_string(),
-                }));
-            }
+        let failed: Vec<Pending> = {
+            let mut pending = lock(&self.pending);
+            let failed: Vec<u64> = pending
+                .iter()
+                .filter(|(_, waiting)| waiting.peer == *peer)
+                .map(|(request_id, _)| *request_id)
+                .collect();
+            failed
+                .into_iter()
+                .filter_map(|request_id| pending.remove(&request_id))
+                .collect()
+        };
+        // Replies are handed over outside the lock: a detached call's function may call.
+        for waiting in failed {
+            waiting.reply.send(Err(Error::PeerUnavailable {
+                peer: peer.to_string(),
+                detail: detail.to_string(),
+            }));
+        }
+    }
+
+    /// Fails the calls whose deadline has passed with [`Error::PeerTimeout`].
+    fn fail_overdue(&self, now: Instant) {
+        let overdue: Vec<Pending> = {
+            let mut pending = lock(&self.pending);
+            let overdue: Vec<u64> = pending
+                .iter()
+                .filter(|(_, waiting)| waiting.deadline.is_some_and(|(at, _)| at <= now))
+                .map(|(request_id, _)| *request_id)
+                .collect();
+            overdue
+                .into_iter()
+                .filter_map(|request_id| pending.remove(&request_id))
+                .collect()
+        };
+        for waiting in overdue {
+            let after_ms = waiting.deadline.map_or(0, |(_, after_ms)| after_ms);
+            waiting.reply.send(Err(Error::PeerTimeout {
+                peer: waiting.peer.to_string(),
+                after_ms,
+            }));
         }
     }
 
