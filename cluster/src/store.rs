@@ -232,6 +232,59 @@ impl LocalStore {
         Ok(stored)
     }
 
+    /// [`LocalStore::apply`] of a set still encoded, as a peer's `Put` carries it, returning
+    /// nothing; with `defer`, durable once [`LocalStore::commit`] returns (see
+    /// [`LocalStore::apply_deferred`]).
+    ///
+    /// When `incoming` is one version that supersedes every stored one (see
+    /// [`crate::version::siblings::replaces_all`]; a write made with the previous one's
+    /// context or by the same coordinator), the merge would leave exactly `incoming`, whose
+    /// encoding is `incoming` itself (the format has one encoding per set): those bytes are
+    /// stored as they came, and the stored set's values are neither copied nor compared
+    /// beyond their last-write-wins order. Otherwise both sets are decoded and merged as
+    /// `apply` does. A test checks both paths store the same bytes.
+    pub fn apply_encoded(&self, key: &[u8], incoming: Vec<u8>, defer: bool) -> Result<()> {
+        self.check_key(key)?;
+        let (mut set, values) = SiblingSet::decode_lending(&incoming)?;
+        for &value in &values {
+            self.check_value(value)?;
+        }
+        let _guard = self.lock_for(key);
+        // `Some(old digest)` when `incoming` replaces the stored set whole.
+        let replaced = match (set.versions.as_slice(), values.as_slice()) {
+            ([version], &[value]) => self.db.get_with(key, |stored| -> Result<_> {
+                let Some((_, bytes)) = stored else {
+                    return Ok(Some(None));
+                };
+                let (stored, stored_values) = SiblingSet::decode_lending(bytes)?;
+                let replaces = crate::version::siblings::replaces_all(
+                    (version, value),
+                    &stored.versions,
+                    &stored_values,
+                    self.versions.policy,
+                );
+                let old = self
+                    .observer
+                    .get()
+                    .map(|_| crate::antientropy::digest(bytes));
+                Ok(replaces.then_some(old))
+            })??,
+            _ => None,
+        };
+        if let Some(old) = replaced {
+            drop(values);
+            // Still under the key's lock: nothing came between the check and this write.
+            return self.store_encoded(key, incoming, old, defer);
+        }
+        // The general path: the incoming values copied out of the lent bytes, then merged.
+        for (version, value) in set.versions.iter_mut().zip(values) {
+            version.value = value.map(<[u8]>::to_vec);
+        }
+        let (mut stored, old) = self.read_for_write(key)?;
+        stored.merge(&set, &self.versions)?;
+        self.store_deferrable(key, &stored, old, defer)
+    }
+
     /// A client write coordinated by this node with one replica (N=1): a new version
     /// superseding what `context` covers; `value` `None` writes a tombstone. Returns the new
     /// version (what a coordinator would replicate).
@@ -243,7 +296,14 @@ impl LocalStore {
         coordinator: &str,
         now_ms: u64,
     ) -> Result<Version> {
-        self.write_local_with(key, context, value, coordinator, now_ms, false)
+        self.check_key(key)?;
+        self.check_value(value.as_deref())?;
+        let _guard = self.lock_for(key);
+        let (mut stored, old) = self.read_for_write(key)?;
+        let version =
+            stored.write_with_context(context, coordinator, now_ms, value, &self.versions)?;
+        self.store(key, &stored, old)?;
+        Ok(version)
     }
 
     /// [`LocalStore::write_local`] without waiting for the commit log: the write is stored
@@ -258,25 +318,45 @@ impl LocalStore {
         coordinator: &str,
         now_ms: u64,
     ) -> Result<()> {
+        self.write_lent(key, context, value, coordinator, now_ms, false)
+            .map(drop)
+    }
+
+    /// The deferred client write of [`LocalStore::write_local_deferred`], done on the
+    /// stored bytes as the engine lends them; returns the new version when `keep_version`.
+    fn write_lent(
+        &self,
+        key: &[u8],
+        context: &VectorClock,
+        value: Option<Vec<u8>>,
+        coordinator: &str,
+        now_ms: u64,
+        keep_version: bool,
+    ) -> Result<Option<Version>> {
         self.check_key(key)?;
         self.check_value(value.as_deref())?;
         let _guard = self.lock_for(key);
         // The whole read-modify-write happens on the stored bytes as the engine lends them:
         // the old values are never copied out (a superseded one is just not copied into the
         // new encoding, a surviving sibling is copied once, straight into it), and the new
-        // version is not cloned to be returned. For 1 KiB values this was three copies and
-        // two allocations per SET beside the one copy into the new encoding.
-        let (bytes, old) = self.db.get_with(key, |stored| -> Result<_> {
+        // version is moved out of the set after encoding rather than cloned. For 1 KiB
+        // values this was three copies and two allocations per SET beside the one copy
+        // into the new encoding.
+        let (bytes, old, version) = self.db.get_with(key, |stored| -> Result<_> {
             let Some((_, stored)) = stored else {
                 let mut set = SiblingSet::default();
-                set.write_with_context_in_place(
+                let minted = set.write_with_context_in_place(
                     context,
                     coordinator,
                     now_ms,
                     value,
                     &self.versions,
                 )?;
-                return Ok((set.encode(), None));
+                let bytes = set.encode();
+                let version = keep_version
+                    .then(|| take_version(&mut set, &minted))
+                    .transpose()?;
+                return Ok((bytes, None, version));
             };
             let old = self
                 .observer
@@ -308,9 +388,14 @@ impl LocalStore {
                     })
                     .map_or(version.value.as_deref(), |position| lent[position])
             };
-            Ok((set.encode_with_values(value_of), old))
+            let bytes = set.encode_with_values(value_of);
+            let version = keep_version
+                .then(|| take_version(&mut set, &minted))
+                .transpose()?;
+            Ok((bytes, old, version))
         })??;
-        self.store_encoded(key, bytes, old, true)
+        self.store_encoded(key, bytes, old, true)?;
+        Ok(version)
     }
 
     /// [`LocalStore::write_local`] without waiting for the commit log, returning the new
@@ -324,7 +409,8 @@ impl LocalStore {
         coordinator: &str,
         now_ms: u64,
     ) -> Result<Version> {
-        self.write_local_with(key, context, value, coordinator, now_ms, true)
+        let version = self.write_lent(key, context, value, coordinator, now_ms, true)?;
+        version.ok_or_else(|| Error::CorruptVersion("a write kept no new version".to_string()))
     }
 
     /// [`LocalStore::apply`] without waiting for the commit log: durable once
@@ -373,25 +459,6 @@ impl LocalStore {
     /// (`none`, `periodic`). With `always` each write waits for its own (grouped) fsync.
     pub fn defers_commits(&self) -> bool {
         !self.calls_may_block
-    }
-
-    fn write_local_with(
-        &self,
-        key: &[u8],
-        context: &VectorClock,
-        value: Option<Vec<u8>>,
-        coordinator: &str,
-        now_ms: u64,
-        defer: bool,
-    ) -> Result<Version> {
-        self.check_key(key)?;
-        self.check_value(value.as_deref())?;
-        let _guard = self.lock_for(key);
-        let (mut stored, old) = self.read_for_write(key)?;
-        let version =
-            stored.write_with_context(context, coordinator, now_ms, value, &self.versions)?;
-        self.store_deferrable(key, &stored, old, defer)?;
-        Ok(version)
     }
 
     /// Up to `limit` keys from `start` (inclusive) to `end` (exclusive), with their sets.
@@ -504,6 +571,19 @@ impl LocalStore {
         }
         Ok(())
     }
+}
+
+/// Moves the version of clock `minted` (a write's new version, which always survives the
+/// write: its counter or timestamp is above every stored one) out of `set`.
+fn take_version(set: &mut SiblingSet, minted: &VectorClock) -> Result<Version> {
+    let index = set
+        .versions
+        .iter()
+        .position(|version| version.clock == *minted)
+        .ok_or_else(|| {
+            Error::CorruptVersion("a write's new version is not in the set it made".to_string())
+        })?;
+    Ok(set.versions.swap_remove(index))
 }
 
 #[cfg(test)]

@@ -62,13 +62,9 @@ fn answer_with(
     defer: bool,
 ) -> Result<PeerMessage> {
     match message {
+        // Stored as it came when it supersedes what is stored (see `apply_encoded`).
         PeerMessage::Put { key, siblings } => {
-            let set = SiblingSet::decode(&siblings)?;
-            if defer {
-                store.apply_deferred(&key, &set)?;
-            } else {
-                store.apply(&key, &set)?;
-            }
+            store.apply_encoded(&key, siblings, defer)?;
             Ok(PeerMessage::PutAck)
         }
         // The stored bytes are an encoded set already: sent as they are.

@@ -113,7 +113,9 @@ fn deferred_writes_on_lent_bytes_store_what_decoded_writes_store() {
         let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let options = engine::Options::default();
         let decoded = LocalStore::open(one.path(), options.clone(), versions.clone()).unwrap();
-        let lent = LocalStore::open(two.path(), options, versions).unwrap();
+        let lent = LocalStore::open(two.path(), options.clone(), versions.clone()).unwrap();
+        let three = tempfile::tempdir().unwrap();
+        let minted = LocalStore::open(three.path(), options, versions).unwrap();
         let empty = VectorClock::new();
         // (key, writer, value, with the stored context): siblings from blind writes of
         // three coordinators, tombstones, empty values, then a context write over them.
@@ -136,13 +138,18 @@ fn deferred_writes_on_lent_bytes_store_what_decoded_writes_store() {
             };
             let value = value.map(<[u8]>::to_vec);
             let now = 10 + step as u64 / 2;
-            decoded
+            let version = decoded
                 .write_local(key, &context, value.clone(), writer, now)
                 .unwrap();
-            lent.write_local_deferred(key, &context, value, writer, now)
+            lent.write_local_deferred(key, &context, value.clone(), writer, now)
                 .unwrap();
+            let returned = minted
+                .write_local_version_deferred(key, &context, value, writer, now)
+                .unwrap();
+            assert_eq!(returned, version, "{policy:?} step {step}");
             let bytes = |store: &LocalStore| store.db.get(key).unwrap().unwrap().value;
             assert_eq!(bytes(&decoded), bytes(&lent), "{policy:?} step {step}");
+            assert_eq!(bytes(&decoded), bytes(&minted), "{policy:?} step {step}");
         }
         let set = lent.read(b"k").unwrap().unwrap();
         if policy == crate::version::ConflictPolicy::Siblings {
@@ -190,4 +197,157 @@ fn read_latest_shows_what_the_decoded_sets_winner_holds() {
         let bytes = store.db.get(b"k").unwrap().unwrap().value;
         assert!(crate::version::codec::latest_value(&bytes[..bytes.len() - 1 - cut]).is_err());
     }
+}
+
+/// A replica's `Put` stored as it came (when the version supersedes the stored set) must
+/// store exactly what decoding and merging stores: random replicated writes (blind,
+/// with a context, from stale views reusing a counter, ties of timestamp and writer
+/// broken by value, tombstones, whole sets of siblings, redeliveries) applied both ways.
+#[test]
+fn replicated_puts_stored_as_they_came_store_what_merges_store() {
+    use rand::{Rng, SeedableRng};
+    for policy in [
+        crate::version::ConflictPolicy::Siblings,
+        crate::version::ConflictPolicy::LastWriteWins,
+    ] {
+        for seed in 0..8u64 {
+            let mut random = rand::rngs::StdRng::seed_from_u64(seed);
+            let versions = VersionConfig {
+                policy,
+                ..VersionConfig::default()
+            };
+            let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let options = engine::Options::default();
+            let merged = LocalStore::open(one.path(), options.clone(), versions.clone()).unwrap();
+            let fast = LocalStore::open(two.path(), options, versions.clone()).unwrap();
+            let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
+            let writers = ["n1", "n2", "n3"];
+            let values: [Option<&[u8]>; 5] = [None, Some(b""), Some(b"x"), Some(b"y"), Some(b"zz")];
+            // What some coordinator has seen of each key, and older snapshots of it.
+            let mut views: Vec<Vec<SiblingSet>> = vec![vec![SiblingSet::default()]; keys.len()];
+            let mut sent: Vec<(usize, Vec<u8>)> = Vec::new();
+            let (mut same, mut steps) = (0, 0);
+            for step in 0..300 {
+                let key_index = random.gen_range(0..keys.len());
+                let key = keys[key_index];
+                let bytes = match random.gen_range(0..10) {
+                    // A redelivery of an earlier message.
+                    0 if !sent.is_empty() => {
+                        let (index, bytes) = sent[random.gen_range(0..sent.len())].clone();
+                        if index != key_index {
+                            continue;
+                        }
+                        bytes
+                    }
+                    // A whole view (read repair sends merged sets).
+                    1 => {
+                        let view = &views[key_index];
+                        view[random.gen_range(0..view.len())].encode()
+                    }
+                    _ => {
+                        let view = &views[key_index];
+                        // Mostly the latest view (writes that follow each other), else
+                        // a stale one (a coordinator that missed writes).
+                        let index = if random.gen_bool(0.7) {
+                            view.len() - 1
+                        } else {
+                            random.gen_range(0..view.len())
+                        };
+                        let mut base = view[index].clone();
+                        let context = if random.gen_bool(0.6) {
+                            base.context()
+                        } else {
+                            VectorClock::new()
+                        };
+                        let writer = writers[random.gen_range(0..writers.len())];
+                        let value = values[random.gen_range(0..values.len())].map(<[u8]>::to_vec);
+                        let now = random.gen_range(0..6);
+                        let version = match base
+                            .write_with_context(&context, writer, now, value, &versions)
+                        {
+                            Ok(version) => version,
+                            Err(_) => continue,
+                        };
+                        let set = SiblingSet::single(version);
+                        let latest = views[key_index].last().unwrap().clone();
+                        let mut next = latest;
+                        next.merge(&set, &versions).unwrap();
+                        views[key_index].push(next);
+                        set.encode()
+                    }
+                };
+                sent.push((key_index, bytes.clone()));
+                let general = merged.apply(key, &SiblingSet::decode(&bytes).unwrap());
+                let quick = fast.apply_encoded(key, bytes.clone(), random.gen_bool(0.5));
+                assert_eq!(
+                    general.is_ok(),
+                    quick.is_ok(),
+                    "{policy:?} seed {seed} step {step}"
+                );
+                let stored = |store: &LocalStore| store.db.get(key).unwrap().map(|s| s.value);
+                assert_eq!(
+                    stored(&merged),
+                    stored(&fast),
+                    "{policy:?} seed {seed} step {step}"
+                );
+                steps += 1;
+                if stored(&fast).as_deref() == Some(bytes.as_slice()) {
+                    same += 1;
+                }
+            }
+            // Both outcomes happened: sets stored as they came, and merged ones.
+            assert!(
+                same > steps / 4 && same < steps,
+                "{policy:?} seed {seed}: {same}/{steps}"
+            );
+        }
+    }
+}
+
+#[test]
+fn replicated_puts_of_bad_bytes_or_values_over_the_limit_are_errors() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = engine::Options {
+        value_size_bytes_max: 16,
+        ..engine::Options::default()
+    };
+    let store = LocalStore::open(directory.path(), options, VersionConfig::default()).unwrap();
+    let mut set = SiblingSet::default();
+    let version = set
+        .write_with_context(
+            &VectorClock::new(),
+            "n1",
+            1,
+            Some(vec![7; 17]),
+            &VersionConfig::default(),
+        )
+        .unwrap();
+    let error = store
+        .apply_encoded(b"k", SiblingSet::single(version).encode(), true)
+        .unwrap_err();
+    assert!(error.to_string().contains("17 bytes"), "{error}");
+    let good = SiblingSet::single(
+        SiblingSet::default()
+            .write_with_context(
+                &VectorClock::new(),
+                "n1",
+                1,
+                Some(vec![7; 3]),
+                &VersionConfig::default(),
+            )
+            .unwrap(),
+    )
+    .encode();
+    for cut in 1..good.len() {
+        let error = store
+            .apply_encoded(b"k", good[..cut].to_vec(), true)
+            .unwrap_err();
+        assert!(matches!(error, Error::CorruptVersion(_)), "{error}");
+    }
+    store.apply_encoded(b"k", good.clone(), true).unwrap();
+    // Stored bytes damaged under a well-formed Put: an error naming the stored set.
+    store.db.put_with_meta(b"k", &[], b"VS\x01\x05").unwrap();
+    let error = store.apply_encoded(b"k", good, true).unwrap_err();
+    assert!(matches!(error, Error::CorruptVersion(_)), "{error}");
+    assert!(store.read(b"missing").unwrap().is_none());
 }
