@@ -297,12 +297,13 @@ impl Db {
                 return Ok(found);
             }
         }
-        Ok(
-            match self.inner.get_beyond_memtables(&state, key, read_epoch)? {
-                Some(row) => deliver(row.kind(), row.meta(), row.value()),
-                None => deliver(ValueKind::Delete, &[], &[]),
-            },
-        )
+        let found = self
+            .inner
+            .get_beyond_memtables(&state, key, read_epoch, &mut deliver)?;
+        Ok(match found {
+            Some(found) => found,
+            None => deliver(ValueKind::Delete, &[], &[]),
+        })
     }
 
     /// Up to `limit` live keys in order, from `start` (inclusive) to `end` (exclusive, or
@@ -439,58 +440,66 @@ impl Drop for Db {
     }
 }
 
-/// The newest version of `key` in `tables` (ordered as `ReadState::tables`), tombstones
-/// included.
+/// Calls `read` with the newest version of `key` in `tables` (ordered as
+/// `ReadState::tables`), tombstones included: (sequence number, kind, metadata, value), lent
+/// from the data block. `None` (and `read` not called) if no table has the key.
 ///
 /// Scanning table by table and stopping at the first hit is right with runs too: the tables
 /// of a run have disjoint key ranges, so at most one of them covers `key` and the others are
 /// skipped by the range check, whatever their order within the run; and runs come newest
 /// first with disjoint, descending sequence ranges, so the first run holding `key` holds its
 /// newest version.
-fn get_from_tables(tables: &[RunTable], key: &[u8]) -> Result<Option<crate::Entry>> {
+fn get_from_tables<T>(
+    tables: &[RunTable],
+    key: &[u8],
+    read: impl FnOnce(SequenceNumber, ValueKind, &[u8], &[u8]) -> T,
+) -> Result<Option<T>> {
+    let mut read = Some(read);
     for RunTable { table, .. } in tables {
         let info = table.info();
         if key < info.smallest_key.as_slice() || key > info.largest_key.as_slice() {
             continue;
         }
-        if let Some(entry) = table.get(key)? {
-            return Ok(Some(entry));
+        let found = table.get_with(key, |seq, kind, meta, value| {
+            let read = read
+                .take()
+                .expect("only the first table holding the key is read");
+            read(seq, kind, meta, value)
+        })?;
+        if found.is_some() {
+            return Ok(found);
         }
     }
     Ok(None)
 }
 
 impl Inner {
-    /// The newest version of `key` outside the memtables of `state`: from the row cache,
-    /// else from the tables of `state` (then cached, unless a flush began after
-    /// `read_epoch`, noted before `state` was taken). Tombstones included.
-    fn get_beyond_memtables(
+    /// Calls `read` with the newest version of `key` outside the memtables of `state`
+    /// (kind, metadata, value; tombstones included): lent from the row cache, else from the
+    /// tables of `state`, then cached, unless a flush began after `read_epoch` (noted before
+    /// `state` was taken). `None` (and `read` not called) if no table has the key.
+    fn get_beyond_memtables<T>(
         &self,
         state: &ReadState,
         key: &[u8],
         read_epoch: u64,
-    ) -> Result<Option<Arc<Row>>> {
-        let row_of = |entry: crate::Entry| {
-            Arc::new(Row::new(
-                entry.key,
-                entry.seq,
-                entry.kind,
-                entry.meta,
-                entry.value,
-            ))
-        };
+        read: impl FnOnce(ValueKind, &[u8], &[u8]) -> T,
+    ) -> Result<Option<T>> {
         let Some(cache) = &self.row_cache else {
-            return Ok(get_from_tables(&state.tables, key)?.map(row_of));
+            return get_from_tables(&state.tables, key, |_, kind, meta, value| {
+                read(kind, meta, value)
+            });
         };
         let hash = KeyHash::of(key);
         if let Some(row) = cache.get(hash, key) {
-            return Ok(Some(row));
+            return Ok(Some(read(row.kind(), row.meta(), row.value())));
         }
-        let found = get_from_tables(&state.tables, key)?.map(row_of);
-        if let Some(row) = &found {
-            cache.insert_read(hash, row, read_epoch);
-        }
-        Ok(found)
+        get_from_tables(&state.tables, key, |seq, kind, meta, value| {
+            let found = read(kind, meta, value);
+            let row = Row::new(key.to_vec(), seq, kind, meta.to_vec(), value.to_vec());
+            cache.insert_read(hash, &Arc::new(row), read_epoch);
+            found
+        })
     }
 
     fn read_state(&self) -> Arc<ReadState> {

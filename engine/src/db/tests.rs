@@ -321,10 +321,10 @@ fn a_read_begun_before_a_flush_does_not_cache_what_it_read() {
 
     // The reader resumes: finds the old version in its state's tables.
     let found = inner
-        .get_beyond_memtables(&old_state, target, read_epoch)
+        .get_beyond_memtables(&old_state, target, read_epoch, |_, _, value| value.to_vec())
         .unwrap()
         .unwrap();
-    assert_eq!(found.value(), &[1; 1500], "the reader sees its own state");
+    assert_eq!(found, vec![1; 1500], "the reader sees its own state");
     drop(old_state);
     assert_eq!(db.get(target).unwrap().unwrap().value, vec![2; 1500]);
     assert!(

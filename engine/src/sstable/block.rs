@@ -409,6 +409,25 @@ impl BlockIterator {
     }
 }
 
+/// Calls `read` with the entry whose key is exactly `key` (sequence number, kind, metadata,
+/// value), lent from the block without copying, if the block holds one.
+pub fn block_lookup<T>(
+    block: Arc<Block>,
+    key: &[u8],
+    read: impl FnOnce(SequenceNumber, ValueKind, &[u8], &[u8]) -> T,
+) -> FormatResult<Option<T>> {
+    let mut iterator = BlockIterator::new(block);
+    iterator.seek(key)?;
+    Ok((iterator.valid() && iterator.key() == key).then(|| {
+        read(
+            iterator.seq(),
+            iterator.kind(),
+            iterator.meta(),
+            iterator.value(),
+        )
+    }))
+}
+
 /// The entry whose key is exactly `key`, if the block holds one.
 pub fn block_get(block: Arc<Block>, key: &[u8]) -> FormatResult<Option<Entry>> {
     let mut iterator = BlockIterator::new(block);

@@ -1,6 +1,6 @@
 //! Opens a table file through mmap and serves point reads.
 
-use super::block::{block_get, Block};
+use super::block::{block_lookup, Block};
 use super::bloom::BloomFilter;
 use super::cache::BlockCache;
 use super::coding::FormatError;
@@ -12,7 +12,7 @@ use super::iterator::TableIterator;
 use super::properties::{Properties, TableInfo};
 use crate::error::{Error, Result};
 use crate::options::DataBlockRead;
-use crate::types::Entry;
+use crate::types::{Entry, SequenceNumber, ValueKind};
 use memmap2::{Mmap, UncheckedAdvice};
 use std::borrow::Cow;
 use std::fs::File;
@@ -163,6 +163,23 @@ impl Table {
 
     /// The table's version of `key`, tombstones included (kind `Delete`).
     pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        self.get_with(key, |seq, kind, meta, value| Entry {
+            key: key.to_vec(),
+            seq,
+            kind,
+            meta: meta.to_vec(),
+            value: value.to_vec(),
+        })
+    }
+
+    /// Calls `read` with the table's version of `key` (sequence number, kind, metadata,
+    /// value), lent from the data block without copying; `None` (and `read` not called)
+    /// when the table has no version of it.
+    pub fn get_with<T>(
+        &self,
+        key: &[u8],
+        read: impl FnOnce(SequenceNumber, ValueKind, &[u8], &[u8]) -> T,
+    ) -> Result<Option<T>> {
         if self.info.entry_count == 0
             || key < self.info.smallest_key.as_slice()
             || key > self.info.largest_key.as_slice()
@@ -176,7 +193,7 @@ impl Table {
         };
         let handle = self.block_handle(&index, block_number)?;
         let block = self.data_block(handle)?;
-        block_get(block, key)
+        block_lookup(block, key, read)
             .map_err(|error| error.into_error("data block", &self.path, handle.offset))
     }
 
