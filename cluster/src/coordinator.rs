@@ -601,7 +601,9 @@ impl Coordinator {
             let through_handoff = puts.iter().any(|put| matches!(put, PutCall::Handoff(_)));
             let next = next_put(&mut puts);
             let outcome = if through_handoff {
-                match tokio::time::timeout_at(deadline, next).await {
+                // Boxed: a timer held inline would over-align (and grow) every write's
+                // future, which the server boxes per request; this path is the rare one.
+                match Box::pin(tokio::time::timeout_at(deadline, next)).await {
                     Ok(outcome) => outcome,
                     Err(_) => {
                         failures.push(format!(
@@ -785,9 +787,8 @@ impl Coordinator {
                 context: context.encode(),
                 value: value.clone(),
             };
-            let result = self
-                .transport
-                .call(node, message, self.timeout)
+            // Boxed for the same reason as the handoff wait in `gather_writes`.
+            let result = Box::pin(self.transport.call(node, message, self.timeout))
                 .await
                 .and_then(|reply| match reply {
                     PeerMessage::GetReply {
