@@ -112,6 +112,9 @@ struct Answer<T> {
     result: Result<T>,
 }
 
+/// A key's replicas with their datacenters.
+type Replicas = Vec<(NodeId, String)>;
+
 /// One write's `Put` to one replica, while the write waits for W.
 enum PutCall {
     /// Straight to the replica ([`Coordinator::start_put`]).
@@ -331,9 +334,11 @@ impl Coordinator {
 
     /// The replicas a write of `key` goes to: the read replicas, and during a ring change
     /// also the other ring's (see [`crate::scaling`]).
-    fn write_replicas(&self, key: &[u8]) -> Result<Vec<(NodeId, String)>> {
+    /// Returns the ring snapshot it used as well.
+    fn write_replicas(&self, key: &[u8]) -> Result<(Arc<RingState>, Replicas)> {
         let state = self.scaling.snapshot();
-        with_datacenters(&state, state.write_replicas(key, &self.replication)?)
+        let replicas = with_datacenters(&state, state.write_replicas(key, &self.replication)?)?;
+        Ok((state, replicas))
     }
 
     fn need(
@@ -470,7 +475,7 @@ impl Coordinator {
         value: Option<Vec<u8>>,
         consistency: Consistency,
     ) -> Result<()> {
-        let replicas = self.write_replicas(&key)?;
+        let (ring, replicas) = self.write_replicas(&key)?;
         let need = self.need(consistency, Side::Write, &replicas)?;
         // Every node has the same limit: refuse here with the store's wording rather than
         // as a replica's error.
@@ -498,7 +503,7 @@ impl Coordinator {
         let fallbacks = Arc::new(Fallbacks::new(
             key,
             replicas.iter().map(|(node, _)| node.clone()).collect(),
-            self.scaling.snapshot(),
+            ring,
         ));
         let failed: Vec<NodeId> = failures.iter().map(|answer| answer.node.clone()).collect();
         let started = tokio::time::Instant::now();
@@ -514,8 +519,8 @@ impl Coordinator {
                 error,
             )));
         }
-        for (node, datacenter) in &replicas {
-            if *node == minter || failed.contains(node) {
+        for (node, datacenter) in replicas {
+            if node == minter || failed.contains(&node) {
                 continue;
             }
             puts.push(self.start_put(node, datacenter, &write, &fallbacks, started));
@@ -530,21 +535,15 @@ impl Coordinator {
     /// half the request timeout, so a fallback still has time.
     fn start_put(
         &self,
-        node: &NodeId,
-        datacenter: &str,
+        node: NodeId,
+        datacenter: String,
         write: &Arc<ReplicaWrite>,
         fallbacks: &Arc<Fallbacks>,
         started: tokio::time::Instant,
     ) -> PutCall {
         let sloppy = self.handoff.mode() == HandoffMode::Sloppy;
-        if sloppy && self.handoff.is_down(node) {
-            return PutCall::Handoff(self.put_call(
-                node.clone(),
-                datacenter.to_string(),
-                write,
-                fallbacks,
-                None,
-            ));
+        if sloppy && self.handoff.is_down(&node) {
+            return PutCall::Handoff(self.put_call(node, datacenter, write, fallbacks, None));
         }
         let budget = if sloppy {
             self.timeout / 2
@@ -553,20 +552,16 @@ impl Coordinator {
         };
         match self
             .transport
-            .start_call_encoded(node, write.put(), started + budget, budget)
+            .start_call_encoded(&node, write.put(), started + budget, budget)
         {
             Ok(call) => PutCall::Direct {
-                node: node.clone(),
-                datacenter: datacenter.to_string(),
+                node,
+                datacenter,
                 call,
             },
-            Err(error) => PutCall::Handoff(self.put_call(
-                node.clone(),
-                datacenter.to_string(),
-                write,
-                fallbacks,
-                Some(error),
-            )),
+            Err(error) => {
+                PutCall::Handoff(self.put_call(node, datacenter, write, fallbacks, Some(error)))
+            }
         }
     }
 
@@ -606,7 +601,9 @@ impl Coordinator {
             let through_handoff = puts.iter().any(|put| matches!(put, PutCall::Handoff(_)));
             let next = next_put(&mut puts);
             let outcome = if through_handoff {
-                match tokio::time::timeout_at(deadline, next).await {
+                // Boxed: a timer held inline would over-align (and grow) every write's
+                // future, which the server boxes per request; this path is the rare one.
+                match Box::pin(tokio::time::timeout_at(deadline, next)).await {
                     Ok(outcome) => outcome,
                     Err(_) => {
                         failures.push(format!(
@@ -759,7 +756,7 @@ impl Coordinator {
         replicas: &[(NodeId, String)],
     ) -> Result<(SiblingSet, NodeId, Vec<Answer<()>>)> {
         if replicas.iter().any(|(node, _)| *node == self.node) {
-            let node_id = self.node.to_string();
+            let node_id = self.node.clone();
             let now_ms = self.clock.now_ms();
             let (key, context) = (key.to_vec(), context.clone());
             // With a lazily synced log the record is only queued: the client connection
@@ -768,9 +765,15 @@ impl Coordinator {
             let version = self
                 .blocking(move |store| {
                     if defer {
-                        store.write_local_version_deferred(&key, &context, value, &node_id, now_ms)
+                        store.write_local_version_deferred(
+                            &key,
+                            &context,
+                            value,
+                            node_id.as_str(),
+                            now_ms,
+                        )
                     } else {
-                        store.write_local(&key, &context, value, &node_id, now_ms)
+                        store.write_local(&key, &context, value, node_id.as_str(), now_ms)
                     }
                 })
                 .await?;
@@ -784,9 +787,8 @@ impl Coordinator {
                 context: context.encode(),
                 value: value.clone(),
             };
-            let result = self
-                .transport
-                .call(node, message, self.timeout)
+            // Boxed for the same reason as the handoff wait in `gather_writes`.
+            let result = Box::pin(self.transport.call(node, message, self.timeout))
                 .await
                 .and_then(|reply| match reply {
                     PeerMessage::GetReply {

@@ -99,25 +99,29 @@ impl Need {
     }
 
     /// Whether the answers so far (one datacenter name per answer) meet the need.
-    pub fn met(&self, answered: &[String]) -> bool {
+    pub fn met<S: AsRef<str>>(&self, answered: &[S]) -> bool {
         answered.len() >= self.total
             && self.per_datacenter.iter().all(|(datacenter, &needed)| {
-                answered.iter().filter(|dc| *dc == datacenter).count() >= needed
+                answered
+                    .iter()
+                    .filter(|dc| dc.as_ref() == datacenter)
+                    .count()
+                    >= needed
             })
     }
 
     /// Whether one more answer from `datacenter` brings the answers `so_far` (one
     /// datacenter name per answer) closer to the need.
-    pub fn helped_by(&self, so_far: &[String], datacenter: &str) -> bool {
+    pub fn helped_by<S: AsRef<str>>(&self, so_far: &[S], datacenter: &str) -> bool {
         if self.met(so_far) {
             return false;
         }
         if so_far.len() < self.total {
             return true;
         }
-        self.per_datacenter
-            .get(datacenter)
-            .is_some_and(|&needed| so_far.iter().filter(|dc| *dc == datacenter).count() < needed)
+        self.per_datacenter.get(datacenter).is_some_and(|&needed| {
+            so_far.iter().filter(|dc| dc.as_ref() == datacenter).count() < needed
+        })
     }
 
     /// The error for a request that gathered only `answered` (their datacenters) of the

@@ -13,20 +13,21 @@ impl Coordinator {
         let need = self.need(consistency, Side::Read, &replicas)?;
         let mut calls = Calls::new();
         let mut received = Vec::new();
-        let local = replicas
-            .iter()
-            .find(|(node, _)| *node == self.node)
-            .cloned();
-        let mut remote: Vec<(NodeId, String)> = replicas
-            .iter()
-            .filter(|(node, _)| *node != self.node)
-            .cloned()
-            .collect();
+        let mut local = None;
+        let mut remote: Vec<(NodeId, String)> = Vec::with_capacity(replicas.len());
+        for (node, datacenter) in replicas {
+            if node == self.node {
+                local = Some((node, datacenter));
+            } else {
+                remote.push((node, datacenter));
+            }
+        }
         // Replicas gossip holds Down last, then this node's datacenter's first (stable:
         // preference order within each group), so `quorum` neither waits out a dead replica
         // (a read asked it first and waited for its timeout while it was down) nor a WAN
         // round trip a local replica could save.
-        remote.sort_by_cached_key(|(node, datacenter)| {
+        // (A stable sort of a few replicas: no allocation, unlike a cached-key sort.)
+        remote.sort_by_key(|(node, datacenter)| {
             (
                 self.membership.is_down(node),
                 *datacenter != self.datacenter,
@@ -37,25 +38,36 @@ impl Coordinator {
         let (asked, mut reserve) = match self.read_fanout {
             ReadFanout::All => (remote, Vec::new()),
             ReadFanout::Quorum => {
-                let mut chosen: Vec<String> = local.iter().map(|(_, dc)| dc.clone()).collect();
-                let mut asked = Vec::new();
+                let helps: Vec<bool> = {
+                    let mut chosen: Vec<&str> = local.iter().map(|(_, dc)| dc.as_str()).collect();
+                    remote
+                        .iter()
+                        .map(|(_, datacenter)| {
+                            let helps = need.helped_by(&chosen, datacenter);
+                            if helps {
+                                chosen.push(datacenter);
+                            }
+                            helps
+                        })
+                        .collect()
+                };
+                let mut asked = Vec::with_capacity(remote.len());
                 let mut reserve = Vec::new();
-                for (node, datacenter) in remote {
-                    if need.helped_by(&chosen, &datacenter) {
-                        chosen.push(datacenter.clone());
-                        asked.push((node, datacenter));
+                for (replica, helps) in remote.into_iter().zip(helps) {
+                    if helps {
+                        asked.push(replica);
                     } else {
-                        reserve.push((node, datacenter));
+                        reserve.push(replica);
                     }
                 }
                 (asked, reserve)
             }
         };
         // Remote requests leave first, so the local read overlaps their round trips.
-        for (node, datacenter) in &asked {
-            calls.push(self.get_call(node.clone(), datacenter.clone(), key.clone()));
-        }
         let mut expected = asked.len();
+        for (node, datacenter) in asked {
+            calls.push(self.get_call(node, datacenter, key.clone()));
+        }
         if let Some((node, datacenter)) = local {
             expected += 1;
             let key = key.clone();

@@ -48,12 +48,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use config::TransportConfig;
-use outbound::{Outgoing, Writer};
+use outbound::{FrameBytes, Outgoing, Writer};
 
 use super::{Endpoint, LinkEmulator, MessageKind, Verdict};
-use crate::protocol::peer::{
-    encode_frame, encode_message_frame, set_frame_request_id, Frame, FrameKind, PeerMessage,
-};
+use crate::protocol::peer::{encode_frame, encode_message_frame, Frame, FrameKind, PeerMessage};
 use crate::ring::NodeId;
 use crate::{Error, Result};
 
@@ -95,8 +93,8 @@ pub trait InlineHandler: Send + Sync + 'static {
 /// A request encoded once, for calls to several peers ([`PeerTransport::encode_request`]).
 #[derive(Clone, Debug)]
 pub struct EncodedRequest {
-    /// The frame, its request id set per call.
-    bytes: Vec<u8>,
+    /// The frame, shared by every call; each sends a header of its own with its request id.
+    bytes: Arc<Vec<u8>>,
     kind: MessageKind,
     bypasses_emulator: bool,
 }
@@ -267,7 +265,8 @@ impl PeerTransport {
             handler,
             inline: OnceLock::new(),
             peers: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::default()),
+            // Room for the calls of many pipelined clients: fewer rehashes of a busy table.
+            pending: Mutex::new(HashMap::with_capacity_and_hasher(4096, RequestIds)),
             next_request_id: AtomicU64::new(1),
             next_sequence: AtomicU64::new(0),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
@@ -376,12 +375,12 @@ impl PeerTransport {
     /// the frame exceeds `frame_size_bytes_max`.
     pub fn encode_request(&self, message: &PeerMessage) -> Result<EncodedRequest> {
         Ok(EncodedRequest {
-            bytes: encode_message_frame(
+            bytes: Arc::new(encode_message_frame(
                 FrameKind::Request,
                 0,
                 message,
                 self.shared.config.frame_size_bytes_max,
-            )?,
+            )?),
             kind: MessageKind::of(message),
             bypasses_emulator: message.bypasses_link_emulator(),
         })
@@ -396,12 +395,10 @@ impl PeerTransport {
         timeout: Duration,
     ) -> Result<PeerMessage> {
         let call = self.await_reply(to, |shared, request_id| {
-            let mut bytes = request.bytes.clone();
-            set_frame_request_id(&mut bytes, request_id);
             shared.enqueue_bytes(
                 to,
                 request_id,
-                bytes,
+                FrameBytes::for_call(&request.bytes, request_id),
                 request.kind,
                 request.bypasses_emulator,
             )
@@ -441,12 +438,10 @@ impl PeerTransport {
         timeout: Duration,
     ) -> Result<DeadlineCall> {
         self.start(to, deadline, timeout, |shared, request_id| {
-            let mut bytes = request.bytes.clone();
-            set_frame_request_id(&mut bytes, request_id);
             shared.enqueue_bytes(
                 to,
                 request_id,
-                bytes,
+                FrameBytes::for_call(&request.bytes, request_id),
                 request.kind,
                 request.bypasses_emulator,
             )
@@ -680,7 +675,13 @@ impl Shared {
             message,
         };
         let bytes = encode_frame(&frame, self.config.frame_size_bytes_max)?;
-        self.enqueue_bytes(to, request_id, bytes, message_kind, bypasses_emulator)
+        self.enqueue_bytes(
+            to,
+            request_id,
+            FrameBytes::Owned(bytes),
+            message_kind,
+            bypasses_emulator,
+        )
     }
 
     /// Draws an encoded frame's verdict and queues it for `to`.
@@ -688,7 +689,7 @@ impl Shared {
         &self,
         to: &NodeId,
         request_id: u64,
-        bytes: Vec<u8>,
+        bytes: FrameBytes,
         message_kind: MessageKind,
         bypasses_emulator: bool,
     ) -> Result<()> {

@@ -15,7 +15,10 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
 use super::{auth, Shared};
-use crate::protocol::peer::{decode_frame, encode_frame, Frame, FrameKind, PeerMessage};
+use crate::protocol::peer::{
+    decode_frame, encode_frame, set_frame_request_id, Frame, FrameKind, PeerMessage,
+    HEADER_SIZE_BYTES,
+};
 use crate::ring::NodeId;
 use crate::{Error, Result};
 
@@ -26,7 +29,51 @@ pub(super) struct Outgoing {
     /// Sending order, so messages due at the same instant keep it.
     pub(super) sequence: u64,
     /// The encoded frame.
-    pub(super) bytes: Vec<u8>,
+    pub(super) bytes: FrameBytes,
+}
+
+/// A frame to write.
+pub(super) enum FrameBytes {
+    /// Encoded for this message alone.
+    Owned(Vec<u8>),
+    /// A request encoded once for several peers ([`super::EncodedRequest`]): this call's
+    /// header (with its own request id), then the shared frame's payload. Saves copying the
+    /// payload (a write's value) once per replica.
+    Shared {
+        header: [u8; HEADER_SIZE_BYTES],
+        frame: Arc<Vec<u8>>,
+    },
+}
+
+impl FrameBytes {
+    /// `frame` (made by `encode_frame`) with `request_id` in its header.
+    pub(super) fn for_call(frame: &Arc<Vec<u8>>, request_id: u64) -> FrameBytes {
+        let Some(shared_header) = frame.get(..HEADER_SIZE_BYTES) else {
+            let mut bytes = frame.to_vec();
+            set_frame_request_id(&mut bytes, request_id);
+            return FrameBytes::Owned(bytes);
+        };
+        let mut header = [0; HEADER_SIZE_BYTES];
+        header.copy_from_slice(shared_header);
+        set_frame_request_id(&mut header, request_id);
+        FrameBytes::Shared {
+            header,
+            frame: Arc::clone(frame),
+        }
+    }
+
+    async fn write_to<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        match self {
+            FrameBytes::Owned(bytes) => writer.write_all(bytes).await,
+            FrameBytes::Shared { header, frame } => {
+                writer.write_all(header).await?;
+                writer.write_all(&frame[HEADER_SIZE_BYTES..]).await
+            }
+        }
+    }
 }
 
 impl Outgoing {
@@ -189,7 +236,7 @@ impl Writer {
             };
             self.queued.fetch_sub(1, Ordering::AcqRel);
             if let Some(open) = connection.as_mut() {
-                if let Err(error) = open.writer.write_all(&outgoing.bytes).await {
+                if let Err(error) = outgoing.bytes.write_to(&mut open.writer).await {
                     // The message is lost with the connection, as unacknowledged bytes are
                     // when a real link fails; its caller times out.
                     self.log(&format!("write failed, reconnecting: {error}"));
@@ -454,5 +501,34 @@ async fn read_until_closed(connection: Option<&mut Connection>) -> Closed {
             Ok(_) => {}
             Err(error) => return Closed::Lost(error.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::peer::encode_message_frame;
+
+    #[tokio::test]
+    async fn a_shared_frame_is_written_with_each_calls_request_id() {
+        let message = PeerMessage::Put {
+            key: b"k".to_vec(),
+            siblings: vec![7; 100],
+        };
+        let frame =
+            Arc::new(encode_message_frame(FrameKind::Request, 0, &message, 1 << 20).unwrap());
+        for request_id in [1, 42] {
+            let mut written: Vec<u8> = Vec::new();
+            let bytes = FrameBytes::for_call(&frame, request_id);
+            assert!(matches!(bytes, FrameBytes::Shared { .. }));
+            bytes.write_to(&mut written).await.unwrap();
+            let (decoded, used) = decode_frame(&written, 1 << 20).unwrap().unwrap();
+            assert_eq!(used, written.len());
+            assert_eq!(decoded.request_id, request_id);
+            assert_eq!(decoded.message, message);
+        }
+        // The shared frame itself is left as encoded.
+        let (original, _) = decode_frame(&frame, 1 << 20).unwrap().unwrap();
+        assert_eq!(original.request_id, 0);
     }
 }

@@ -1,7 +1,8 @@
-//! A write's `Put`s still in flight when W is met (detached calls, see
-//! `Coordinator::detach_puts`): in-process nodes on loopback, the link emulator slowing or
-//! cutting the link from the coordinator to one replica. Every test is bounded and stops its
-//! nodes.
+//! Calls still in flight when a quorum is met or missed: a write's `Put`s after W (detached
+//! calls, see `Coordinator::detach_puts`), and a quorum read whose asked replica never
+//! answers (it hedges to the replica held in reserve). In-process nodes on loopback, the
+//! link emulator slowing or cutting the link from the coordinator to one replica. Every test
+//! is bounded and stops its nodes.
 
 use cluster::launcher::addresses::address_block;
 use cluster::launcher::{CLIENT_PORT, PEER_PORT};
@@ -96,6 +97,11 @@ impl Cluster {
 
     /// A key whose three replicas are exactly `wanted`.
     fn key_on(&self, wanted: &[&str]) -> Vec<u8> {
+        self.key_where(|list| wanted.iter().all(|node| list.contains(&NodeId::new(*node))))
+    }
+
+    /// A key whose preference list (N=3) satisfies `wanted`.
+    fn key_where(&self, wanted: impl Fn(&[NodeId]) -> bool) -> Vec<u8> {
         let config = NodeConfig {
             members: self.members.clone(),
             vnodes_per_weight: 16,
@@ -104,10 +110,7 @@ impl Cluster {
         let ring = Ring::new(config.ring_members(), 16).unwrap();
         (0..100_000)
             .map(|index| format!("key{index}").into_bytes())
-            .find(|key| {
-                let list = ring.preference_list(key, &Replication::Total(3)).unwrap();
-                wanted.iter().all(|node| list.contains(&NodeId::new(*node)))
-            })
+            .find(|key| wanted(&ring.preference_list(key, &Replication::Total(3)).unwrap()))
             .expect("some key has those replicas")
     }
 
@@ -201,6 +204,59 @@ fn a_put_lost_after_w_is_hinted_to_a_fallback() {
         }
         assert!(hinted, "the lost Put was never hinted");
         assert_eq!(info(&cluster.backend(3), "hints_stored"), 1);
+        cluster.stop().await;
+    });
+}
+
+/// N=3 R=2 with the default `read_fanout = quorum`: n1 asks its own copy and the first other
+/// replica, n2, whose link drops everything; after a quarter of the request timeout it asks
+/// n3, held in reserve, and the read succeeds.
+#[test]
+fn a_quorum_read_hedges_to_the_reserve_replica_when_the_asked_one_is_silent() {
+    run(async {
+        let cut = LinkSpec {
+            loss: 1.0,
+            ..LinkSpec::default()
+        };
+        let cluster = Cluster::start(&["n1", "n2", "n3"], 2000, one_way("n1", "n2", cut)).await;
+        let (n2, n3) = (NodeId::new("n2"), NodeId::new("n3"));
+        let key = cluster.key_where(|list| {
+            let position = |node: &NodeId| list.iter().position(|n| n == node);
+            position(&n2) < position(&n3)
+        });
+        // Written through n3, which reaches everyone, at ALL.
+        let all = Consistency::Counts {
+            read: Some(3),
+            write: Some(3),
+        };
+        cluster
+            .backend(2)
+            .write(key.clone(), VectorClock::new(), Some(b"v".to_vec()), all)
+            .await
+            .unwrap();
+        let r2 = Consistency::Counts {
+            read: Some(2),
+            write: Some(2),
+        };
+        let started = std::time::Instant::now();
+        let set = cluster
+            .backend(0)
+            .read(key.clone(), r2)
+            .await
+            .unwrap()
+            .expect("the key was written");
+        let waited = started.elapsed();
+        let values: Vec<Vec<u8>> = set
+            .versions
+            .iter()
+            .filter_map(|v| v.value.clone())
+            .collect();
+        assert_eq!(values, vec![b"v".to_vec()]);
+        // n2 never answers: only the hedge, a quarter of the 2 s timeout in, reaches n3.
+        assert!(
+            waited >= Duration::from_millis(500),
+            "answered after {waited:?}, before the hedge"
+        );
         cluster.stop().await;
     });
 }
