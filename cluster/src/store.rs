@@ -240,27 +240,27 @@ impl LocalStore {
     /// [`crate::version::siblings::replaces_all`]; a write made with the previous one's
     /// context or by the same coordinator), the merge would leave exactly `incoming`, whose
     /// encoding is `incoming` itself (the format has one encoding per set): those bytes are
-    /// stored as they came, and the stored set's values are neither copied nor compared
-    /// beyond their last-write-wins order. Otherwise both sets are decoded and merged as
-    /// `apply` does. A test checks both paths store the same bytes.
+    /// stored as they came. The check reads both sets in place
+    /// ([`crate::version::codec::version_views`]): nothing is decoded into versions, copied
+    /// or allocated beside one vector of views per set. Otherwise both sets are decoded and
+    /// merged as `apply` does. A randomized test checks both paths store the same bytes.
     pub fn apply_encoded(&self, key: &[u8], incoming: Vec<u8>, defer: bool) -> Result<()> {
+        use crate::version::codec::version_views;
         self.check_key(key)?;
-        let (mut set, values) = SiblingSet::decode_lending(&incoming)?;
-        for &value in &values {
-            self.check_value(value)?;
+        let views = version_views(&incoming)?;
+        for view in &views {
+            self.check_value(view.value)?;
         }
         let _guard = self.lock_for(key);
         // `Some(old digest)` when `incoming` replaces the stored set whole.
-        let replaced = match (set.versions.as_slice(), values.as_slice()) {
-            ([version], &[value]) => self.db.get_with(key, |stored| -> Result<_> {
+        let replaced = match views.as_slice() {
+            [version] => self.db.get_with(key, |stored| -> Result<_> {
                 let Some((_, bytes)) = stored else {
                     return Ok(Some(None));
                 };
-                let (stored, stored_values) = SiblingSet::decode_lending(bytes)?;
                 let replaces = crate::version::siblings::replaces_all(
-                    (version, value),
-                    &stored.versions,
-                    &stored_values,
+                    version,
+                    &version_views(bytes)?,
                     self.versions.policy,
                 );
                 let old = self
@@ -271,15 +271,13 @@ impl LocalStore {
             })??,
             _ => None,
         };
+        drop(views);
         if let Some(old) = replaced {
-            drop(values);
             // Still under the key's lock: nothing came between the check and this write.
             return self.store_encoded(key, incoming, old, defer);
         }
-        // The general path: the incoming values copied out of the lent bytes, then merged.
-        for (version, value) in set.versions.iter_mut().zip(values) {
-            version.value = value.map(<[u8]>::to_vec);
-        }
+        // The general path: both sets decoded and merged.
+        let set = SiblingSet::decode(&incoming)?;
         let (mut stored, old) = self.read_for_write(key)?;
         stored.merge(&set, &self.versions)?;
         self.store_deferrable(key, &stored, old, defer)

@@ -318,7 +318,8 @@ pub fn encode_message_frame(
     message: &PeerMessage,
     frame_size_bytes_max: usize,
 ) -> Result<Vec<u8>> {
-    let mut bytes = vec![0; HEADER_SIZE_BYTES];
+    let mut bytes = Vec::with_capacity(HEADER_SIZE_BYTES + payload::size_hint(message));
+    bytes.resize(HEADER_SIZE_BYTES, 0);
     payload::encode(message, &mut bytes);
     let payload_length = bytes.len() - HEADER_SIZE_BYTES;
     let limit = frame_size_bytes_max.min(u32::MAX as usize);

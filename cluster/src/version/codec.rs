@@ -340,6 +340,125 @@ pub fn latest_value(bytes: &[u8]) -> Result<Option<&[u8]>> {
     Ok(winner_value)
 }
 
+/// One version of an encoded set as it lies in the bytes: the clock body undecoded (its
+/// entries read again for each comparison), nothing copied or allocated. See
+/// [`version_views`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VersionView<'a> {
+    /// The clock body's entries (after the entry count), checked when the view was made.
+    clock: &'a [u8],
+    clock_entries: usize,
+    timestamp_ms: u64,
+    writer: &'a [u8],
+    /// `None`: a tombstone.
+    pub(crate) value: Option<&'a [u8]>,
+}
+
+/// The versions of an encoded set, checked as [`SiblingSet::decode`] checks them (same
+/// errors), without copying anything out of `bytes`: for a replica deciding whether a
+/// replicated set replaces the stored one (see
+/// [`crate::version::siblings::replaces_all`]), where decoding both sets was allocations
+/// per clock entry, writer and version.
+pub(crate) fn version_views(bytes: &[u8]) -> Result<Vec<VersionView<'_>>> {
+    let mut reader = Reader::new(bytes);
+    reader.header(SIBLINGS_MAGIC, "sibling set")?;
+    let count = reader.length(SIBLINGS_STORED_MAX, "version count")?;
+    let mut views = Vec::with_capacity(count.min(reader.remaining() / 4));
+    for _ in 0..count {
+        let clock_entries = reader.length(CLOCK_ENTRIES_MAX, "clock entry count")?;
+        let start = reader.offset;
+        let mut previous: Option<&[u8]> = None;
+        for _ in 0..clock_entries {
+            let node = reader.name(1, "clock node")?;
+            if let Some(previous) = previous {
+                if previous >= node {
+                    return Err(reader.corrupt(&format!(
+                        "clock node {:?} not after {:?}",
+                        String::from_utf8_lossy(node),
+                        String::from_utf8_lossy(previous)
+                    )));
+                }
+            }
+            previous = Some(node);
+            if reader.varint("clock counter")? == 0 {
+                return Err(reader.corrupt(&format!(
+                    "clock node {:?} has counter 0",
+                    String::from_utf8_lossy(node)
+                )));
+            }
+            reader.varint("clock last update")?;
+        }
+        let clock = &bytes[start..reader.offset];
+        let timestamp_ms = reader.varint("timestamp")?;
+        let writer = reader.name(0, "writer")?;
+        let value = reader.value()?;
+        views.push(VersionView {
+            clock,
+            clock_entries,
+            timestamp_ms,
+            writer,
+            value,
+        });
+    }
+    reader.finish()?;
+    Ok(views)
+}
+
+/// A checked clock body's entries: node, counter, last update.
+fn clock_entries<'a>(view: &VersionView<'a>) -> impl Iterator<Item = (&'a [u8], u64, u64)> + 'a {
+    let mut reader = Reader::new(view.clock);
+    (0..view.clock_entries).map_while(move |_| {
+        // Checked by `version_views`: these reads cannot fail.
+        let node = reader.name(1, "clock node").ok()?;
+        let counter = reader.varint("clock counter").ok()?;
+        let last_update_ms = reader.varint("clock last update").ok()?;
+        Some((node, counter, last_update_ms))
+    })
+}
+
+impl VersionView<'_> {
+    /// [`crate::version::VectorClock::compare`] of the two versions' clocks.
+    pub(crate) fn compare_clocks(&self, other: &VersionView<'_>) -> crate::version::Causality {
+        use std::cmp::Ordering;
+        let (mut self_ahead, mut other_ahead) = (false, false);
+        let mut left = clock_entries(self).peekable();
+        let mut right = clock_entries(other).peekable();
+        loop {
+            let order = match (left.peek(), right.peek()) {
+                (None, None) => break,
+                (Some(mine), Some(theirs)) => mine.0.cmp(theirs.0),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+            };
+            // A node missing on one side counts as counter 0 there.
+            let (mine, theirs) = match order {
+                Ordering::Less => (left.next().map_or(0, |entry| entry.1), 0),
+                Ordering::Greater => (0, right.next().map_or(0, |entry| entry.1)),
+                Ordering::Equal => (
+                    left.next().map_or(0, |entry| entry.1),
+                    right.next().map_or(0, |entry| entry.1),
+                ),
+            };
+            self_ahead |= mine > theirs;
+            other_ahead |= theirs > mine;
+        }
+        match (self_ahead, other_ahead) {
+            (false, false) => crate::version::Causality::Equal,
+            (false, true) => crate::version::Causality::Before,
+            (true, false) => crate::version::Causality::After,
+            (true, true) => crate::version::Causality::Concurrent,
+        }
+    }
+
+    /// [`crate::version::siblings::last_write_order`] of the two versions: `(timestamp,
+    /// writer, value)`, then the clocks' entries.
+    pub(crate) fn last_write_order(&self, other: &VersionView<'_>) -> std::cmp::Ordering {
+        (self.timestamp_ms, self.writer, self.value)
+            .cmp(&(other.timestamp_ms, other.writer, other.value))
+            .then_with(|| clock_entries(self).cmp(clock_entries(other)))
+    }
+}
+
 fn skip_clock_body(reader: &mut Reader<'_>) -> Result<()> {
     let count = reader.length(CLOCK_ENTRIES_MAX, "clock entry count")?;
     for _ in 0..count {

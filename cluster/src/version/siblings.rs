@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use super::{
-    Causality, ConflictPolicy, VectorClock, Version, VersionConfig, CLOCK_ENTRIES_MAX,
+    codec, Causality, ConflictPolicy, VectorClock, Version, VersionConfig, CLOCK_ENTRIES_MAX,
     SIBLINGS_STORED_MAX,
 };
 use crate::{Error, Result};
@@ -236,49 +236,35 @@ fn is_superseded(index: usize, candidate: &Version, candidates: &[Version]) -> b
 /// Last-write-wins order: `(timestamp_ms, writer)`, then value and clock so that the order
 /// is total and every replica picks the same winner.
 pub(crate) fn last_write_order(left: &Version, right: &Version) -> Ordering {
-    last_write_order_of(
-        (left, left.value.as_deref()),
-        (right, right.value.as_deref()),
-    )
-}
-
-/// [`last_write_order`] of versions whose values are given beside them (the versions of
-/// [`SiblingSet::decode_lending`] hold empty ones).
-fn last_write_order_of(
-    (left, left_value): (&Version, Option<&[u8]>),
-    (right, right_value): (&Version, Option<&[u8]>),
-) -> Ordering {
-    (left.timestamp_ms, &left.writer, left_value)
-        .cmp(&(right.timestamp_ms, &right.writer, right_value))
+    (left.timestamp_ms, &left.writer, &left.value)
+        .cmp(&(right.timestamp_ms, &right.writer, &right.value))
         .then_with(|| clock_order(&left.clock, &right.clock))
 }
 
-/// Whether folding the one version `incoming` (value `incoming_value`) into `stored`
-/// (values `stored_values`, by index) leaves `incoming` alone, as [`SiblingSet::reconcile`]
-/// and [`SiblingSet::merge`] of a one-version set do when every stored version is
-/// superseded by it: under `siblings` its clock descends each stored one (an equal clock
-/// must lose the last-write-wins order to it), under `lww` it is not behind any of them in
-/// last-write-wins order. Lets a replica store a replicated set as it came, without
-/// decoding the stored values; the common case, a write made with the context of the
-/// previous one or by the same coordinator.
+/// Whether folding the one version `incoming` into the set of versions `stored` leaves
+/// `incoming` alone, as [`SiblingSet::reconcile`] and [`SiblingSet::merge`] of a
+/// one-version set do when every stored version is superseded by it: under `siblings` its
+/// clock descends each stored one (an equal clock must lose the last-write-wins order to
+/// it), under `lww` it is not behind any of them in last-write-wins order. Works on the
+/// encoded versions ([`codec::version_views`]), so a replica stores a replicated set as it
+/// came without decoding either set; the common case, a write made with the context of
+/// the previous one or by the same coordinator.
 pub(crate) fn replaces_all(
-    (incoming, incoming_value): (&Version, Option<&[u8]>),
-    stored: &[Version],
-    stored_values: &[Option<&[u8]>],
+    incoming: &codec::VersionView<'_>,
+    stored: &[codec::VersionView<'_>],
     policy: ConflictPolicy,
 ) -> bool {
-    stored.len() == stored_values.len()
-        && stored.iter().zip(stored_values).all(|(old, &old_value)| {
-            let order = last_write_order_of((incoming, incoming_value), (old, old_value));
-            match policy {
-                ConflictPolicy::LastWriteWins => order != Ordering::Less,
-                ConflictPolicy::Siblings => match incoming.clock.compare(&old.clock) {
-                    Causality::After => true,
-                    Causality::Equal => order == Ordering::Greater,
-                    Causality::Before | Causality::Concurrent => false,
-                },
-            }
-        })
+    stored.iter().all(|old| {
+        let order = incoming.last_write_order(old);
+        match policy {
+            ConflictPolicy::LastWriteWins => order != Ordering::Less,
+            ConflictPolicy::Siblings => match incoming.compare_clocks(old) {
+                Causality::After => true,
+                Causality::Equal => order == Ordering::Greater,
+                Causality::Before | Causality::Concurrent => false,
+            },
+        }
+    })
 }
 
 /// The order versions are stored in: by clock, then by last-write-wins order.

@@ -425,3 +425,30 @@ fn one_encoding_serves_several_request_ids() {
     set_frame_request_id(&mut short, 9);
     assert_eq!(short, [1, 2, 3]);
 }
+
+#[test]
+fn data_path_frames_are_sized_exactly_up_front() {
+    for message in every_message() {
+        let mut payload = Vec::new();
+        payload::encode(&message, &mut payload);
+        let hint = payload::size_hint(&message);
+        let exact = matches!(
+            message,
+            PeerMessage::Ping
+                | PeerMessage::Pong
+                | PeerMessage::PutAck
+                | PeerMessage::Put { .. }
+                | PeerMessage::Get { .. }
+                | PeerMessage::GetReply { .. }
+                | PeerMessage::Mint { .. }
+                | PeerMessage::HintedPut { .. }
+                | PeerMessage::ScanReply { .. }
+                | PeerMessage::Error { .. }
+        );
+        if exact {
+            assert_eq!(hint, payload.len(), "{}", message.name());
+            let bytes = encode_message_frame(FrameKind::Request, 1, &message, usize::MAX).unwrap();
+            assert_eq!(bytes.capacity(), bytes.len(), "{}", message.name());
+        }
+    }
+}
