@@ -74,7 +74,7 @@ use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
 use crate::ring::{NodeId, Replication};
 use crate::scaling::{RingState, Scaling, ScalingHandler, ScalingRequest};
-use crate::server::{Backend, BoxFuture, ScanRows};
+use crate::server::{Backend, BoxFuture, ReadReply, ScanRows};
 use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock, VersionConfig};
 use crate::{Error, Result};

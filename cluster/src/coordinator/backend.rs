@@ -11,6 +11,14 @@ impl Backend for Coordinator {
         Box::pin(self.coordinate_read(key, consistency))
     }
 
+    fn read_for_get(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<ReadReply>> {
+        Box::pin(self.coordinate_read_raw(key, consistency))
+    }
+
     fn write(
         &self,
         key: Vec<u8>,

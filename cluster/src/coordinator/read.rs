@@ -3,12 +3,45 @@
 use super::repair::{decode_from, decode_reply, RawTagged, Tagged};
 use super::*;
 
+/// A read's outcome before it is shaped for the client.
+enum Read {
+    /// Every reply was the same stored set (tagged with the first replica that sent it), or
+    /// no replica had the key.
+    Agreed(Option<(NodeId, Vec<u8>)>),
+    /// The replies differed (or a late reply may still repair): decoded and merged.
+    Decoded(Option<SiblingSet>),
+}
+
 impl Coordinator {
     pub(super) async fn coordinate_read(
         &self,
         key: Vec<u8>,
         consistency: Consistency,
     ) -> Result<Option<SiblingSet>> {
+        match self.read_replies(key, consistency).await? {
+            Read::Decoded(set) => Ok(set),
+            Read::Agreed(None) => Ok(None),
+            Read::Agreed(Some((node, bytes))) => decode_from(&node, &bytes).map(Some),
+        }
+    }
+
+    /// The read for a plain GET: the agreeing replicas' stored bytes left undecoded (the
+    /// GET takes the newest value straight from them).
+    pub(super) async fn coordinate_read_raw(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> Result<ReadReply> {
+        Ok(match self.read_replies(key, consistency).await? {
+            Read::Decoded(set) => ReadReply::Decoded(set),
+            Read::Agreed(bytes) => ReadReply::Encoded(bytes.map(|(_, bytes)| bytes)),
+        })
+    }
+
+    /// The read: the replicas' stored bytes as they came when those that answered agree
+    /// byte for byte and no repair waits on a later reply (the common case), the replies
+    /// decoded and merged otherwise.
+    async fn read_replies(&self, key: Vec<u8>, consistency: Consistency) -> Result<Read> {
         let replicas = self.replicas(&key)?;
         let need = self.need(consistency, Side::Read, &replicas)?;
         let mut calls = Calls::new();
@@ -101,21 +134,25 @@ impl Coordinator {
                 Some(&mut ask_more),
             )
             .await?;
-        // Replies byte for byte the same (the common case): one decode, nothing to merge,
-        // and no repair unless a reply still to come differs.
+        // Replies byte for byte the same (the common case): nothing to merge, and no repair
+        // unless a reply still to come differs; undecoded unless such a reply can come.
         if replies.windows(2).all(|pair| pair[0].1 == pair[1].1) {
+            if calls.len() == 0 {
+                let first = replies.into_iter().next();
+                return Ok(Read::Agreed(
+                    first.and_then(|(node, bytes)| bytes.map(|bytes| (node, bytes))),
+                ));
+            }
             let merged = match replies.first() {
                 Some((node, Some(bytes))) => Some(decode_from(node, bytes)?),
                 _ => None,
             };
-            if calls.len() > 0 {
-                let decoded: Vec<Tagged> = replies
-                    .into_iter()
-                    .map(|(node, raw)| (node, raw.map(|_| merged.clone().unwrap_or_default())))
-                    .collect();
-                self.repair_after_read(key, decoded, calls);
-            }
-            return Ok(merged);
+            let decoded: Vec<Tagged> = replies
+                .into_iter()
+                .map(|(node, raw)| (node, raw.map(|_| merged.clone().unwrap_or_default())))
+                .collect();
+            self.repair_after_read(key, decoded, calls);
+            return Ok(Read::Decoded(merged));
         }
         let replies = replies
             .into_iter()
@@ -132,6 +169,6 @@ impl Coordinator {
             }
         }
         self.repair_after_read(key, replies, calls);
-        Ok(merged)
+        Ok(Read::Decoded(merged))
     }
 }

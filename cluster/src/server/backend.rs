@@ -18,6 +18,19 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Keys with their stored versions, in key order (a scan's result).
 pub type ScanRows = Vec<(Vec<u8>, SiblingSet)>;
 
+/// What a plain GET reads: the key's versions decoded, or, when the replicas that answered
+/// agreed byte for byte, the stored set as they sent it (a GET then takes the newest value
+/// straight from the bytes, see [`crate::version::codec::latest_value`], instead of
+/// decoding every version and copying its value).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadReply {
+    /// The versions (tombstones included); `None` if never written.
+    Decoded(Option<SiblingSet>),
+    /// The stored set's encoding, as every replica that answered holds it; `None` if none
+    /// of them has the key.
+    Encoded(Option<Vec<u8>>),
+}
+
 /// What the server asks of the data layer. Keys and values are raw bytes; `consistency` is
 /// the request's or the connection's level, already resolved against the node's default.
 pub trait Backend: Send + Sync + 'static {
@@ -27,6 +40,16 @@ pub trait Backend: Send + Sync + 'static {
         key: Vec<u8>,
         consistency: Consistency,
     ) -> BoxFuture<'_, Result<Option<SiblingSet>>>;
+
+    /// [`Backend::read`] for a plain GET, which shows only the newest value: a backend may
+    /// answer with the stored bytes instead of decoding them. The default decodes.
+    fn read_for_get(
+        &self,
+        key: Vec<u8>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Result<ReadReply>> {
+        Box::pin(async move { Ok(ReadReply::Decoded(self.read(key, consistency).await?)) })
+    }
 
     /// A client write superseding what `context` covers; `None` writes a tombstone.
     fn write(

@@ -4,8 +4,10 @@
 
 use super::admin;
 use super::connection::Session;
+use super::ReadReply;
 use super::ServerContext;
 use crate::protocol::{error_reply_text, resp, Consistency, Request};
+use crate::version::codec::latest_value;
 use crate::version::{SiblingSet, VectorClock, Version};
 use crate::{Error, Result};
 
@@ -369,10 +371,15 @@ async fn execute_data(
 ) -> Result<()> {
     let backend = context.backend.as_ref();
     match request {
-        Request::Get { key } => {
-            let set = backend.read(key, consistency).await?;
-            write_latest(output, set.as_ref());
-        }
+        Request::Get { key } => match backend.read_for_get(key, consistency).await? {
+            ReadReply::Decoded(set) => write_latest(output, set.as_ref()),
+            ReadReply::Encoded(bytes) => {
+                match bytes.as_deref().map(latest_value).transpose()?.flatten() {
+                    Some(value) => resp::write_bulk(output, value),
+                    None => resp::write_null_bulk(output),
+                }
+            }
+        },
         Request::Set { key, value } => {
             check_value(context, &value)?;
             // Context-free: on one coordinator a blind write supersedes that coordinator's
