@@ -761,21 +761,24 @@ impl Shared {
         waiting.reply.send(Ok(message));
     }
 
+    /// Removes and returns the pending calls `select` picks. Their replies are handed over
+    /// by the caller outside the lock: a detached call's function may call again.
+    fn take_pending(&self, select: impl Fn(&Pending) -> bool) -> Vec<Pending> {
+        let mut pending = lock(&self.pending);
+        let picked: Vec<u64> = pending
+            .iter()
+            .filter(|(_, waiting)| select(waiting))
+            .map(|(request_id, _)| *request_id)
+            .collect();
+        picked
+            .into_iter()
+            .filter_map(|request_id| pending.remove(&request_id))
+            .collect()
+    }
+
     /// Fails every call waiting on `peer`, when its node refused our connection.
     fn fail_pending(&self, peer: &NodeId, detail: &str) {
-        let failed: Vec<Pending> = {
-            let mut pending = lock(&self.pending);
-            let failed: Vec<u64> = pending
-                .iter()
-                .filter(|(_, waiting)| waiting.peer == *peer)
-                .map(|(request_id, _)| *request_id)
-                .collect();
-            failed
-                .into_iter()
-                .filter_map(|request_id| pending.remove(&request_id))
-                .collect()
-        };
-        // Replies are handed over outside the lock: a detached call's function may call.
+        let failed = self.take_pending(|waiting| waiting.peer == *peer);
         for waiting in failed {
             waiting.reply.send(Err(Error::PeerUnavailable {
                 peer: peer.to_string(),
@@ -786,18 +789,8 @@ impl Shared {
 
     /// Fails the calls whose deadline has passed with [`Error::PeerTimeout`].
     fn fail_overdue(&self, now: Instant) {
-        let overdue: Vec<Pending> = {
-            let mut pending = lock(&self.pending);
-            let overdue: Vec<u64> = pending
-                .iter()
-                .filter(|(_, waiting)| waiting.deadline.is_some_and(|(at, _)| at <= now))
-                .map(|(request_id, _)| *request_id)
-                .collect();
-            overdue
-                .into_iter()
-                .filter_map(|request_id| pending.remove(&request_id))
-                .collect()
-        };
+        let overdue =
+            self.take_pending(|waiting| waiting.deadline.is_some_and(|(at, _)| at <= now));
         for waiting in overdue {
             let after_ms = waiting.deadline.map_or(0, |(_, after_ms)| after_ms);
             waiting.reply.send(Err(Error::PeerTimeout {
