@@ -15,9 +15,11 @@
 #   ROUNDS=3 repeats every test three times and judges by each ratio's median: a single
 #   round's ratios move by tens of percent from run to run on a shared machine.
 #
-# The last column, cpu s/Mop, is the CPU seconds the server spent per million requests
-# (for the cluster, its three nodes together), read from /proc before and after each test:
-# on a machine shared with other work it is the steadier figure of the two.
+# The column cpu s/Mop is the CPU seconds the server spent per million requests (for the
+# cluster, its three nodes together), read from /proc before and after each test: on a
+# machine shared with other work it is the steadier figure of the two. The last column
+# splits the cluster's among its nodes (n1/n2/n3; redis-benchmark talks to n1, which
+# coordinates every request and holds a replica).
 #
 # Durability is matched: redis-server runs with appendonly yes and appendfsync everysec;
 # the kvnodes sync their commit log at least every 1000 ms (engine wal.sync periodic), the
@@ -181,20 +183,25 @@ cpu_ticks() {
 clock_ticks=$(getconf CLK_TCK)
 
 # Runs one redis-benchmark test against host:port with pipeline P and prints "rps p50 p99
-# cpu": cpu is the CPU seconds the server processes (the PIDs after the test) spent per
-# million requests. Unlike requests/s it hardly moves when other work shares the machine.
+# cpu per-node": cpu is the CPU seconds the server processes (the PIDs after the test) spent
+# per million requests, per-node the same for each process ("n1/n2/n3" CPU us per request
+# for the cluster, "-" for one process). Unlike requests/s, CPU per request moves less when
+# other work shares the machine.
 bench() {
-    local host=$1 port=$2 pipeline=$3 test=$4 before after
+    local host=$1 port=$2 pipeline=$3 test=$4 pid
     shift 4
-    before=$(cpu_ticks "$@")
+    local -a before=() after=()
+    for pid in "$@"; do before+=("$(cpu_ticks "$pid")"); done
     redis-benchmark -h "$host" -p "$port" -t "$test" -n "$REQUESTS" -c "$CLIENTS" \
         -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null |
         awk -F'","' 'NR > 1 { gsub(/"/, "", $NF); print $2, $5, $7 }' |
         while read -r r p50 p99value; do
-            after=$(cpu_ticks "$@")
-            cpu=$(awk -v d=$((after - before)) -v t="$clock_ticks" -v n="$REQUESTS" \
-                'BEGIN { printf "%.1f", d / t * 1e6 / n }')
-            echo "$r $p50 $p99value $cpu"
+            for pid in "$@"; do after+=("$(cpu_ticks "$pid")"); done
+            echo "$r $p50 $p99value $(printf '%s\n' "${before[@]}" | paste -d' ' - \
+                <(printf '%s\n' "${after[@]}") | awk -v t="$clock_ticks" -v n="$REQUESTS" '
+                { d = $2 - $1; total += d; each = each (NR > 1 ? "/" : "") \
+                    sprintf("%.1f", d / t * 1e6 / n) }
+                END { printf "%.1f %s", total / t * 1e6 / n, (NR > 1 ? each : "-") }')"
         done
 }
 
@@ -213,8 +220,8 @@ targets=("redis 127.0.0.1 $REDIS_PORT ${pids[0]}" "kvnode 127.0.0.1 $NODE_PORT $
 # round), so the figures a ratio compares were taken within a minute or two of each other:
 # a shared machine's speed drifts by tens of percent over the length of a whole run. With
 # ROUNDS > 1 everything is repeated and the verdict uses each ratio's median over the rounds.
-printf '%-5s %-8s %-4s %-10s %12s %9s %9s %10s\n' round test P target "requests/s" "p50 ms" \
-    "p99 ms" "cpu s/Mop"
+printf '%-5s %-8s %-4s %-10s %12s %9s %9s %10s  %s\n' round test P target "requests/s" \
+    "p50 ms" "p99 ms" "cpu s/Mop" "per node"
 declare -A rps p99 cpu
 for round in $(seq 1 "$ROUNDS"); do
     for pipeline in $PIPELINES; do
@@ -224,10 +231,10 @@ for round in $(seq 1 "$ROUNDS"); do
                 target=${targets[$(((index + round - 1) % ${#targets[@]}))]}
                 read -r name host port servers <<<"$target"
                 # shellcheck disable=SC2086 # one PID per word
-                read -r r p50 p99value cpuvalue < <(bench "$host" "$port" "$pipeline" \
+                read -r r p50 p99value cpuvalue per_node < <(bench "$host" "$port" "$pipeline" \
                     "${test,,}" $servers) || continue
-                printf '%-5s %-8s %-4s %-10s %12s %9s %9s %10s\n' "$round" "$test" \
-                    "$pipeline" "$name" "$r" "$p50" "$p99value" "$cpuvalue"
+                printf '%-5s %-8s %-4s %-10s %12s %9s %9s %10s  %s\n' "$round" "$test" \
+                    "$pipeline" "$name" "$r" "$p50" "$p99value" "$cpuvalue" "$per_node"
                 rps["$test/$pipeline/$name/$round"]=$r
                 p99["$test/$pipeline/$name/$round"]=$p99value
                 cpu["$test/$pipeline/$name/$round"]=$cpuvalue
