@@ -158,6 +158,33 @@ fn redis_commands_round_trip() {
             info.contains("flushes:") && info.contains("compactions:"),
             "{info}"
         );
+        // The caches are visible, and a GET that misses the memtable counts as a row cache
+        // miss (it goes on to the tables).
+        let field = |info: &str, name: &str| -> u64 {
+            info.lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}:")))
+                .unwrap_or_else(|| panic!("no {name} in {info}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        field(&info, "block_cache_bytes");
+        field(&info, "row_cache_bytes");
+        field(&info, "row_cache_hits");
+        let misses_before = field(&info, "row_cache_misses");
+        assert_eq!(
+            client.call(&[b"GET", b"never-written"]).await,
+            RespValue::BulkString(None)
+        );
+        let RespValue::BulkString(Some(info)) = client.call(&[b"INFO", b"engine"]).await else {
+            panic!("INFO engine is not a bulk string")
+        };
+        let info = String::from_utf8(info).unwrap();
+        assert_eq!(
+            field(&info, "row_cache_misses"),
+            misses_before + 1,
+            "{info}"
+        );
         drop(client);
         node.stop().await.unwrap();
     });

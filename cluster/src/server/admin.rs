@@ -155,10 +155,14 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
         let stats = context.backend.engine_stats();
         let _ = write!(
             text,
-            "# Engine\r\ntables:{}\r\ntable_bytes:{}\r\nmemtable_bytes:{}\r\nflushes:{}\r\ncompactions:{}\r\nwrite_stalls:{}\r\nwal_bytes:{}\r\nlast_sequence:{}\r\n\r\n",
+            "# Engine\r\ntables:{}\r\ntable_bytes:{}\r\nmemtable_bytes:{}\r\nblock_cache_bytes:{}\r\nrow_cache_bytes:{}\r\nrow_cache_hits:{}\r\nrow_cache_misses:{}\r\nflushes:{}\r\ncompactions:{}\r\nwrite_stalls:{}\r\nwal_bytes:{}\r\nlast_sequence:{}\r\n\r\n",
             stats.tables,
             stats.table_bytes,
             stats.memtable_bytes,
+            stats.block_cache_bytes,
+            stats.row_cache_bytes,
+            stats.row_cache_hits,
+            stats.row_cache_misses,
             stats.flushes,
             stats.compactions,
             stats.write_stalls,
