@@ -395,13 +395,7 @@ impl PeerTransport {
         timeout: Duration,
     ) -> Result<PeerMessage> {
         let call = self.await_reply(to, |shared, request_id| {
-            shared.enqueue_bytes(
-                to,
-                request_id,
-                FrameBytes::for_call(&request.bytes, request_id),
-                request.kind,
-                request.bypasses_emulator,
-            )
+            shared.enqueue_request(to, request_id, request)
         });
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
@@ -438,13 +432,7 @@ impl PeerTransport {
         timeout: Duration,
     ) -> Result<DeadlineCall> {
         self.start(to, deadline, timeout, |shared, request_id| {
-            shared.enqueue_bytes(
-                to,
-                request_id,
-                FrameBytes::for_call(&request.bytes, request_id),
-                request.kind,
-                request.bypasses_emulator,
-            )
+            shared.enqueue_request(to, request_id, request)
         })
     }
 
@@ -681,6 +669,23 @@ impl Shared {
             FrameBytes::Owned(bytes),
             message_kind,
             bypasses_emulator,
+        )
+    }
+
+    /// Queues a request encoded beforehand for `to` under `request_id` (its payload
+    /// shared, only the header written for this call).
+    fn enqueue_request(
+        &self,
+        to: &NodeId,
+        request_id: u64,
+        request: &EncodedRequest,
+    ) -> Result<()> {
+        self.enqueue_bytes(
+            to,
+            request_id,
+            FrameBytes::for_call(&request.bytes, request_id),
+            request.kind,
+            request.bypasses_emulator,
         )
     }
 
