@@ -23,6 +23,19 @@
 //! a key's writes are serialised by one of [`WRITE_STRIPES`] mutexes chosen by key hash.
 //! Reads take no lock: the engine returns the last stored set whole.
 //!
+//! # A stored set that does not decode
+//!
+//! The engine checks its own records (CRC-32C on log records and table blocks), so a stored
+//! set that fails to decode is one the engine kept intact but that was wrong when written
+//! (a bug, or bytes from another format). Reads of it fail with
+//! [`Error::CorruptVersion`] naming the key's replica; a coordinator counts that as the
+//! replica failing and answers from the others. A write of the key replaces it: the
+//! versions it held are unreadable already, so the write keeps what it brings (a client
+//! write its new version, a replicated `Put`, read repair or anti-entropy the set other
+//! replicas hold), logs the key and counts it (`corrupt_sets_replaced` in INFO). Without
+//! that, the key could never be written again on this replica, and a single node could not
+//! even delete it.
+//!
 //! # Write observer
 //!
 //! Anti-entropy keeps Merkle trees current from [`WriteObserver::stored`], called after
@@ -34,6 +47,7 @@
 //! always`) or on an mmap page fault; async callers run them on a blocking thread.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::ring::stable_hash64;
@@ -78,6 +92,8 @@ pub struct LocalStore {
     /// Whether an engine call may wait long (a write waiting for its fsync): such calls go
     /// to tokio's blocking pool, the others run inline; see [`LocalStore::run`].
     calls_may_block: bool,
+    /// Stored sets that did not decode and were replaced by a write (module docs).
+    corrupt_sets_replaced: AtomicU64,
 }
 
 impl LocalStore {
@@ -127,6 +143,7 @@ impl LocalStore {
             value_bytes_max,
             key_bytes_max,
             write_stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
+            corrupt_sets_replaced: AtomicU64::new(0),
         })
     }
 
@@ -258,11 +275,18 @@ impl LocalStore {
                 let Some((_, bytes)) = stored else {
                     return Ok(Some(None));
                 };
-                let replaces = crate::version::siblings::replaces_all(
-                    version,
-                    &version_views(bytes)?,
-                    self.versions.policy,
-                );
+                let replaces = match version_views(bytes) {
+                    Ok(stored) => crate::version::siblings::replaces_all(
+                        version,
+                        &stored,
+                        self.versions.policy,
+                    ),
+                    Err(error @ Error::CorruptVersion(_)) => {
+                        self.replacing_corrupt(key, &error);
+                        true
+                    }
+                    Err(error) => return Err(error),
+                };
                 let old = self
                     .observer
                     .get()
@@ -341,7 +365,22 @@ impl LocalStore {
         // values this was three copies and two allocations per SET beside the one copy
         // into the new encoding.
         let (bytes, old, version) = self.db.get_with(key, |stored| -> Result<_> {
-            let Some((_, stored)) = stored else {
+            let old = stored.and_then(|(_, stored)| {
+                self.observer
+                    .get()
+                    .map(|_| crate::antientropy::digest(stored))
+            });
+            let decoded = match stored.map(|(_, stored)| SiblingSet::decode_lending(stored)) {
+                None => None,
+                Some(Ok(decoded)) => Some(decoded),
+                Some(Err(error @ Error::CorruptVersion(_))) => {
+                    self.replacing_corrupt(key, &error);
+                    None
+                }
+                Some(Err(error)) => return Err(error),
+            };
+            // Absent (or replacing a set that does not decode): a set of the new version.
+            let Some((mut set, lent)) = decoded else {
                 let mut set = SiblingSet::default();
                 let minted = set.write_with_context_in_place(
                     context,
@@ -354,13 +393,8 @@ impl LocalStore {
                 let version = keep_version
                     .then(|| take_version(&mut set, &minted))
                     .transpose()?;
-                return Ok((bytes, None, version));
+                return Ok((bytes, old, version));
             };
-            let old = self
-                .observer
-                .get()
-                .map(|_| crate::antientropy::digest(stored));
-            let (mut set, lent) = SiblingSet::decode_lending(stored)?;
             let before = set.clone();
             let minted = set.write_with_context_in_place(
                 context,
@@ -495,9 +529,32 @@ impl LocalStore {
                     .observer
                     .get()
                     .map(|_| crate::antientropy::digest(bytes));
-                Ok((SiblingSet::decode(bytes)?, digest))
+                let set = match SiblingSet::decode(bytes) {
+                    Err(error @ Error::CorruptVersion(_)) => {
+                        self.replacing_corrupt(key, &error);
+                        SiblingSet::default()
+                    }
+                    other => other?,
+                };
+                Ok((set, digest))
             }
         })?
+    }
+
+    /// Counts and logs a write replacing `key`'s stored set, which failed to decode with
+    /// `error` (see the module docs).
+    fn replacing_corrupt(&self, key: &[u8], error: &Error) {
+        self.corrupt_sets_replaced.fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "kvnode: key {:?}: the stored version set does not decode ({error}); this write \
+             replaces it",
+            String::from_utf8_lossy(key)
+        );
+    }
+
+    /// Stored sets that did not decode and were replaced by a write since the store opened.
+    pub fn corrupt_sets_replaced(&self) -> u64 {
+        self.corrupt_sets_replaced.load(Ordering::Relaxed)
     }
 
     fn store(&self, key: &[u8], set: &SiblingSet, old: Option<u64>) -> Result<()> {

@@ -171,6 +171,7 @@ fn redis_commands_round_trip() {
         field(&info, "block_cache_bytes");
         field(&info, "row_cache_bytes");
         field(&info, "row_cache_hits");
+        assert_eq!(field(&info, "corrupt_sets_replaced"), 0, "{info}");
         let misses_before = field(&info, "row_cache_misses");
         assert_eq!(
             client.call(&[b"GET", b"never-written"]).await,

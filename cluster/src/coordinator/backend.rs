@@ -79,6 +79,10 @@ impl Backend for Coordinator {
         self.store.stats()
     }
 
+    fn corrupt_sets_replaced(&self) -> u64 {
+        self.store.corrupt_sets_replaced()
+    }
+
     fn repair_info(&self) -> Vec<(&'static str, u64)> {
         Coordinator::repair_info(self)
     }

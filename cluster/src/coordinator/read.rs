@@ -1,6 +1,6 @@
 //! The read path: which replicas a read asks, and how their replies meet R.
 
-use super::repair::{decode_from, decode_reply, RawTagged, Tagged};
+use super::repair::{checked_reply, decode_from, decode_reply, RawTagged, Tagged};
 use super::*;
 
 /// A read's outcome before it is shaped for the client.
@@ -106,7 +106,7 @@ impl Coordinator {
             let key = key.clone();
             let result = self.blocking(move |store| store.read_encoded(&key)).await;
             received.push(Answer {
-                result: result.map(|set| (node.clone(), set)),
+                result: result.and_then(|set| checked_reply(node.clone(), set)),
                 node,
                 datacenter,
             });

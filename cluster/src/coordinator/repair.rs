@@ -39,6 +39,20 @@ pub(super) fn decode_from(node: &NodeId, bytes: &[u8]) -> Result<SiblingSet> {
         .map_err(|error| crate::Error::CorruptVersion(format!("read reply from {node}: {error}")))
 }
 
+/// One replica's read reply checked as it arrives: bytes that would not decode make it that
+/// replica's failure (the read asks a replica held in reserve, or its quorum error names
+/// this one) rather than the whole read's error once R replies are in. The check walks the
+/// set in place (`latest_value`: nothing allocated), so agreeing replies still go
+/// undecoded.
+pub(super) fn checked_reply(node: NodeId, raw: Option<Vec<u8>>) -> Result<RawTagged> {
+    if let Some(bytes) = &raw {
+        crate::version::codec::latest_value(bytes).map_err(|error| {
+            crate::Error::CorruptVersion(format!("read reply from {node}: {error}"))
+        })?;
+    }
+    Ok((node, raw))
+}
+
 pub(super) fn decode_reply((node, raw): RawTagged) -> Result<Tagged> {
     let set = raw.map(|bytes| decode_from(&node, &bytes)).transpose()?;
     Ok((node, set))
@@ -122,7 +136,7 @@ impl Coordinator {
                 .call_unbounded(&node, PeerMessage::Get { key })
                 .await
                 .and_then(expect_get_encoded)
-                .map(|set| (node.clone(), set));
+                .and_then(|set| checked_reply(node.clone(), set));
             Answer {
                 node,
                 datacenter,
@@ -289,6 +303,21 @@ mod tests {
         assert!(!needs_repair(&agreeing, &config).unwrap());
         let empty: Vec<Tagged> = vec![(NodeId::new("n1"), None), (NodeId::new("n2"), None)];
         assert!(!needs_repair(&empty, &config).unwrap());
+    }
+
+    #[test]
+    fn a_reply_that_would_not_decode_fails_as_it_arrives() {
+        let error = checked_reply(NodeId::new("n5"), Some(vec![0xff, 0x01])).unwrap_err();
+        assert!(error.to_string().contains("n5"), "{error}");
+        // A clock naming one node twice: `decode` refuses it, so the arrival check must.
+        let twice = b"VS\x01\x01\x02\x01a\x01\x00\x01a\x01\x00\x00\x00\x00".to_vec();
+        assert!(checked_reply(NodeId::new("n5"), Some(twice)).is_err());
+        let good = SiblingSet::default().encode();
+        assert_eq!(
+            checked_reply(NodeId::new("n5"), Some(good.clone())).unwrap(),
+            (NodeId::new("n5"), Some(good))
+        );
+        assert!(checked_reply(NodeId::new("n5"), None).unwrap().1.is_none());
     }
 
     #[test]

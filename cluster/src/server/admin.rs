@@ -155,7 +155,7 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
         let stats = context.backend.engine_stats();
         let _ = write!(
             text,
-            "# Engine\r\ntables:{}\r\ntable_bytes:{}\r\nmemtable_bytes:{}\r\nblock_cache_bytes:{}\r\nrow_cache_bytes:{}\r\nrow_cache_hits:{}\r\nrow_cache_misses:{}\r\nflushes:{}\r\ncompactions:{}\r\nwrite_stalls:{}\r\nwal_bytes:{}\r\nlast_sequence:{}\r\n\r\n",
+            "# Engine\r\ntables:{}\r\ntable_bytes:{}\r\nmemtable_bytes:{}\r\nblock_cache_bytes:{}\r\nrow_cache_bytes:{}\r\nrow_cache_hits:{}\r\nrow_cache_misses:{}\r\nflushes:{}\r\ncompactions:{}\r\nwrite_stalls:{}\r\nwal_bytes:{}\r\nlast_sequence:{}\r\ncorrupt_sets_replaced:{}\r\n\r\n",
             stats.tables,
             stats.table_bytes,
             stats.memtable_bytes,
@@ -168,6 +168,7 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
             stats.write_stalls,
             stats.wal_bytes,
             stats.last_seq,
+            context.backend.corrupt_sets_replaced(),
         );
     }
     if wanted("repair") {

@@ -107,6 +107,10 @@ pub trait Backend: Send + Sync + 'static {
     /// The local engine's counters, for INFO.
     fn engine_stats(&self) -> engine::Stats;
 
+    /// Stored sets that did not decode and were replaced by a write (INFO
+    /// `corrupt_sets_replaced`; see [`crate::store`]).
+    fn corrupt_sets_replaced(&self) -> u64;
+
     /// Hinted-handoff and read-repair counters for INFO's `# Repair` section (`hints_*`,
     /// `read_repairs*`); none on a single node.
     fn repair_info(&self) -> Vec<(&'static str, u64)> {
@@ -343,5 +347,9 @@ impl Backend for LocalBackend {
 
     fn engine_stats(&self) -> engine::Stats {
         self.store.stats()
+    }
+
+    fn corrupt_sets_replaced(&self) -> u64 {
+        self.store.corrupt_sets_replaced()
     }
 }

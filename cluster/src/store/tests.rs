@@ -345,9 +345,99 @@ fn replicated_puts_of_bad_bytes_or_values_over_the_limit_are_errors() {
         assert!(matches!(error, Error::CorruptVersion(_)), "{error}");
     }
     store.apply_encoded(b"k", good.clone(), true).unwrap();
-    // Stored bytes damaged under a well-formed Put: an error naming the stored set.
+    // Stored bytes damaged under a well-formed Put: the Put replaces them (see
+    // `every_write_path_replaces_a_stored_set_that_does_not_decode`).
     store.db.put_with_meta(b"k", &[], b"VS\x01\x05").unwrap();
-    let error = store.apply_encoded(b"k", good, true).unwrap_err();
-    assert!(matches!(error, Error::CorruptVersion(_)), "{error}");
+    store.apply_encoded(b"k", good.clone(), true).unwrap();
+    store.commit().unwrap();
+    assert_eq!(store.read_encoded(b"k").unwrap(), Some(good));
+    assert_eq!(store.corrupt_sets_replaced(), 1);
     assert!(store.read(b"missing").unwrap().is_none());
+}
+
+#[test]
+fn every_write_path_replaces_a_stored_set_that_does_not_decode() {
+    // A stored set the engine kept intact but that does not decode (a clock naming one
+    // node twice): reads fail with a clear error; each write path replaces it with what the
+    // write brings, and counts it.
+    let garbage: &[u8] = b"VS\x01\x01\x02\x01a\x01\x00\x01a\x01\x00\x00\x00\x00";
+    assert!(SiblingSet::decode(garbage).is_err());
+    let directory = tempfile::tempdir().unwrap();
+    let store = open(directory.path());
+    // The observer makes the writes hash old and new bytes, as a clustered node's do.
+    struct Seen(Mutex<Vec<Option<u64>>>);
+    impl WriteObserver for Seen {
+        fn stored(&self, _key: &[u8], old: Option<u64>, _new: u64) {
+            self.0.lock().unwrap().push(old);
+        }
+    }
+    let seen = Arc::new(Seen(Mutex::new(Vec::new())));
+    store.set_observer(seen.clone()).unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let other = open(source.path());
+    let version = other
+        .write_local(b"x", &VectorClock::new(), Some(b"put".to_vec()), "n2", 5)
+        .unwrap();
+    let replicated = SiblingSet::single(version);
+    type Write<'a> = Box<dyn Fn(&LocalStore) -> Result<()> + 'a>;
+    let writes: Vec<(&str, Write, &[u8])> = vec![
+        (
+            "write_local",
+            Box::new(|store| {
+                store
+                    .write_local(b"k", &VectorClock::new(), Some(b"new".to_vec()), "n1", 9)
+                    .map(drop)
+            }),
+            b"new",
+        ),
+        (
+            "write_local_deferred (on lent bytes)",
+            Box::new(|store| {
+                store.write_local_deferred(
+                    b"k",
+                    &VectorClock::new(),
+                    Some(b"new".to_vec()),
+                    "n1",
+                    9,
+                )?;
+                store.commit()
+            }),
+            b"new",
+        ),
+        (
+            "apply_encoded (a replica's Put)",
+            Box::new(|store| store.apply_encoded(b"k", replicated.encode(), false)),
+            b"put",
+        ),
+        (
+            "apply (read repair)",
+            Box::new(|store| store.apply(b"k", &replicated).map(drop)),
+            b"put",
+        ),
+        (
+            "merge_in (anti-entropy)",
+            Box::new(|store| store.merge_in(b"k", &replicated).map(drop)),
+            b"put",
+        ),
+    ];
+    for (count, (path, write, value)) in writes.iter().enumerate() {
+        store.db.put(b"k", garbage).unwrap();
+        let error = store.read(b"k").unwrap_err();
+        assert!(
+            matches!(error, Error::CorruptVersion(_)),
+            "{path}: read gave {error}"
+        );
+        seen.0.lock().unwrap().clear();
+        write(&store).unwrap_or_else(|error| panic!("{path}: {error}"));
+        let set = store.read(b"k").unwrap().unwrap();
+        assert_eq!(set.versions.len(), 1, "{path}");
+        assert_eq!(set.versions[0].value.as_deref(), Some(*value), "{path}");
+        assert_eq!(store.corrupt_sets_replaced(), count as u64 + 1, "{path}");
+        // Anti-entropy is told the old bytes' digest, so its trees drop them.
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![Some(crate::antientropy::digest(garbage))],
+            "{path}"
+        );
+    }
 }

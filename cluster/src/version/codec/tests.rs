@@ -240,6 +240,9 @@ fn version_views_agree_with_decoded_versions() {
         let decoded = SiblingSet::decode(&damaged);
         let viewed = version_views(&damaged);
         assert_eq!(decoded.is_ok(), viewed.is_ok(), "{decoded:?} {viewed:?}");
+        // The coordinator checks read replies with `latest_value`: what it accepts decodes.
+        let latest = latest_value(&damaged);
+        assert_eq!(decoded.is_ok(), latest.is_ok(), "{decoded:?} {latest:?}");
         if let (Err(decoded), Err(viewed)) = (decoded, viewed) {
             assert!(
                 matches!(viewed, crate::Error::CorruptVersion(_)),
@@ -254,7 +257,7 @@ fn version_views_agree_with_decoded_versions() {
 }
 
 #[test]
-fn version_views_refuse_what_decoding_refuses() {
+fn version_views_and_latest_value_refuse_what_decoding_refuses() {
     // A clock naming one node twice; a counter of 0; a writer that is not UTF-8.
     let damaged: [&[u8]; 3] = [
         b"VS\x01\x01\x02\x01a\x01\x00\x01a\x01\x00\x00\x00\x00",
@@ -267,5 +270,6 @@ fn version_views_refuse_what_decoding_refuses() {
     {
         assert_corrupt(SiblingSet::decode(bytes), needle);
         assert_corrupt(version_views(bytes), needle);
+        assert_corrupt(latest_value(bytes), needle);
     }
 }
