@@ -48,19 +48,9 @@ default_kvnode() {
     echo "${CARGO_TARGET_DIR:-$repo/target}/release/kvnode"
 }
 
-if [ -n "${WORKDIR:-}" ]; then
-    work=$WORKDIR
-    mkdir -p "$work"
-else
-    work=$(mktemp -d "${TMPDIR:-/tmp}/cluster-perf.XXXXXX")
-fi
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [ -n "${WORKDIR:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib/workdir.sh
+. "$repo/scripts/lib/workdir.sh"
+workdir_setup cluster-perf
 
 # start_cluster NAME KVNODE PORT: three nodes n1-n3 on 127.0.0.1-3:PORT (peers PORT+1),
 # filled with SETs; their PIDs go to pids (stopped on exit) and to started. Not run in a

@@ -65,19 +65,9 @@ echo "building kvnode (release)" >&2
 (cd "$repo" && cargo build --release -p cluster --bin kvnode >&2)
 kvnode="${CARGO_TARGET_DIR:-$repo/target}/release/kvnode"
 
-if [ -n "${WORKDIR:-}" ]; then
-    work=$WORKDIR
-    mkdir -p "$work"
-else
-    work=$(mktemp -d "${TMPDIR:-/tmp}/node-vs-redis.XXXXXX")
-fi
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    [ -n "${WORKDIR:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib/workdir.sh
+. "$repo/scripts/lib/workdir.sh"
+workdir_setup node-vs-redis
 
 # Waits until something answers PING on the port, or gives up after 30 s.
 wait_ready() {
