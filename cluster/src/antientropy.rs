@@ -27,7 +27,7 @@ pub mod trees;
 pub mod wire;
 
 pub use config::AntiEntropyConfig;
-pub use digest::digest;
+pub use digest::{digest, wide_digest};
 pub use merkle::{DiffStats, MerkleTree};
 pub use responder::AntiEntropyHandler;
 pub use service::AntiEntropy;

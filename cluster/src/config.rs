@@ -110,6 +110,11 @@ pub struct NodeConfig {
     /// as a fallback; `all` every replica, the first R replies counting. See
     /// [`crate::coordinator::ReadFanout`].
     pub read_fanout: crate::coordinator::ReadFanout,
+    /// Digest reads: with `read_fanout = "quorum"` on a node holding a copy of the key,
+    /// the other replicas a read asks answer with a digest of their set rather than the set
+    /// (fetched only when the digests differ). Default true; false sends every replica's
+    /// whole set, as `read_fanout = "all"` always does. See [`crate::coordinator`].
+    pub read_digests: bool,
     /// Most read repairs in flight; a repair beyond it is skipped and counted
     /// (`read_repairs_dropped`). Default 64.
     pub read_repairs_in_flight_max: usize,
@@ -173,6 +178,7 @@ impl Default for NodeConfig {
             hints: HintConfig::default(),
             read_repair: true,
             read_fanout: Default::default(),
+            read_digests: true,
             read_repairs_in_flight_max: 64,
             membership: MembershipConfig::default(),
             joining: false,

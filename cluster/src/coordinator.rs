@@ -33,6 +33,18 @@
 //! decoded once, with no merge and no repair. Replicas whose reply lacked part
 //! of the merged result are then repaired in the background ([`repair`]).
 //!
+//! ## Digest reads
+//!
+//! With `read_fanout = "quorum"` and `read_digests = true` (the defaults), a coordinator
+//! that is a replica of the key reads its own copy first and asks the other replicas R needs
+//! for a `GetDigest`: 16 bytes back instead of the stored set (Cassandra's digest requests).
+//! A digest equal to that of its own copy counts as that copy; one that differs has the
+//! replica's set fetched with a `Get` (the second round trip only a divergent replica
+//! costs, counted in INFO `read_digest_mismatches`), and the read goes on as above. Replicas
+//! held in reserve are asked for their sets. A late digest that differs has its set fetched
+//! by the repair task. The digest is [`crate::antientropy::wide_digest`], 128 bits: a chance
+//! collision would hide a newer version from one read, a 2^-128 event.
+//!
 //! # Sloppy quorum
 //!
 //! A write's `Put` to an unreachable replica goes to a fallback node with a hint
@@ -187,6 +199,8 @@ pub struct Coordinator {
     timeout: Duration,
     /// Which replicas a read asks first.
     read_fanout: ReadFanout,
+    /// Whether replicas besides this node's copy answer a quorum read with a digest.
+    read_digests: bool,
     versions: VersionConfig,
     default_consistency: Consistency,
     clock: Arc<dyn Clock>,
@@ -301,6 +315,7 @@ impl Coordinator {
             transport,
             timeout: Duration::from_millis(config.request_timeout_ms),
             read_fanout: config.read_fanout,
+            read_digests: config.read_digests,
             versions: config.versions.clone(),
             default_consistency: config.default_consistency,
             clock,

@@ -210,6 +210,16 @@ impl LocalStore {
         Ok(self.db.get(key)?.map(|stored| stored.value))
     }
 
+    /// The digest of the key's stored set ([`crate::antientropy::wide_digest`] of the bytes
+    /// [`LocalStore::read_encoded`] returns; `None` if it was never written), hashed where it
+    /// lies: a replica's answer to a digest read.
+    pub fn read_digest(&self, key: &[u8]) -> Result<Option<u128>> {
+        self.check_key(key)?;
+        Ok(self.db.get_with(key, |stored| {
+            stored.map(|(_, bytes)| crate::antientropy::wide_digest(bytes))
+        })?)
+    }
+
     /// Calls `read` with the value a plain GET shows for `key` (the last-write-wins winner,
     /// see [`crate::version::codec::latest_value`]): `None` when the key is absent or that
     /// winner is a tombstone. Neither the stored set nor the value is copied or decoded

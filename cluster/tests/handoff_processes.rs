@@ -173,7 +173,7 @@ fn strict_mode_refuses_a_write_with_two_replicas_down() {
 }
 
 #[test]
-fn read_at_all_repairs_a_replica_that_missed_writes() {
+fn reads_repair_a_replica_that_missed_writes_whether_or_not_it_coordinates() {
     let directory = tempfile::tempdir().unwrap();
     let spec = spec(directory.path(), 3, HandoffMode::Strict);
     let mut cluster = LocalCluster::start(&spec).expect("three nodes start");
@@ -181,6 +181,7 @@ fn read_at_all_repairs_a_replica_that_missed_writes() {
     let configs: Vec<NodeConfig> = cluster.nodes().iter().map(|n| n.config.clone()).collect();
 
     const KEYS: usize = 200;
+    const HALF: usize = KEYS / 2;
     cluster.stop_node(2).expect("stop n3");
     let mut client = Client::connect(address[0]);
     for index in 0..KEYS {
@@ -191,25 +192,61 @@ fn read_at_all_repairs_a_replica_that_missed_writes() {
     // retries the connection meanwhile): wait that out so n3 really misses the writes.
     std::thread::sleep(Duration::from_millis(3 * spec.base.request_timeout_ms));
     cluster.restart(2).expect("restart n3");
+
+    // Through n3, whose own copy is missing: a QUORUM read asks one other replica for a
+    // digest, which differs from n3's (none), so its set is fetched, the read answers with
+    // it and n3's copy is repaired.
+    let mut stale = Client::connect(address[2]);
+    for index in 0..HALF {
+        let key = format!("key{index}");
+        assert_eq!(stale.command(&["GET", &key]), format!("v{index}"), "{key}");
+    }
+    // (A read whose digest is slow to come, on the connection n3 just opened, may hedge to
+    // the third replica for its whole set: that read fetches nothing.)
+    let n3_mismatches = info_field(address[2], "read_digest_mismatches");
+    assert!(
+        (HALF as u64 / 2..=HALF as u64).contains(&n3_mismatches),
+        "{n3_mismatches}"
+    );
+    wait_until("read repair on n3", || {
+        info_field(address[2], "read_repairs") >= HALF as u64
+    });
+
+    // Through n1 at ALL: n2's digest matches n1's copy, n3's differs for the keys not yet
+    // repaired (fetched, then n3 repaired) and matches for the others.
     let mut client = Client::connect(address[0]);
     assert_eq!(client.command(&["CONSISTENCY", "ALL"]), "+OK");
     for index in 0..KEYS {
         let key = format!("key{index}");
         assert_eq!(client.command(&["GET", &key]), format!("v{index}"));
     }
+    assert_eq!(
+        info_field(address[0], "read_digest_mismatches"),
+        HALF as u64
+    );
     wait_until("read repair", || {
-        info_field(address[0], "read_repairs") >= KEYS as u64
+        info_field(address[0], "read_repairs") >= HALF as u64
     });
-    assert_eq!(info_field(address[0], "read_repairs"), KEYS as u64);
-    // Reads that agree repair nothing.
+    assert_eq!(info_field(address[0], "read_repairs"), HALF as u64);
+    assert_eq!(info_field(address[2], "read_repairs"), HALF as u64);
+    // Reads that agree repair nothing and fetch nothing, through any node.
     for index in 0..10 {
         let key = format!("key{index}");
         assert_eq!(client.command(&["GET", &key]), format!("v{index}"));
+        assert_eq!(stale.command(&["GET", &key]), format!("v{index}"));
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(info_field(address[0], "read_repairs"), KEYS as u64);
+    assert_eq!(info_field(address[0], "read_repairs"), HALF as u64);
+    assert_eq!(
+        info_field(address[0], "read_digest_mismatches"),
+        HALF as u64
+    );
+    assert_eq!(
+        info_field(address[2], "read_digest_mismatches"),
+        n3_mismatches
+    );
 
-    drop(client);
+    drop((client, stale));
     for index in 0..3 {
         cluster.stop_node(index).expect("stop");
     }

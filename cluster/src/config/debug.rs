@@ -52,6 +52,7 @@ impl fmt::Debug for NodeConfig {
             .field("hints", &self.hints)
             .field("read_repair", &self.read_repair)
             .field("read_fanout", &self.read_fanout)
+            .field("read_digests", &self.read_digests)
             .field(
                 "read_repairs_in_flight_max",
                 &self.read_repairs_in_flight_max,

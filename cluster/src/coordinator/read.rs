@@ -1,6 +1,6 @@
 //! The read path: which replicas a read asks, and how their replies meet R.
 
-use super::repair::{checked_reply, decode_from, decode_reply, RawTagged, Tagged};
+use super::repair::{checked_reply, decode_from, decode_reply, RawTagged, Reply, Tagged};
 use super::*;
 
 /// A read's outcome before it is shaped for the client.
@@ -96,23 +96,41 @@ impl Coordinator {
                 (asked, reserve)
             }
         };
-        // Remote requests leave first, so the local read overlaps their round trips.
+        // Digest reads: with this node's copy read first, the replicas asked send only the
+        // digest of theirs. Otherwise remote requests leave first, so the local read
+        // overlaps their round trips.
         let mut expected = asked.len();
+        let digests = self.read_digests && self.read_fanout == ReadFanout::Quorum;
+        let mut own_digest = None;
+        if let Some((node, datacenter)) = local.take_if(|_| digests) {
+            expected += 1;
+            let result = self.read_local(&key, node.clone()).await;
+            if let Ok((_, set)) = &result {
+                own_digest = Some(set.as_deref().map(crate::antientropy::wide_digest));
+            }
+            received.push(Answer {
+                result: result.map(Reply::Set),
+                node,
+                datacenter,
+            });
+        }
         for (node, datacenter) in asked {
-            calls.push(self.get_call(node, datacenter, key.clone()));
+            calls.push(match own_digest {
+                Some(own) => self.digest_call(node, datacenter, key.clone(), own),
+                None => self.get_call(node, datacenter, key.clone()),
+            });
         }
         if let Some((node, datacenter)) = local {
             expected += 1;
-            let key = key.clone();
-            let result = self.blocking(move |store| store.read_encoded(&key)).await;
+            let result = self.read_local(&key, node.clone()).await;
             received.push(Answer {
-                result: result.and_then(|set| checked_reply(node.clone(), set)),
+                result: result.map(Reply::Set),
                 node,
                 datacenter,
             });
         }
         reserve.reverse();
-        let mut ask_more = |calls: &mut Calls<RawTagged>, count: usize| {
+        let mut ask_more = |calls: &mut Calls<Reply>, count: usize| {
             let mut sent = 0;
             while sent < count {
                 let Some((node, datacenter)) = reserve.pop() else {
@@ -134,26 +152,48 @@ impl Coordinator {
                 Some(&mut ask_more),
             )
             .await?;
-        // Replies byte for byte the same (the common case): nothing to merge, and no repair
-        // unless a reply still to come differs; undecoded unless such a reply can come.
-        if replies.windows(2).all(|pair| pair[0].1 == pair[1].1) {
+        let replies = self.fetch_differing(&key, replies, &need).await?;
+        // Replies byte for byte the same (the common case; a matching digest is this
+        // node's copy): nothing to merge, and no repair unless a reply still to come
+        // differs; undecoded unless such a reply can come.
+        if agree(&replies) {
+            let nodes: Vec<NodeId> = match calls.len() {
+                0 => Vec::new(),
+                _ => replies.iter().map(|reply| reply.node().clone()).collect(),
+            };
+            let first = replies.into_iter().find_map(|reply| match reply {
+                Reply::Set(raw) => Some(raw),
+                Reply::Digest { .. } => None,
+            });
             if calls.len() == 0 {
-                let first = replies.into_iter().next();
                 return Ok(Read::Agreed(
                     first.and_then(|(node, bytes)| bytes.map(|bytes| (node, bytes))),
                 ));
             }
-            let merged = match replies.first() {
+            let merged = match &first {
                 Some((node, Some(bytes))) => Some(decode_from(node, bytes)?),
                 _ => None,
             };
-            let decoded: Vec<Tagged> = replies
+            // Every reply holds `merged` (a matching digest is this node's copy).
+            let decoded: Vec<Tagged> = nodes
                 .into_iter()
-                .map(|(node, raw)| (node, raw.map(|_| merged.clone().unwrap_or_default())))
+                .map(|node| (node, merged.clone()))
                 .collect();
             self.repair_after_read(key, decoded, calls);
             return Ok(Read::Decoded(merged));
         }
+        // A matching digest holds this node's copy: it is stale (and repaired) with it.
+        let own = replies.iter().find_map(|reply| match reply {
+            Reply::Set((node, bytes)) if *node == self.node => Some(bytes.clone()),
+            _ => None,
+        });
+        let replies: Vec<RawTagged> = replies
+            .into_iter()
+            .filter_map(|reply| match reply {
+                Reply::Set(raw) => Some(raw),
+                Reply::Digest { node, .. } => own.clone().map(|bytes| (node, bytes)),
+            })
+            .collect();
         let replies = replies
             .into_iter()
             .map(decode_reply)
@@ -170,5 +210,104 @@ impl Coordinator {
         }
         self.repair_after_read(key, replies, calls);
         Ok(Read::Decoded(merged))
+    }
+}
+
+/// Whether the replies are byte for byte the same: every set equal, every digest matching
+/// this node's copy (one of the sets).
+fn agree(replies: &[Reply]) -> bool {
+    let mut sets = replies.iter().filter_map(|reply| match reply {
+        Reply::Set((_, bytes)) => Some(bytes),
+        Reply::Digest { .. } => None,
+    });
+    let first = sets.next();
+    sets.all(|bytes| Some(bytes) == first)
+        && replies
+            .iter()
+            .all(|reply| !matches!(reply, Reply::Digest { matches: false, .. }))
+}
+
+impl Coordinator {
+    /// This node's own copy of `key`, checked as a replica's reply is.
+    async fn read_local(&self, key: &[u8], node: NodeId) -> Result<RawTagged> {
+        let key = key.to_vec();
+        let result = self.blocking(move |store| store.read_encoded(&key)).await;
+        result.and_then(|set| checked_reply(node, set))
+    }
+
+    /// Replaces every digest that differed from this node's copy with the replica's set,
+    /// fetched with a `Get` (the replicas are asked together, until the request timeout).
+    /// A replica that fails to send it counts as not having answered: the read goes on
+    /// if the others still meet `need`, and fails with the quorum error otherwise.
+    async fn fetch_differing(
+        &self,
+        key: &[u8],
+        replies: Vec<Reply>,
+        need: &Need,
+    ) -> Result<Vec<Reply>> {
+        if !replies
+            .iter()
+            .any(|reply| matches!(reply, Reply::Digest { matches: false, .. }))
+        {
+            return Ok(replies);
+        }
+        // Only to tag the answers (a quorum counts datacenters): the ring's view now.
+        let replicas = self.replicas(key).unwrap_or_default();
+        let datacenter_of = |node: &NodeId| {
+            replicas
+                .iter()
+                .find(|(replica, _)| replica == node)
+                .map_or_else(
+                    || self.datacenter.clone(),
+                    |(_, datacenter)| datacenter.clone(),
+                )
+        };
+        let mut calls = Calls::new();
+        let mut kept = Vec::with_capacity(replies.len());
+        for reply in replies {
+            match reply {
+                Reply::Digest {
+                    node,
+                    matches: false,
+                } => {
+                    self.repair
+                        .digest_mismatches
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let datacenter = datacenter_of(&node);
+                    calls.push(self.get_call(node, datacenter, key.to_vec()));
+                }
+                other => kept.push(other),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut failures = Vec::new();
+        while calls.len() > 0 {
+            match tokio::time::timeout_at(deadline, calls.next()).await {
+                Ok(Some(answer)) => match answer.result {
+                    Ok(reply) => kept.push(reply),
+                    Err(error) => failures.push(format!("{}: {error}", answer.node)),
+                },
+                Ok(None) => break,
+                Err(_) => {
+                    failures.push(format!(
+                        "{} replicas whose digest differed did not send their sets within {} ms",
+                        calls.len(),
+                        self.timeout.as_millis()
+                    ));
+                    break;
+                }
+            }
+        }
+        if failures.is_empty() {
+            return Ok(kept);
+        }
+        let answered: Vec<String> = kept
+            .iter()
+            .map(|reply| datacenter_of(reply.node()))
+            .collect();
+        if need.met(&answered) {
+            return Ok(kept);
+        }
+        Err(need.failed("read replies", &answered, &failures))
     }
 }

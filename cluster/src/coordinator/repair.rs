@@ -32,7 +32,24 @@ pub(super) type Tagged = (NodeId, Option<SiblingSet>);
 /// `Coordinator::coordinate_read`).
 pub(super) type RawTagged = (NodeId, Option<Vec<u8>>);
 
-/// Decodes a raw reply.
+/// One replica's answer to a read, as it came.
+pub(super) enum Reply {
+    /// Its stored set as stored (`Get`, or this node's own copy).
+    Set(RawTagged),
+    /// Asked for a digest (`GetDigest`): whether it equals the digest of this node's own
+    /// copy, which the read holds as a [`Reply::Set`].
+    Digest { node: NodeId, matches: bool },
+}
+
+impl Reply {
+    /// The replica that answered.
+    pub(super) fn node(&self) -> &NodeId {
+        match self {
+            Reply::Set((node, _)) | Reply::Digest { node, .. } => node,
+        }
+    }
+}
+
 /// Decodes one replica's stored bytes; an error names the replica whose reply it was.
 pub(super) fn decode_from(node: &NodeId, bytes: &[u8]) -> Result<SiblingSet> {
     SiblingSet::decode(bytes)
@@ -58,12 +75,37 @@ pub(super) fn decode_reply((node, raw): RawTagged) -> Result<Tagged> {
     Ok((node, set))
 }
 
+/// [`Coordinator::get_call`] for a task without the coordinator (the repair task).
+fn get_call(
+    transport: Arc<PeerTransport>,
+    node: NodeId,
+    datacenter: String,
+    key: Vec<u8>,
+) -> Call<Reply> {
+    Box::pin(async move {
+        let result = transport
+            .call_unbounded(&node, PeerMessage::Get { key })
+            .await
+            .and_then(expect_get_encoded)
+            .and_then(|set| checked_reply(node.clone(), set))
+            .map(Reply::Set);
+        Answer {
+            node,
+            datacenter,
+            result,
+        }
+    })
+}
+
 /// Read-repair settings and counters.
 pub struct ReadRepair {
     enabled: bool,
     permits: Arc<Semaphore>,
     /// Stale replicas written back.
     pub repairs: AtomicU64,
+    /// Digest reads whose digests differed from this node's copy, so the replica's set was
+    /// fetched.
+    pub digest_mismatches: AtomicU64,
     /// Reads whose repair was skipped because too many were in flight.
     pub dropped: AtomicU64,
 }
@@ -75,15 +117,20 @@ impl ReadRepair {
             enabled,
             permits: Arc::new(Semaphore::new(in_flight_max.max(1))),
             repairs: AtomicU64::new(0),
+            digest_mismatches: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }
     }
 
-    /// The INFO fields: `read_repairs`, `read_repairs_dropped`.
+    /// The INFO fields: `read_repairs`, `read_repairs_dropped`, `read_digest_mismatches`.
     pub fn info_fields(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("read_repairs", self.repairs.load(Ordering::Relaxed)),
             ("read_repairs_dropped", self.dropped.load(Ordering::Relaxed)),
+            (
+                "read_digest_mismatches",
+                self.digest_mismatches.load(Ordering::Relaxed),
+            ),
         ]
     }
 }
@@ -124,19 +171,32 @@ impl Coordinator {
     /// `Get` to `node`, its reply tagged with the node, as a call for [`Calls`]. It has no
     /// timer of its own: whoever polls it stops at a deadline (the read's `gather`, then
     /// the repair task's), and dropping it forgets the call.
-    pub(super) fn get_call(
+    pub(super) fn get_call(&self, node: NodeId, datacenter: String, key: Vec<u8>) -> Call<Reply> {
+        get_call(Arc::clone(&self.transport), node, datacenter, key)
+    }
+
+    /// `GetDigest` to `node`, its answer whether the digest equals `own` (the digest of
+    /// this node's copy; `None`: it has none), as a call for [`Calls`] (no timer of its
+    /// own, as [`Coordinator::get_call`]).
+    pub(super) fn digest_call(
         &self,
         node: NodeId,
         datacenter: String,
         key: Vec<u8>,
-    ) -> Call<RawTagged> {
+        own: Option<u128>,
+    ) -> Call<Reply> {
         let transport = Arc::clone(&self.transport);
         Box::pin(async move {
             let result = transport
-                .call_unbounded(&node, PeerMessage::Get { key })
+                .call_unbounded(&node, PeerMessage::GetDigest { key })
                 .await
-                .and_then(expect_get_encoded)
-                .and_then(|set| checked_reply(node.clone(), set));
+                .and_then(|reply| match reply {
+                    PeerMessage::DigestReply { digest } => Ok(Reply::Digest {
+                        node: node.clone(),
+                        matches: digest == own,
+                    }),
+                    other => Err(super::unexpected(other)),
+                });
             Answer {
                 node,
                 datacenter,
@@ -151,7 +211,7 @@ impl Coordinator {
         &self,
         key: Vec<u8>,
         replies: Vec<Tagged>,
-        mut late: Calls<RawTagged>,
+        mut late: Calls<Reply>,
     ) {
         if !self.repair.enabled {
             // The calls still in flight are dropped: nobody waits for their replies.
@@ -179,9 +239,40 @@ impl Coordinator {
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + job.timeout;
             while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, late.next()).await {
-                // An undecodable late reply is left out, like a failed one.
-                if let Ok(reply) = answer.result.and_then(decode_reply) {
-                    job.replies.push(reply);
+                match answer.result {
+                    // An undecodable late reply is left out, like a failed one.
+                    Ok(Reply::Set(raw)) => {
+                        if let Ok(reply) = decode_reply(raw) {
+                            job.replies.push(reply);
+                        }
+                    }
+                    // The same as this node's copy, which the replies hold.
+                    Ok(Reply::Digest {
+                        node,
+                        matches: true,
+                    }) => {
+                        let own = job.replies.iter().find(|(from, _)| *from == job.node);
+                        if let Some((_, set)) = own {
+                            let set = set.clone();
+                            job.replies.push((node, set));
+                        }
+                    }
+                    // Different: its set is fetched (within the same deadline), so only
+                    // a replica missing part of the merge is written to.
+                    Ok(Reply::Digest {
+                        node,
+                        matches: false,
+                    }) => {
+                        job.repair.digest_mismatches.fetch_add(1, Ordering::Relaxed);
+                        let transport = Arc::clone(&job.transport);
+                        late.push(get_call(
+                            transport,
+                            node,
+                            answer.datacenter,
+                            job.key.clone(),
+                        ));
+                    }
+                    Err(_) => {}
                 }
             }
             job.run().await;

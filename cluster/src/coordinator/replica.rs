@@ -2,7 +2,7 @@
 //! from its [`LocalStore`] (on tokio's blocking pool when a store call may wait for an
 //! fsync, see [`LocalStore::run`]).
 //!
-//! With the commit log synced lazily the transport serves `Put`, `Get` and `Mint` on the
+//! With the commit log synced lazily the transport serves `Put`, `Get`, `GetDigest` and `Mint` on the
 //! connection's reader ([`InlineHandler`]): writes only queue their log records, and the
 //! reader commits once per batch of frames before any acknowledgement leaves, so a batch of
 //! `Put`s costs one log write and an acknowledged write has reached the OS.
@@ -17,7 +17,7 @@ use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock};
 use crate::{Error, Result};
 
-/// Serves `Put`, `Get`, `Scan` and `Mint` from the local store.
+/// Serves `Put`, `Get`, `GetDigest`, `Scan` and `Mint` from the local store.
 pub struct ReplicaHandler {
     store: Arc<LocalStore>,
     node_id: String,
@@ -70,6 +70,9 @@ fn answer_with(
         // The stored bytes are an encoded set already: sent as they are.
         PeerMessage::Get { key } => Ok(PeerMessage::GetReply {
             siblings: store.read_encoded(&key)?,
+        }),
+        PeerMessage::GetDigest { key } => Ok(PeerMessage::DigestReply {
+            digest: store.read_digest(&key)?,
         }),
         PeerMessage::Scan { start, end, limit } => {
             let rows = store
@@ -124,7 +127,10 @@ impl InlineHandler for ReplicaHandler {
         self.store.defers_commits()
             && matches!(
                 message,
-                PeerMessage::Put { .. } | PeerMessage::Get { .. } | PeerMessage::Mint { .. }
+                PeerMessage::Put { .. }
+                    | PeerMessage::Get { .. }
+                    | PeerMessage::GetDigest { .. }
+                    | PeerMessage::Mint { .. }
             )
     }
 

@@ -122,6 +122,18 @@ pub enum PeerMessage {
         /// Encoded sibling set.
         siblings: Option<Vec<u8>>,
     },
+    /// Read `key`'s digest: [`crate::antientropy::wide_digest`] of its stored set, what a
+    /// quorum read asks of the replicas besides its coordinator's own copy (see
+    /// [`crate::coordinator`], "Digest reads").
+    GetDigest {
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// Answer to `GetDigest`: the digest, or `None` if the replica has nothing.
+    DigestReply {
+        /// The stored set's digest.
+        digest: Option<u128>,
+    },
     /// Rows with `start <= key < end` (no upper bound when `end` is `None`), at most `limit`.
     Scan {
         /// First key (inclusive).
@@ -259,6 +271,8 @@ impl PeerMessage {
             PeerMessage::PutAck => "PutAck",
             PeerMessage::Get { .. } => "Get",
             PeerMessage::GetReply { .. } => "GetReply",
+            PeerMessage::GetDigest { .. } => "GetDigest",
+            PeerMessage::DigestReply { .. } => "DigestReply",
             PeerMessage::Scan { .. } => "Scan",
             PeerMessage::ScanReply { .. } => "ScanReply",
             PeerMessage::Mint { .. } => "Mint",

@@ -11,8 +11,8 @@
 //! |-----------------|-----------------------------------|
 //! | `write_request` | `Put`, `HintedPut`, `Mint`        |
 //! | `write_ack`     | `PutAck`                          |
-//! | `read_request`  | `Get`                             |
-//! | `read_response` | `GetReply`                        |
+//! | `read_request`  | `Get`, `GetDigest`                |
+//! | `read_response` | `GetReply`, `DigestReply`         |
 //! | (other)         | everything else: gossip, pings, scans, errors, link updates |
 //!
 //! `Mint`'s reply is a `GetReply` (the new version), so it takes the `read_response` delay,
@@ -64,8 +64,10 @@ impl MessageKind {
                 MessageKind::WriteRequest
             }
             PeerMessage::PutAck => MessageKind::WriteAck,
-            PeerMessage::Get { .. } => MessageKind::ReadRequest,
-            PeerMessage::GetReply { .. } => MessageKind::ReadResponse,
+            PeerMessage::Get { .. } | PeerMessage::GetDigest { .. } => MessageKind::ReadRequest,
+            PeerMessage::GetReply { .. } | PeerMessage::DigestReply { .. } => {
+                MessageKind::ReadResponse
+            }
             _ => MessageKind::Other,
         }
     }

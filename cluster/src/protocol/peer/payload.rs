@@ -15,6 +15,8 @@
 //!   9 ScanReply  u32 row count, then per row: bytes key, bytes siblings
 //!  10 Error      string message
 //!  11 Mint       bytes key, bytes context, optional bytes value
+//!  12 GetDigest  bytes key
+//!  13 DigestReply  u8 0 (absent) or 1 followed by a u128 digest
 //!  40 LinkUpdate       u32 word count, then that many strings
 //!  41 LinkUpdateReply  string summary
 //!  50 HintedPut  string owner, bytes key, bytes siblings
@@ -71,6 +73,8 @@ const TAG_SCAN: u8 = 8;
 const TAG_SCAN_REPLY: u8 = 9;
 const TAG_ERROR: u8 = 10;
 const TAG_MINT: u8 = 11;
+const TAG_GET_DIGEST: u8 = 12;
+const TAG_DIGEST_REPLY: u8 = 13;
 const TAG_LINK_UPDATE: u8 = 40;
 const TAG_LINK_UPDATE_REPLY: u8 = 41;
 const TAG_HINTED_PUT: u8 = 50;
@@ -99,6 +103,8 @@ pub(super) fn size_hint(message: &PeerMessage) -> usize {
         PeerMessage::Put { key, siblings } => bytes(key) + bytes(siblings),
         PeerMessage::Get { key } => bytes(key),
         PeerMessage::GetReply { siblings } => optional(siblings.as_deref()),
+        PeerMessage::GetDigest { key } => bytes(key),
+        PeerMessage::DigestReply { digest } => 1 + digest.map_or(0, |_| 16),
         PeerMessage::Mint {
             key,
             context,
@@ -148,6 +154,20 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
         PeerMessage::GetReply { siblings } => {
             out.push(TAG_GET_REPLY);
             put_optional(out, siblings.as_deref());
+        }
+        PeerMessage::GetDigest { key } => {
+            out.push(TAG_GET_DIGEST);
+            put_bytes(out, key);
+        }
+        PeerMessage::DigestReply { digest } => {
+            out.push(TAG_DIGEST_REPLY);
+            match digest {
+                None => out.push(0),
+                Some(digest) => {
+                    out.push(1);
+                    out.extend_from_slice(&digest.to_be_bytes());
+                }
+            }
         }
         PeerMessage::Scan { start, end, limit } => {
             out.push(TAG_SCAN);
@@ -285,6 +305,24 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
         },
         TAG_GET_REPLY => PeerMessage::GetReply {
             siblings: reader.optional("GetReply.siblings")?,
+        },
+        TAG_GET_DIGEST => PeerMessage::GetDigest {
+            key: reader.bytes("GetDigest.key")?,
+        },
+        TAG_DIGEST_REPLY => PeerMessage::DigestReply {
+            digest: match reader.u8("DigestReply.digest")? {
+                0 => None,
+                1 => {
+                    let high = reader.u64("DigestReply.digest")?;
+                    let low = reader.u64("DigestReply.digest")?;
+                    Some((u128::from(high) << 64) | u128::from(low))
+                }
+                other => {
+                    return Err(corrupt(format!(
+                        "DigestReply.digest has presence byte {other}"
+                    )))
+                }
+            },
         },
         TAG_SCAN => PeerMessage::Scan {
             start: reader.bytes("Scan.start")?,

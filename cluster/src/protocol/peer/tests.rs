@@ -21,6 +21,11 @@ fn every_message() -> Vec<PeerMessage> {
         PeerMessage::PutAck,
         PeerMessage::Get { key: Vec::new() },
         PeerMessage::GetReply { siblings: None },
+        PeerMessage::GetDigest { key: b"k".to_vec() },
+        PeerMessage::DigestReply { digest: None },
+        PeerMessage::DigestReply {
+            digest: Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
+        },
         PeerMessage::GetReply {
             siblings: Some(vec![9; 40]),
         },
@@ -290,6 +295,37 @@ fn link_update_with_a_forged_word_count_is_refused() {
 }
 
 #[test]
+fn digest_messages_have_golden_bytes_and_a_bad_presence_byte_is_refused() {
+    let request = PeerMessage::GetDigest { key: b"k".to_vec() };
+    let bytes = encode_frame(&frame(FrameKind::Request, 1, request), LIMIT).unwrap();
+    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[12, 0, 0, 0, 1, b'k']);
+    let reply = PeerMessage::DigestReply {
+        digest: Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
+    };
+    let bytes = encode_frame(&frame(FrameKind::Response, 1, reply), LIMIT).unwrap();
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[13, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    );
+    let absent = PeerMessage::DigestReply { digest: None };
+    let bytes = encode_frame(&frame(FrameKind::Response, 1, absent), LIMIT).unwrap();
+    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[13, 0]);
+    for (payload, expected) in [
+        (vec![13, 2], "presence byte 2"),
+        (vec![13, 1, 0, 0], "DigestReply.digest needs 8 bytes"),
+    ] {
+        let mut bytes = encode_frame(&frame(FrameKind::Response, 1, PeerMessage::Pong), LIMIT)
+            .unwrap()[..HEADER_SIZE_BYTES]
+            .to_vec();
+        bytes[12..16].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes[16..20].copy_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        bytes.extend_from_slice(&payload);
+        let error = decode_frame(&bytes, LIMIT).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+}
+
+#[test]
 fn auth_messages_round_trip_with_golden_bytes() {
     let challenge = PeerMessage::AuthChallenge { nonce: vec![7, 8] };
     let bytes = encode_frame(&frame(FrameKind::OneWay, 0, challenge.clone()), LIMIT).unwrap();
@@ -440,6 +476,8 @@ fn data_path_frames_are_sized_exactly_up_front() {
                 | PeerMessage::Put { .. }
                 | PeerMessage::Get { .. }
                 | PeerMessage::GetReply { .. }
+                | PeerMessage::GetDigest { .. }
+                | PeerMessage::DigestReply { .. }
                 | PeerMessage::Mint { .. }
                 | PeerMessage::HintedPut { .. }
                 | PeerMessage::ScanReply { .. }
