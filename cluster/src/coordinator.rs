@@ -45,6 +45,10 @@
 //! by the repair task. The digest is [`crate::antientropy::wide_digest`], 128 bits: a chance
 //! collision would hide a newer version from one read, a 2^-128 event.
 //!
+//! The plain GETs of one pipelined client batch are read together ([`batch`]): one
+//! `GetDigest` per replica for all of them; a key that does not come back clean (a digest
+//! differs, a replica fails or is slow) is read again on its own as above.
+//!
 //! # Sloppy quorum
 //!
 //! A write's `Put` to an unreachable replica goes to a fallback node with a hint
@@ -63,6 +67,7 @@
 //! needed, what counted, and what every other replica said (error or timeout).
 
 mod backend;
+mod batch;
 mod calls;
 pub mod links;
 pub mod quorum;

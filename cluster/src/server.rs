@@ -20,7 +20,7 @@ pub mod commands;
 pub mod connection;
 pub mod threads;
 
-pub use backend::{Backend, BoxFuture, LocalBackend, ReadReply, ScanRows};
+pub use backend::{join_all, Backend, BoxFuture, LocalBackend, ReadReply, ScanRows};
 pub use threads::ConnectionThreads;
 
 use std::net::SocketAddr;

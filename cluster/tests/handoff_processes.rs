@@ -16,7 +16,7 @@ use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::ring::{NodeId, Replication, Ring};
 use cluster::store::LocalStore;
 // Client replies are bounded by common::REPLY_TIMEOUT (10 s).
-use common::{command, hinted_spec, info_number, open_store, wait_until_within, Client};
+use common::{command, gets, hinted_spec, info_number, open_store, wait_until_within, Client};
 
 /// Bound on waiting for background work (hint delivery, read repair).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -195,11 +195,19 @@ fn reads_repair_a_replica_that_missed_writes_whether_or_not_it_coordinates() {
 
     // Through n3, whose own copy is missing: a QUORUM read asks one other replica for a
     // digest, which differs from n3's (none), so its set is fetched, the read answers with
-    // it and n3's copy is repaired.
+    // it and n3's copy is repaired. Half of those GETs come one at a time, half in
+    // pipelines, which n3 reads as batches (one digest request per replica, then the
+    // single read of each key whose digest differed).
     let mut stale = Client::connect(address[2]);
-    for index in 0..HALF {
+    for index in 0..HALF / 2 {
         let key = format!("key{index}");
         assert_eq!(stale.command(&["GET", &key]), format!("v{index}"), "{key}");
+    }
+    for start in [HALF / 2, HALF * 3 / 4] {
+        let end = start + HALF / 4;
+        let replies = stale.pipeline(&gets(start..end));
+        let expected: Vec<String> = (start..end).map(|index| format!("v{index}")).collect();
+        assert_eq!(replies, expected);
     }
     // (A read whose digest is slow to come, on the connection n3 just opened, may hedge to
     // the third replica for its whole set: that read fetches nothing.)
@@ -214,27 +222,38 @@ fn reads_repair_a_replica_that_missed_writes_whether_or_not_it_coordinates() {
 
     // Through n1 at ALL: n2's digest matches n1's copy, n3's differs for the keys not yet
     // repaired (fetched, then n3 repaired) and matches for the others.
+    // In pipelines of 20, each read as a batch; each waits for the repairs it causes (at
+    // most `read_repairs_in_flight_max`, 64, run at once; more would be dropped).
     let mut client = Client::connect(address[0]);
     assert_eq!(client.command(&["CONSISTENCY", "ALL"]), "+OK");
-    for index in 0..KEYS {
-        let key = format!("key{index}");
-        assert_eq!(client.command(&["GET", &key]), format!("v{index}"));
+    for start in (0..KEYS).step_by(20) {
+        let mut pipeline = gets(start..start + 20);
+        pipeline.push(vec!["GET".to_string(), "never-written".to_string()]);
+        let mut expected: Vec<String> = (start..start + 20)
+            .map(|index| format!("v{index}"))
+            .collect();
+        expected.push("(nil)".to_string());
+        assert_eq!(client.pipeline(&pipeline), expected);
+        let stale_so_far = (start + 20).saturating_sub(HALF) as u64;
+        wait_until("read repair", || {
+            info_field(address[0], "read_repairs") >= stale_so_far
+        });
     }
     assert_eq!(
         info_field(address[0], "read_digest_mismatches"),
         HALF as u64
     );
-    wait_until("read repair", || {
-        info_field(address[0], "read_repairs") >= HALF as u64
-    });
     assert_eq!(info_field(address[0], "read_repairs"), HALF as u64);
     assert_eq!(info_field(address[2], "read_repairs"), HALF as u64);
-    // Reads that agree repair nothing and fetch nothing, through any node.
+    // Reads that agree repair nothing and fetch nothing, through any node, one by one or
+    // in a pipeline.
     for index in 0..10 {
         let key = format!("key{index}");
         assert_eq!(client.command(&["GET", &key]), format!("v{index}"));
         assert_eq!(stale.command(&["GET", &key]), format!("v{index}"));
     }
+    let expected: Vec<String> = (0..KEYS).map(|index| format!("v{index}")).collect();
+    assert_eq!(stale.pipeline(&gets(0..KEYS)), expected);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(info_field(address[0], "read_repairs"), HALF as u64);
     assert_eq!(

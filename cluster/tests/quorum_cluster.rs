@@ -447,6 +447,32 @@ fn a_get_shows_what_the_decoded_read_shows_whether_or_not_replies_agree() {
                 }
             }
         }
+        // The batched read of a pipeline's GETs answers each key as the single read does.
+        let keys: Vec<Vec<u8>> = [&b"siblings"[..], b"plain", b"deleted", b"missing", b"plain"]
+            .iter()
+            .map(|key| key.to_vec())
+            .collect();
+        for index in 0..3 {
+            let backend = cluster.backend(index);
+            for level in [Consistency::One, QUORUM, Consistency::All] {
+                let batched = backend.read_many_for_get(keys.clone(), level).await;
+                assert_eq!(batched.len(), keys.len());
+                for (key, reply) in keys.iter().zip(batched) {
+                    let value = match reply.unwrap() {
+                        ReadReply::Decoded(set) => set.as_ref().and_then(newest_value),
+                        ReadReply::Encoded(bytes) => bytes
+                            .as_deref()
+                            .and_then(|bytes| latest_value(bytes).unwrap().map(<[u8]>::to_vec)),
+                    };
+                    assert_eq!(
+                        value,
+                        get_value(&backend, key, level).await.0,
+                        "key {} through node {index} at {level:?}",
+                        String::from_utf8_lossy(key)
+                    );
+                }
+            }
+        }
         assert_eq!(
             get_value(&cluster.backend(2), b"siblings", QUORUM).await.0,
             Some(b"b".to_vec()),

@@ -7,7 +7,7 @@ mod common;
 use cluster::launcher::LocalCluster;
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
-use common::{command_with, process_spec, Arrays};
+use common::{command_with, process_spec, Arrays, Client};
 use std::net::SocketAddr;
 
 /// Sends one command and returns its reply: the line for simple replies (with its type
@@ -39,6 +39,20 @@ fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
     cluster.kill(2).expect("SIGKILL n3");
     assert_eq!(command(address[0], &["SET", "k2", "v2"]), "+OK");
     assert_eq!(command(address[1], &["GET", "k2"]), "v2");
+    // Pipelined GETs are read as one batch (one digest request per replica asked): keys
+    // whose asked replica is the killed one are read again on their own, from the other.
+    for node in &address[..2] {
+        let mut client = Client::connect(*node);
+        let pipeline: Vec<Vec<String>> = ["k", "k2", "missing", "k", "k2"]
+            .iter()
+            .map(|key| vec!["GET".to_string(), key.to_string()])
+            .collect();
+        assert_eq!(
+            client.pipeline(&pipeline),
+            ["v1", "v2", "(nil)", "v1", "v2"],
+            "through {node}"
+        );
+    }
 
     cluster.kill(1).expect("SIGKILL n2");
     let reply = command(address[0], &["SET", "k3", "v3"]);
@@ -51,4 +65,14 @@ fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
         reply.starts_with("-ERR quorum not reached: needed 2 read replies, got 1"),
         "{reply}"
     );
+    let replies = Client::connect(address[0]).pipeline(&[
+        vec!["GET".to_string(), "k".to_string()],
+        vec!["GET".to_string(), "k2".to_string()],
+    ]);
+    for reply in replies {
+        assert!(
+            reply.starts_with("-ERR quorum not reached: needed 2 read replies, got 1"),
+            "{reply}"
+        );
+    }
 }

@@ -19,6 +19,14 @@ impl Backend for Coordinator {
         Box::pin(self.coordinate_read_raw(key, consistency))
     }
 
+    fn read_many_for_get(
+        &self,
+        keys: Vec<Vec<u8>>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Vec<Result<ReadReply>>> {
+        Box::pin(self.read_many_raw(keys, consistency))
+    }
+
     fn write(
         &self,
         key: Vec<u8>,

@@ -42,60 +42,15 @@ impl Coordinator {
     /// byte for byte and no repair waits on a later reply (the common case), the replies
     /// decoded and merged otherwise.
     async fn read_replies(&self, key: Vec<u8>, consistency: Consistency) -> Result<Read> {
-        let replicas = self.replicas(&key)?;
-        let need = self.need(consistency, Side::Read, &replicas)?;
+        let ReadPlan {
+            need,
+            mut local,
+            asked,
+            mut reserve,
+            ..
+        } = self.plan_read(&key, consistency)?;
         let mut calls = Calls::new();
         let mut received = Vec::new();
-        let mut local = None;
-        let mut remote: Vec<(NodeId, String)> = Vec::with_capacity(replicas.len());
-        for (node, datacenter) in replicas {
-            if node == self.node {
-                local = Some((node, datacenter));
-            } else {
-                remote.push((node, datacenter));
-            }
-        }
-        // Replicas gossip holds Down last, then this node's datacenter's first (stable:
-        // preference order within each group), so `quorum` neither waits out a dead replica
-        // (a read asked it first and waited for its timeout while it was down) nor a WAN
-        // round trip a local replica could save.
-        // (A stable sort of a few replicas: no allocation, unlike a cached-key sort.)
-        remote.sort_by_key(|(node, datacenter)| {
-            (
-                self.membership.is_down(node),
-                *datacenter != self.datacenter,
-            )
-        });
-        // `quorum`: ask the replicas that can meet the need (this node's own copy first,
-        // then its datacenter's), keeping the others in reserve; `all`: ask every replica.
-        let (asked, mut reserve) = match self.read_fanout {
-            ReadFanout::All => (remote, Vec::new()),
-            ReadFanout::Quorum => {
-                let helps: Vec<bool> = {
-                    let mut chosen: Vec<&str> = local.iter().map(|(_, dc)| dc.as_str()).collect();
-                    remote
-                        .iter()
-                        .map(|(_, datacenter)| {
-                            let helps = need.helped_by(&chosen, datacenter);
-                            if helps {
-                                chosen.push(datacenter);
-                            }
-                            helps
-                        })
-                        .collect()
-                };
-                let mut asked = Vec::with_capacity(remote.len());
-                let mut reserve = Vec::new();
-                for (replica, helps) in remote.into_iter().zip(helps) {
-                    if helps {
-                        asked.push(replica);
-                    } else {
-                        reserve.push(replica);
-                    }
-                }
-                (asked, reserve)
-            }
-        };
         // Digest reads: with this node's copy read first, the replicas asked send only the
         // digest of theirs. Otherwise remote requests leave first, so the local read
         // overlaps their round trips.
@@ -229,7 +184,7 @@ fn agree(replies: &[Reply]) -> bool {
 
 impl Coordinator {
     /// This node's own copy of `key`, checked as a replica's reply is.
-    async fn read_local(&self, key: &[u8], node: NodeId) -> Result<RawTagged> {
+    pub(super) async fn read_local(&self, key: &[u8], node: NodeId) -> Result<RawTagged> {
         let key = key.to_vec();
         let result = self.blocking(move |store| store.read_encoded(&key)).await;
         result.and_then(|set| checked_reply(node, set))
@@ -309,5 +264,91 @@ impl Coordinator {
             return Ok(kept);
         }
         Err(need.failed("read replies", &answered, &failures))
+    }
+}
+
+/// Which replicas a read asks: this node's own copy (when it is a replica), the remote
+/// replicas that meet the need with it, and the others held in reserve (in the order they
+/// are asked).
+pub(super) struct ReadPlan {
+    pub(super) need: Need,
+    pub(super) local: Option<(NodeId, String)>,
+    pub(super) asked: Vec<(NodeId, String)>,
+    pub(super) reserve: Vec<(NodeId, String)>,
+    /// Whether this node's copy and the replicas asked meet the need together (always so
+    /// with `all`, which asks every replica, unless they are too few).
+    pub(super) asked_meet_need: bool,
+}
+
+impl Coordinator {
+    /// The replicas a read of `key` at `consistency` asks first, and those it keeps in
+    /// reserve (see [`ReadFanout`]).
+    pub(super) fn plan_read(&self, key: &[u8], consistency: Consistency) -> Result<ReadPlan> {
+        let replicas = self.replicas(key)?;
+        let need = self.need(consistency, Side::Read, &replicas)?;
+        let mut local = None;
+        let mut remote: Vec<(NodeId, String)> = Vec::with_capacity(replicas.len());
+        for (node, datacenter) in replicas {
+            if node == self.node {
+                local = Some((node, datacenter));
+            } else {
+                remote.push((node, datacenter));
+            }
+        }
+        // Replicas gossip holds Down last, then this node's datacenter's first (stable:
+        // preference order within each group), so `quorum` neither waits out a dead replica
+        // (a read asked it first and waited for its timeout while it was down) nor a WAN
+        // round trip a local replica could save.
+        // (A stable sort of a few replicas: no allocation, unlike a cached-key sort.)
+        remote.sort_by_key(|(node, datacenter)| {
+            (
+                self.membership.is_down(node),
+                *datacenter != self.datacenter,
+            )
+        });
+        // `quorum`: ask the replicas that can meet the need (this node's own copy first,
+        // then its datacenter's), keeping the others in reserve; `all`: ask every replica.
+        let mut asked_meet_need = false;
+        let (asked, reserve) = match self.read_fanout {
+            ReadFanout::All => (remote, Vec::new()),
+            ReadFanout::Quorum => {
+                let mut chosen: Vec<&str> = Vec::with_capacity(remote.len() + 1);
+                chosen.extend(local.iter().map(|(_, dc)| dc.as_str()));
+                // On the stack for the usual handful of replicas.
+                let (mut few, mut many) = ([false; 8], Vec::new());
+                let helps: &mut [bool] = match few.get_mut(..remote.len()) {
+                    Some(few) => few,
+                    None => {
+                        many.resize(remote.len(), false);
+                        &mut many
+                    }
+                };
+                for ((_, datacenter), helped) in remote.iter().zip(helps.iter_mut()) {
+                    *helped = need.helped_by(&chosen, datacenter);
+                    if *helped {
+                        chosen.push(datacenter);
+                    }
+                }
+                asked_meet_need = need.met(&chosen);
+                drop(chosen);
+                let mut asked = Vec::with_capacity(remote.len());
+                let mut reserve = Vec::new();
+                for (replica, &helped) in remote.into_iter().zip(helps.iter()) {
+                    if helped {
+                        asked.push(replica);
+                    } else {
+                        reserve.push(replica);
+                    }
+                }
+                (asked, reserve)
+            }
+        };
+        Ok(ReadPlan {
+            need,
+            local,
+            asked,
+            reserve,
+            asked_meet_need,
+        })
     }
 }

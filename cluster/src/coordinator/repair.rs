@@ -188,13 +188,15 @@ impl Coordinator {
         let transport = Arc::clone(&self.transport);
         Box::pin(async move {
             let result = transport
-                .call_unbounded(&node, PeerMessage::GetDigest { key })
+                .call_unbounded(&node, PeerMessage::GetDigest { keys: vec![key] })
                 .await
                 .and_then(|reply| match reply {
-                    PeerMessage::DigestReply { digest } => Ok(Reply::Digest {
-                        node: node.clone(),
-                        matches: digest == own,
-                    }),
+                    PeerMessage::DigestReply { digests } if digests.len() == 1 => {
+                        Ok(Reply::Digest {
+                            node: node.clone(),
+                            matches: digests[0] == own,
+                        })
+                    }
                     other => Err(super::unexpected(other)),
                 });
             Answer {

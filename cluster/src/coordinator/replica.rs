@@ -71,8 +71,11 @@ fn answer_with(
         PeerMessage::Get { key } => Ok(PeerMessage::GetReply {
             siblings: store.read_encoded(&key)?,
         }),
-        PeerMessage::GetDigest { key } => Ok(PeerMessage::DigestReply {
-            digest: store.read_digest(&key)?,
+        PeerMessage::GetDigest { keys } => Ok(PeerMessage::DigestReply {
+            digests: keys
+                .iter()
+                .map(|key| store.read_digest(key))
+                .collect::<Result<_>>()?,
         }),
         PeerMessage::Scan { start, end, limit } => {
             let rows = store

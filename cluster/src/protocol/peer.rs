@@ -122,17 +122,19 @@ pub enum PeerMessage {
         /// Encoded sibling set.
         siblings: Option<Vec<u8>>,
     },
-    /// Read `key`'s digest: [`crate::antientropy::wide_digest`] of its stored set, what a
-    /// quorum read asks of the replicas besides its coordinator's own copy (see
-    /// [`crate::coordinator`], "Digest reads").
+    /// Read the digests of `keys`: [`crate::antientropy::wide_digest`] of each stored set,
+    /// what a quorum read asks of the replicas besides its coordinator's own copy, for one
+    /// key or for the GETs of a pipelined client batch together (see [`crate::coordinator`],
+    /// "Digest reads").
     GetDigest {
-        /// The key.
-        key: Vec<u8>,
+        /// The keys.
+        keys: Vec<Vec<u8>>,
     },
-    /// Answer to `GetDigest`: the digest, or `None` if the replica has nothing.
+    /// Answer to `GetDigest`: one digest per key, in order; `None` where the replica has
+    /// nothing.
     DigestReply {
-        /// The stored set's digest.
-        digest: Option<u128>,
+        /// The stored sets' digests.
+        digests: Vec<Option<u128>>,
     },
     /// Rows with `start <= key < end` (no upper bound when `end` is `None`), at most `limit`.
     Scan {

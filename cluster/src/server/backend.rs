@@ -31,6 +31,30 @@ pub enum ReadReply {
     Encoded(Option<Vec<u8>>),
 }
 
+/// Polls every future until all are done; their outputs in the order given.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut remaining = futures.len();
+    std::future::poll_fn(|cx| {
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                if let std::task::Poll::Ready(value) = future.as_mut().poll(cx) {
+                    *output = Some(value);
+                    remaining -= 1;
+                }
+            }
+        }
+        if remaining == 0 {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// What the server asks of the data layer. Keys and values are raw bytes; `consistency` is
 /// the request's or the connection's level, already resolved against the node's default.
 pub trait Backend: Send + Sync + 'static {
@@ -49,6 +73,21 @@ pub trait Backend: Send + Sync + 'static {
         consistency: Consistency,
     ) -> BoxFuture<'_, Result<ReadReply>> {
         Box::pin(async move { Ok(ReadReply::Decoded(self.read(key, consistency).await?)) })
+    }
+
+    /// [`Backend::read_for_get`] of several keys (the plain GETs of one pipelined batch),
+    /// results in the order of `keys`. The default reads them one by one, concurrently; a
+    /// backend that can share work between them overrides it.
+    fn read_many_for_get(
+        &self,
+        keys: Vec<Vec<u8>>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Vec<Result<ReadReply>>> {
+        Box::pin(join_all(
+            keys.into_iter()
+                .map(|key| self.read_for_get(key, consistency))
+                .collect(),
+        ))
     }
 
     /// A client write superseding what `context` covers; `None` writes a tombstone.

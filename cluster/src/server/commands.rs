@@ -4,8 +4,8 @@
 
 use super::admin;
 use super::connection::Session;
-use super::ReadReply;
 use super::ServerContext;
+use super::{join_all, ReadReply};
 use crate::protocol::{error_reply_text, resp, Consistency, Request};
 use crate::version::codec::latest_value;
 use crate::version::{SiblingSet, VectorClock, Version};
@@ -235,27 +235,69 @@ pub fn concurrent_key(request: &Request) -> Option<(&[u8], bool)> {
     }
 }
 
-/// Executes GETs and SETs of an authenticated session at once, each reply in its own
-/// buffer (in request order). The caller makes sure no key written by one of them is
+/// Executes GETs and SETs of an authenticated session at once. The caller makes sure no key written by one of them is
 /// touched by another, so the outcome is that of executing them in order; what it gains is
 /// that a coordinator waits for the replicas of all of them together instead of one round
 /// trip after another.
+///
+/// The plain GETs among them go to the backend together
+/// ([`Backend::read_many_for_get`](super::Backend::read_many_for_get): the coordinator asks
+/// each replica once for all of them), the others each on their own; the replies are
+/// appended to `output` in request order.
 pub async fn execute_concurrent(
     context: &ServerContext,
     session: &Session,
     requests: Vec<Request>,
-) -> Vec<Vec<u8>> {
+    output: &mut Vec<u8>,
+) {
     let consistency = session_consistency(context, session);
-    let futures: Vec<_> = requests
-        .into_iter()
-        .map(|request| async move {
-            let mut output = Vec::new();
-            let result = execute_data(context, consistency, request, &mut output).await;
-            reply_or_error(&mut output, 0, result);
-            output
-        })
-        .collect();
-    join_all(futures).await
+    let mut gets = Vec::new();
+    let mut others = Vec::new();
+    // Per request, in order: whether it is one of the GETs.
+    let mut is_get = Vec::with_capacity(requests.len());
+    for request in requests {
+        match request {
+            Request::Get { key } => {
+                is_get.push(true);
+                gets.push(key);
+            }
+            other => {
+                is_get.push(false);
+                others.push(other);
+            }
+        }
+    }
+    let others = others.into_iter().map(|request| async move {
+        let mut output = Vec::new();
+        let result = execute_data(context, consistency, request, &mut output).await;
+        reply_or_error(&mut output, 0, result);
+        output
+    });
+    let (read, others) = tokio::join!(
+        async {
+            match gets.len() {
+                0 => Vec::new(),
+                _ => context.backend.read_many_for_get(gets, consistency).await,
+            }
+        },
+        join_all(others.collect())
+    );
+    let mut read = read.into_iter();
+    let mut others = others.into_iter();
+    for get in is_get {
+        if get {
+            let start = output.len();
+            let result = match read.next() {
+                Some(result) => result.and_then(|reply| write_get_reply(output, reply)),
+                None => Err(Error::Command(
+                    "ERR internal: a batched read returned too few replies".to_string(),
+                )),
+            };
+            reply_or_error(output, start, result);
+        } else if let Some(reply) = others.next() {
+            output.extend_from_slice(&reply);
+        }
+    }
 }
 
 /// Executes one [`is_concurrent`] request of an authenticated session, appending its
@@ -287,30 +329,6 @@ fn reply_or_error(output: &mut Vec<u8>, reply_start: usize, result: Result<()>) 
         output.truncate(reply_start);
         resp::write_error(output, &command_error_text(&error));
     }
-}
-
-/// Polls every future until all are done; their outputs in the order given.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    let mut remaining = futures.len();
-    std::future::poll_fn(|cx| {
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                if let std::task::Poll::Ready(value) = future.as_mut().poll(cx) {
-                    *output = Some(value);
-                    remaining -= 1;
-                }
-            }
-        }
-        if remaining == 0 {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }
 
 /// GET or SET of an authenticated session on a backend that executes them in place
@@ -371,15 +389,9 @@ async fn execute_data(
 ) -> Result<()> {
     let backend = context.backend.as_ref();
     match request {
-        Request::Get { key } => match backend.read_for_get(key, consistency).await? {
-            ReadReply::Decoded(set) => write_latest(output, set.as_ref()),
-            ReadReply::Encoded(bytes) => {
-                match bytes.as_deref().map(latest_value).transpose()?.flatten() {
-                    Some(value) => resp::write_bulk(output, value),
-                    None => resp::write_null_bulk(output),
-                }
-            }
-        },
+        Request::Get { key } => {
+            write_get_reply(output, backend.read_for_get(key, consistency).await?)?;
+        }
         Request::Set { key, value } => {
             check_value(context, &value)?;
             // Context-free: on one coordinator a blind write supersedes that coordinator's
@@ -394,6 +406,20 @@ async fn execute_data(
                 "ERR internal: {} is not a data command",
                 other.name()
             )))
+        }
+    }
+    Ok(())
+}
+
+/// A plain GET's reply: the newest value of what the backend read, or a null bulk.
+fn write_get_reply(output: &mut Vec<u8>, reply: ReadReply) -> Result<()> {
+    match reply {
+        ReadReply::Decoded(set) => write_latest(output, set.as_ref()),
+        ReadReply::Encoded(bytes) => {
+            match bytes.as_deref().map(latest_value).transpose()?.flatten() {
+                Some(value) => resp::write_bulk(output, value),
+                None => resp::write_null_bulk(output),
+            }
         }
     }
     Ok(())

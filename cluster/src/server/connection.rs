@@ -283,9 +283,7 @@ async fn run_group(
         }
         _ => {
             let requests = std::mem::take(group);
-            for reply in commands::execute_concurrent(context, session, requests).await {
-                output.extend_from_slice(&reply);
-            }
+            commands::execute_concurrent(context, session, requests, output).await;
         }
     }
 }

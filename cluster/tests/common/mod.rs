@@ -108,6 +108,33 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Several commands sent in one write (a pipeline, as redis-benchmark -P sends them);
+    /// their replies as text, in order, arrays joined.
+    pub fn pipeline(&mut self, commands: &[Vec<String>]) -> Vec<String> {
+        let request: String = commands
+            .iter()
+            .map(|arguments| {
+                let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+                encode_command(&arguments)
+            })
+            .collect();
+        self.reader.get_mut().write_all(request.as_bytes()).unwrap();
+        commands
+            .iter()
+            .map(|_| read_reply(&mut self.reader, Arrays::Joined))
+            .collect()
+    }
+}
+
+/// `GET key{index}` for each index, as [`Client::pipeline`] takes them.
+pub fn gets(indices: impl IntoIterator<Item = usize>) -> Vec<Vec<String>> {
+    indices
+        .into_iter()
+        .map(|index| vec!["GET".to_string(), format!("key{index}")])
+        .collect()
+}
+
 /// `field:value` of an INFO text, as a number; panics naming the field when it is missing.
 pub fn info_number(text: &str, field: &str) -> u64 {
     text.lines()

@@ -15,8 +15,9 @@
 //!   9 ScanReply  u32 row count, then per row: bytes key, bytes siblings
 //!  10 Error      string message
 //!  11 Mint       bytes key, bytes context, optional bytes value
-//!  12 GetDigest  bytes key
-//!  13 DigestReply  u8 0 (absent) or 1 followed by a u128 digest
+//!  12 GetDigest  u32 key count, then that many bytes
+//!  13 DigestReply  u32 digest count, then per digest: u8 0 (absent) or 1 followed by a
+//!                u128
 //!  40 LinkUpdate       u32 word count, then that many strings
 //!  41 LinkUpdateReply  string summary
 //!  50 HintedPut  string owner, bytes key, bytes siblings
@@ -103,8 +104,13 @@ pub(super) fn size_hint(message: &PeerMessage) -> usize {
         PeerMessage::Put { key, siblings } => bytes(key) + bytes(siblings),
         PeerMessage::Get { key } => bytes(key),
         PeerMessage::GetReply { siblings } => optional(siblings.as_deref()),
-        PeerMessage::GetDigest { key } => bytes(key),
-        PeerMessage::DigestReply { digest } => 1 + digest.map_or(0, |_| 16),
+        PeerMessage::GetDigest { keys } => 4 + keys.iter().map(|key| bytes(key)).sum::<usize>(),
+        PeerMessage::DigestReply { digests } => {
+            4 + digests
+                .iter()
+                .map(|digest| 1 + digest.map_or(0, |_| 16))
+                .sum::<usize>()
+        }
         PeerMessage::Mint {
             key,
             context,
@@ -155,17 +161,23 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             out.push(TAG_GET_REPLY);
             put_optional(out, siblings.as_deref());
         }
-        PeerMessage::GetDigest { key } => {
+        PeerMessage::GetDigest { keys } => {
             out.push(TAG_GET_DIGEST);
-            put_bytes(out, key);
+            out.extend_from_slice(&length_u32(keys.len()).to_be_bytes());
+            for key in keys {
+                put_bytes(out, key);
+            }
         }
-        PeerMessage::DigestReply { digest } => {
+        PeerMessage::DigestReply { digests } => {
             out.push(TAG_DIGEST_REPLY);
-            match digest {
-                None => out.push(0),
-                Some(digest) => {
-                    out.push(1);
-                    out.extend_from_slice(&digest.to_be_bytes());
+            out.extend_from_slice(&length_u32(digests.len()).to_be_bytes());
+            for digest in digests {
+                match digest {
+                    None => out.push(0),
+                    Some(digest) => {
+                        out.push(1);
+                        out.extend_from_slice(&digest.to_be_bytes());
+                    }
                 }
             }
         }
@@ -306,24 +318,48 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
         TAG_GET_REPLY => PeerMessage::GetReply {
             siblings: reader.optional("GetReply.siblings")?,
         },
-        TAG_GET_DIGEST => PeerMessage::GetDigest {
-            key: reader.bytes("GetDigest.key")?,
-        },
-        TAG_DIGEST_REPLY => PeerMessage::DigestReply {
-            digest: match reader.u8("DigestReply.digest")? {
-                0 => None,
-                1 => {
-                    let high = reader.u64("DigestReply.digest")?;
-                    let low = reader.u64("DigestReply.digest")?;
-                    Some((u128::from(high) << 64) | u128::from(low))
-                }
-                other => {
-                    return Err(corrupt(format!(
-                        "DigestReply.digest has presence byte {other}"
-                    )))
-                }
-            },
-        },
+        TAG_GET_DIGEST => {
+            // Every key takes at least its 4-byte length: a count past that is corrupt, and
+            // checking it first keeps a forged count from reserving memory.
+            let count = reader.u32("GetDigest key count")? as usize;
+            if count > reader.rest.len() / 4 {
+                return Err(corrupt(format!(
+                    "GetDigest claims {count} keys in {} bytes",
+                    reader.rest.len()
+                )));
+            }
+            let mut keys = Vec::with_capacity(count);
+            for _ in 0..count {
+                keys.push(reader.bytes("GetDigest.keys")?);
+            }
+            PeerMessage::GetDigest { keys }
+        }
+        TAG_DIGEST_REPLY => {
+            let count = reader.u32("DigestReply digest count")? as usize;
+            if count > reader.rest.len() {
+                return Err(corrupt(format!(
+                    "DigestReply claims {count} digests in {} bytes",
+                    reader.rest.len()
+                )));
+            }
+            let mut digests = Vec::with_capacity(count);
+            for _ in 0..count {
+                digests.push(match reader.u8("DigestReply.digests")? {
+                    0 => None,
+                    1 => {
+                        let high = reader.u64("DigestReply.digests")?;
+                        let low = reader.u64("DigestReply.digests")?;
+                        Some((u128::from(high) << 64) | u128::from(low))
+                    }
+                    other => {
+                        return Err(corrupt(format!(
+                            "DigestReply.digests has presence byte {other}"
+                        )))
+                    }
+                });
+            }
+            PeerMessage::DigestReply { digests }
+        }
         TAG_SCAN => PeerMessage::Scan {
             start: reader.bytes("Scan.start")?,
             end: reader.optional("Scan.end")?,

@@ -21,10 +21,12 @@ fn every_message() -> Vec<PeerMessage> {
         PeerMessage::PutAck,
         PeerMessage::Get { key: Vec::new() },
         PeerMessage::GetReply { siblings: None },
-        PeerMessage::GetDigest { key: b"k".to_vec() },
-        PeerMessage::DigestReply { digest: None },
+        PeerMessage::GetDigest {
+            keys: vec![b"k".to_vec(), Vec::new()],
+        },
+        PeerMessage::GetDigest { keys: Vec::new() },
         PeerMessage::DigestReply {
-            digest: Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
+            digests: vec![None, Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10)],
         },
         PeerMessage::GetReply {
             siblings: Some(vec![9; 40]),
@@ -295,24 +297,34 @@ fn link_update_with_a_forged_word_count_is_refused() {
 }
 
 #[test]
-fn digest_messages_have_golden_bytes_and_a_bad_presence_byte_is_refused() {
-    let request = PeerMessage::GetDigest { key: b"k".to_vec() };
+fn digest_messages_have_golden_bytes_and_bad_counts_are_refused() {
+    let request = PeerMessage::GetDigest {
+        keys: vec![b"k".to_vec(), b"ab".to_vec()],
+    };
     let bytes = encode_frame(&frame(FrameKind::Request, 1, request), LIMIT).unwrap();
-    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[12, 0, 0, 0, 1, b'k']);
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[12, 0, 0, 0, 2, 0, 0, 0, 1, b'k', 0, 0, 0, 2, b'a', b'b']
+    );
     let reply = PeerMessage::DigestReply {
-        digest: Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
+        digests: vec![Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10), None],
     };
     let bytes = encode_frame(&frame(FrameKind::Response, 1, reply), LIMIT).unwrap();
     assert_eq!(
         &bytes[HEADER_SIZE_BYTES..],
-        &[13, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+        &[13, 0, 0, 0, 2, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0]
     );
-    let absent = PeerMessage::DigestReply { digest: None };
-    let bytes = encode_frame(&frame(FrameKind::Response, 1, absent), LIMIT).unwrap();
-    assert_eq!(&bytes[HEADER_SIZE_BYTES..], &[13, 0]);
     for (payload, expected) in [
-        (vec![13, 2], "presence byte 2"),
-        (vec![13, 1, 0, 0], "DigestReply.digest needs 8 bytes"),
+        (vec![13, 0, 0, 0, 1, 2], "presence byte 2"),
+        (
+            vec![13, 0, 0, 0, 1, 1, 0, 0],
+            "DigestReply.digests needs 8 bytes",
+        ),
+        (
+            vec![13, 0xff, 0xff, 0xff, 0xff, 0],
+            "claims 4294967295 digests",
+        ),
+        (vec![12, 0, 0, 1, 0, 0, 0, 0, 0], "claims 256 keys"),
     ] {
         let mut bytes = encode_frame(&frame(FrameKind::Response, 1, PeerMessage::Pong), LIMIT)
             .unwrap()[..HEADER_SIZE_BYTES]
