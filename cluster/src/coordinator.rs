@@ -49,6 +49,13 @@
 //! `GetDigest` per replica for all of them; a key that does not come back clean (a digest
 //! differs, a replica fails or is slow) is read again on its own as above.
 //!
+//! ## Batched writes
+//!
+//! The SETs of one pipelined client batch are written together ([`write_batch`]): each is
+//! minted here as above, then every other replica gets one `PutMany` with all of the
+//! batch's versions it replicates, and each key is answered once its acknowledgements meet
+//! W. Unreachable replicas' keys go to fallbacks with hints as single writes' do.
+//!
 //! # Sloppy quorum
 //!
 //! A write's `Put` to an unreachable replica goes to a fallback node with a hint
@@ -75,6 +82,7 @@ mod read;
 pub mod repair;
 pub mod replica;
 mod scan;
+mod write_batch;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -69,10 +69,30 @@ fn sloppy_writes_while_a_replica_is_down_reach_it_through_hints() {
             let address = address[writer % 3];
             scope.spawn(move || {
                 let mut client = Client::connect(address);
-                for index in (writer..KEYS).step_by(WRITERS) {
-                    let key = format!("key{index}");
-                    let value = format!("value{index}");
-                    assert_eq!(client.command(&["SET", &key, &value]), "+OK", "{key}");
+                let indices: Vec<usize> = (writer..KEYS).step_by(WRITERS).collect();
+                if writer % 2 == 0 {
+                    for index in indices {
+                        let key = format!("key{index}");
+                        let value = format!("value{index}");
+                        assert_eq!(client.command(&["SET", &key, &value]), "+OK", "{key}");
+                    }
+                    return;
+                }
+                // The others pipeline their SETs, 25 at a time: each pipeline is written as a
+                // batch (one PutMany per replica), its keys for n4 handed off with hints.
+                for chunk in indices.chunks(25) {
+                    let pipeline: Vec<Vec<String>> = chunk
+                        .iter()
+                        .map(|index| {
+                            vec![
+                                "SET".to_string(),
+                                format!("key{index}"),
+                                format!("value{index}"),
+                            ]
+                        })
+                        .collect();
+                    let replies = client.pipeline(&pipeline);
+                    assert!(replies.iter().all(|reply| reply == "+OK"), "{replies:?}");
                 }
             });
         }

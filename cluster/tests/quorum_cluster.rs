@@ -447,6 +447,19 @@ fn a_get_shows_what_the_decoded_read_shows_whether_or_not_replies_agree() {
                 }
             }
         }
+        // A pipeline's SETs written as a batch: read back through every node.
+        let writes: Vec<(Vec<u8>, Vec<u8>)> = (0..5u8)
+            .map(|index| (vec![b'w', index], vec![b'v', index]))
+            .collect();
+        let results = cluster.backend(1).write_many(writes.clone(), QUORUM).await;
+        assert_eq!(results.len(), writes.len());
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        for index in 0..3 {
+            for (key, value) in &writes {
+                let set = read(&cluster.backend(index), key, Consistency::All).await;
+                assert_eq!(values(&set), vec![value.clone()], "through node {index}");
+            }
+        }
         // The batched read of a pipeline's GETs answers each key as the single read does.
         let keys: Vec<Vec<u8>> = [&b"siblings"[..], b"plain", b"deleted", b"missing", b"plain"]
             .iter()

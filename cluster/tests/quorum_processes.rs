@@ -39,6 +39,17 @@ fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
     cluster.kill(2).expect("SIGKILL n3");
     assert_eq!(command(address[0], &["SET", "k2", "v2"]), "+OK");
     assert_eq!(command(address[1], &["GET", "k2"]), "v2");
+    // Pipelined SETs are written as one batch (one PutMany per replica): W=2 is met by
+    // n1 and n2 without the killed n3.
+    let sets: Vec<Vec<String>> = (0..6)
+        .map(|index| vec!["SET".to_string(), format!("b{index}"), format!("w{index}")])
+        .collect();
+    assert_eq!(Client::connect(address[0]).pipeline(&sets), vec!["+OK"; 6]);
+    let reads: Vec<Vec<String>> = (0..6)
+        .map(|index| vec!["GET".to_string(), format!("b{index}")])
+        .collect();
+    let expected: Vec<String> = (0..6).map(|index| format!("w{index}")).collect();
+    assert_eq!(Client::connect(address[1]).pipeline(&reads), expected);
     // Pipelined GETs are read as one batch (one digest request per replica asked): keys
     // whose asked replica is the killed one are read again on their own, from the other.
     for node in &address[..2] {
@@ -65,6 +76,12 @@ fn three_processes_tolerate_one_killed_node_and_refuse_with_two() {
         reply.starts_with("-ERR quorum not reached: needed 2 read replies, got 1"),
         "{reply}"
     );
+    for reply in Client::connect(address[0]).pipeline(&sets) {
+        assert!(
+            reply.starts_with("-ERR quorum not reached: needed 2 write acknowledgements, got 1"),
+            "{reply}"
+        );
+    }
     let replies = Client::connect(address[0]).pipeline(&[
         vec!["GET".to_string(), "k".to_string()],
         vec!["GET".to_string(), "k2".to_string()],

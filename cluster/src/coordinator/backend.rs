@@ -27,6 +27,14 @@ impl Backend for Coordinator {
         Box::pin(self.read_many_raw(keys, consistency))
     }
 
+    fn write_many(
+        &self,
+        writes: Vec<(Vec<u8>, Vec<u8>)>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Vec<Result<()>>> {
+        Box::pin(self.write_many(writes, consistency))
+    }
+
     fn write(
         &self,
         key: Vec<u8>,

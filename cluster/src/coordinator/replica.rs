@@ -17,7 +17,7 @@ use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock};
 use crate::{Error, Result};
 
-/// Serves `Put`, `Get`, `GetDigest`, `Scan` and `Mint` from the local store.
+/// Serves `Put`, `PutMany`, `Get`, `GetDigest`, `Scan` and `Mint` from the local store.
 pub struct ReplicaHandler {
     store: Arc<LocalStore>,
     node_id: String,
@@ -71,6 +71,15 @@ fn answer_with(
         PeerMessage::Get { key } => Ok(PeerMessage::GetReply {
             siblings: store.read_encoded(&key)?,
         }),
+        PeerMessage::PutMany { puts } => {
+            let mut failed = Vec::new();
+            for (index, (key, siblings)) in puts.into_iter().enumerate() {
+                if let Err(error) = store.apply_encoded(&key, siblings, defer) {
+                    failed.push((u32::try_from(index).unwrap_or(u32::MAX), error.to_string()));
+                }
+            }
+            Ok(PeerMessage::PutManyAck { failed })
+        }
         PeerMessage::GetDigest { keys } => Ok(PeerMessage::DigestReply {
             digests: keys
                 .iter()
@@ -131,6 +140,7 @@ impl InlineHandler for ReplicaHandler {
             && matches!(
                 message,
                 PeerMessage::Put { .. }
+                    | PeerMessage::PutMany { .. }
                     | PeerMessage::Get { .. }
                     | PeerMessage::GetDigest { .. }
                     | PeerMessage::Mint { .. }
@@ -138,7 +148,10 @@ impl InlineHandler for ReplicaHandler {
     }
 
     fn serve(&self, _from: &NodeId, message: PeerMessage) -> (PeerMessage, bool) {
-        let writes = matches!(message, PeerMessage::Put { .. } | PeerMessage::Mint { .. });
+        let writes = matches!(
+            message,
+            PeerMessage::Put { .. } | PeerMessage::PutMany { .. } | PeerMessage::Mint { .. }
+        );
         let reply = answer_with(
             &self.store,
             &self.node_id,

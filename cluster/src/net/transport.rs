@@ -370,6 +370,11 @@ impl PeerTransport {
         .await
     }
 
+    /// The largest frame payload this transport sends or accepts (`frame_size_bytes_max`).
+    pub fn frame_size_bytes_max(&self) -> usize {
+        self.shared.config.frame_size_bytes_max
+    }
+
     /// Encodes a request once for several calls ([`PeerTransport::call_encoded`]): a
     /// write's `Put` carries the same bytes to every replica. Fails as a call would when
     /// the frame exceeds `frame_size_bytes_max`.

@@ -136,6 +136,19 @@ pub enum PeerMessage {
         /// The stored sets' digests.
         digests: Vec<Option<u128>>,
     },
+    /// Store each of these sets (as `Put` does), for the SETs of a pipelined client batch
+    /// (see [`crate::coordinator`], "Batched writes"); answered with `PutManyAck` once
+    /// every one that succeeded is durable.
+    PutMany {
+        /// `(key, encoded sibling set)` pairs.
+        puts: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    /// Answer to `PutMany`: the puts that failed (their index in the request and why);
+    /// every other one is stored.
+    PutManyAck {
+        /// `(index, error)` of each failed put.
+        failed: Vec<(u32, String)>,
+    },
     /// Rows with `start <= key < end` (no upper bound when `end` is `None`), at most `limit`.
     Scan {
         /// First key (inclusive).
@@ -274,6 +287,8 @@ impl PeerMessage {
             PeerMessage::Get { .. } => "Get",
             PeerMessage::GetReply { .. } => "GetReply",
             PeerMessage::GetDigest { .. } => "GetDigest",
+            PeerMessage::PutMany { .. } => "PutMany",
+            PeerMessage::PutManyAck { .. } => "PutManyAck",
             PeerMessage::DigestReply { .. } => "DigestReply",
             PeerMessage::Scan { .. } => "Scan",
             PeerMessage::ScanReply { .. } => "ScanReply",

@@ -99,6 +99,22 @@ pub trait Backend: Send + Sync + 'static {
         consistency: Consistency,
     ) -> BoxFuture<'_, Result<()>>;
 
+    /// Blind writes (`SET`: no context) of several keys, the SETs of one pipelined batch,
+    /// results in order. The default writes them one by one, concurrently; a backend that
+    /// can share work between them overrides it.
+    fn write_many(
+        &self,
+        writes: Vec<(Vec<u8>, Vec<u8>)>,
+        consistency: Consistency,
+    ) -> BoxFuture<'_, Vec<Result<()>>> {
+        Box::pin(join_all(
+            writes
+                .into_iter()
+                .map(|(key, value)| self.write(key, VectorClock::new(), Some(value), consistency))
+                .collect(),
+        ))
+    }
+
     /// Up to `limit` keys in `[start, end)` with their versions.
     fn scan(
         &self,

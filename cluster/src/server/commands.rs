@@ -4,8 +4,8 @@
 
 use super::admin;
 use super::connection::Session;
+use super::ReadReply;
 use super::ServerContext;
-use super::{join_all, ReadReply};
 use crate::protocol::{error_reply_text, resp, Consistency, Request};
 use crate::version::codec::latest_value;
 use crate::version::{SiblingSet, VectorClock, Version};
@@ -240,63 +240,83 @@ pub fn concurrent_key(request: &Request) -> Option<(&[u8], bool)> {
 /// that a coordinator waits for the replicas of all of them together instead of one round
 /// trip after another.
 ///
-/// The plain GETs among them go to the backend together
+/// The GETs go to the backend together
 /// ([`Backend::read_many_for_get`](super::Backend::read_many_for_get): the coordinator asks
-/// each replica once for all of them), the others each on their own; the replies are
-/// appended to `output` in request order.
+/// each replica once for all of them), and so do the SETs
+/// ([`Backend::write_many`](super::Backend::write_many)); the replies are appended to
+/// `output` in request order.
 pub async fn execute_concurrent(
     context: &ServerContext,
     session: &Session,
     requests: Vec<Request>,
     output: &mut Vec<u8>,
 ) {
+    /// Where a request's reply comes from.
+    enum Source {
+        Get,
+        Set,
+        /// A SET refused before reaching the backend (its value is too large).
+        Refused(Error),
+    }
     let consistency = session_consistency(context, session);
     let mut gets = Vec::new();
-    let mut others = Vec::new();
-    // Per request, in order: whether it is one of the GETs.
-    let mut is_get = Vec::with_capacity(requests.len());
+    let mut sets = Vec::new();
+    let mut sources = Vec::with_capacity(requests.len());
     for request in requests {
         match request {
             Request::Get { key } => {
-                is_get.push(true);
+                sources.push(Source::Get);
                 gets.push(key);
             }
-            other => {
-                is_get.push(false);
-                others.push(other);
-            }
+            Request::Set { key, value } => match check_value(context, &value) {
+                Ok(()) => {
+                    sources.push(Source::Set);
+                    sets.push((key, value));
+                }
+                Err(error) => sources.push(Source::Refused(error)),
+            },
+            other => sources.push(Source::Refused(Error::Command(format!(
+                "ERR internal: {} is not a data command",
+                other.name()
+            )))),
         }
     }
-    let others = others.into_iter().map(|request| async move {
-        let mut output = Vec::new();
-        let result = execute_data(context, consistency, request, &mut output).await;
-        reply_or_error(&mut output, 0, result);
-        output
-    });
-    let (read, others) = tokio::join!(
+    let backend = context.backend.as_ref();
+    let (read, written) = tokio::join!(
         async {
             match gets.len() {
                 0 => Vec::new(),
-                _ => context.backend.read_many_for_get(gets, consistency).await,
+                _ => backend.read_many_for_get(gets, consistency).await,
             }
         },
-        join_all(others.collect())
+        async {
+            match sets.len() {
+                0 => Vec::new(),
+                _ => backend.write_many(sets, consistency).await,
+            }
+        }
     );
     let mut read = read.into_iter();
-    let mut others = others.into_iter();
-    for get in is_get {
-        if get {
-            let start = output.len();
-            let result = match read.next() {
+    let mut written = written.into_iter();
+    let lost = || {
+        Err(Error::Command(
+            "ERR internal: a batch returned too few replies".to_string(),
+        ))
+    };
+    for source in sources {
+        let start = output.len();
+        let result = match source {
+            Source::Get => match read.next() {
                 Some(result) => result.and_then(|reply| write_get_reply(output, reply)),
-                None => Err(Error::Command(
-                    "ERR internal: a batched read returned too few replies".to_string(),
-                )),
-            };
-            reply_or_error(output, start, result);
-        } else if let Some(reply) = others.next() {
-            output.extend_from_slice(&reply);
-        }
+                None => lost(),
+            },
+            Source::Set => match written.next() {
+                Some(result) => result.map(|()| resp::write_ok(output)),
+                None => lost(),
+            },
+            Source::Refused(error) => Err(error),
+        };
+        reply_or_error(output, start, result);
     }
 }
 

@@ -9,8 +9,8 @@
 //!
 //! | kind            | messages                          |
 //! |-----------------|-----------------------------------|
-//! | `write_request` | `Put`, `HintedPut`, `Mint`        |
-//! | `write_ack`     | `PutAck`                          |
+//! | `write_request` | `Put`, `PutMany`, `HintedPut`, `Mint` |
+//! | `write_ack`     | `PutAck`, `PutManyAck`            |
 //! | `read_request`  | `Get`, `GetDigest`                |
 //! | `read_response` | `GetReply`, `DigestReply`         |
 //! | (other)         | everything else: gossip, pings, scans, errors, link updates |
@@ -60,10 +60,11 @@ impl MessageKind {
     /// Classifies one message (see the module table).
     pub fn of(message: &PeerMessage) -> MessageKind {
         match message {
-            PeerMessage::Put { .. } | PeerMessage::HintedPut { .. } | PeerMessage::Mint { .. } => {
-                MessageKind::WriteRequest
-            }
-            PeerMessage::PutAck => MessageKind::WriteAck,
+            PeerMessage::Put { .. }
+            | PeerMessage::PutMany { .. }
+            | PeerMessage::HintedPut { .. }
+            | PeerMessage::Mint { .. } => MessageKind::WriteRequest,
+            PeerMessage::PutAck | PeerMessage::PutManyAck { .. } => MessageKind::WriteAck,
             PeerMessage::Get { .. } | PeerMessage::GetDigest { .. } => MessageKind::ReadRequest,
             PeerMessage::GetReply { .. } | PeerMessage::DigestReply { .. } => {
                 MessageKind::ReadResponse

@@ -18,6 +18,8 @@
 //!  12 GetDigest  u32 key count, then that many bytes
 //!  13 DigestReply  u32 digest count, then per digest: u8 0 (absent) or 1 followed by a
 //!                u128
+//!  14 PutMany    u32 put count, then per put: bytes key, bytes siblings
+//!  15 PutManyAck u32 failure count, then per failure: u32 index, string error
 //!  40 LinkUpdate       u32 word count, then that many strings
 //!  41 LinkUpdateReply  string summary
 //!  50 HintedPut  string owner, bytes key, bytes siblings
@@ -76,6 +78,8 @@ const TAG_ERROR: u8 = 10;
 const TAG_MINT: u8 = 11;
 const TAG_GET_DIGEST: u8 = 12;
 const TAG_DIGEST_REPLY: u8 = 13;
+const TAG_PUT_MANY: u8 = 14;
+const TAG_PUT_MANY_ACK: u8 = 15;
 const TAG_LINK_UPDATE: u8 = 40;
 const TAG_LINK_UPDATE_REPLY: u8 = 41;
 const TAG_HINTED_PUT: u8 = 50;
@@ -105,6 +109,18 @@ pub(super) fn size_hint(message: &PeerMessage) -> usize {
         PeerMessage::Get { key } => bytes(key),
         PeerMessage::GetReply { siblings } => optional(siblings.as_deref()),
         PeerMessage::GetDigest { keys } => 4 + keys.iter().map(|key| bytes(key)).sum::<usize>(),
+        PeerMessage::PutMany { puts } => {
+            4 + puts
+                .iter()
+                .map(|(key, siblings)| bytes(key) + bytes(siblings))
+                .sum::<usize>()
+        }
+        PeerMessage::PutManyAck { failed } => {
+            4 + failed
+                .iter()
+                .map(|(_, error)| 4 + bytes(error.as_bytes()))
+                .sum::<usize>()
+        }
         PeerMessage::DigestReply { digests } => {
             4 + digests
                 .iter()
@@ -166,6 +182,22 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             out.extend_from_slice(&length_u32(keys.len()).to_be_bytes());
             for key in keys {
                 put_bytes(out, key);
+            }
+        }
+        PeerMessage::PutMany { puts } => {
+            out.push(TAG_PUT_MANY);
+            out.extend_from_slice(&length_u32(puts.len()).to_be_bytes());
+            for (key, siblings) in puts {
+                put_bytes(out, key);
+                put_bytes(out, siblings);
+            }
+        }
+        PeerMessage::PutManyAck { failed } => {
+            out.push(TAG_PUT_MANY_ACK);
+            out.extend_from_slice(&length_u32(failed.len()).to_be_bytes());
+            for (index, error) in failed {
+                out.extend_from_slice(&index.to_be_bytes());
+                put_bytes(out, error.as_bytes());
             }
         }
         PeerMessage::DigestReply { digests } => {
@@ -333,6 +365,38 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
                 keys.push(reader.bytes("GetDigest.keys")?);
             }
             PeerMessage::GetDigest { keys }
+        }
+        TAG_PUT_MANY => {
+            // Every put takes at least its two 4-byte lengths.
+            let count = reader.u32("PutMany put count")? as usize;
+            if count > reader.rest.len() / 8 {
+                return Err(corrupt(format!(
+                    "PutMany claims {count} puts in {} bytes",
+                    reader.rest.len()
+                )));
+            }
+            let mut puts = Vec::with_capacity(count);
+            for _ in 0..count {
+                let key = reader.bytes("PutMany.key")?;
+                let siblings = reader.bytes("PutMany.siblings")?;
+                puts.push((key, siblings));
+            }
+            PeerMessage::PutMany { puts }
+        }
+        TAG_PUT_MANY_ACK => {
+            let count = reader.u32("PutManyAck failure count")? as usize;
+            if count > reader.rest.len() / 8 {
+                return Err(corrupt(format!(
+                    "PutManyAck claims {count} failures in {} bytes",
+                    reader.rest.len()
+                )));
+            }
+            let mut failed = Vec::with_capacity(count);
+            for _ in 0..count {
+                let index = reader.u32("PutManyAck.index")?;
+                failed.push((index, reader.string("PutManyAck.error")?));
+            }
+            PeerMessage::PutManyAck { failed }
         }
         TAG_DIGEST_REPLY => {
             let count = reader.u32("DigestReply digest count")? as usize;

@@ -25,6 +25,13 @@ fn every_message() -> Vec<PeerMessage> {
             keys: vec![b"k".to_vec(), Vec::new()],
         },
         PeerMessage::GetDigest { keys: Vec::new() },
+        PeerMessage::PutMany {
+            puts: vec![(b"k".to_vec(), vec![1, 2]), (Vec::new(), Vec::new())],
+        },
+        PeerMessage::PutManyAck { failed: Vec::new() },
+        PeerMessage::PutManyAck {
+            failed: vec![(3, "disk full".to_string())],
+        },
         PeerMessage::DigestReply {
             digests: vec![None, Some(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10)],
         },
@@ -338,6 +345,46 @@ fn digest_messages_have_golden_bytes_and_bad_counts_are_refused() {
 }
 
 #[test]
+fn put_many_messages_have_golden_bytes_and_bad_counts_are_refused() {
+    let request = PeerMessage::PutMany {
+        puts: vec![(b"k".to_vec(), vec![7])],
+    };
+    let bytes = encode_frame(&frame(FrameKind::Request, 1, request), LIMIT).unwrap();
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[14, 0, 0, 0, 1, 0, 0, 0, 1, b'k', 0, 0, 0, 1, 7]
+    );
+    let reply = PeerMessage::PutManyAck {
+        failed: vec![(2, "no".to_string())],
+    };
+    let bytes = encode_frame(&frame(FrameKind::Response, 1, reply), LIMIT).unwrap();
+    assert_eq!(
+        &bytes[HEADER_SIZE_BYTES..],
+        &[15, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, b'n', b'o']
+    );
+    for (payload, expected) in [
+        (
+            vec![14, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+            "claims 2 puts",
+        ),
+        (vec![15, 0, 0, 1, 0], "claims 256 failures"),
+        (
+            vec![14, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5],
+            "PutMany.siblings needs 5 bytes",
+        ),
+    ] {
+        let mut bytes = encode_frame(&frame(FrameKind::Response, 1, PeerMessage::Pong), LIMIT)
+            .unwrap()[..HEADER_SIZE_BYTES]
+            .to_vec();
+        bytes[12..16].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+        bytes[16..20].copy_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
+        bytes.extend_from_slice(&payload);
+        let error = decode_frame(&bytes, LIMIT).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+}
+
+#[test]
 fn auth_messages_round_trip_with_golden_bytes() {
     let challenge = PeerMessage::AuthChallenge { nonce: vec![7, 8] };
     let bytes = encode_frame(&frame(FrameKind::OneWay, 0, challenge.clone()), LIMIT).unwrap();
@@ -490,6 +537,8 @@ fn data_path_frames_are_sized_exactly_up_front() {
                 | PeerMessage::GetReply { .. }
                 | PeerMessage::GetDigest { .. }
                 | PeerMessage::DigestReply { .. }
+                | PeerMessage::PutMany { .. }
+                | PeerMessage::PutManyAck { .. }
                 | PeerMessage::Mint { .. }
                 | PeerMessage::HintedPut { .. }
                 | PeerMessage::ScanReply { .. }
