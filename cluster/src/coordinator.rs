@@ -578,10 +578,11 @@ impl Coordinator {
         } else {
             self.timeout
         };
-        match self
-            .transport
-            .start_call_encoded(&node, write.put(), started + budget, budget)
-        {
+        let call = write.put(&self.transport).and_then(|put| {
+            self.transport
+                .start_call_encoded(&node, put, started + budget, budget)
+        });
+        match call {
             Ok(call) => PutCall::Direct {
                 node,
                 datacenter,

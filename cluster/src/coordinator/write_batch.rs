@@ -185,7 +185,7 @@ impl Coordinator {
         let (minted, minter, _) = self
             .mint(&key, &VectorClock::new(), Some(value), &replicas)
             .await?;
-        let write = Arc::new(ReplicaWrite::new(&self.transport, key, minted.encode())?);
+        let write = Arc::new(ReplicaWrite::unencoded(key, minted.encode()));
         let fallbacks = Arc::new(Fallbacks::new(
             &write.key,
             replicas.iter().map(|(node, _)| node.clone()).collect(),

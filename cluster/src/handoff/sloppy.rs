@@ -109,7 +109,7 @@ pub struct ReplicaWrite {
     pub key: Vec<u8>,
     /// The new version, as an encoded sibling set.
     pub siblings: Vec<u8>,
-    put: EncodedRequest,
+    put: std::sync::OnceLock<EncodedRequest>,
 }
 
 impl ReplicaWrite {
@@ -121,12 +121,35 @@ impl ReplicaWrite {
         let PeerMessage::Put { key, siblings } = message else {
             unreachable!("built as a Put above")
         };
-        Ok(ReplicaWrite { key, siblings, put })
+        Ok(ReplicaWrite {
+            key,
+            siblings,
+            put: std::sync::OnceLock::from(put),
+        })
     }
 
-    /// The `Put` frame, for [`PeerTransport::start_call_encoded`].
-    pub fn put(&self) -> &EncodedRequest {
-        &self.put
+    /// A write whose `Put` frame is encoded only if a replica is sent one
+    /// ([`ReplicaWrite::put`]): a batched write goes out in `PutMany`s, and only its
+    /// handoffs need the frame.
+    pub fn unencoded(key: Vec<u8>, siblings: Vec<u8>) -> Self {
+        ReplicaWrite {
+            key,
+            siblings,
+            put: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The `Put` frame, for [`PeerTransport::start_call_encoded`] (encoded now if it was
+    /// not yet; fails if it exceeds the transport's frame limit).
+    pub fn put(&self, transport: &PeerTransport) -> Result<&EncodedRequest> {
+        if let Some(put) = self.put.get() {
+            return Ok(put);
+        }
+        let put = transport.encode_request(&PeerMessage::Put {
+            key: self.key.clone(),
+            siblings: self.siblings.clone(),
+        })?;
+        Ok(self.put.get_or_init(|| put))
     }
 }
 
@@ -294,7 +317,7 @@ impl Handoff {
                 return Err(error);
             }
             return transport
-                .call_encoded(&node, &write.put, timeout)
+                .call_encoded(&node, write.put(transport)?, timeout)
                 .await
                 .and_then(expect_ack);
         }
@@ -362,7 +385,7 @@ impl Handoff {
         timeout: Duration,
     ) -> Result<()> {
         transport
-            .call_encoded(node, &write.put, timeout)
+            .call_encoded(node, write.put(transport)?, timeout)
             .await
             .and_then(expect_ack)?;
         self.mark_up(node);
