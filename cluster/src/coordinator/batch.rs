@@ -44,8 +44,9 @@ impl Coordinator {
         let mut awaiting: Vec<Option<Awaiting>> = Vec::with_capacity(keys.len());
         // Per replica asked: the batch indices it is asked about.
         let mut asks: Vec<(NodeId, Vec<usize>)> = Vec::new();
+        let state = self.scaling.snapshot();
         for (index, key) in keys.iter().enumerate() {
-            let plan = match self.plan_read(key, consistency) {
+            let plan = match self.plan_read(&state, key, consistency) {
                 Ok(plan) => plan,
                 Err(_) => {
                     awaiting.push(None);

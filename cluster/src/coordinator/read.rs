@@ -42,13 +42,18 @@ impl Coordinator {
     /// byte for byte and no repair waits on a later reply (the common case), the replies
     /// decoded and merged otherwise.
     async fn read_replies(&self, key: Vec<u8>, consistency: Consistency) -> Result<Read> {
+        let state = self.scaling.snapshot();
         let ReadPlan {
             need,
-            mut local,
+            local,
             asked,
-            mut reserve,
+            reserve,
             ..
-        } = self.plan_read(&key, consistency)?;
+        } = self.plan_read(&state, &key, consistency)?;
+        let owned = |(node, datacenter): (NodeId, &str)| (node, datacenter.to_string());
+        let mut local = local.map(owned);
+        let asked: Vec<(NodeId, String)> = asked.into_iter().map(owned).collect();
+        let mut reserve: Vec<(NodeId, String)> = reserve.into_iter().map(owned).collect();
         let mut calls = Calls::new();
         let mut received = Vec::new();
         // Digest reads: with this node's copy read first, the replicas asked send only the
@@ -270,25 +275,45 @@ impl Coordinator {
 /// Which replicas a read asks: this node's own copy (when it is a replica), the remote
 /// replicas that meet the need with it, and the others held in reserve (in the order they
 /// are asked).
-pub(super) struct ReadPlan {
+pub(super) struct ReadPlan<'a> {
     pub(super) need: Need,
-    pub(super) local: Option<(NodeId, String)>,
-    pub(super) asked: Vec<(NodeId, String)>,
-    pub(super) reserve: Vec<(NodeId, String)>,
-    /// Whether this node's copy and the replicas asked meet the need together (always so
-    /// with `all`, which asks every replica, unless they are too few).
+    pub(super) local: Option<(NodeId, &'a str)>,
+    pub(super) asked: Vec<(NodeId, &'a str)>,
+    pub(super) reserve: Vec<(NodeId, &'a str)>,
+    /// Whether this node's copy and the replicas asked meet the need together (false with
+    /// `all`, which batched reads do not use).
     pub(super) asked_meet_need: bool,
 }
 
 impl Coordinator {
     /// The replicas a read of `key` at `consistency` asks first, and those it keeps in
     /// reserve (see [`ReadFanout`]).
-    pub(super) fn plan_read(&self, key: &[u8], consistency: Consistency) -> Result<ReadPlan> {
-        let replicas = self.replicas(key)?;
-        let need = self.need(consistency, Side::Read, &replicas)?;
+    /// Datacenter names are borrowed from `state`, the ring snapshot the read uses (one for
+    /// a whole batch of reads).
+    pub(super) fn plan_read<'a>(
+        &self,
+        state: &'a RingState,
+        key: &[u8],
+        consistency: Consistency,
+    ) -> Result<ReadPlan<'a>> {
+        let nodes = state.read_replicas(key, &self.replication)?;
+        let mut datacenters: Vec<&'a str> = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            let member = state
+                .member(node.as_str())
+                .ok_or_else(|| Error::Placement(format!("{node} is not on the ring")))?;
+            datacenters.push(member.datacenter.as_str());
+        }
+        let need = Need::new(
+            consistency,
+            self.default_consistency,
+            Side::Read,
+            &datacenters,
+            &self.datacenter,
+        )?;
         let mut local = None;
-        let mut remote: Vec<(NodeId, String)> = Vec::with_capacity(replicas.len());
-        for (node, datacenter) in replicas {
+        let mut remote: Vec<(NodeId, &'a str)> = Vec::with_capacity(nodes.len());
+        for (node, datacenter) in nodes.into_iter().zip(datacenters) {
             if node == self.node {
                 local = Some((node, datacenter));
             } else {
@@ -303,7 +328,7 @@ impl Coordinator {
         remote.sort_by_key(|(node, datacenter)| {
             (
                 self.membership.is_down(node),
-                *datacenter != self.datacenter,
+                *datacenter != self.datacenter.as_str(),
             )
         });
         // `quorum`: ask the replicas that can meet the need (this node's own copy first,
@@ -313,7 +338,7 @@ impl Coordinator {
             ReadFanout::All => (remote, Vec::new()),
             ReadFanout::Quorum => {
                 let mut chosen: Vec<&str> = Vec::with_capacity(remote.len() + 1);
-                chosen.extend(local.iter().map(|(_, dc)| dc.as_str()));
+                chosen.extend(local.iter().map(|(_, dc)| *dc));
                 // On the stack for the usual handful of replicas.
                 let (mut few, mut many) = ([false; 8], Vec::new());
                 let helps: &mut [bool] = match few.get_mut(..remote.len()) {
