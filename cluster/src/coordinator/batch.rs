@@ -59,11 +59,15 @@ impl Coordinator {
                 asked_meet_need,
                 ..
             } = plan;
-            let Some((node, _)) = local.filter(|_| asked_meet_need) else {
+            if local.is_none() || !asked_meet_need {
                 awaiting.push(None);
                 continue;
-            };
-            let Ok((_, own)) = self.read_local(key, node).await else {
+            }
+            // Not checked here as a reply is: the answer's latest value is taken from it
+            // with the same check, and a copy that fails it is that key's error only when
+            // the replicas asked hold the very same bytes (a single read would find every
+            // reply failing too).
+            let Ok(own) = self.read_own(key).await else {
                 awaiting.push(None);
                 continue;
             };

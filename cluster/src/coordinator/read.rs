@@ -190,9 +190,15 @@ fn agree(replies: &[Reply]) -> bool {
 impl Coordinator {
     /// This node's own copy of `key`, checked as a replica's reply is.
     pub(super) async fn read_local(&self, key: &[u8], node: NodeId) -> Result<RawTagged> {
+        self.read_own(key)
+            .await
+            .and_then(|set| checked_reply(node, set))
+    }
+
+    /// This node's own copy of `key` as stored, unchecked.
+    pub(super) async fn read_own(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let key = key.to_vec();
-        let result = self.blocking(move |store| store.read_encoded(&key)).await;
-        result.and_then(|set| checked_reply(node, set))
+        self.blocking(move |store| store.read_encoded(&key)).await
     }
 
     /// Replaces every digest that differed from this node's copy with the replica's set,
