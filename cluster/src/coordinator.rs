@@ -710,21 +710,8 @@ impl Coordinator {
                         Err(error)
                             if handoff.mode() == HandoffMode::Sloppy && is_unreachable(&error) =>
                         {
-                            let remaining =
-                                deadline.saturating_duration_since(tokio::time::Instant::now());
-                            tokio::spawn(async move {
-                                let _ = handoff
-                                    .put(
-                                        &transport,
-                                        remaining,
-                                        node,
-                                        &datacenter,
-                                        &write,
-                                        &fallbacks,
-                                        Some(error),
-                                    )
-                                    .await;
-                            });
+                            let target = (node, datacenter, write, fallbacks);
+                            spawn_handoff(handoff, transport, deadline, target, error);
                         }
                         Err(_) => {}
                     }));
@@ -867,6 +854,32 @@ fn with_datacenters(state: &RingState, nodes: Vec<NodeId>) -> Result<Vec<(NodeId
             Ok((node, datacenter))
         })
         .collect()
+}
+
+/// Hands a write whose replica turned out unreachable after the client was answered to a
+/// fallback with a hint ([`Handoff::put`]), on a task of its own, within what is left of
+/// the request's time.
+fn spawn_handoff(
+    handoff: Arc<Handoff>,
+    transport: Arc<PeerTransport>,
+    deadline: tokio::time::Instant,
+    (node, datacenter, write, fallbacks): (NodeId, String, Arc<ReplicaWrite>, Arc<Fallbacks>),
+    error: Error,
+) {
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    tokio::spawn(async move {
+        let _ = handoff
+            .put(
+                &transport,
+                remaining,
+                node,
+                &datacenter,
+                &write,
+                &fallbacks,
+                Some(error),
+            )
+            .await;
+    });
 }
 
 fn unexpected(reply: PeerMessage) -> Error {

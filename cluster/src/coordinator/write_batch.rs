@@ -327,30 +327,19 @@ impl Coordinator {
                             let Some(Some((write, fallbacks))) = keys.get(index) else {
                                 continue;
                             };
-                            let (handoff, transport) =
-                                (Arc::clone(&handoff), Arc::clone(&transport));
-                            let (write, fallbacks) = (Arc::clone(write), Arc::clone(fallbacks));
-                            let (node, datacenter) =
-                                (answer.node.clone(), answer.datacenter.clone());
                             let failed = Error::PeerUnavailable {
-                                peer: node.to_string(),
+                                peer: answer.node.to_string(),
                                 detail: text.clone(),
                             };
-                            let remaining =
-                                deadline.saturating_duration_since(tokio::time::Instant::now());
-                            tokio::spawn(async move {
-                                let _ = handoff
-                                    .put(
-                                        &transport,
-                                        remaining,
-                                        node,
-                                        &datacenter,
-                                        &write,
-                                        &fallbacks,
-                                        Some(failed),
-                                    )
-                                    .await;
-                            });
+                            let target = (
+                                answer.node.clone(),
+                                answer.datacenter.clone(),
+                                Arc::clone(write),
+                                Arc::clone(fallbacks),
+                            );
+                            let (handoff, transport) =
+                                (Arc::clone(&handoff), Arc::clone(&transport));
+                            super::spawn_handoff(handoff, transport, deadline, target, failed);
                         }
                     }
                     _ => {}

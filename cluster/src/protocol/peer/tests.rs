@@ -303,6 +303,17 @@ fn link_update_with_a_forged_word_count_is_refused() {
     assert!(error.contains("LinkUpdate claims 100000 words"), "{error}");
 }
 
+/// The decoding error of a response frame around `payload` (header and checksum right).
+fn payload_error(payload: &[u8]) -> String {
+    let mut bytes = encode_frame(&frame(FrameKind::Response, 1, PeerMessage::Pong), LIMIT).unwrap()
+        [..HEADER_SIZE_BYTES]
+        .to_vec();
+    bytes[12..16].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    bytes[16..20].copy_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    bytes.extend_from_slice(payload);
+    decode_frame(&bytes, LIMIT).unwrap_err().to_string()
+}
+
 #[test]
 fn digest_messages_have_golden_bytes_and_bad_counts_are_refused() {
     let request = PeerMessage::GetDigest {
@@ -333,13 +344,7 @@ fn digest_messages_have_golden_bytes_and_bad_counts_are_refused() {
         ),
         (vec![12, 0, 0, 1, 0, 0, 0, 0, 0], "claims 256 keys"),
     ] {
-        let mut bytes = encode_frame(&frame(FrameKind::Response, 1, PeerMessage::Pong), LIMIT)
-            .unwrap()[..HEADER_SIZE_BYTES]
-            .to_vec();
-        bytes[12..16].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-        bytes[16..20].copy_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-        bytes.extend_from_slice(&payload);
-        let error = decode_frame(&bytes, LIMIT).unwrap_err().to_string();
+        let error = payload_error(&payload);
         assert!(error.contains(expected), "{error}");
     }
 }
@@ -373,13 +378,7 @@ fn put_many_messages_have_golden_bytes_and_bad_counts_are_refused() {
             "PutMany.siblings needs 5 bytes",
         ),
     ] {
-        let mut bytes = encode_frame(&frame(FrameKind::Response, 1, PeerMessage::Pong), LIMIT)
-            .unwrap()[..HEADER_SIZE_BYTES]
-            .to_vec();
-        bytes[12..16].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-        bytes[16..20].copy_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
-        bytes.extend_from_slice(&payload);
-        let error = decode_frame(&bytes, LIMIT).unwrap_err().to_string();
+        let error = payload_error(&payload);
         assert!(error.contains(expected), "{error}");
     }
 }
