@@ -11,6 +11,7 @@
 //! once every key is answered go on without the client, their unreachable keys handed off
 //! the same way.
 
+use super::write::PutCall;
 use super::*;
 
 /// One SET of the batch while its acknowledgements are gathered.
@@ -339,7 +340,9 @@ impl Coordinator {
                             );
                             let (handoff, transport) =
                                 (Arc::clone(&handoff), Arc::clone(&transport));
-                            super::spawn_handoff(handoff, transport, deadline, target, failed);
+                            super::write::spawn_handoff(
+                                handoff, transport, deadline, target, failed,
+                            );
                         }
                     }
                     _ => {}
