@@ -3,10 +3,19 @@
 //! # Layout
 //!
 //! One engine record per key. The engine value is the key's encoded
-//! [`SiblingSet`] (format in [`crate::version::codec`]: magic `VS`, version 1); the engine
-//! metadata is left empty, since the set carries its own header. A deleted key keeps its
-//! tombstone versions in the set (an engine `Put`, not an engine delete), so the deletion
-//! replicates and can be a sibling of a concurrent update.
+//! [`SiblingSet`] (format in [`crate::version::codec`]: magic `VS`, version 1). A deleted
+//! key keeps its tombstone versions in the set (an engine `Put`, not an engine delete), so
+//! the deletion replicates and can be a sibling of a concurrent update.
+//!
+//! The engine metadata holds the set's digest while a write observer is set (anti-entropy
+//! on, as it is by default): one tag byte (1) and the 16 little-endian bytes of
+//! [`crate::antientropy::wide_digest`] of the value, written with it in the same record
+//! (so the engine's checksums cover both, and they never disagree). A digest read is then
+//! answered from those 17 bytes without touching the value (whose first read, a cache miss
+//! per 64 bytes, was most of a replica's work for it), and a write takes the digest of
+//! the set it replaces from them instead of hashing it. Empty or other metadata (a store
+//! written without an observer, or by a build before this one) means "hash the value":
+//! every reader falls back to that, so no migration is needed.
 //!
 //! # Sizes
 //!
@@ -72,6 +81,30 @@ pub fn stored_set_bytes_max(value_bytes_max: usize, versions: &VersionConfig) ->
         .saturating_mul(versions.siblings_max)
         .saturating_add(64)
         .min(ENGINE_VALUE_BYTES_CEILING)
+}
+
+/// The first byte of metadata holding a digest (module docs, "Layout").
+const DIGEST_META_TAG: u8 = 1;
+
+/// The metadata stored beside a set of digest `digest`.
+fn digest_meta(digest: u128) -> [u8; 17] {
+    let mut meta = [0; 17];
+    meta[0] = DIGEST_META_TAG;
+    meta[1..].copy_from_slice(&digest.to_le_bytes());
+    meta
+}
+
+/// The wide digest of a stored set: read from its metadata when that holds one, hashed
+/// from its bytes otherwise.
+fn stored_digest(meta: &[u8], bytes: &[u8]) -> u128 {
+    match meta.split_first() {
+        Some((&DIGEST_META_TAG, digest)) if digest.len() == 16 => {
+            let mut array = [0; 16];
+            array.copy_from_slice(digest);
+            u128::from_le_bytes(array)
+        }
+        _ => crate::antientropy::wide_digest(bytes),
+    }
 }
 
 /// Told of every write of a key (see the module docs, "Write observer").
@@ -210,14 +243,25 @@ impl LocalStore {
         Ok(self.db.get(key)?.map(|stored| stored.value))
     }
 
-    /// The digest of the key's stored set ([`crate::antientropy::wide_digest`] of the bytes
-    /// [`LocalStore::read_encoded`] returns; `None` if it was never written), hashed where it
-    /// lies: a replica's answer to a digest read.
-    pub fn read_digest(&self, key: &[u8]) -> Result<Option<u128>> {
+    /// [`LocalStore::read_encoded`] with the set's digest
+    /// ([`crate::antientropy::wide_digest`] of the bytes), from the stored metadata where it
+    /// is kept: a coordinator compares it with the replicas' in a digest read.
+    pub fn read_encoded_with_digest(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u128)>> {
         self.check_key(key)?;
         Ok(self.db.get_with(key, |stored| {
-            stored.map(|(_, bytes)| crate::antientropy::wide_digest(bytes))
+            stored.map(|(meta, bytes)| (bytes.to_vec(), stored_digest(meta, bytes)))
         })?)
+    }
+
+    /// The digest of the key's stored set ([`crate::antientropy::wide_digest`] of the bytes
+    /// [`LocalStore::read_encoded`] returns; `None` if it was never written), read from the
+    /// stored metadata (hashed where it lies when that holds none): a replica's answer to a
+    /// digest read.
+    pub fn read_digest(&self, key: &[u8]) -> Result<Option<u128>> {
+        self.check_key(key)?;
+        Ok(self
+            .db
+            .get_with(key, |stored| stored.map(|(meta, bytes)| stored_digest(meta, bytes)))?)
     }
 
     /// Calls `read` with the value a plain GET shows for `key` (the last-write-wins winner,
@@ -282,7 +326,7 @@ impl LocalStore {
         // `Some(old digest)` when `incoming` replaces the stored set whole.
         let replaced = match views.as_slice() {
             [version] => self.db.get_with(key, |stored| -> Result<_> {
-                let Some((_, bytes)) = stored else {
+                let Some((meta, bytes)) = stored else {
                     return Ok(Some(None));
                 };
                 let replaces = match version_views(bytes) {
@@ -300,7 +344,7 @@ impl LocalStore {
                 let old = self
                     .observer
                     .get()
-                    .map(|_| crate::antientropy::digest(bytes));
+                    .map(|_| stored_digest(meta, bytes) as u64);
                 Ok(replaces.then_some(old))
             })??,
             _ => None,
@@ -375,10 +419,10 @@ impl LocalStore {
         // values this was three copies and two allocations per SET beside the one copy
         // into the new encoding.
         let (bytes, old, version) = self.db.get_with(key, |stored| -> Result<_> {
-            let old = stored.and_then(|(_, stored)| {
+            let old = stored.and_then(|(meta, stored)| {
                 self.observer
                     .get()
-                    .map(|_| crate::antientropy::digest(stored))
+                    .map(|_| stored_digest(meta, stored) as u64)
             });
             let decoded = match stored.map(|(_, stored)| SiblingSet::decode_lending(stored)) {
                 None => None,
@@ -534,11 +578,11 @@ impl LocalStore {
         // Decoded from the engine's bytes in place: no copy of the stored set first.
         self.db.get_with(key, |stored| match stored {
             None => Ok((SiblingSet::default(), None)),
-            Some((_, bytes)) => {
+            Some((meta, bytes)) => {
                 let digest = self
                     .observer
                     .get()
-                    .map(|_| crate::antientropy::digest(bytes));
+                    .map(|_| stored_digest(meta, bytes) as u64);
                 let set = match SiblingSet::decode(bytes) {
                     Err(error @ Error::CorruptVersion(_)) => {
                         self.replacing_corrupt(key, &error);
@@ -593,15 +637,17 @@ impl LocalStore {
         let observed = self
             .observer
             .get()
-            .map(|observer| (observer, crate::antientropy::digest(&bytes)));
+            .map(|observer| (observer, crate::antientropy::wide_digest(&bytes)));
+        let meta = observed.as_ref().map(|(_, digest)| digest_meta(*digest));
+        let meta: &[u8] = meta.as_ref().map_or(&[], |meta| &meta[..]);
         if defer {
             // The engine keeps the encoded set itself rather than a copy.
-            self.db.put_owned_deferred(key, bytes)?;
+            self.db.put_owned_deferred(key, meta, bytes)?;
         } else {
-            self.db.put_with_meta(key, &[], &bytes)?;
+            self.db.put_with_meta(key, meta, &bytes)?;
         }
         if let Some((observer, digest)) = observed {
-            observer.stored(key, old, digest);
+            observer.stored(key, old, digest as u64);
         }
         Ok(())
     }

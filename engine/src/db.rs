@@ -173,20 +173,20 @@ impl Db {
         self.inner.write_with(&operation, true)
     }
 
-    /// [`Db::put_with_meta_deferred`] with empty metadata, taking `value` by value: the
-    /// memtable keeps this buffer instead of a copy of it.
-    pub fn put_owned_deferred(&self, key: &[u8], value: Vec<u8>) -> Result<()> {
-        self.inner.check_sizes(key, &[], &value)?;
+    /// [`Db::put_with_meta_deferred`] taking `value` by value: the memtable keeps this
+    /// buffer instead of a copy of it.
+    pub fn put_owned_deferred(&self, key: &[u8], meta: &[u8], value: Vec<u8>) -> Result<()> {
+        self.inner.check_sizes(key, meta, &value)?;
         self.inner.write_applying(1, |seq, memtable| {
             if let Some(wal) = &self.inner.wal {
-                let operation = [(ValueKind::Put, key, &[][..], &value[..])];
+                let operation = [(ValueKind::Put, key, meta, &value[..])];
                 let length = batch::encoded_size(operation.iter().copied());
                 // Encoded straight into the log's queue: no payload buffer of its own.
                 wal.append_deferred_encoded(seq, length, |queue| {
                     batch::encode_operations_into(queue, operation.iter().copied())
                 })?;
             }
-            memtable.insert_owned(key, seq, ValueKind::Put, &[], value);
+            memtable.insert_owned(key, seq, ValueKind::Put, meta, value);
             Ok(())
         })
     }

@@ -1,23 +1,25 @@
-//! The digest of a key's stored bytes, for the Merkle trees (64 bits) and for digest reads
-//! (128 bits): stable across builds and platforms (replicas compare digests), and cheap,
-//! because the store computes two per write (old and new bytes) while anti-entropy is on,
-//! and a quorum read computes one on every replica it asks.
+//! The digest of a key's stored bytes, for digest reads (128 bits) and the Merkle trees
+//! (64 bits, the low half of the 128): stable across builds and platforms (replicas compare
+//! digests), and cheap, because the store computes one per write while anti-entropy is on
+//! and keeps it beside the set (see [`crate::store`], "Layout"), where digest reads and the
+//! next write of the key find it.
 //!
-//! Both are XXH3 (the `xxhash-rust` crate, seed 0): its 64-bit and 128-bit forms are
-//! specified, endian-independent and pinned by the golden values below. It replaced a
-//! hand-written four-lane multiply-rotate hash that ran at about 7 GB/s and needed two passes
-//! for 128 bits; XXH3 takes one pass for either width, vectorised. It is not a
-//! cryptographic hash: replicas are trusted, and a collision only hides one difference
-//! (from anti-entropy, or from one digest read; read repair still sees it).
+//! It is XXH3's 128-bit form (the `xxhash-rust` crate, seed 0): specified,
+//! endian-independent and pinned by the golden values below. It replaced a hand-written
+//! four-lane multiply-rotate hash that ran at about 7 GB/s and needed two passes for 128
+//! bits; XXH3 takes one, vectorised. The Merkle digest is its low half, so the one stored
+//! digest serves both. It is not a cryptographic hash: replicas are trusted, and a
+//! collision only hides one difference (from anti-entropy, or from one digest read; read
+//! repair still sees it).
 //!
 //! Changing it makes every replica disagree with unchanged ones until all run the same
 //! build: the golden values in the tests pin it.
 
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+use xxhash_rust::xxh3::xxh3_128;
 
-/// The digest of `bytes` (see the module documentation).
+/// The 64-bit digest of `bytes`, for the Merkle trees: the low half of [`wide_digest`].
 pub fn digest(bytes: &[u8]) -> u64 {
-    xxh3_64(bytes)
+    wide_digest(bytes) as u64
 }
 
 /// A 128-bit digest of `bytes` for digest reads (see [`crate::coordinator`]): a replica
@@ -44,10 +46,13 @@ mod tests {
     }
 
     #[test]
-    fn wide_golden_values_do_not_change() {
+    fn wide_golden_values_do_not_change_and_the_low_half_is_digest() {
         let values: Vec<String> = [&b""[..], b"a", &[7u8; 100], &[9u8; 1100]]
             .iter()
-            .map(|bytes| format!("{:#034x}", wide_digest(bytes)))
+            .map(|bytes| {
+                assert_eq!(wide_digest(bytes) as u64, digest(bytes));
+                format!("{:#034x}", wide_digest(bytes))
+            })
             .collect();
         assert_eq!(values, GOLDEN_128);
     }
@@ -75,13 +80,13 @@ mod tests {
         assert_ne!(digest(&[0u8; 78]), reference);
     }
 
-    // The empty input's values are XXH3's published ones (0x2d06800538d394c2 and
-    // 0x99aa06d3014798d86001c324468d497f), so this is XXH3 and not merely stable.
+    // The empty input's 128-bit value is XXH3's published one
+    // (0x99aa06d3014798d86001c324468d497f), so this is XXH3 and not merely stable.
     const GOLDEN_64: [&str; 5] = [
-        "0x2d06800538d394c2",
+        "0x6001c324468d497f",
         "0xe6c632b61e964e1f",
-        "0x6f45a76842a96483",
-        "0x8d386492dd512dcd",
+        "0x42b702b313880f12",
+        "0xc744f62d4ba07e77",
         "0xa9e93b0240c3e297",
     ];
     const GOLDEN_128: [&str; 4] = [

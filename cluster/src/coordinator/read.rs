@@ -64,9 +64,13 @@ impl Coordinator {
         let mut own_digest = None;
         if let Some((node, datacenter)) = local.take_if(|_| digests) {
             expected += 1;
-            let result = self.read_local(&key, node.clone()).await;
-            if let Ok((_, set)) = &result {
-                own_digest = Some(set.as_deref().map(crate::antientropy::wide_digest));
+            let result = self.read_own_with_digest(&key).await.and_then(|own| {
+                let (bytes, digest) = own.map(|(bytes, digest)| (bytes, Some(digest))).unzip();
+                own_digest = Some(digest.flatten());
+                checked_reply(node.clone(), bytes)
+            });
+            if result.is_err() {
+                own_digest = None;
             }
             received.push(Answer {
                 result: result.map(Reply::Set),
@@ -199,6 +203,17 @@ impl Coordinator {
     pub(super) async fn read_own(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let key = key.to_vec();
         self.blocking(move |store| store.read_encoded(&key)).await
+    }
+
+    /// [`Coordinator::read_own`] with the copy's digest (kept beside it by the store), for
+    /// a digest read.
+    pub(super) async fn read_own_with_digest(
+        &self,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, u128)>> {
+        let key = key.to_vec();
+        self.blocking(move |store| store.read_encoded_with_digest(&key))
+            .await
     }
 
     /// Replaces every digest that differed from this node's copy with the replica's set,

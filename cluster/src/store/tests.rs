@@ -441,3 +441,124 @@ fn every_write_path_replaces_a_stored_set_that_does_not_decode() {
         );
     }
 }
+
+#[test]
+fn every_write_keeps_its_digest_beside_the_set_and_older_records_are_hashed() {
+    use crate::antientropy::{digest, wide_digest};
+    let directory = tempfile::tempdir().unwrap();
+    let store = open(directory.path());
+    // Without an observer nothing is hashed and nothing kept; reads hash the value.
+    store
+        .write_local(b"plain", &VectorClock::new(), Some(b"v".to_vec()), "n1", 1)
+        .unwrap();
+    let stored = store.db.get(b"plain").unwrap().unwrap();
+    assert!(stored.meta.is_empty());
+    assert_eq!(
+        store.read_digest(b"plain").unwrap(),
+        Some(wide_digest(&stored.value))
+    );
+    struct Seen(Mutex<Vec<(Option<u64>, u64)>>);
+    impl WriteObserver for Seen {
+        fn stored(&self, _key: &[u8], old: Option<u64>, new: u64) {
+            self.0.lock().unwrap().push((old, new));
+        }
+    }
+    let seen = Arc::new(Seen(Mutex::new(Vec::new())));
+    store.set_observer(seen.clone()).unwrap();
+    // A record from a store without an observer (or an older build): its digest is hashed
+    // from the bytes, for reads and for the next write's old digest.
+    let legacy = stored.value.clone();
+    let source = tempfile::tempdir().unwrap();
+    let other = open(source.path());
+    let replicated = |value: &[u8], coordinator: &str, now: u64| {
+        let version = other
+            .write_local(b"src", &VectorClock::new(), Some(value.to_vec()), coordinator, now)
+            .unwrap();
+        SiblingSet::single(version)
+    };
+    let newer = replicated(b"put", "n2", 50);
+    let concurrent = replicated(b"sibling", "n3", 60);
+    type Write<'a> = Box<dyn Fn(&LocalStore) -> Result<()> + 'a>;
+    let writes: Vec<(&str, Write)> = vec![
+        (
+            "write_local",
+            Box::new(|store| {
+                store
+                    .write_local(b"k", &VectorClock::new(), Some(b"a".to_vec()), "n1", 2)
+                    .map(drop)
+            }),
+        ),
+        (
+            "write_local_deferred",
+            Box::new(|store| {
+                let context = store.read(b"k")?.unwrap_or_default().context();
+                store.write_local_deferred(b"k", &context, Some(b"b".to_vec()), "n1", 3)?;
+                store.commit()
+            }),
+        ),
+        (
+            "write_local_version_deferred",
+            Box::new(|store| {
+                let context = store.read(b"k")?.unwrap_or_default().context();
+                store
+                    .write_local_version_deferred(b"k", &context, Some(b"c".to_vec()), "n1", 4)
+                    .map(drop)?;
+                store.commit()
+            }),
+        ),
+        (
+            "apply_encoded, merged (a sibling)",
+            Box::new(|store| store.apply_encoded(b"k", concurrent.encode(), true)),
+        ),
+        (
+            "apply (read repair)",
+            Box::new(|store| store.apply(b"k", &newer).map(drop)),
+        ),
+        (
+            "merge_in (anti-entropy)",
+            Box::new(|store| store.merge_in(b"k", &replicated(b"more", "n4", 70)).map(drop)),
+        ),
+        (
+            "apply_encoded, replacing (a Put made with the stored context)",
+            Box::new(|store| {
+                let context = store.read(b"k")?.unwrap_or_default().context();
+                let version = other.write_local(b"k2", &context, Some(b"z".to_vec()), "n5", 80)?;
+                store.apply_encoded(b"k", SiblingSet::single(version).encode(), false)
+            }),
+        ),
+    ];
+    store.db.put_with_meta(b"k", &[], &legacy).unwrap();
+    let mut previous = Some(digest(&legacy));
+    for (path, write) in &writes {
+        seen.0.lock().unwrap().clear();
+        write(&store).unwrap_or_else(|error| panic!("{path}: {error}"));
+        let stored = store.db.get(b"k").unwrap().unwrap();
+        let wide = wide_digest(&stored.value);
+        assert_eq!(stored.meta, digest_meta(wide), "{path}: metadata");
+        assert_eq!(store.read_digest(b"k").unwrap(), Some(wide), "{path}");
+        assert_eq!(
+            store.read_encoded_with_digest(b"k").unwrap(),
+            Some((stored.value.clone(), wide)),
+            "{path}"
+        );
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![(previous, wide as u64)],
+            "{path}: observer"
+        );
+        previous = Some(wide as u64);
+    }
+    // Reads take the kept digest without hashing: a record whose metadata says otherwise
+    // (never written by the store) is answered from the metadata.
+    store
+        .db
+        .put_with_meta(b"odd", &digest_meta(42), &legacy)
+        .unwrap();
+    assert_eq!(store.read_digest(b"odd").unwrap(), Some(42));
+    // Other metadata is not a digest: hashed.
+    store.db.put_with_meta(b"other", &[2; 17], &legacy).unwrap();
+    assert_eq!(
+        store.read_digest(b"other").unwrap(),
+        Some(wide_digest(&legacy))
+    );
+}

@@ -44,12 +44,12 @@ fn owned_deferred_puts_are_logged_in_place_and_recovered() {
     options.wal.enabled = true;
     let db = Db::open(dir.path(), options.clone()).unwrap();
     for number in 0..50u32 {
-        db.put_owned_deferred(&key(number), vec![number as u8; 300])
+        db.put_owned_deferred(&key(number), b"", vec![number as u8; 300])
             .unwrap();
     }
     // A deferred record beside plain ones, in one log.
     db.put(&key(1000), b"plain").unwrap();
-    db.put_owned_deferred(&key(7), b"rewritten".to_vec())
+    db.put_owned_deferred(&key(7), b"m7", b"rewritten".to_vec())
         .unwrap();
     assert!(!db.is_log_committed(db.commit_ticket()));
     db.commit_log().unwrap();
@@ -67,7 +67,10 @@ fn owned_deferred_puts_are_logged_in_place_and_recovered() {
         assert_eq!(db.get(&key(number)).unwrap().unwrap().value, expected);
     }
     assert_eq!(db.get(&key(1000)).unwrap().unwrap().value, b"plain");
-    assert!(db.put_owned_deferred(b"", vec![1]).is_err());
+    // The metadata is logged and recovered with the value.
+    assert_eq!(db.get(&key(7)).unwrap().unwrap().meta, b"m7");
+    assert_eq!(db.get(&key(8)).unwrap().unwrap().meta, b"");
+    assert!(db.put_owned_deferred(b"", b"", vec![1]).is_err());
 }
 
 #[test]
