@@ -496,7 +496,7 @@ impl Inner {
         }
         get_from_tables(&state.tables, key, |seq, kind, meta, value| {
             let found = read(kind, meta, value);
-            let row = Row::new(key.to_vec(), seq, kind, meta.to_vec(), value.to_vec());
+            let row = Row::new(key, seq, kind, meta, value);
             cache.insert_read(hash, &Arc::new(row), read_epoch);
             found
         })
