@@ -497,7 +497,7 @@ impl Inner {
         get_from_tables(&state.tables, key, |seq, kind, meta, value| {
             let found = read(kind, meta, value);
             let row = Row::new(key, seq, kind, meta, value);
-            cache.insert_read(hash, &Arc::new(row), read_epoch);
+            cache.insert_read(hash, &row, read_epoch);
             found
         })
     }

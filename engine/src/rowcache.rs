@@ -25,10 +25,9 @@
 //!
 //! A hit is a chain of dependent loads, each a cache miss once the cache outgrows the CPU's
 //! (100k rows of 1 KiB under redis-benchmark): the map's control bytes, its bucket, the
-//! row, the row's bytes. The bucket holds the row itself (not an index into the clock's
-//! slots), the reference bit lives in the row, and a row's key, metadata and value share one
-//! allocation (the key comparison brings in the start of the value): six misses per hit
-//! before, four now.
+//! row. The bucket holds the row's handle (not an index into the clock's slots) and its
+//! reference bit, and a row is one allocation (counts, header, key, metadata, value: the
+//! key comparison brings in the start of the value): six misses per hit before, three now.
 
 use crate::{SequenceNumber, ValueKind};
 use parking_lot::RwLock;
@@ -38,27 +37,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 const SHARD_COUNT: usize = 32;
-/// Bookkeeping charged per row beyond its bytes: the `Arc<Row>` allocation (header,
-/// lengths, sequence, kind, reference bit, the bytes' pointer), its slot and its share of
-/// the hash map.
+/// Bookkeeping charged per row beyond its key, metadata and value: its header and reference
+/// counts, its slot and its share of the hash map.
 pub const ROW_OVERHEAD_BYTES: usize = 160;
 
-/// One cached version of a key. Lent to readers as `Arc<Row>`, so a hit copies nothing and
-/// holds no lock while the reader looks at it.
-#[derive(Debug)]
-pub struct Row {
-    seq: SequenceNumber,
-    kind: ValueKind,
-    /// Set by hits, cleared by the clock hand (see [`Shard::evict_one`]); here rather than
-    /// in the clock's slot so that a hit touches no line beyond the row's.
-    referenced: AtomicBool,
-    key_length: usize,
-    meta_length: usize,
-    /// The key, the metadata and the value, in that order, in one allocation.
-    bytes: Box<[u8]>,
-}
+/// One cached version of a key: a header (sequence number, kind, key and metadata
+/// lengths), then the key, the metadata and the value, all in one shared allocation (the
+/// reference counts sit just before the header). Lent to readers by cloning the handle, so
+/// a hit copies nothing and holds no lock while the reader looks at it.
+#[derive(Debug, Clone)]
+pub struct Row(Arc<[u8]>);
+
+/// Sequence number (8 bytes, little-endian), kind (1), key length (4), metadata length (4).
+const ROW_HEADER_BYTES: usize = 17;
 
 impl Row {
+    /// A row of these parts. Panics if the key or metadata exceeds 4 GiB (the engine's
+    /// limits are far below that).
     pub fn new(
         key: &[u8],
         seq: SequenceNumber,
@@ -66,42 +61,54 @@ impl Row {
         meta: &[u8],
         value: &[u8],
     ) -> Row {
-        let mut bytes = Vec::with_capacity(key.len() + meta.len() + value.len());
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(meta);
-        bytes.extend_from_slice(value);
-        Row {
-            seq,
-            kind,
-            referenced: AtomicBool::new(false),
-            key_length: key.len(),
-            meta_length: meta.len(),
-            bytes: bytes.into_boxed_slice(),
-        }
+        let mut header = [0u8; ROW_HEADER_BYTES];
+        header[..8].copy_from_slice(&seq.to_le_bytes());
+        header[8] = kind as u8;
+        let length = |part: &[u8]| u32::try_from(part.len()).expect("a row part over 4 GiB");
+        header[9..13].copy_from_slice(&length(key).to_le_bytes());
+        header[13..17].copy_from_slice(&length(meta).to_le_bytes());
+        // An exact-size iterator: one allocation, no intermediate buffer.
+        Row(header
+            .iter()
+            .chain(key)
+            .chain(meta)
+            .chain(value)
+            .copied()
+            .collect())
+    }
+
+    fn field(&self, at: usize) -> usize {
+        let mut bytes = [0u8; 4];
+        bytes.copy_from_slice(&self.0[at..at + 4]);
+        u32::from_le_bytes(bytes) as usize
     }
 
     pub fn kind(&self) -> ValueKind {
-        self.kind
+        // Written by `new` from a ValueKind.
+        ValueKind::from_byte(self.0[8]).unwrap_or(ValueKind::Put)
     }
 
     pub fn seq(&self) -> SequenceNumber {
-        self.seq
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&self.0[..8]);
+        SequenceNumber::from_le_bytes(bytes)
     }
 
     pub fn key(&self) -> &[u8] {
-        &self.bytes[..self.key_length]
+        &self.0[ROW_HEADER_BYTES..ROW_HEADER_BYTES + self.field(9)]
     }
 
     pub fn meta(&self) -> &[u8] {
-        &self.bytes[self.key_length..self.key_length + self.meta_length]
+        let start = ROW_HEADER_BYTES + self.field(9);
+        &self.0[start..start + self.field(13)]
     }
 
     pub fn value(&self) -> &[u8] {
-        &self.bytes[self.key_length + self.meta_length..]
+        &self.0[ROW_HEADER_BYTES + self.field(9) + self.field(13)..]
     }
 
     fn charge_bytes(&self) -> usize {
-        self.bytes.len() + ROW_OVERHEAD_BYTES
+        self.0.len() + ROW_OVERHEAD_BYTES
     }
 }
 
@@ -159,15 +166,24 @@ impl Hasher for IdentityHasher {
 /// A row's place on the clock.
 struct Slot {
     hash: u64,
-    row: Option<Arc<Row>>,
     charge_bytes: usize,
+    used: bool,
+}
+
+/// A cached row, in the shard map's bucket: a hit reads the bucket anyway, so the
+/// reference bit here costs no load of its own.
+struct Cached {
+    row: Row,
+    slot: usize,
+    /// Set by hits, cleared by the clock hand ([`Shard::evict_one`]).
+    referenced: AtomicBool,
 }
 
 /// One shard. The map goes from hash to the row and its slot; two keys with the same 64-bit
 /// hash share a slot (the newer insert replaces the other), which only costs a miss.
 #[derive(Default)]
 struct Shard {
-    map: HashMap<u64, (Arc<Row>, usize), BuildHasherDefault<IdentityHasher>>,
+    map: HashMap<u64, Cached, BuildHasherDefault<IdentityHasher>>,
     slots: Vec<Slot>,
     free_slots: Vec<usize>,
     hand: usize,
@@ -176,27 +192,27 @@ struct Shard {
 }
 
 impl Shard {
-    fn get(&self, hash: KeyHash, key: &[u8]) -> Option<Arc<Row>> {
-        let (row, _) = self.map.get(&hash.0)?;
-        if row.key() != key {
+    fn get(&self, hash: KeyHash, key: &[u8]) -> Option<Row> {
+        let cached = self.map.get(&hash.0)?;
+        if cached.row.key() != key {
             return None;
         }
-        // Only written when clear: a hot row's cache line is not dirtied by every hit.
-        if !row.referenced.load(Ordering::Relaxed) {
-            row.referenced.store(true, Ordering::Relaxed);
+        // Only written when clear: a hot row's bucket is not dirtied by every hit.
+        if !cached.referenced.load(Ordering::Relaxed) {
+            cached.referenced.store(true, Ordering::Relaxed);
         }
-        Some(Arc::clone(row))
+        Some(cached.row.clone())
     }
 
     /// Stores `row` unless a version with a higher sequence number of the same key is
     /// here.
-    fn put(&mut self, hash: KeyHash, row: Arc<Row>) {
+    fn put(&mut self, hash: KeyHash, row: Row) {
         let charge_bytes = row.charge_bytes();
-        if let Some((cached, index)) = self.map.get(&hash.0) {
-            if cached.key() == row.key() && cached.seq > row.seq {
+        if let Some(cached) = self.map.get(&hash.0) {
+            if cached.row.key() == row.key() && cached.row.seq() > row.seq() {
                 return;
             }
-            let index = *index;
+            let index = cached.slot;
             self.remove_slot(index);
         }
         if charge_bytes > self.capacity_bytes {
@@ -207,8 +223,8 @@ impl Shard {
         }
         let slot = Slot {
             hash: hash.0,
-            row: Some(Arc::clone(&row)),
             charge_bytes,
+            used: true,
         };
         let index = match self.free_slots.pop() {
             Some(index) => {
@@ -220,7 +236,12 @@ impl Shard {
                 self.slots.len() - 1
             }
         };
-        self.map.insert(hash.0, (row, index));
+        let cached = Cached {
+            row,
+            slot: index,
+            referenced: AtomicBool::new(false),
+        };
+        self.map.insert(hash.0, cached);
         self.size_bytes += charge_bytes;
     }
 
@@ -234,12 +255,15 @@ impl Shard {
             }
             let index = self.hand;
             self.hand += 1;
-            let Some(row) = &self.slots[index].row else {
+            let slot = &self.slots[index];
+            if !slot.used {
                 continue;
-            };
-            // Readers may set the bit meanwhile (under the read lock this write lock
-            // excludes, so not now): a plain swap is enough.
-            if row.referenced.swap(false, Ordering::Relaxed) {
+            }
+            let referenced = self
+                .map
+                .get_mut(&slot.hash)
+                .is_some_and(|cached| std::mem::take(cached.referenced.get_mut()));
+            if referenced {
                 continue;
             }
             self.remove_slot(index);
@@ -249,7 +273,8 @@ impl Shard {
 
     fn remove_slot(&mut self, index: usize) {
         let slot = &mut self.slots[index];
-        if slot.row.take().is_some() {
+        if slot.used {
+            slot.used = false;
             self.size_bytes -= slot.charge_bytes;
             self.map.remove(&slot.hash);
             self.free_slots.push(index);
@@ -302,7 +327,7 @@ impl RowCache {
     }
 
     /// The cached version of `key` (a tombstone reads as absent to the caller).
-    pub fn get(&self, hash: KeyHash, key: &[u8]) -> Option<Arc<Row>> {
+    pub fn get(&self, hash: KeyHash, key: &[u8]) -> Option<Row> {
         let shard = self.shard(hash);
         let row = shard.shard.read().get(hash, key);
         let counter = if row.is_some() {
@@ -323,7 +348,7 @@ impl RowCache {
     /// Caches `row`, read from the tables of a read state taken after `read_epoch` was
     /// noted: dropped if a flush has begun since (the flush may already have written a
     /// newer version, or be about to), or if a newer version is cached.
-    pub fn insert_read(&self, hash: KeyHash, row: &Arc<Row>, read_epoch: u64) {
+    pub fn insert_read(&self, hash: KeyHash, row: &Row, read_epoch: u64) {
         let mut shard = self.shard(hash).shard.write();
         // Checked under the shard lock, which `flush_row` also takes after bumping the
         // epoch: either this insert comes first and the flush overwrites it, or this sees
@@ -331,7 +356,7 @@ impl RowCache {
         if self.flush_epoch.load(Ordering::SeqCst) != read_epoch {
             return;
         }
-        shard.put(hash, Arc::clone(row));
+        shard.put(hash, row.clone());
     }
 
     /// Starts a flush: from now on, no read begun before it may insert.
@@ -357,8 +382,7 @@ impl RowCache {
             }
             *budget -= charge_bytes;
         }
-        let row = Row::new(key, seq, kind, meta, value);
-        shard.put(hash, Arc::new(row));
+        shard.put(hash, Row::new(key, seq, kind, meta, value));
     }
 
     /// Configured capacity in bytes.
@@ -396,14 +420,27 @@ impl RowCache {
 mod tests {
     use super::*;
 
-    fn row(key: &[u8], seq: u64, value_length: usize) -> Arc<Row> {
-        Arc::new(Row::new(
-            key,
-            seq,
-            ValueKind::Put,
-            b"m",
-            &vec![seq as u8; value_length],
-        ))
+    #[test]
+    fn a_row_gives_back_its_parts() {
+        for (key, seq, kind, meta, value) in [
+            (&b"key"[..], 7u64, ValueKind::Put, &b"meta"[..], &[9u8; 1000][..]),
+            (b"k", u64::MAX, ValueKind::Delete, b"", b""),
+            (b"", 0, ValueKind::Put, &[1; 17], b"v"),
+        ] {
+            let row = Row::new(key, seq, kind, meta, value);
+            assert_eq!(
+                (row.key(), row.seq(), row.kind(), row.meta(), row.value()),
+                (key, seq, kind, meta, value)
+            );
+            assert_eq!(
+                row.charge_bytes(),
+                ROW_HEADER_BYTES + key.len() + meta.len() + value.len() + ROW_OVERHEAD_BYTES
+            );
+        }
+    }
+
+    fn row(key: &[u8], seq: u64, value_length: usize) -> Row {
+        Row::new(key, seq, ValueKind::Put, b"m", &vec![seq as u8; value_length])
     }
 
     fn flush_row(cache: &RowCache, key: &[u8], seq: u64, budget: &mut usize) {
