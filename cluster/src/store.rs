@@ -62,6 +62,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::ring::stable_hash64;
 use crate::version::{SiblingSet, VectorClock, Version, VersionConfig};
 use crate::{Error, Result};
+use meta::{digest_meta, stored_digest};
 
 /// Lock stripes for read-modify-write. 256 makes two hot keys sharing a stripe rare at the
 /// concurrency one node sees (a few hundred connections) while costing 10 KiB.
@@ -81,30 +82,6 @@ pub fn stored_set_bytes_max(value_bytes_max: usize, versions: &VersionConfig) ->
         .saturating_mul(versions.siblings_max)
         .saturating_add(64)
         .min(ENGINE_VALUE_BYTES_CEILING)
-}
-
-/// The first byte of metadata holding a digest (module docs, "Layout").
-const DIGEST_META_TAG: u8 = 1;
-
-/// The metadata stored beside a set of digest `digest`.
-fn digest_meta(digest: u128) -> [u8; 17] {
-    let mut meta = [0; 17];
-    meta[0] = DIGEST_META_TAG;
-    meta[1..].copy_from_slice(&digest.to_le_bytes());
-    meta
-}
-
-/// The wide digest of a stored set: read from its metadata when that holds one, hashed
-/// from its bytes otherwise.
-fn stored_digest(meta: &[u8], bytes: &[u8]) -> u128 {
-    match meta.split_first() {
-        Some((&DIGEST_META_TAG, digest)) if digest.len() == 16 => {
-            let mut array = [0; 16];
-            array.copy_from_slice(digest);
-            u128::from_le_bytes(array)
-        }
-        _ => crate::antientropy::wide_digest(bytes),
-    }
 }
 
 /// Told of every write of a key (see the module docs, "Write observer").
@@ -265,9 +242,9 @@ impl LocalStore {
     /// digest read.
     pub fn read_digest(&self, key: &[u8]) -> Result<Option<u128>> {
         self.check_key(key)?;
-        Ok(self
-            .db
-            .get_with(key, |stored| stored.map(|(meta, bytes)| stored_digest(meta, bytes)))?)
+        Ok(self.db.get_with(key, |stored| {
+            stored.map(|(meta, bytes)| stored_digest(meta, bytes))
+        })?)
     }
 
     /// Calls `read` with the value a plain GET shows for `key` (the last-write-wins winner,
@@ -703,5 +680,6 @@ fn take_version(set: &mut SiblingSet, minted: &VectorClock) -> Result<Version> {
     Ok(set.versions.swap_remove(index))
 }
 
+mod meta;
 #[cfg(test)]
 mod tests;

@@ -54,13 +54,7 @@ const ROW_HEADER_BYTES: usize = 17;
 impl Row {
     /// A row of these parts. Panics if the key or metadata exceeds 4 GiB (the engine's
     /// limits are far below that).
-    pub fn new(
-        key: &[u8],
-        seq: SequenceNumber,
-        kind: ValueKind,
-        meta: &[u8],
-        value: &[u8],
-    ) -> Row {
+    pub fn new(key: &[u8], seq: SequenceNumber, kind: ValueKind, meta: &[u8], value: &[u8]) -> Row {
         let mut header = [0u8; ROW_HEADER_BYTES];
         header[..8].copy_from_slice(&seq.to_le_bytes());
         header[8] = kind as u8;
@@ -423,7 +417,13 @@ mod tests {
     #[test]
     fn a_row_gives_back_its_parts() {
         for (key, seq, kind, meta, value) in [
-            (&b"key"[..], 7u64, ValueKind::Put, &b"meta"[..], &[9u8; 1000][..]),
+            (
+                &b"key"[..],
+                7u64,
+                ValueKind::Put,
+                &b"meta"[..],
+                &[9u8; 1000][..],
+            ),
             (b"k", u64::MAX, ValueKind::Delete, b"", b""),
             (b"", 0, ValueKind::Put, &[1; 17], b"v"),
         ] {
@@ -440,7 +440,13 @@ mod tests {
     }
 
     fn row(key: &[u8], seq: u64, value_length: usize) -> Row {
-        Row::new(key, seq, ValueKind::Put, b"m", &vec![seq as u8; value_length])
+        Row::new(
+            key,
+            seq,
+            ValueKind::Put,
+            b"m",
+            &vec![seq as u8; value_length],
+        )
     }
 
     fn flush_row(cache: &RowCache, key: &[u8], seq: u64, budget: &mut usize) {

@@ -208,10 +208,7 @@ impl Coordinator {
 
     /// [`Coordinator::read_own`] with the copy's digest (kept beside it by the store), for
     /// a digest read.
-    pub(super) async fn read_own_with_digest(
-        &self,
-        key: &[u8],
-    ) -> Result<Option<(Vec<u8>, u128)>> {
+    pub(super) async fn read_own_with_digest(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u128)>> {
         if self.store.runs_inline() {
             return self.store.read_encoded_with_digest(key);
         }

@@ -472,7 +472,13 @@ fn every_write_keeps_its_digest_beside_the_set_and_older_records_are_hashed() {
     let other = open(source.path());
     let replicated = |value: &[u8], coordinator: &str, now: u64| {
         let version = other
-            .write_local(b"src", &VectorClock::new(), Some(value.to_vec()), coordinator, now)
+            .write_local(
+                b"src",
+                &VectorClock::new(),
+                Some(value.to_vec()),
+                coordinator,
+                now,
+            )
             .unwrap();
         SiblingSet::single(version)
     };
@@ -516,7 +522,11 @@ fn every_write_keeps_its_digest_beside_the_set_and_older_records_are_hashed() {
         ),
         (
             "merge_in (anti-entropy)",
-            Box::new(|store| store.merge_in(b"k", &replicated(b"more", "n4", 70)).map(drop)),
+            Box::new(|store| {
+                store
+                    .merge_in(b"k", &replicated(b"more", "n4", 70))
+                    .map(drop)
+            }),
         ),
         (
             "apply_encoded, replacing (a Put made with the stored context)",
