@@ -287,8 +287,9 @@ impl LocalStore {
     }
 
     /// [`LocalStore::apply`] of a set still encoded, as a peer's `Put` carries it, returning
-    /// nothing; with `defer`, durable once [`LocalStore::commit`] returns (see
-    /// [`LocalStore::apply_deferred`]).
+    /// nothing; with `defer`, stored and visible at once but durable only once
+    /// [`LocalStore::commit`] returns (a replica answering a batch of `Put`s commits once for
+    /// the batch, before acknowledging any of them).
     ///
     /// When `incoming` is one version that supersedes every stored one (see
     /// [`crate::version::siblings::replaces_all`]; a write made with the previous one's
@@ -480,20 +481,6 @@ impl LocalStore {
     ) -> Result<Version> {
         let version = self.write_lent(key, context, value, coordinator, now_ms, true)?;
         version.ok_or_else(|| Error::CorruptVersion("a write kept no new version".to_string()))
-    }
-
-    /// [`LocalStore::apply`] without waiting for the commit log: durable once
-    /// [`LocalStore::commit`] returns (a replica answering a batch of `Put`s commits once
-    /// for the batch, before acknowledging any of them).
-    pub fn apply_deferred(&self, key: &[u8], incoming: &SiblingSet) -> Result<()> {
-        self.check_key(key)?;
-        for version in &incoming.versions {
-            self.check_value(version.value.as_deref())?;
-        }
-        let _guard = self.lock_for(key);
-        let (mut stored, old) = self.read_for_write(key)?;
-        stored.merge(incoming, &self.versions)?;
-        self.store_deferrable(key, &stored, old, true)
     }
 
     /// Writes every deferred commit-log record (see [`engine::Db::commit_log`]).
