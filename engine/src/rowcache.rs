@@ -137,6 +137,11 @@ impl KeyHash {
     fn shard(self) -> usize {
         (self.0 >> 32) as usize % SHARD_COUNT
     }
+
+    /// The hash itself (the memtable picks its shards by its top bits).
+    pub(crate) fn bits(self) -> u64 {
+        self.0
+    }
 }
 
 /// The shard maps hold already-mixed hashes: hashing them again would only cost time.
