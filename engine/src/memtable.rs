@@ -15,8 +15,9 @@
 //! the ordered set has a lock of its own, taken only by the insert of a new key and by
 //! iteration. A read-modify-write holds a read lock while it builds the new version from
 //! the lent old one, and its insert takes a write lock: with one lock for the whole table,
-//! two threads writing different keys waited for each other (under redis-benchmark SET on
-//! a 3-node cluster, about 0.2 `sched_yield` calls per request from the lock's spinning).
+//! two threads writing different keys waited for each other (under redis-benchmark SET -P 1
+//! on a 3-node cluster, the coordinator made 0.13-0.16 `sched_yield` calls per request from
+//! the lock's spinning, 0.03-0.04 with the shards: `scripts/cluster-perf.sh syscalls`).
 //! Lock order: a shard's lock is never held while the order lock is taken, nor the other
 //! way round. A key is put in its shard before the ordered set, and never removed, so a key
 //! an iterator finds in the ordered set is always in its shard.
@@ -55,6 +56,12 @@ struct Slot {
 const SHARDS: usize = 16;
 
 type Slots = HashMap<Arc<[u8]>, Slot>;
+
+/// The shard holding `key`: by the row cache's key hash (a few multiplies for a short key,
+/// every bit mixed), whose top bits nothing else here uses.
+fn shard_index(key: &[u8]) -> usize {
+    (crate::rowcache::KeyHash::of(key).bits() >> 59) as usize % SHARDS
+}
 
 impl Slot {
     fn entry(&self, key: &[u8]) -> Entry {
@@ -103,9 +110,7 @@ impl Memtable {
     }
 
     fn shard(&self, key: &[u8]) -> &RwLock<Slots> {
-        // The row cache's key hash: a few multiplies for a short key, every bit mixed.
-        let hash = crate::rowcache::KeyHash::of(key).bits();
-        &self.shards[(hash >> 59) as usize % SHARDS]
+        &self.shards[shard_index(key)]
     }
 
     /// Inserts a version of `key`, unless a newer one is already here.
@@ -230,8 +235,7 @@ impl Memtable {
         let shards: Vec<_> = self.shards.iter().map(|shard| shard.read()).collect();
         let order = self.order.read();
         for key in order.iter() {
-            let hash = crate::rowcache::KeyHash::of(key).bits();
-            let Some(slot) = shards[(hash >> 59) as usize % SHARDS].get(key) else {
+            let Some(slot) = shards[shard_index(key)].get(key) else {
                 continue;
             };
             visit(key, slot.seq, slot.kind, &slot.meta, &slot.value)?;
