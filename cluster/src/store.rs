@@ -128,12 +128,6 @@ impl LocalStore {
             .map_err(|error| Error::Stopped(format!("storage task failed: {error}")))?
     }
 
-    /// Whether [`LocalStore::run`] runs calls inline: a caller holding borrowed arguments
-    /// may then call the store directly, without copying them for a `'static` closure.
-    pub fn runs_inline(&self) -> bool {
-        !self.calls_may_block
-    }
-
     /// Opens (or creates) the store in `directory`. `options.value_size_bytes_max` is the
     /// client value limit; the engine itself is opened with room for whole sibling sets.
     pub fn open(

@@ -67,11 +67,10 @@ impl Coordinator {
             // with the same check, and a copy that fails it is that key's error only when
             // the replicas asked hold the very same bytes (a single read would find every
             // reply failing too).
-            let Ok(own) = self.read_own_with_digest(key).await else {
+            let Ok((own, digest)) = self.read_own_with_digest(key).await else {
                 awaiting.push(None);
                 continue;
             };
-            let (own, digest) = own.map(|(bytes, digest)| (bytes, Some(digest))).unzip();
             for (replica, _) in &asked {
                 match asks.iter_mut().find(|(asked, _)| asked == replica) {
                     Some((_, indices)) => indices.push(index),
@@ -79,7 +78,7 @@ impl Coordinator {
                 }
             }
             awaiting.push(Some(Awaiting {
-                digest: digest.flatten(),
+                digest,
                 own,
                 remaining: asked.len(),
             }));

@@ -65,14 +65,14 @@ impl Coordinator {
         let mut own_digest = None;
         if let Some((node, datacenter)) = local.take_if(|_| digests) {
             expected += 1;
-            let result = self.read_own_with_digest(&key).await.and_then(|own| {
-                let (bytes, digest) = own.map(|(bytes, digest)| (bytes, Some(digest))).unzip();
-                own_digest = Some(digest.flatten());
-                checked_reply(node.clone(), bytes)
+            let result = self
+                .read_own_with_digest(&key)
+                .await
+                .and_then(|(bytes, digest)| Ok((checked_reply(node.clone(), bytes)?, digest)));
+            let result = result.map(|(reply, digest)| {
+                own_digest = Some(digest);
+                reply
             });
-            if result.is_err() {
-                own_digest = None;
-            }
             received.push(Answer {
                 result: result.map(Reply::Set),
                 node,
@@ -206,15 +206,17 @@ impl Coordinator {
         self.blocking(move |store| store.read_encoded(&key)).await
     }
 
-    /// [`Coordinator::read_own`] with the copy's digest (kept beside it by the store), for
-    /// a digest read.
-    pub(super) async fn read_own_with_digest(&self, key: &[u8]) -> Result<Option<(Vec<u8>, u128)>> {
-        if self.store.runs_inline() {
-            return self.store.read_encoded_with_digest(key);
-        }
+    /// [`Coordinator::read_own`] with the copy's digest (kept beside it by the store; `None`
+    /// when there is no copy), for a digest read.
+    pub(super) async fn read_own_with_digest(
+        &self,
+        key: &[u8],
+    ) -> Result<(Option<Vec<u8>>, Option<u128>)> {
         let key = key.to_vec();
-        self.blocking(move |store| store.read_encoded_with_digest(&key))
-            .await
+        let own = self
+            .blocking(move |store| store.read_encoded_with_digest(&key))
+            .await?;
+        Ok(own.map_or((None, None), |(bytes, digest)| (Some(bytes), Some(digest))))
     }
 
     /// Replaces every digest that differed from this node's copy with the replica's set,
