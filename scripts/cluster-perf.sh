@@ -8,6 +8,12 @@
 #       during one redis-benchmark test and prints CPU us per request per node and n1's
 #       heaviest cluster/engine frames with their inclusive share (n1 coordinates every
 #       request: redis-benchmark talks to it). perf.data files are kept in WORKDIR.
+#   scripts/cluster-perf.sh syscalls [KVNODE]
+#       One cluster, filled alike; counts each node's system calls of a few kinds
+#       (sched_yield, futex, sendto, recvfrom, pwrite64, epoll_wait) and its context
+#       switches with `perf stat` during one redis-benchmark test, and prints them per
+#       request. Spinning on a contended lock shows as sched_yield; threads waking each
+#       other as futex and context switches.
 #   scripts/cluster-perf.sh ab KVNODE_A KVNODE_B
 #       Two clusters up together (A on 127.0.0.1-3, B on the same addresses, other ports),
 #       filled alike; RUNS alternating redis-benchmark runs against each; prints every run
@@ -34,14 +40,14 @@ BASE_PORT=${BASE_PORT:-32160}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-}
 case "$mode" in
-profile) [ $# -le 2 ] || { echo "usage: $0 profile [KVNODE]" >&2; exit 2; } ;;
+profile | syscalls) [ $# -le 2 ] || { echo "usage: $0 $mode [KVNODE]" >&2; exit 2; } ;;
 ab) [ $# -eq 3 ] || { echo "usage: $0 ab KVNODE_A KVNODE_B" >&2; exit 2; } ;;
-*) echo "usage: $0 profile [KVNODE] | $0 ab KVNODE_A KVNODE_B" >&2; exit 2 ;;
+*) echo "usage: $0 profile [KVNODE] | $0 syscalls [KVNODE] | $0 ab KVNODE_A KVNODE_B" >&2; exit 2 ;;
 esac
 for tool in redis-benchmark redis-cli; do
     command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install redis-tools)" >&2; exit 1; }
 done
-[ "$mode" = profile ] && { command -v perf >/dev/null || { echo "perf is needed" >&2; exit 1; }; }
+[ "$mode" != ab ] && { command -v perf >/dev/null || { echo "perf is needed" >&2; exit 1; }; }
 
 default_kvnode() {
     (cd "$repo" && cargo build --release -p cluster --bin kvnode >&2)
@@ -121,6 +127,33 @@ run_test() {
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+if [ "$mode" = syscalls ]; then
+    kvnode=${2:-$(default_kvnode)}
+    start_cluster one "$kvnode" "$BASE_PORT"
+    nodes=("${started[@]}")
+    events=sched_yield,futex,sendto,recvfrom,pwrite64,epoll_wait
+    tracepoints=$(echo "$events" | sed 's/\([a-z_0-9]*\)/syscalls:sys_enter_\1/g')
+    counters=()
+    for i in 0 1 2; do
+        perf stat -x, -e "$tracepoints,context-switches" -o "$work/n$((i + 1)).stat" \
+            -p "${nodes[$i]}" >/dev/null 2>&1 &
+        counters+=($!)
+    done
+    sleep 0.5
+    read -r rps cpu each < <(run_test "$BASE_PORT" "${nodes[@]}")
+    for counter in "${counters[@]}"; do kill -INT "$counter"; done
+    for counter in "${counters[@]}"; do wait "$counter" || true; done
+    echo "$TEST -P $P, $REQUESTS requests: $rps requests/s; CPU us per request $cpu (n1/n2/n3 $each)"
+    echo "per request:"
+    for i in 1 2 3; do
+        awk -F, -v n="$REQUESTS" -v node="n$i" '$1 ~ /^[0-9]/ {
+            name = $3; sub(/^syscalls:sys_enter_/, "", name)
+            line = line sprintf(" %s %.3f", name, $1 / n) }
+            END { print node ":" line }' "$work/n$i.stat"
+    done
+    exit 0
+fi
 
 if [ "$mode" = profile ]; then
     kvnode=${2:-$(default_kvnode)}
