@@ -97,6 +97,14 @@ pub struct WalOptions {
     /// Absent: 4 x `memtable_size_bytes` (RocksDB's default ratio for `max_total_wal_size`).
     /// At least 4096.
     pub max_unflushed_bytes: Option<u64>,
+    /// Segments whose records all reached SSTables that are kept (as `NNNNNN.free` files)
+    /// to be rewritten as later segments instead of deleted; 0 deletes them all. Rewriting
+    /// a file the page cache already holds is several times cheaper than filling new pages
+    /// (RocksDB's `recycle_log_file_num` does the same), at the cost of this many segments'
+    /// disk space (each up to about `max_unflushed_bytes`). Recovery tells a recycled
+    /// file's earlier records from this use's by the segment number their checksums are
+    /// seeded with.
+    pub recycle_segments: usize,
 }
 
 impl Default for WalOptions {
@@ -109,6 +117,7 @@ impl Default for WalOptions {
             salvage: false,
             sync_after_bytes: 8 << 20,
             max_unflushed_bytes: None,
+            recycle_segments: 1,
         }
     }
 }

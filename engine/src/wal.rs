@@ -3,19 +3,23 @@
 //!
 //! The log is a directory of numbered segment files (`000001.log`, `000002.log`, ...). Appends
 //! go to the newest segment; [`Wal::rotate`] starts a new one when the memtable it backs is
-//! frozen, and [`Wal::remove_segments_before`] deletes segments whose records reached an
-//! SSTable. Concurrent appenders share one write and one sync (group commit; see `writer`).
+//! frozen, and [`Wal::remove_segments_before`] retires segments whose records reached an
+//! SSTable: up to [`WalOptions::recycle_segments`] of them are renamed `NNNNNN.free` and
+//! rewritten as later segments, the rest deleted. Concurrent appenders share one write and
+//! one sync (group commit; see `writer`).
 //!
-//! # On-disk format, version 1
+//! # On-disk format, version 2
 //!
 //! All integers are little-endian.
 //!
 //! ```text
-//! segment := header record*
-//! header  := magic u64 = "LSMWAL\0\x01" | version u32 = 1                       (12 bytes)
+//! segment := header record* [end]
+//! header  := magic u64 = "LSMWAL\0\x01" | version u32 = 2 | segment u64 | crc32c(magic..segment) u32
+//!                                                                                 (24 bytes)
 //! record  := length u32 | seq u64 | header_crc u32 | payload_crc u32 | payload   (20 + length)
-//!            header_crc  = crc32c(length | seq)
+//!            header_crc  = crc32c(segment u64 | length | seq)
 //!            payload_crc = crc32c(payload)
+//! end     := length u32 = 0xffffffff | seq u64 = 0 | header_crc u32 | 0 u32     (20 bytes)
 //! ```
 //!
 //! The length has its own checksum so that a damaged length is recognised as damage.
@@ -23,16 +27,25 @@
 //! record seem to run past the end of the file, exactly like a torn final append, and
 //! recovery would silently drop every later record as a "torn tail".
 //!
+//! The header checksum is seeded with the segment's number (numbers are never reused in a
+//! directory), so a recycled file's records from its earlier use never check out as records
+//! of its new one. The end marker is written (and synced) when a segment is rotated away
+//! from or the log is closed: nothing of this segment follows it. Version 1 (a 12-byte
+//! header of magic and version, unseeded header checksums, no end marker) is still read.
+//!
 //! # Recovery
 //!
-//! [`Wal::open`] replays every segment in order. A bad record followed only by zeros or the
-//! end of the file, in the last segment, is what an interrupted append leaves: the file is
-//! cut at the last good record and the bytes counted in
-//! [`RecoveryReport::torn_tail_bytes_dropped`]. Anything else (a bad record with data after
-//! it, or damage in an older segment, which was synced whole before its successor existed)
-//! is damage at rest: [`Error::ChecksumMismatch`] or [`Error::Corruption`] naming the file
-//! and the offset of the bad record, or with [`WalOptions::salvage`] the records before it
-//! are kept, the rest of the segment is cut off and listed in [`RecoveryReport::salvaged`].
+//! [`Wal::open`] replays every segment in order, each up to its end marker or the end of
+//! the file. A bad record in the last segment followed only by zeros, the end of the file,
+//! or (in a recycled file) bytes in which no record of this segment can be found, is what
+//! an interrupted append leaves: the file is cut at the last good record and the bytes
+//! counted in [`RecoveryReport::torn_tail_bytes_dropped`] (or, for a recycled file's earlier
+//! bytes, [`RecoveryReport::stale_bytes_dropped`]). Anything else (a bad record with a
+//! record of its segment after it, or damage in an older segment, which was sealed and
+//! synced whole before its successor existed) is damage at rest:
+//! [`Error::ChecksumMismatch`] or [`Error::Corruption`] naming the file and the offset of
+//! the bad record, or with [`WalOptions::salvage`] the records before it are kept, the rest
+//! of the segment is cut off and listed in [`RecoveryReport::salvaged`].
 //!
 //! [`Error::ChecksumMismatch`]: crate::Error::ChecksumMismatch
 //! [`Error::Corruption`]: crate::Error::Corruption
@@ -71,6 +84,10 @@ pub struct RecoveryReport {
     pub segments_read: usize,
     pub records: u64,
     pub torn_tail_bytes_dropped: u64,
+    /// Bytes cut off the last segment after its last record that a recycled file held
+    /// from its earlier use (the last segment was not sealed: the process stopped
+    /// without closing the log).
+    pub stale_bytes_dropped: u64,
     /// (segment path, offset of the damage, bytes dropped) for each segment salvaged past a
     /// mid-log checksum failure.
     pub salvaged: Vec<(PathBuf, u64, u64)>,
@@ -94,7 +111,13 @@ impl Wal {
         validate(options)?;
         std::fs::create_dir_all(directory).map_err(|error| crate::Error::io(directory, error))?;
         let recovered = recovery::recover(directory, options)?;
-        let active = segment::create(directory, recovered.segment_highest + 1, options.io)?;
+        segment::trim_free(directory, options.recycle_segments)?;
+        let active = segment::create(
+            directory,
+            recovered.segment_highest + 1,
+            options.io,
+            options.recycle_segments > 0,
+        )?;
         let writer = Arc::new(writer::Writer::new(
             directory.to_path_buf(),
             options.clone(),
@@ -184,11 +207,14 @@ impl Wal {
         self.writer.rotate()
     }
 
-    /// Deletes every segment numbered below `segment` (their data is in SSTables now). The
-    /// current segment is never deleted, whatever `segment` says.
+    /// Retires every segment numbered below `segment` (their data is in SSTables now):
+    /// kept for reuse while fewer than [`WalOptions::recycle_segments`] wait, deleted
+    /// otherwise. Returns how many were retired. The current segment is never retired,
+    /// whatever `segment` says.
     pub fn remove_segments_before(&self, segment: u64) -> Result<usize> {
         let limit = segment.min(self.writer.current_segment());
-        segment::remove_before(self.writer.directory(), limit)
+        let keep_free = self.writer.options().recycle_segments;
+        segment::remove_before(self.writer.directory(), limit, keep_free)
     }
 
     /// Forces everything appended so far to stable storage.
@@ -232,10 +258,13 @@ impl Drop for Wal {
 }
 
 fn validate(options: &WalOptions) -> Result<()> {
-    if options.record_size_bytes_max == 0 || options.record_size_bytes_max > u32::MAX as usize {
+    // u32::MAX itself is the end marker's length.
+    if options.record_size_bytes_max == 0
+        || options.record_size_bytes_max >= format::END_MARKER_LENGTH as usize
+    {
         return Err(crate::Error::InvalidOption {
             field: "wal.record_size_bytes_max",
-            detail: "must be between 1 and 4294967295".to_string(),
+            detail: "must be between 1 and 4294967294".to_string(),
         });
     }
     if options.sync == (SyncPolicy::Periodic { interval_ms: 0 }) {

@@ -1,5 +1,6 @@
-//! Model test: random appends, rotations, segment removals, reopenings and torn tails, with
-//! the recovered log compared against a plain list of what should be there. The seed is
+//! Model test: random appends, rotations, segment removals (with retired segments recycled
+//! under some seeds), reopenings and torn tails, with the recovered log compared against a
+//! plain list of what should be there. The seed is
 //! printed on failure; `WAL_MODEL_SEED=<n>` replays one.
 
 use engine::wal::format::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
@@ -8,6 +9,7 @@ use engine::{Error, IoBackend, SyncPolicy, WalOptions};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 const OPERATIONS_PER_SEED: usize = 300;
@@ -30,6 +32,7 @@ fn run_seed(seed: u64, io: IoBackend) {
         } else {
             SyncPolicy::Always
         },
+        recycle_segments: (seed % 3) as usize,
         ..WalOptions::default()
     };
     let (mut wal, records, _) = Wal::open(directory.path(), &options).unwrap();
@@ -92,13 +95,20 @@ fn reopen(
         .collect();
     assert_eq!(records.len(), want.len(), "{context}");
     assert!(records == want, "{context}: recovered records differ");
-    assert_eq!(report.torn_tail_bytes_dropped, torn_bytes, "{context}");
+    assert_eq!(
+        report.torn_tail_bytes_dropped + report.stale_bytes_dropped,
+        torn_bytes,
+        "{context}"
+    );
     assert!(report.salvaged.is_empty(), "{context}");
     wal
 }
 
-/// Cuts the closed log's last segment inside its last record (if it has one), as a crash
-/// mid-append would, and drops that record from the model. Returns the bytes cut off.
+/// Tears the closed log's last segment inside its last record (if it has one), as a crash
+/// mid-append would, and drops that record from the model. Returns the bytes recovery must
+/// drop. Two shapes: the file ends inside the record (a new file extended by the append),
+/// or the rest of the file is bytes that are no record of this segment (a recycled file,
+/// whose earlier use's bytes follow an append that did not finish).
 fn tear_tail(
     directory: &Path,
     wal: &Wal,
@@ -124,11 +134,22 @@ fn tear_tail(
         + SEGMENT_HEADER_BYTES as u64;
     let last = expected.pop().unwrap();
     let length = kept + random.gen_range(0..record_bytes(&last));
-    let file = OpenOptions::new().write(true).open(&path).unwrap();
+    let mut file = OpenOptions::new().write(true).open(&path).unwrap();
     let full = file.metadata().unwrap().len();
-    assert_eq!(full, kept + record_bytes(&last));
-    file.set_len(length).unwrap();
-    length - kept
+    // Sealed by close: the end marker follows the last record, and a recycled file may
+    // hold more after it.
+    let sealed = kept + record_bytes(&last) + RECORD_HEADER_BYTES as u64;
+    assert!(full >= sealed, "{full} < {sealed}");
+    if random.gen_bool(0.5) {
+        file.set_len(length).unwrap();
+        return length - kept;
+    }
+    let foreign: Vec<u8> = (length..full)
+        .map(|_| random.gen_range(1..=255u8))
+        .collect();
+    file.seek(SeekFrom::Start(length)).unwrap();
+    file.write_all(&foreign).unwrap();
+    full - kept
 }
 
 #[test]

@@ -38,6 +38,7 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
             offset,
             error,
             tail_only,
+            stale,
         } = decoded.end
         else {
             continue;
@@ -46,7 +47,11 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
         // Only the last segment can be torn: older ones were synced whole before the next
         // one was created, so damage there is damage at rest, whatever its shape.
         if tail_only && is_last {
-            recovered.report.torn_tail_bytes_dropped += dropped;
+            if stale {
+                recovered.report.stale_bytes_dropped += dropped;
+            } else {
+                recovered.report.torn_tail_bytes_dropped += dropped;
+            }
         } else if options.salvage {
             recovered
                 .report

@@ -1,4 +1,10 @@
-//! Segment files: naming, listing, creating.
+//! Segment files: naming, listing, creating, recycling.
+//!
+//! A segment whose records all reached SSTables is either deleted or, while fewer than
+//! `WalOptions::recycle_segments` wait, renamed to `NNNNNN.free` and reused as a later
+//! segment: rewriting pages the file system and page cache already hold costs a fraction of
+//! filling new ones (measured on the development VM: `dd` of 400 MB in 16 KiB writes took
+//! 0.11-0.14 s of system time into a new file against 0.03-0.04 s over an existing one).
 
 use super::format;
 use crate::io::{sync_directory, LogFile, OpenMode};
@@ -7,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Extension of segment files; everything else in the directory is ignored.
 const SEGMENT_EXTENSION: &str = ".log";
+/// Extension of segment files waiting to be reused; never replayed.
+const FREE_EXTENSION: &str = ".free";
 
 /// A segment open for appends.
 pub(super) struct ActiveSegment {
@@ -19,26 +27,36 @@ pub(super) fn file_name(number: u64) -> String {
     format!("{number:06}{SEGMENT_EXTENSION}")
 }
 
-fn parse_file_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(SEGMENT_EXTENSION)?;
+fn parse_numbered(name: &str, extension: &str) -> Option<u64> {
+    let digits = name.strip_suffix(extension)?;
     if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
 }
 
-/// Every segment in `directory`, ordered by number.
-pub(super) fn list(directory: &Path) -> Result<Vec<(u64, PathBuf)>> {
+/// Every file in `directory` named `NNNNNN` + `extension`, ordered by number.
+fn list_numbered(directory: &Path, extension: &str) -> Result<Vec<(u64, PathBuf)>> {
     let entries = std::fs::read_dir(directory).map_err(|error| Error::io(directory, error))?;
-    let mut segments = Vec::new();
+    let mut files = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|error| Error::io(directory, error))?;
-        let Some(number) = entry.file_name().to_str().and_then(parse_file_name) else {
+        let name = entry.file_name();
+        let Some(number) = name
+            .to_str()
+            .and_then(|name| parse_numbered(name, extension))
+        else {
             continue;
         };
-        segments.push((number, entry.path()));
+        files.push((number, entry.path()));
     }
-    segments.sort();
+    files.sort();
+    Ok(files)
+}
+
+/// Every segment in `directory`, ordered by number.
+pub(super) fn list(directory: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let segments = list_numbered(directory, SEGMENT_EXTENSION)?;
     // "1.log" and "000001.log" would both claim number 1; replaying either could be wrong.
     if let Some(pair) = segments.windows(2).find(|pair| pair[0].0 == pair[1].0) {
         return Err(Error::corruption(
@@ -57,12 +75,37 @@ pub(super) fn list(directory: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 /// Creates segment `number` with its header, durably: the header is synced and so is the
 /// directory entry, so that recovery never meets a segment that vanished or lost its header
-/// while later segments survived.
-pub(super) fn create(directory: &Path, number: u64, backend: IoBackend) -> Result<ActiveSegment> {
+/// while later segments survived. With `reuse`, a `.free` file is taken when there is one:
+/// its header is rewritten (and synced) before it is renamed, so a crash leaves either a
+/// free file or a segment whose earlier records no longer check out (their checksums are
+/// seeded with the old number), never old records passed off as new ones.
+pub(super) fn create(
+    directory: &Path,
+    number: u64,
+    backend: IoBackend,
+    reuse: bool,
+) -> Result<ActiveSegment> {
     let path = directory.join(file_name(number));
+    if reuse {
+        if let Some((_, free)) = list_numbered(directory, FREE_EXTENSION)?.into_iter().next() {
+            let file = LogFile::open(&free, OpenMode::Existing, backend)?;
+            let prepared = file
+                .write_at(&format::segment_header(number), 0)
+                .and_then(|()| file.sync_data())
+                .and_then(|()| {
+                    std::fs::rename(&free, &path).map_err(|error| Error::io(&free, error))
+                })
+                .and_then(|()| sync_directory(directory));
+            if let Err(error) = prepared {
+                let _ = file.close();
+                return Err(error);
+            }
+            return Ok(ActiveSegment { number, file });
+        }
+    }
     let file = LogFile::open(&path, OpenMode::CreateNew, backend)?;
     let initialized = file
-        .write_at(&format::segment_header(), 0)
+        .write_at(&format::segment_header(number), 0)
         .and_then(|()| file.sync_data())
         .and_then(|()| sync_directory(directory));
     if let Err(error) = initialized {
@@ -74,20 +117,40 @@ pub(super) fn create(directory: &Path, number: u64, backend: IoBackend) -> Resul
     Ok(ActiveSegment { number, file })
 }
 
-/// Deletes every segment numbered below `limit`; returns how many.
-pub(super) fn remove_before(directory: &Path, limit: u64) -> Result<usize> {
+/// Retires every segment numbered below `limit`: renamed to a `.free` file while fewer than
+/// `keep_free` of those exist, deleted otherwise. Returns how many were retired.
+pub(super) fn remove_before(directory: &Path, limit: u64, keep_free: usize) -> Result<usize> {
+    let mut free = list_numbered(directory, FREE_EXTENSION)?.len();
     let mut removed = 0;
     for (number, path) in list(directory)? {
         if number >= limit {
             break;
         }
-        std::fs::remove_file(&path).map_err(|error| Error::io(&path, error))?;
+        if free < keep_free {
+            let target = directory.join(format!("{number:06}{FREE_EXTENSION}"));
+            std::fs::rename(&path, &target).map_err(|error| Error::io(&path, error))?;
+            free += 1;
+        } else {
+            std::fs::remove_file(&path).map_err(|error| Error::io(&path, error))?;
+        }
         removed += 1;
     }
     if removed > 0 {
         sync_directory(directory)?;
     }
     Ok(removed)
+}
+
+/// Deletes `.free` files beyond the first `keep_free` (after `recycle_segments` was lowered).
+pub(super) fn trim_free(directory: &Path, keep_free: usize) -> Result<()> {
+    let free = list_numbered(directory, FREE_EXTENSION)?;
+    if free.len() <= keep_free {
+        return Ok(());
+    }
+    for (_, path) in &free[keep_free..] {
+        std::fs::remove_file(path).map_err(|error| Error::io(path, error))?;
+    }
+    sync_directory(directory)
 }
 
 #[cfg(test)]
@@ -98,8 +161,11 @@ mod tests {
     fn names_round_trip_and_strangers_are_ignored() {
         assert_eq!(file_name(1), "000001.log");
         assert_eq!(file_name(12_345_678), "12345678.log");
-        assert_eq!(parse_file_name("000042.log"), Some(42));
-        assert_eq!(parse_file_name("12345678.log"), Some(12_345_678));
+        assert_eq!(parse_numbered("000042.log", SEGMENT_EXTENSION), Some(42));
+        assert_eq!(
+            parse_numbered("12345678.log", SEGMENT_EXTENSION),
+            Some(12_345_678)
+        );
         for stranger in [
             "LOCK",
             ".log",
@@ -107,8 +173,13 @@ mod tests {
             "000001.log.tmp",
             "-1.log",
             "1 .log",
+            "000001.free",
         ] {
-            assert_eq!(parse_file_name(stranger), None, "{stranger}");
+            assert_eq!(
+                parse_numbered(stranger, SEGMENT_EXTENSION),
+                None,
+                "{stranger}"
+            );
         }
     }
 }

@@ -192,7 +192,8 @@ fn torn_tail_is_cut_and_the_next_open_is_clean() {
         let options = options(backend, SyncPolicy::Always);
         write_records(directory.path(), &options, 3);
         let path = segment_path(directory.path(), 1);
-        let length = std::fs::metadata(&path).unwrap().len();
+        // Without the end marker close wrote: the shape of a crash.
+        let length = std::fs::metadata(&path).unwrap().len() - format::RECORD_HEADER_BYTES as u64;
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(length - 5).unwrap();
         drop(file);
@@ -296,7 +297,7 @@ fn a_torn_segment_header_is_removed() {
     write_records(directory.path(), &options, 2);
     std::fs::write(
         segment_path(directory.path(), 2),
-        &format::segment_header()[..5],
+        &format::segment_header(2)[..5],
     )
     .unwrap();
     let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
@@ -456,5 +457,140 @@ fn sync_after_bytes_zero_leaves_syncing_to_the_interval() {
     }
     std::thread::sleep(std::time::Duration::from_millis(200));
     assert_eq!(wal.sync_count(), 0);
+    wal.close().unwrap();
+}
+
+fn free_files(directory: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".free"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A retired segment is kept as a `.free` file and rewritten as a later segment: the same
+/// file (its length kept, so the pages are rewritten rather than added), and after a crash
+/// (no end marker) only the records of its new use are replayed.
+#[test]
+fn retired_segments_are_rewritten_and_their_earlier_records_never_replay() {
+    for backend in available_backends() {
+        let directory = tempfile::tempdir().unwrap();
+        let options = WalOptions {
+            recycle_segments: 1,
+            ..options(backend, SyncPolicy::None)
+        };
+        let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+        for seq in 1..=40 {
+            wal.append(seq, &[seq as u8; 500]).unwrap();
+        }
+        let first = segment_path(directory.path(), 1);
+        assert_eq!(wal.rotate().unwrap(), 2);
+        let first_length = std::fs::metadata(&first).unwrap().len();
+        wal.append(41, b"in segment two").unwrap();
+        assert_eq!(wal.remove_segments_before(2).unwrap(), 1);
+        assert!(!first.exists());
+        assert_eq!(free_files(directory.path()), ["000001.free"]);
+        assert_eq!(wal.rotate().unwrap(), 3);
+        assert!(free_files(directory.path()).is_empty(), "{backend:?}");
+        let third = segment_path(directory.path(), 3);
+        assert_eq!(std::fs::metadata(&third).unwrap().len(), first_length);
+        wal.append(42, b"first of three").unwrap();
+        wal.append(43, b"second of three").unwrap();
+        // A crash: the log is never closed, so segment 3 has no end marker.
+        std::mem::forget(wal);
+        let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+        let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+        assert_eq!(seqs, [41, 42, 43], "{backend:?}");
+        assert_eq!(report.torn_tail_bytes_dropped, 0);
+        let kept = record_offset_of(&[b"first of three", b"second of three"]);
+        assert_eq!(report.stale_bytes_dropped, first_length - kept);
+        assert_eq!(std::fs::metadata(&third).unwrap().len(), kept);
+        wal.close().unwrap();
+        let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!(report.stale_bytes_dropped, 0);
+        wal.close().unwrap();
+    }
+}
+
+/// Offset just past `payloads` written as records after a segment header.
+fn record_offset_of(payloads: &[&[u8]]) -> u64 {
+    let records: usize = payloads
+        .iter()
+        .map(|payload| format::RECORD_HEADER_BYTES + payload.len())
+        .sum();
+    (format::SEGMENT_HEADER_BYTES + records) as u64
+}
+
+/// A closed log's last segment is sealed, so a recycled file's earlier bytes after it are
+/// never examined; damage before a later record of the same use is still an error.
+#[test]
+fn a_recycled_segment_is_sealed_on_close_and_damage_in_it_is_still_found() {
+    let directory = tempfile::tempdir().unwrap();
+    let options = WalOptions {
+        recycle_segments: 2,
+        ..options(IoBackend::Std, SyncPolicy::None)
+    };
+    let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
+    for seq in 1..=20 {
+        wal.append(seq, &[7u8; 300]).unwrap();
+    }
+    wal.rotate().unwrap();
+    wal.remove_segments_before(2).unwrap();
+    wal.rotate().unwrap();
+    for seq in 21..=23 {
+        wal.append(seq, &payload(seq)).unwrap();
+    }
+    wal.close().unwrap();
+    let (wal, records, report) = Wal::open(directory.path(), &options).unwrap();
+    let seqs: Vec<u64> = records.iter().map(|record| record.seq).collect();
+    assert_eq!(seqs, [21, 22, 23]);
+    assert_eq!(
+        report.stale_bytes_dropped + report.torn_tail_bytes_dropped,
+        0
+    );
+    wal.close().unwrap();
+    // Damage in the second of segment 3's records, with the third after it.
+    let path = segment_path(directory.path(), 3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let second = record_offset_of(&[&payload(21)]) as usize;
+    bytes[second + format::RECORD_HEADER_BYTES + 1] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let error = Wal::open(directory.path(), &options).err().unwrap();
+    assert!(
+        matches!(&error, Error::ChecksumMismatch { path: error_path, offset, .. }
+            if error_path == &path && *offset == second as u64),
+        "{error}"
+    );
+}
+
+/// Lowering `recycle_segments` deletes the `.free` files beyond it at the next open; 0
+/// deletes retired segments outright.
+#[test]
+fn free_files_beyond_the_setting_are_deleted() {
+    let directory = tempfile::tempdir().unwrap();
+    let keep_two = WalOptions {
+        recycle_segments: 2,
+        ..options(IoBackend::Std, SyncPolicy::None)
+    };
+    let (wal, _, _) = Wal::open(directory.path(), &keep_two).unwrap();
+    for _ in 0..3 {
+        wal.append(1, b"x").unwrap();
+        wal.rotate().unwrap();
+    }
+    assert_eq!(wal.remove_segments_before(4).unwrap(), 3);
+    assert_eq!(free_files(directory.path()), ["000001.free", "000002.free"]);
+    wal.close().unwrap();
+    let none = WalOptions {
+        recycle_segments: 0,
+        ..keep_two
+    };
+    let (wal, _, _) = Wal::open(directory.path(), &none).unwrap();
+    assert!(free_files(directory.path()).is_empty());
+    wal.rotate().unwrap();
+    assert_eq!(wal.remove_segments_before(u64::MAX).unwrap(), 2);
+    assert!(free_files(directory.path()).is_empty());
     wal.close().unwrap();
 }

@@ -181,7 +181,10 @@ impl Writer {
             payload_length,
             "a log record's encoder wrote another length than it announced"
         );
-        let header = format::record_header(seq, &state.pending[payload_start..]);
+        // Rotation switches segments with the state lock held, so the number read here is
+        // the segment this record will be written to.
+        let segment = self.segment_number.load(Ordering::Relaxed);
+        let header = format::record_header(segment, seq, &state.pending[payload_start..]);
         state.pending[start..payload_start].copy_from_slice(&header);
         state.pending_records += 1;
         state.ticket_issued += 1;
@@ -291,8 +294,10 @@ impl Writer {
         let mut batch = std::mem::replace(&mut state.pending, spare);
         state.pending_records = 0;
         let ticket_last = state.ticket_issued;
-        // Nothing written since the last sync: a sync would only cost a disk flush.
-        let sync = sync && state.ticket_synced < ticket_last;
+        // Nothing written since the last sync: a sync would only cost a disk flush. (A batch
+        // of no records holds an end marker, which must be durable before the next segment
+        // exists.)
+        let sync = sync && (state.ticket_synced < ticket_last || !batch.is_empty());
         let offset = state.segment_length;
         // Appenders blocked on a full queue may fill it again while this batch is written.
         self.progress.notify_all();
@@ -354,28 +359,51 @@ impl Writer {
 
     pub(super) fn rotate(&self) -> Result<u64> {
         let mut state = self.acquire_leadership()?;
-        let result = self.flush_as_leader(&mut state, true).and_then(|()| {
-            let number = state.segment.as_ref().ok_or(Error::Closed)?.number + 1;
-            let directory = &self.directory;
-            let backend = self.options.io;
-            let created =
-                MutexGuard::unlocked(&mut state, || segment::create(directory, number, backend));
-            // On failure appends simply continue in the old segment, which is intact.
-            let old = state.segment.replace(Arc::new(created?));
-            state.segment_length = format::SEGMENT_HEADER_BYTES as u64;
-            self.bytes_written
-                .fetch_add(format::SEGMENT_HEADER_BYTES as u64, Ordering::Relaxed);
-            self.segment_number.store(number, Ordering::Relaxed);
-            Ok((number, old))
-        });
+        let result = self.rotate_as_leader(&mut state);
         self.release_leadership(&mut state);
         drop(state);
         let (number, old) = result?;
         // The periodic syncer may hold the old segment for an instant; then it closes on drop.
-        if let Some(Ok(old)) = old.map(Arc::try_unwrap) {
+        if let Ok(old) = Arc::try_unwrap(old) {
             old.file.close()?;
         }
         Ok(number)
+    }
+
+    /// Seals the current segment (what is queued, then an end marker, written and synced),
+    /// then switches to a new one, created (or recycled) with the state lock held: records
+    /// queued after the switch carry the new segment's number in their checksums, so none
+    /// may be queued while it is made. Appenders wait through a rotation anyway, since the
+    /// engine rotates with its write gate closed.
+    fn rotate_as_leader(
+        &self,
+        state: &mut MutexGuard<'_, State>,
+    ) -> Result<(u64, Arc<ActiveSegment>)> {
+        let current = state.segment.as_ref().ok_or(Error::Closed)?.number;
+        state
+            .pending
+            .extend_from_slice(&format::end_marker(current));
+        self.flush_as_leader(state, true)?;
+        let number = current + 1;
+        let reuse = self.options.recycle_segments > 0;
+        let created = match segment::create(&self.directory, number, self.options.io, reuse) {
+            Ok(created) => created,
+            Err(error) => {
+                // Appends simply continue in the old segment, which is intact: the next
+                // batch is written over the marker.
+                state.segment_length -= format::RECORD_HEADER_BYTES as u64;
+                return Err(error);
+            }
+        };
+        let old = state
+            .segment
+            .replace(Arc::new(created))
+            .expect("checked above");
+        state.segment_length = format::SEGMENT_HEADER_BYTES as u64;
+        self.bytes_written
+            .fetch_add(format::SEGMENT_HEADER_BYTES as u64, Ordering::Relaxed);
+        self.segment_number.store(number, Ordering::Relaxed);
+        Ok((number, old))
     }
 
     /// Flushes and syncs what is queued, refuses further appends and tells the syncer to
@@ -393,6 +421,11 @@ impl Writer {
             Some(failure) => Err(Error::Poisoned(failure)),
             None => {
                 state.leader_active = true;
+                // Sealed, so that the next open knows where this segment's records end
+                // even in a recycled file.
+                if let Some(number) = state.segment.as_ref().map(|segment| segment.number) {
+                    state.pending.extend_from_slice(&format::end_marker(number));
+                }
                 let result = self.flush_as_leader(&mut state, true);
                 self.release_leadership(&mut state);
                 result
@@ -469,6 +502,10 @@ impl Writer {
     pub(super) fn directory(&self) -> &std::path::Path {
         &self.directory
     }
+
+    pub(super) fn options(&self) -> &WalOptions {
+        &self.options
+    }
 }
 
 #[cfg(test)]
@@ -492,7 +529,7 @@ mod tests {
             sync: SyncPolicy::None,
             ..WalOptions::default()
         };
-        let active = segment::create(directory, 1, IoBackend::Std).unwrap();
+        let active = segment::create(directory, 1, IoBackend::Std, false).unwrap();
         Writer::new(directory.to_path_buf(), options, active)
     }
 
