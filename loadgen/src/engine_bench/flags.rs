@@ -79,6 +79,10 @@ pub struct EngineFlags {
     /// Memtable size in bytes before it is flushed.
     #[arg(long, default_value_t = 64 << 20)]
     pub write_buffer_size: i64,
+    /// Retired commit-log segments kept to be rewritten as later ones instead of deleted
+    /// (the engine's `wal.recycle_segments`); 0, db_bench's default, deletes them.
+    #[arg(long, default_value_t = 0)]
+    pub recycle_log_file_num: u32,
     /// Block cache capacity in bytes; 0 or negative disables it.
     #[arg(long, default_value_t = 8 << 20, allow_negative_numbers = true)]
     pub cache_size: i64,
@@ -239,6 +243,7 @@ impl EngineFlags {
         options.table.compression = compression;
         options.table.bloom_bits_per_key = self.bloom_bits.max(0) as u32;
         options.memtable_size_bytes = self.write_buffer_size as usize;
+        options.wal.recycle_segments = self.recycle_log_file_num as usize;
         options.block_cache_size_bytes = self.cache_size.max(0) as usize;
         // readmissing uses keys one byte longer than key_size.
         options.key_size_bytes_max = options.key_size_bytes_max.max(self.key_size as usize + 1);
@@ -277,7 +282,9 @@ mod tests {
         assert_eq!(flags.compression_ratio, 0.5);
         assert_eq!(flags.write_buffer_size, 64 << 20);
         assert!(!flags.sync && !flags.disable_wal && !flags.histogram);
-        assert_eq!(flags.engine_options().unwrap().table.bloom_bits_per_key, 0);
+        let options = flags.engine_options().unwrap();
+        assert_eq!(options.table.bloom_bits_per_key, 0);
+        assert_eq!(options.wal.recycle_segments, 0);
     }
 
     #[test]
@@ -297,6 +304,7 @@ mod tests {
             "--histogram",
             "--threads=2",
             "--seed=-5",
+            "--recycle_log_file_num=2",
         ])
         .unwrap();
         assert_eq!(flags.benchmarks, "fillrandom,readrandom,readmissing");
@@ -310,6 +318,7 @@ mod tests {
         assert_eq!(options.wal.sync, SyncPolicy::Always);
         assert_eq!(options.table.bloom_bits_per_key, 10);
         assert_eq!(options.table.compression, Compression::Zstd { level: -1 });
+        assert_eq!(options.wal.recycle_segments, 2);
     }
 
     #[test]
