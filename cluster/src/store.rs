@@ -286,11 +286,11 @@ impl LocalStore {
     /// the batch, before acknowledging any of them).
     ///
     /// When `incoming` is one version that supersedes every stored one (see
-    /// [`crate::version::siblings::replaces_all`]; a write made with the previous one's
+    /// `version::siblings::replaces_all`; a write made with the previous one's
     /// context or by the same coordinator), the merge would leave exactly `incoming`, whose
     /// encoding is `incoming` itself (the format has one encoding per set): those bytes are
     /// stored as they came. The check reads both sets in place
-    /// ([`crate::version::codec::version_views`]): nothing is decoded into versions, copied
+    /// (`version::codec::version_views`): nothing is decoded into versions, copied
     /// or allocated beside one vector of views per set. Otherwise both sets are decoded and
     /// merged as `apply` does. A randomized test checks both paths store the same bytes.
     pub fn apply_encoded(&self, key: &[u8], incoming: Vec<u8>, defer: bool) -> Result<()> {

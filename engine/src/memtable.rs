@@ -11,7 +11,7 @@
 //! it dominated reads (and the read half of read-modify-write) when profiled under
 //! redis-benchmark.
 //!
-//! The hash index is split into [`SHARDS`] maps by key hash, each under its own lock, and
+//! The hash index is split into `SHARDS` (16) maps by key hash, each under its own lock, and
 //! the ordered set has a lock of its own, taken only by the insert of a new key and by
 //! iteration. A read-modify-write holds a read lock while it builds the new version from
 //! the lent old one, and its insert takes a write lock: with one lock for the whole table,

@@ -133,7 +133,7 @@ impl Backend for Coordinator {
     /// working: `vnodes_per_weight` and `placement` (`3`, or `dc1=2,dc2=1` per datacenter)
     /// on the summary, `client ADDRESS` on each member line, `ring_version` (which ring change
     /// the members are from, see [`crate::scaling`]) on the summary. With them a client can build
-    /// the same ring ([`Ring::new`]) and route each key to one of its replicas.
+    /// the same ring ([`Ring::new`](crate::ring::Ring::new)) and route each key to one of its replicas.
     fn scaling(&self, request: ScalingRequest) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(async move {
             let leaving = request == ScalingRequest::Leave;

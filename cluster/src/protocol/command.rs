@@ -111,7 +111,7 @@ pub enum Request {
     LinkGet,
     /// `LINK.SET`, `LINK.PARTITION`, `LINK.HEAL`, `LINK.RESET`: a change to the link emulator,
     /// applied on every member unless `local` (a trailing `LOCAL`). Syntax in
-    /// [`link`](self::link).
+    /// [`link`].
     LinkUpdate { change: LinkChange, local: bool },
     /// `LINK.STATS` (`reset` false): the delays this node's link emulator saw of the WARS
     /// messages, one line per kind, scope and measure (see [`crate::net::links::stats`]);

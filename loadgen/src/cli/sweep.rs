@@ -35,7 +35,7 @@ pub struct SweepArgs {
     /// A TOML sweep file: the axes below and `args` (see crate::sweep::grid).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Consistency levels: ONE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM or R<r>W<w> (R1W3).
+    /// Consistency levels: ONE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM or `R<r>W<w>` (R1W3).
     #[arg(long, value_delimiter = ',', value_name = "LEVEL,...")]
     pub consistency: Vec<String>,
     /// Replication: N in total (3) or per datacenter (dc1=2/dc2=1).

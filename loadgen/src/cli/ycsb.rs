@@ -78,10 +78,10 @@ pub struct YcsbArgs {
     /// Seconds from the start excluded from every figure.
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub warmup: f64,
-    /// Where results/<run>/ directories go.
+    /// Where `results/<run>/` directories go.
     #[arg(long, default_value = "results", value_name = "DIR")]
     pub results: PathBuf,
-    /// The run's directory name (default: <phase>-<workload>-<UTC time>).
+    /// The run's directory name (default: `<phase>-<workload>-<UTC time>`).
     #[arg(long)]
     pub run_name: Option<String>,
     /// Let unknown properties and proportions not summing to 1 through, with a warning.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// The name under which kvbench runs a node.
 pub const NODE_PROGRAM_NAME: &str = "kvnode";
 
-/// Whether this process was started as `kvnode` (argv[0]'s file name).
+/// Whether this process was started as `kvnode` (`argv[0]`'s file name).
 pub fn invoked_as_node() -> bool {
     std::env::args_os()
         .next()
