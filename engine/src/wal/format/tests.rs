@@ -278,6 +278,54 @@ fn damage_before_a_later_record_of_a_recycled_segment_is_not_stale() {
     }
 }
 
+/// Damage followed by a hole of zeros and then a record of the segment is damage, also when
+/// that record's length and seq are zero (its header checked by the zero shortcut).
+#[test]
+fn a_record_after_zeros_is_found_even_an_all_zero_one() {
+    for seq in [9, 0] {
+        let payload: &[u8] = if seq == 0 { b"" } else { b"after the hole" };
+        let mut bytes = numbered_segment_with(6, &[(1, b"first")]);
+        let damaged_at = bytes.len();
+        bytes.extend_from_slice(&[0xa5; 7]);
+        bytes.extend_from_slice(&[0u8; 4096]);
+        bytes.extend_from_slice(&record_header(6, seq, payload));
+        bytes.extend_from_slice(payload);
+        let decoded = decode_segment(path(), &bytes).unwrap();
+        assert_eq!(decoded.valid_length, damaged_at as u64);
+        assert!(
+            matches!(
+                decoded.end,
+                SegmentEnd::Damaged {
+                    tail_only: false,
+                    stale: false,
+                    ..
+                }
+            ),
+            "seq {seq}: {:?}",
+            decoded.end
+        );
+    }
+    // Zeros are no record of the segment (a header of zeros does not check out): damage
+    // followed by zeros and foreign bytes only is the end of what was written.
+    let mut bytes = numbered_segment_with(6, &[(1, b"first")]);
+    bytes.extend_from_slice(&[0xa5; 7]);
+    bytes.extend_from_slice(&[0u8; 4096]);
+    bytes.extend_from_slice(&[0x5a; 64]);
+    let decoded = decode_segment(path(), &bytes).unwrap();
+    assert!(
+        matches!(
+            decoded.end,
+            SegmentEnd::Damaged {
+                tail_only: true,
+                stale: true,
+                ..
+            }
+        ),
+        "{:?}",
+        decoded.end
+    );
+}
+
 /// The decoder must survive anything: random bytes, and valid segments with random
 /// mutations (which reach deeper than pure noise, past the magic and the checksums).
 #[test]
