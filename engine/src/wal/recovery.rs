@@ -24,8 +24,9 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
     let mut directory_changed = false;
     for (index, (_, path)) in segments.iter().enumerate() {
         let is_last = index + 1 == segments.len();
-        let bytes = std::fs::read(path).map_err(|error| Error::io(path, error))?;
-        let decoded = format::decode_segment(path, &bytes)?;
+        let mapped = map_segment(path)?;
+        let bytes: &[u8] = mapped.as_deref().unwrap_or(&[]);
+        let decoded = format::decode_segment(path, bytes)?;
         recovered.report.segments_read += 1;
         recovered.report.records += decoded.records.len() as u64;
         recovered
@@ -44,6 +45,9 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
             continue;
         };
         let dropped = bytes.len() as u64 - decoded.valid_length;
+        let valid_length = decoded.valid_length;
+        // Unmapped before the file may be cut below.
+        drop(mapped);
         // Only the last segment can be torn: older ones were synced whole before the next
         // one was created, so damage there is damage at rest, whatever its shape.
         if tail_only && is_last {
@@ -60,12 +64,31 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
         } else {
             return Err(error);
         }
-        directory_changed |= cut(path, decoded.valid_length)?;
+        directory_changed |= cut(path, valid_length)?;
     }
     if directory_changed {
         sync_directory(directory)?;
     }
     Ok(recovered)
+}
+
+/// Maps segment `path` for reading (`None` when it is empty, which cannot be mapped). A
+/// mapping rather than a read: a recycled segment file keeps the length of its earlier use,
+/// and decoding a sealed one stops at its end marker, so only the pages up to it are read.
+fn map_segment(path: &Path) -> Result<Option<memmap2::Mmap>> {
+    let file = std::fs::File::open(path).map_err(|error| Error::io(path, error))?;
+    let length = file
+        .metadata()
+        .map_err(|error| Error::io(path, error))?
+        .len();
+    if length == 0 {
+        return Ok(None);
+    }
+    // SAFETY: nothing else writes a log's segments while `Wal::open` recovers them (a
+    // database holds its directory's lock while its log is open), and the mapping is
+    // dropped before recovery cuts the file.
+    let mapped = unsafe { memmap2::Mmap::map(&file) }.map_err(|error| Error::io(path, error))?;
+    Ok(Some(mapped))
 }
 
 /// Cuts the segment at `length` so the next open finds it clean, or removes it when not even
