@@ -73,6 +73,14 @@ pub struct Stats {
     pub wal_bytes: u64,
     /// Highest sequence number assigned.
     pub last_seq: SequenceNumber,
+    /// Log records replayed when the database opened.
+    pub log_records_recovered: u64,
+    /// Bytes of an interrupted append cut off the log when the database opened.
+    pub log_torn_tail_bytes_dropped: u64,
+    /// Bytes of a recycled segment's earlier use cut off the log when the database opened.
+    pub log_stale_bytes_dropped: u64,
+    /// Log segments salvaged past damage when the database opened (`wal.salvage`).
+    pub log_segments_salvaged: usize,
 }
 
 /// One operation borrowed from the caller: (kind, key, meta, value).
@@ -392,6 +400,10 @@ impl Db {
                 .next_seq
                 .load(Ordering::Relaxed)
                 .saturating_sub(1),
+            log_records_recovered: self.inner.recovery.records,
+            log_torn_tail_bytes_dropped: self.inner.recovery.torn_tail_bytes_dropped,
+            log_stale_bytes_dropped: self.inner.recovery.stale_bytes_dropped,
+            log_segments_salvaged: self.inner.recovery.salvaged.len(),
         }
     }
 

@@ -163,6 +163,22 @@ async fn run(config: NodeConfig, options: ServeOptions) -> anyhow::Result<()> {
     if let Some(cluster) = cluster {
         eprintln!("{cluster}");
     }
+    let stats = node.backend().engine_stats();
+    if stats.log_records_recovered > 0
+        || stats.log_torn_tail_bytes_dropped > 0
+        || stats.log_stale_bytes_dropped > 0
+        || stats.log_segments_salvaged > 0
+    {
+        eprintln!(
+            "kvnode {node_id}: commit log replayed {} records; cut off {} bytes of an \
+             interrupted append and {} bytes of recycled segments' earlier use; {} segments \
+             salvaged past damage",
+            stats.log_records_recovered,
+            stats.log_torn_tail_bytes_dropped,
+            stats.log_stale_bytes_dropped,
+            stats.log_segments_salvaged
+        );
+    }
     signals.wait().await;
     eprintln!("kvnode {node_id}: shutting down");
     node.stop().await.context("shutdown failed")?;

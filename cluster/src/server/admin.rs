@@ -155,7 +155,7 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
         let stats = context.backend.engine_stats();
         let _ = write!(
             text,
-            "# Engine\r\ntables:{}\r\ntable_bytes:{}\r\nmemtable_bytes:{}\r\nblock_cache_bytes:{}\r\nrow_cache_bytes:{}\r\nrow_cache_hits:{}\r\nrow_cache_misses:{}\r\nflushes:{}\r\ncompactions:{}\r\nwrite_stalls:{}\r\nwal_bytes:{}\r\nlast_sequence:{}\r\ncorrupt_sets_replaced:{}\r\n\r\n",
+            "# Engine\r\ntables:{}\r\ntable_bytes:{}\r\nmemtable_bytes:{}\r\nblock_cache_bytes:{}\r\nrow_cache_bytes:{}\r\nrow_cache_hits:{}\r\nrow_cache_misses:{}\r\nflushes:{}\r\ncompactions:{}\r\nwrite_stalls:{}\r\nwal_bytes:{}\r\nlast_sequence:{}\r\ncorrupt_sets_replaced:{}\r\nlog_records_recovered:{}\r\nlog_torn_tail_bytes_dropped:{}\r\nlog_stale_bytes_dropped:{}\r\nlog_segments_salvaged:{}\r\n\r\n",
             stats.tables,
             stats.table_bytes,
             stats.memtable_bytes,
@@ -169,6 +169,10 @@ pub fn info_text(context: &ServerContext, sections: &[String]) -> String {
             stats.wal_bytes,
             stats.last_seq,
             context.backend.corrupt_sets_replaced(),
+            stats.log_records_recovered,
+            stats.log_torn_tail_bytes_dropped,
+            stats.log_stale_bytes_dropped,
+            stats.log_segments_salvaged,
         );
     }
     if wanted("repair") {
