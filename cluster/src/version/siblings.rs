@@ -219,7 +219,13 @@ fn survivors(candidates: &[Version], policy: ConflictPolicy) -> Vec<bool> {
 /// same write, or a reused counter) one is kept, the last-write-wins winner, so every
 /// replica keeps the same one.
 fn is_superseded(index: usize, candidate: &Version, candidates: &[Version]) -> bool {
-    candidates.iter().enumerate().any(|(other_index, other)| {
+    // A candidate never supersedes itself (equal clocks, equal order, not an earlier
+    // index), and comparing it with itself would compare its whole value.
+    let mut others = candidates
+        .iter()
+        .enumerate()
+        .filter(|&(other_index, _)| other_index != index);
+    others.any(|(other_index, other)| {
         match other.clock.compare(&candidate.clock) {
             Causality::After => true,
             Causality::Equal => match last_write_order(other, candidate) {
