@@ -10,10 +10,11 @@
 #       request: redis-benchmark talks to it). perf.data files are kept in WORKDIR.
 #   scripts/cluster-perf.sh syscalls [KVNODE]
 #       One cluster, filled alike; counts each node's system calls of a few kinds
-#       (sched_yield, futex, sendto, recvfrom, pwrite64, epoll_wait) and its context
-#       switches with `perf stat` during one redis-benchmark test, and prints them per
-#       request. Spinning on a contended lock shows as sched_yield; threads waking each
-#       other as futex and context switches.
+#       (sched_yield, futex, sendto, recvfrom, pwrite64, epoll_wait), its context switches
+#       and its page faults with `perf stat` during one redis-benchmark test, and prints
+#       them per request. Spinning on a contended lock shows as sched_yield; threads waking
+#       each other as futex and context switches; memory returned to the OS and faulted
+#       back in as page faults.
 #   scripts/cluster-perf.sh ab KVNODE_A KVNODE_B
 #       Two clusters up together (A on 127.0.0.1-3, B on the same addresses, other ports),
 #       filled alike; RUNS alternating redis-benchmark runs against each; prints every run
@@ -136,7 +137,7 @@ if [ "$mode" = syscalls ]; then
     tracepoints=$(echo "$events" | sed 's/\([a-z_0-9]*\)/syscalls:sys_enter_\1/g')
     counters=()
     for i in 0 1 2; do
-        perf stat -x, -e "$tracepoints,context-switches" -o "$work/n$((i + 1)).stat" \
+        perf stat -x, -e "$tracepoints,context-switches,page-faults" -o "$work/n$((i + 1)).stat" \
             -p "${nodes[$i]}" >/dev/null 2>&1 &
         counters+=($!)
     done

@@ -30,7 +30,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// flush is otherwise returned after a second, and the next one faults fresh pages back in
 /// as it grows over the following seconds; on the development VM a fresh page costs far
 /// more than the copy into it. Page faults per SET on the coordinator under redis-benchmark
-/// SET -P 16 (`scripts/cluster-perf.sh syscalls` with `page-faults` added to its events):
+/// SET -P 16 (`TEST=set P=16 REQUESTS=2000000 scripts/cluster-perf.sh syscalls`):
 /// 0.017-0.021 with the default, none with 30 s. An idle node still gives its freed memory
 /// back after 30 s.
 fn retain_freed_memory() {
