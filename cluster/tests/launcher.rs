@@ -23,35 +23,7 @@ fn command(address: SocketAddr, arguments: &[&str]) -> std::io::Result<String> {
 
 /// The value of `field` in `INFO engine` from `address`.
 fn engine_info(address: SocketAddr, field: &str) -> u64 {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    stream
-        .write_all(common::encode_command(&["INFO", "engine"]).as_bytes())
-        .expect("send");
-    let mut reply = Vec::new();
-    let mut buffer = [0u8; 4096];
-    // A bulk string: "$<length>\r\n" then the text and "\r\n".
-    loop {
-        let length = stream.read(&mut buffer).expect("read");
-        assert!(length > 0, "connection closed mid-reply");
-        reply.extend_from_slice(&buffer[..length]);
-        let text = String::from_utf8_lossy(&reply);
-        if let Some((header, body)) = text.split_once("\r\n") {
-            let declared: usize = header.trim_start_matches('$').parse().expect("bulk length");
-            if body.len() >= declared + 2 {
-                break;
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&reply).to_string();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
-        .trim()
-        .parse()
-        .expect("a number")
+    common::info_number(&common::command(address, &["INFO", "engine"]), field)
 }
 
 #[test]
