@@ -56,6 +56,18 @@ pub fn record_header(
     header
 }
 
+/// Rewrites the header checksums of the records encoded back to back in `records` (as a
+/// writer queues them) for segment `segment`: records queued for one segment that are to be
+/// written to the next.
+pub(crate) fn reseal(records: &mut [u8], segment: u64) {
+    let mut offset = 0;
+    while offset + RECORD_HEADER_BYTES <= records.len() {
+        let checksum = seeded_header_checksum(segment, &records[offset..offset + 12]);
+        records[offset + 12..offset + 16].copy_from_slice(&checksum.to_le_bytes());
+        offset += RECORD_HEADER_BYTES + read_u32(records, offset) as usize;
+    }
+}
+
 /// The end marker of segment `segment`: its writer wrote nothing after it. A recycled
 /// segment file holds its earlier use's records after the marker.
 pub fn end_marker(segment: u64) -> [u8; RECORD_HEADER_BYTES] {

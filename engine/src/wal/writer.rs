@@ -371,10 +371,9 @@ impl Writer {
     }
 
     /// Seals the current segment (what is queued, then an end marker, written and synced),
-    /// then switches to a new one, created (or recycled) with the state lock held: records
-    /// queued after the switch carry the new segment's number in their checksums, so none
-    /// may be queued while it is made. Appenders wait through a rotation anyway, since the
-    /// engine rotates with its write gate closed.
+    /// then switches to a new one, created (or recycled) with the state lock held, so that
+    /// records queued after the switch carry the new segment's number in their checksums;
+    /// those queued while the sealing batch was written are resealed with it.
     fn rotate_as_leader(
         &self,
         state: &mut MutexGuard<'_, State>,
@@ -395,6 +394,9 @@ impl Writer {
                 return Err(error);
             }
         };
+        // Appends queued while the old segment's last batch was written (without the
+        // lock) carry its number; they go to the new segment.
+        format::reseal(&mut state.pending, number);
         let old = state
             .segment
             .replace(Arc::new(created))

@@ -326,6 +326,23 @@ fn a_record_after_zeros_is_found_even_an_all_zero_one() {
     );
 }
 
+/// Records queued for one segment and resealed for the next decode there, not in the first.
+#[test]
+fn resealed_records_belong_to_the_new_segment() {
+    let queued = numbered_segment_with(1, &[(1, b"queued"), (2, b""), (3, b"late")]);
+    let mut records = queued[SEGMENT_HEADER_BYTES..].to_vec();
+    reseal(&mut records, 2);
+    let mut second = segment_header(2).to_vec();
+    second.extend_from_slice(&records);
+    let decoded = decode_segment(path(), &second).unwrap();
+    assert!(matches!(decoded.end, SegmentEnd::Clean));
+    let seqs: Vec<u64> = decoded.records.iter().map(|record| record.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    let mut first = segment_header(1).to_vec();
+    first.extend_from_slice(&records);
+    assert!(decode_segment(path(), &first).unwrap().records.is_empty());
+}
+
 /// The decoder must survive anything: random bytes, and valid segments with random
 /// mutations (which reach deeper than pure noise, past the magic and the checksums).
 #[test]
