@@ -97,7 +97,11 @@ pub(super) fn create(
                 })
                 .and_then(|()| sync_directory(directory));
             if let Err(error) = prepared {
+                // Best effort, as below: a segment file left under the new number would
+                // make the next attempt at it fail. (Renamed or not, its records are
+                // already in SSTables.)
                 let _ = file.close();
+                let _ = std::fs::remove_file(&path);
                 return Err(error);
             }
             return Ok(ActiveSegment { number, file });
