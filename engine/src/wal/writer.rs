@@ -181,8 +181,9 @@ impl Writer {
             payload_length,
             "a log record's encoder wrote another length than it announced"
         );
-        // Rotation switches segments with the state lock held, so the number read here is
-        // the segment this record will be written to.
+        // The segment this record will be written to: rotation switches segments with the
+        // state lock held, and reseals what was queued while it wrote the old segment's
+        // last batch.
         let segment = self.segment_number.load(Ordering::Relaxed);
         let header = format::record_header(segment, seq, &state.pending[payload_start..]);
         state.pending[start..payload_start].copy_from_slice(&header);
