@@ -460,6 +460,14 @@ fn sync_after_bytes_zero_leaves_syncing_to_the_interval() {
     wal.close().unwrap();
 }
 
+/// Options with `keep` retired segments recycled, no syncs.
+fn recycling(io: IoBackend, keep: usize) -> WalOptions {
+    WalOptions {
+        recycle_segments: keep,
+        ..options(io, SyncPolicy::None)
+    }
+}
+
 fn free_files(directory: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(directory)
         .unwrap()
@@ -477,10 +485,7 @@ fn free_files(directory: &Path) -> Vec<String> {
 fn retired_segments_are_rewritten_and_their_earlier_records_never_replay() {
     for backend in available_backends() {
         let directory = tempfile::tempdir().unwrap();
-        let options = WalOptions {
-            recycle_segments: 1,
-            ..options(backend, SyncPolicy::None)
-        };
+        let options = recycling(backend, 1);
         let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
         for seq in 1..=40 {
             wal.append(seq, &[seq as u8; 500]).unwrap();
@@ -529,10 +534,7 @@ fn record_offset_of(payloads: &[&[u8]]) -> u64 {
 #[test]
 fn a_recycled_segment_is_sealed_on_close_and_damage_in_it_is_still_found() {
     let directory = tempfile::tempdir().unwrap();
-    let options = WalOptions {
-        recycle_segments: 2,
-        ..options(IoBackend::Std, SyncPolicy::None)
-    };
+    let options = recycling(IoBackend::Std, 2);
     let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
     for seq in 1..=20 {
         wal.append(seq, &[7u8; 300]).unwrap();
@@ -571,10 +573,7 @@ fn a_recycled_segment_is_sealed_on_close_and_damage_in_it_is_still_found() {
 #[test]
 fn free_files_beyond_the_setting_are_deleted() {
     let directory = tempfile::tempdir().unwrap();
-    let keep_two = WalOptions {
-        recycle_segments: 2,
-        ..options(IoBackend::Std, SyncPolicy::None)
-    };
+    let keep_two = recycling(IoBackend::Std, 2);
     let (wal, _, _) = Wal::open(directory.path(), &keep_two).unwrap();
     for _ in 0..3 {
         wal.append(1, b"x").unwrap();
@@ -602,10 +601,7 @@ fn free_files_beyond_the_setting_are_deleted() {
 fn records_appended_during_rotations_are_all_recovered() {
     for backend in available_backends() {
         let directory = tempfile::tempdir().unwrap();
-        let options = WalOptions {
-            recycle_segments: 1,
-            ..options(backend, SyncPolicy::None)
-        };
+        let options = recycling(backend, 1);
         let (wal, _, _) = Wal::open(directory.path(), &options).unwrap();
         let wal = Arc::new(wal);
         let next_seq = Arc::new(std::sync::atomic::AtomicU64::new(1));
