@@ -11,7 +11,12 @@
 # at every memtable freeze (about NUM * VALUE_SIZE / WRITE_BUFFER_SIZE times), so all but the
 # first segments or so can be recycled ones.
 #
+# First, the effect recycling relies on, without the engine: `dd` of DD_MB MiB in 16 KiB
+# writes into a new file, then over the same file again (its pages now cached), ROUNDS
+# times, printing the system time of each.
+#
 # Environment: NUM=1000000 VALUE_SIZE=1024 WRITE_BUFFER_SIZE=67108864 ROUNDS=3 RECYCLE=1
+#   DD_MB=400
 #   KVBENCH (default: target/release/kvbench, built here) WORKDIR (kept; default a temp dir,
 #   removed on exit).
 set -euo pipefail
@@ -21,6 +26,7 @@ VALUE_SIZE=${VALUE_SIZE:-1024}
 WRITE_BUFFER_SIZE=${WRITE_BUFFER_SIZE:-67108864}
 ROUNDS=${ROUNDS:-3}
 RECYCLE=${RECYCLE:-1}
+DD_MB=${DD_MB:-400}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (apt-get install time)" >&2; exit 1; }
@@ -32,6 +38,17 @@ fi
 # shellcheck source=lib/workdir.sh
 . "$repo/scripts/lib/workdir.sh"
 workdir_setup wal-recycle
+
+blocks=$((DD_MB * 64))
+printf '%-5s %20s %20s\n' round "dd new file sys s" "dd overwrite sys s"
+for round in $(seq 1 "$ROUNDS"); do
+    rm -f "$work/dd"
+    new=$( { /usr/bin/time -f '%S' dd if=/dev/zero of="$work/dd" bs=16k count="$blocks" status=none; } 2>&1)
+    over=$( { /usr/bin/time -f '%S' dd if=/dev/zero of="$work/dd" bs=16k count="$blocks" conv=notrunc status=none; } 2>&1)
+    printf '%-5s %20s %20s\n' "$round" "$new" "$over"
+done
+rm -f "$work/dd"
+echo
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 

@@ -74,7 +74,9 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
 
 /// Maps segment `path` for reading (`None` when it is empty, which cannot be mapped). A
 /// mapping rather than a read: a recycled segment file keeps the length of its earlier use,
-/// and decoding a sealed one stops at its end marker, so only the pages up to it are read.
+/// and decoding a sealed one stops at its end marker, so only the pages up to it are read
+/// (`cargo bench -p engine --bench wal_recovery`: opening a log whose last segment is a
+/// sealed recycled 256 MiB file, 0.56 ms; reading that file whole and decoding it, 129 ms).
 fn map_segment(path: &Path) -> Result<Option<memmap2::Mmap>> {
     let file = std::fs::File::open(path).map_err(|error| Error::io(path, error))?;
     let length = file

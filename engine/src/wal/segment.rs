@@ -3,8 +3,7 @@
 //! A segment whose records all reached SSTables is either deleted or, while fewer than
 //! `WalOptions::recycle_segments` wait, renamed to `NNNNNN.free` and reused as a later
 //! segment: rewriting pages the file system and page cache already hold costs a fraction of
-//! filling new ones (measured on the development VM: `dd` of 400 MB in 16 KiB writes took
-//! 0.11-0.14 s of system time into a new file against 0.03-0.04 s over an existing one).
+//! filling new ones (`scripts/wal-recycle.sh` first times `dd` both ways).
 
 use super::format;
 use crate::io::{sync_directory, LogFile, OpenMode};
