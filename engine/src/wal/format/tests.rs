@@ -54,11 +54,16 @@ fn golden_bytes_of_header_one_record_and_end_marker() {
     assert_eq!(written, golden);
     let decoded = decode_segment(path(), &golden).unwrap();
     assert!(matches!(decoded.end, SegmentEnd::Sealed));
-    assert_eq!(decoded.valid_length, 67);
+    assert_golden_record(&decoded, 24, 67);
+}
+
+/// The golden segments' one record, "abc" with seq 7 at `offset`, and their valid length.
+fn assert_golden_record(decoded: &DecodedSegment<'_>, offset: u64, valid_length: u64) {
+    assert_eq!(decoded.valid_length, valid_length);
     assert_eq!(
         decoded.records,
         vec![DecodedRecord {
-            offset: 24,
+            offset,
             seq: 7,
             payload: b"abc"
         }]
@@ -80,15 +85,7 @@ fn golden_bytes_of_a_version_1_header_and_one_record() {
     assert_eq!(legacy_segment_with(&[(7, b"abc")]), golden);
     let decoded = decode_segment(path(), &golden).unwrap();
     assert!(matches!(decoded.end, SegmentEnd::Clean));
-    assert_eq!(decoded.valid_length, 35);
-    assert_eq!(
-        decoded.records,
-        vec![DecodedRecord {
-            offset: 12,
-            seq: 7,
-            payload: b"abc"
-        }]
-    );
+    assert_golden_record(&decoded, 12, 35);
 }
 
 #[test]
