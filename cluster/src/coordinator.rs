@@ -136,17 +136,20 @@ type Reserve<'a, T> = dyn FnMut(&mut Calls<T>, usize) -> usize + Send + 'a;
 /// One replica's answer: who, in which datacenter, and what came back.
 struct Answer<T> {
     node: NodeId,
-    datacenter: String,
+    datacenter: Datacenter,
     result: Result<T>,
 }
 
+/// A datacenter's name, shared with the ring state (see [`RingState::datacenter`]).
+pub(crate) type Datacenter = Arc<str>;
+
 /// A key's replicas with their datacenters.
-type Replicas = Vec<(NodeId, String)>;
+type Replicas = Vec<(NodeId, Datacenter)>;
 
 /// A [`Backend`] that replicates every key over the ring.
 pub struct Coordinator {
     node: NodeId,
-    datacenter: String,
+    datacenter: Datacenter,
     /// The versioned ring (and ring changes): each request takes a snapshot.
     scaling: Arc<Scaling>,
     replication: Replication,
@@ -264,7 +267,7 @@ impl Coordinator {
                 config.read_repairs_in_flight_max,
             )),
             node: NodeId::new(&config.node_id),
-            datacenter: config.datacenter.clone(),
+            datacenter: Datacenter::from(config.datacenter.as_str()),
             scaling,
             replication: config.replication.clone(),
             store,
@@ -298,7 +301,7 @@ impl Coordinator {
     }
 
     /// The replicas a read of `key` asks, with their datacenters, coordinator-first order.
-    fn replicas(&self, key: &[u8]) -> Result<Vec<(NodeId, String)>> {
+    fn replicas(&self, key: &[u8]) -> Result<Vec<(NodeId, Datacenter)>> {
         let state = self.scaling.snapshot();
         with_datacenters(&state, state.read_replicas(key, &self.replication)?)
     }
@@ -316,9 +319,9 @@ impl Coordinator {
         &self,
         consistency: Consistency,
         side: Side,
-        replicas: &[(NodeId, String)],
+        replicas: &[(NodeId, Datacenter)],
     ) -> Result<Need> {
-        let datacenters: Vec<&str> = replicas.iter().map(|(_, dc)| dc.as_str()).collect();
+        let datacenters: Vec<&str> = replicas.iter().map(|(_, dc)| &**dc).collect();
         Need::new(
             consistency,
             self.default_consistency,
@@ -339,7 +342,7 @@ impl Coordinator {
     fn call<T: Send + 'static>(
         &self,
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         message: PeerMessage,
         interpret: fn(PeerMessage) -> Result<T>,
     ) -> calls::Call<T> {
@@ -378,7 +381,7 @@ impl Coordinator {
         let mut hedge_at = reserve.as_ref().map(|_| started + self.timeout / 4);
         let mut expected = expected;
         let mut good: Vec<T> = Vec::new();
-        let mut good_datacenters: Vec<String> = Vec::new();
+        let mut good_datacenters: Vec<Datacenter> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let mut count = 0;
         loop {
@@ -447,13 +450,13 @@ impl Coordinator {
     }
 }
 
-fn with_datacenters(state: &RingState, nodes: Vec<NodeId>) -> Result<Vec<(NodeId, String)>> {
+fn with_datacenters(state: &RingState, nodes: Vec<NodeId>) -> Result<Replicas> {
     nodes
         .into_iter()
         .map(|node| {
             let datacenter = state
-                .member(node.as_str())
-                .map(|member| member.datacenter.clone())
+                .datacenter(node.as_str())
+                .map(Arc::clone)
                 .ok_or_else(|| Error::Placement(format!("{node} is not on the ring")))?;
             Ok((node, datacenter))
         })

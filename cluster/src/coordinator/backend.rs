@@ -66,7 +66,7 @@ impl Backend for Coordinator {
         }
         if consistency == Consistency::LocalQuorum {
             if let Replication::PerDatacenter(counts) = &self.replication {
-                if counts.get(&self.datacenter).copied().unwrap_or(0) == 0 {
+                if counts.get(&*self.datacenter).copied().unwrap_or(0) == 0 {
                     return Err(Error::Command(format!(
                         "ERR LOCAL_QUORUM cannot be met: no replicas in datacenter {}",
                         self.datacenter

@@ -101,7 +101,7 @@ impl Coordinator {
                     });
                 Answer {
                     node,
-                    datacenter: String::new(),
+                    datacenter: Datacenter::from(""),
                     result: Ok((indices, digests)),
                 }
             }));

@@ -77,7 +77,7 @@ mod tests {
             finished.fetch_add(1, Ordering::SeqCst);
             Answer {
                 node,
-                datacenter: "dc1".to_string(),
+                datacenter: crate::coordinator::Datacenter::from("dc1"),
                 result: Ok(delay_ms),
             }
         })

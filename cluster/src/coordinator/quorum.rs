@@ -126,7 +126,12 @@ impl Need {
 
     /// The error for a request that gathered only `answered` (their datacenters) of the
     /// `what` it needed; `failures` says what each replica that did not count answered.
-    pub fn failed(&self, what: &'static str, answered: &[String], failures: &[String]) -> Error {
+    pub fn failed<S: AsRef<str>>(
+        &self,
+        what: &'static str,
+        answered: &[S],
+        failures: &[String],
+    ) -> Error {
         Error::QuorumFailed {
             what,
             needed: self.needed(),
@@ -145,7 +150,7 @@ impl Need {
     }
 
     /// The answers that counted, for error messages.
-    pub fn got(&self, answered: &[String]) -> usize {
+    pub fn got<S: AsRef<str>>(&self, answered: &[S]) -> usize {
         if self.per_datacenter.is_empty() {
             return answered.len();
         }
@@ -155,7 +160,7 @@ impl Need {
             .map(|(datacenter, &needed)| {
                 answered
                     .iter()
-                    .filter(|dc| *dc == datacenter)
+                    .filter(|dc| dc.as_ref() == datacenter)
                     .count()
                     .min(needed)
             })

@@ -51,10 +51,10 @@ impl Coordinator {
             reserve,
             ..
         } = self.plan_read(&state, &key, consistency)?;
-        let owned = |(node, datacenter): (NodeId, &str)| (node, datacenter.to_string());
+        let owned = |(node, datacenter): (NodeId, &Datacenter)| (node, Arc::clone(datacenter));
         let mut local = local.map(owned);
-        let asked: Vec<(NodeId, String)> = asked.into_iter().map(owned).collect();
-        let mut reserve: Vec<(NodeId, String)> = reserve.into_iter().map(owned).collect();
+        let asked: Vec<(NodeId, Datacenter)> = asked.into_iter().map(owned).collect();
+        let mut reserve: Vec<(NodeId, Datacenter)> = reserve.into_iter().map(owned).collect();
         let mut calls = Calls::new();
         let mut received = Vec::new();
         // Digest reads: with this node's copy read first, the replicas asked send only the
@@ -285,7 +285,7 @@ impl Coordinator {
         if failures.is_empty() {
             return Ok(kept);
         }
-        let answered: Vec<String> = kept
+        let answered: Vec<Datacenter> = kept
             .iter()
             .map(|reply| datacenter_of(reply.node()))
             .collect();
@@ -301,7 +301,7 @@ impl Coordinator {
 /// are asked).
 pub(super) struct ReadPlan<'a> {
     pub(super) need: Need,
-    pub(super) local: Option<(NodeId, &'a str)>,
+    pub(super) local: Option<(NodeId, &'a Datacenter)>,
     pub(super) asked: Replicas<'a>,
     pub(super) reserve: Replicas<'a>,
     /// Whether this node's copy and the replicas asked meet the need together (false with
@@ -312,7 +312,7 @@ pub(super) struct ReadPlan<'a> {
 /// A read's replicas with their datacenters, on the stack for the usual handful: a batch
 /// plans every key of a pipeline, and five small vectors per key were a tenth of the
 /// coordinator's allocations under redis-benchmark -P 16.
-pub(super) type Replicas<'a> = SmallVec<[(NodeId, &'a str); 4]>;
+pub(super) type Replicas<'a> = SmallVec<[(NodeId, &'a Datacenter); 4]>;
 
 impl Coordinator {
     /// The replicas a read of `key` at `consistency` asks first, and those it keeps in
@@ -326,18 +326,19 @@ impl Coordinator {
         consistency: Consistency,
     ) -> Result<ReadPlan<'a>> {
         let nodes = state.read_replicas(key, &self.replication)?;
-        let mut datacenters: SmallVec<[&'a str; 8]> = SmallVec::with_capacity(nodes.len());
+        let mut datacenters: SmallVec<[&'a Datacenter; 8]> = SmallVec::with_capacity(nodes.len());
         for node in &nodes {
-            let member = state
-                .member(node.as_str())
+            let datacenter = state
+                .datacenter(node.as_str())
                 .ok_or_else(|| Error::Placement(format!("{node} is not on the ring")))?;
-            datacenters.push(member.datacenter.as_str());
+            datacenters.push(datacenter);
         }
+        let names: SmallVec<[&str; 8]> = datacenters.iter().map(|name| &***name).collect();
         let need = Need::new(
             consistency,
             self.default_consistency,
             Side::Read,
-            &datacenters,
+            &names,
             &self.datacenter,
         )?;
         let mut local = None;
@@ -357,7 +358,7 @@ impl Coordinator {
         remote.sort_by_key(|(node, datacenter)| {
             (
                 self.membership.is_down(node),
-                *datacenter != self.datacenter.as_str(),
+                **datacenter != self.datacenter,
             )
         });
         // `quorum`: ask the replicas that can meet the need (this node's own copy first,
@@ -367,7 +368,7 @@ impl Coordinator {
             ReadFanout::All => (remote, Replicas::new()),
             ReadFanout::Quorum => {
                 let mut chosen: SmallVec<[&str; 8]> = SmallVec::with_capacity(remote.len() + 1);
-                chosen.extend(local.iter().map(|(_, dc)| *dc));
+                chosen.extend(local.iter().map(|(_, dc)| &***dc));
                 // On the stack for the usual handful of replicas.
                 let (mut few, mut many) = ([false; 8], Vec::new());
                 let helps: &mut [bool] = match few.get_mut(..remote.len()) {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::calls::{Call, Calls};
-use super::{expect_get_encoded, Answer, Coordinator};
+use super::{expect_get_encoded, Answer, Coordinator, Datacenter};
 use crate::net::transport::PeerTransport;
 use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
@@ -79,7 +79,7 @@ pub(super) fn decode_reply((node, raw): RawTagged) -> Result<Tagged> {
 fn get_call(
     transport: Arc<PeerTransport>,
     node: NodeId,
-    datacenter: String,
+    datacenter: Datacenter,
     key: Vec<u8>,
 ) -> Call<Reply> {
     Box::pin(async move {
@@ -171,7 +171,12 @@ impl Coordinator {
     /// `Get` to `node`, its reply tagged with the node, as a call for [`Calls`]. It has no
     /// timer of its own: whoever polls it stops at a deadline (the read's `gather`, then
     /// the repair task's), and dropping it forgets the call.
-    pub(super) fn get_call(&self, node: NodeId, datacenter: String, key: Vec<u8>) -> Call<Reply> {
+    pub(super) fn get_call(
+        &self,
+        node: NodeId,
+        datacenter: Datacenter,
+        key: Vec<u8>,
+    ) -> Call<Reply> {
         get_call(Arc::clone(&self.transport), node, datacenter, key)
     }
 
@@ -181,7 +186,7 @@ impl Coordinator {
     pub(super) fn digest_call(
         &self,
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         key: Vec<u8>,
         own: Option<u128>,
     ) -> Call<Reply> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::calls::Calls;
 
-use super::{unexpected, Answer, Coordinator, Need, Side};
+use super::{unexpected, Answer, Coordinator, Datacenter, Need, Side};
 use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
 use crate::ring::NodeId;
@@ -23,7 +23,7 @@ impl Coordinator {
     ) -> Result<ScanRows> {
         // A per-key need does not fit a scan: at most N - R nodes may fail.
         let replicas = self.replication.total();
-        let sample: Vec<(NodeId, String)> = self.replicas(&start)?;
+        let sample: Vec<(NodeId, Datacenter)> = self.replicas(&start)?;
         let read = self.need(consistency, Side::Read, &sample)?.needed();
         let state = self.scaling.snapshot();
         let members = state.read_ring().members();
@@ -45,7 +45,7 @@ impl Coordinator {
             };
             calls.push(self.call(
                 member.id.clone(),
-                member.datacenter.clone(),
+                Datacenter::from(member.datacenter.as_str()),
                 message,
                 expect_scan,
             ));
@@ -55,7 +55,7 @@ impl Coordinator {
             let (local_start, local_end) = (start.clone(), end.clone());
             received.push(Answer {
                 node: me.id.clone(),
-                datacenter: me.datacenter.clone(),
+                datacenter: Datacenter::from(me.datacenter.as_str()),
                 result: self
                     .blocking(move |store| store.scan(&local_start, local_end.as_deref(), limit))
                     .await,

@@ -10,7 +10,7 @@ pub(super) enum PutCall {
     /// Straight to the replica ([`Coordinator::start_put`]).
     Direct {
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         call: DeadlineCall,
     },
     /// Through [`Handoff::put`]: to a fallback when the replica is unreachable.
@@ -21,7 +21,7 @@ pub(super) enum PutCall {
 enum PutOutcome {
     Direct {
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         result: Result<PeerMessage>,
     },
     Handoff(Answer<()>),
@@ -134,7 +134,7 @@ impl Coordinator {
     pub(super) fn start_put(
         &self,
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         write: &Arc<ReplicaWrite>,
         fallbacks: &Arc<Fallbacks>,
         started: tokio::time::Instant,
@@ -179,7 +179,7 @@ impl Coordinator {
         started: tokio::time::Instant,
     ) -> Result<()> {
         let deadline = started + self.timeout;
-        let mut good_datacenters: Vec<String> = Vec::new();
+        let mut good_datacenters: Vec<Datacenter> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         for answer in received {
             match answer.result {
@@ -296,7 +296,7 @@ impl Coordinator {
     pub(super) fn put_call(
         &self,
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         write: &Arc<ReplicaWrite>,
         fallbacks: &Arc<Fallbacks>,
         failed: Option<Error>,
@@ -332,7 +332,7 @@ impl Coordinator {
         key: &[u8],
         context: &VectorClock,
         value: Option<Vec<u8>>,
-        replicas: &[(NodeId, String)],
+        replicas: &[(NodeId, Datacenter)],
     ) -> Result<(SiblingSet, NodeId, Vec<Answer<()>>)> {
         if replicas.iter().any(|(node, _)| *node == self.node) {
             let node_id = self.node.clone();
@@ -413,7 +413,7 @@ pub(super) fn spawn_handoff(
     handoff: Arc<Handoff>,
     transport: Arc<PeerTransport>,
     deadline: tokio::time::Instant,
-    (node, datacenter, write, fallbacks): (NodeId, String, Arc<ReplicaWrite>, Arc<Fallbacks>),
+    (node, datacenter, write, fallbacks): (NodeId, Datacenter, Arc<ReplicaWrite>, Arc<Fallbacks>),
     error: Error,
 ) {
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -13,6 +13,7 @@
 
 use super::write::PutCall;
 use super::*;
+use crate::net::transport::EncodedRequest;
 
 /// One SET of the batch while its acknowledgements are gathered.
 struct Writing {
@@ -22,9 +23,19 @@ struct Writing {
     /// Acknowledgements and failures so far, this node's own write first.
     received: Vec<Answer<()>>,
     /// Datacenters of the acknowledgements in `received`.
-    acked: Vec<String>,
+    acked: Vec<Datacenter>,
     /// `Put`s through the handoff path (replicas known or found unreachable).
     handoffs: Vec<PutCall>,
+}
+
+/// The `PutMany` of the batch's puts at `indices`.
+fn put_many(writing: &[Option<Writing>], indices: &[usize]) -> PeerMessage {
+    let puts = indices
+        .iter()
+        .filter_map(|&index| writing[index].as_ref())
+        .map(|state| (state.write.key.clone(), state.write.siblings.clone()))
+        .collect();
+    PeerMessage::PutMany { puts }
 }
 
 /// One replica's answer to the batch's `PutMany`: the replica, its datacenter and the batch
@@ -53,7 +64,7 @@ impl Coordinator {
         let mut writing: Vec<Option<Writing>> = Vec::with_capacity(writes.len());
         let mut single = Vec::new();
         // Per remote replica: its datacenter and the batch indices it is sent.
-        let mut sends: Vec<(NodeId, String, Vec<usize>)> = Vec::new();
+        let mut sends: Vec<(NodeId, Datacenter, Vec<usize>)> = Vec::new();
         for (index, (key, value)) in writes.into_iter().enumerate() {
             let planned = self.write_replicas(&key).and_then(|(ring, replicas)| {
                 let need = self.need(consistency, Side::Write, &replicas)?;
@@ -88,16 +99,33 @@ impl Coordinator {
             self.timeout
         };
         let mut calls: Calls<PutManyAnswer> = Calls::new();
+        // Replicas sent the same keys (every replica when each holds the whole batch, as
+        // with N = 3 on three nodes) share one encoded `PutMany`: built and encoded once,
+        // not once per replica, each a copy of every value.
+        let mut encoded: Vec<(Vec<usize>, Option<EncodedRequest>)> = Vec::new();
         for (node, datacenter, indices) in sends {
-            let puts = indices
-                .iter()
-                .filter_map(|&index| writing[index].as_ref())
-                .map(|state| (state.write.key.clone(), state.write.siblings.clone()))
-                .collect();
-            let message = PeerMessage::PutMany { puts };
-            let call = self
-                .transport
-                .start_call(&node, message, started + budget, budget);
+            let shared = match encoded.iter().position(|(same, _)| *same == indices) {
+                Some(position) => position,
+                None => {
+                    let message = put_many(&writing, &indices);
+                    let request = self.transport.encode_request(&message).ok();
+                    encoded.push((indices.clone(), request));
+                    encoded.len() - 1
+                }
+            };
+            let call = match &encoded[shared].1 {
+                Some(request) => {
+                    self.transport
+                        .start_call_encoded(&node, request, started + budget, budget)
+                }
+                // It did not encode (too large): the call fails with the encoder's error.
+                None => self.transport.start_call(
+                    &node,
+                    put_many(&writing, &indices),
+                    started + budget,
+                    budget,
+                ),
+            };
             calls.push(Box::pin(async move {
                 let result = match call {
                     Ok(call) => call.await,
@@ -174,7 +202,7 @@ impl Coordinator {
         ring: Arc<RingState>,
         replicas: Replicas,
         need: Need,
-        sends: &mut Vec<(NodeId, String, Vec<usize>)>,
+        sends: &mut Vec<(NodeId, Datacenter, Vec<usize>)>,
     ) -> Result<Writing> {
         if value.len() > self.store.value_bytes_max() {
             return Err(Error::Command(format!(
@@ -226,7 +254,7 @@ impl Coordinator {
     fn put_many_answered(
         &self,
         node: NodeId,
-        datacenter: String,
+        datacenter: Datacenter,
         indices: Vec<usize>,
         result: Result<PeerMessage>,
         writing: &mut [Option<Writing>],

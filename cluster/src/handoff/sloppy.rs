@@ -248,7 +248,7 @@ impl Handoff {
     }
 
     /// `replicas` with those that failed recently moved last (order otherwise kept).
-    pub fn reachable_first(&self, replicas: &[(NodeId, String)]) -> Vec<(NodeId, String)> {
+    pub fn reachable_first<D: Clone>(&self, replicas: &[(NodeId, D)]) -> Vec<(NodeId, D)> {
         let (mut up, down): (Vec<_>, Vec<_>) = replicas
             .iter()
             .cloned()

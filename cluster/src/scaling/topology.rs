@@ -2,6 +2,7 @@
 //! phase of a ring change.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,9 @@ pub struct RingState {
     pub current: Ring,
     /// The next ring, when a change is under way.
     pub next: Option<Ring>,
+    /// Each member's datacenter (either ring), shared: a request's replicas carry it with
+    /// a reference count, not a copy of the name.
+    datacenters: Vec<(String, Arc<str>)>,
 }
 
 fn ring_of(members: &[MemberConfig], vnodes_per_weight: u32) -> Result<Ring> {
@@ -98,10 +102,17 @@ impl RingState {
             Phase::Stable => None,
             Phase::Streaming | Phase::ReadNew => Some(ring_of(&spec.next, vnodes_per_weight)?),
         };
+        let mut datacenters: Vec<(String, Arc<str>)> = Vec::new();
+        for member in spec.current.iter().chain(&spec.next) {
+            if !datacenters.iter().any(|(id, _)| *id == member.id) {
+                datacenters.push((member.id.clone(), Arc::from(member.datacenter.as_str())));
+            }
+        }
         Ok(RingState {
             spec,
             current,
             next,
+            datacenters,
         })
     }
 
@@ -192,6 +203,14 @@ impl RingState {
             .iter()
             .chain(&self.spec.next)
             .find(|member| member.id == id)
+    }
+
+    /// A member's datacenter (from either ring), shared.
+    pub fn datacenter(&self, id: &str) -> Option<&Arc<str>> {
+        self.datacenters
+            .iter()
+            .find(|(member, _)| member == id)
+            .map(|(_, datacenter)| datacenter)
     }
 
     /// Every member of either ring, once each.

@@ -396,10 +396,8 @@ impl Backend for LocalBackend {
                 // `always`: every write waited for its own (grouped) sync before returning.
                 None => Ok(()),
                 Some(ticket) => {
-                    std::future::poll_fn(|context| {
-                        self.store.poll_commit(ticket, context.waker())
-                    })
-                    .await
+                    std::future::poll_fn(|context| self.store.poll_commit(ticket, context.waker()))
+                        .await
                 }
             }
         })

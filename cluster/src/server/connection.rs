@@ -176,22 +176,32 @@ async fn execute_buffered(
             }
             continue;
         }
-        let frame = match decoder.decode(&input[consumed..]) {
-            Ok(None) => break Flow::Continue,
-            Ok(Some((frame, used))) => {
-                consumed += used;
-                frame
-            }
-            Err(error) => {
-                run_group(context, session, &mut group, &mut group_keys, output).await;
-                // Every decoder error is a framing error (`closes_connection`): the stream
-                // cannot be resynchronised, so say why, then close (as Redis).
-                resp::write_error(output, &error_reply_text(&error));
-                break Flow::Close;
-            }
+        // A plain GET or SET becomes its request straight from the input bytes: two
+        // copies (key, value) instead of an argument vector of four and an upper-cased
+        // command name (the same request `Request::parse` builds).
+        let parsed = if let Some((frame, used)) = decoder.decode_data(&input[consumed..]) {
+            let bytes = &input[consumed..consumed + used];
+            consumed += used;
+            Ok(data_request(bytes, frame))
+        } else {
+            let frame = match decoder.decode(&input[consumed..]) {
+                Ok(None) => break Flow::Continue,
+                Ok(Some((frame, used))) => {
+                    consumed += used;
+                    frame
+                }
+                Err(error) => {
+                    run_group(context, session, &mut group, &mut group_keys, output).await;
+                    // Every decoder error is a framing error (`closes_connection`): the
+                    // stream cannot be resynchronised, so say why, then close (as Redis).
+                    resp::write_error(output, &error_reply_text(&error));
+                    break Flow::Close;
+                }
+            };
+            Request::parse(frame, &context.config.limits)
         };
         processed += 1;
-        let flow = match Request::parse(frame, &context.config.limits) {
+        let flow = match parsed {
             Ok(request)
                 if inline.is_some()
                     && session.authenticated
@@ -248,6 +258,19 @@ async fn execute_buffered(
         .fetch_add(processed, Ordering::Relaxed);
     input.drain(..consumed);
     flow
+}
+
+/// The request of a GET or SET found by [`Decoder::decode_data`] in `bytes`.
+fn data_request(bytes: &[u8], frame: resp::DataFrame) -> Request {
+    match frame {
+        resp::DataFrame::Get { key } => Request::Get {
+            key: bytes[key].to_vec(),
+        },
+        resp::DataFrame::Set { key, value } => Request::Set {
+            key: bytes[key].to_vec(),
+            value: bytes[value].to_vec(),
+        },
+    }
 }
 
 /// Whether `request` can join `group` without changing what executing in order would do:
