@@ -136,30 +136,42 @@ run_test() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-if [ "$mode" = syscalls ]; then
-    kvnode=${2:-$(default_kvnode)}
-    start_cluster one "$kvnode" "$BASE_PORT"
-    nodes=("${started[@]}")
-    events=sched_yield,futex,sendto,recvfrom,pwrite64,epoll_wait
-    tracepoints=$(echo "$events" | sed 's/\([a-z_0-9]*\)/syscalls:sys_enter_\1/g')
-    counters=()
+# count_events EVENTS: counts EVENTS (perf stat) on each node of `nodes` during one
+# redis-benchmark test, into $work/n1-3.stat; sets rps, cpu and each as run_test prints them.
+count_events() {
+    local i counter
+    local -a counters=()
     for i in 0 1 2; do
-        perf stat -x, -e "$tracepoints,context-switches,page-faults" -o "$work/n$((i + 1)).stat" \
-            -p "${nodes[$i]}" >/dev/null 2>&1 &
+        perf stat -x, -e "$1" -o "$work/n$((i + 1)).stat" -p "${nodes[$i]}" >/dev/null 2>&1 &
         counters+=($!)
     done
     sleep 0.5
     read -r rps cpu each < <(run_test "$BASE_PORT" "${nodes[@]}")
     for counter in "${counters[@]}"; do kill -INT "$counter"; done
     for counter in "${counters[@]}"; do wait "$counter" || true; done
-    echo "$TEST -P $P, $REQUESTS requests: $rps requests/s; CPU us per request $cpu (n1/n2/n3 $each)"
+}
+
+# print_counts PREFIX DIGITS: each node's counts per request, PREFIX cut from event names.
+print_counts() {
+    local i
     echo "per request:"
     for i in 1 2 3; do
-        awk -F, -v n="$REQUESTS" -v node="n$i" '$1 ~ /^[0-9]/ {
-            name = $3; sub(/^syscalls:sys_enter_/, "", name)
-            line = line sprintf(" %s %.3f", name, $1 / n) }
+        awk -F, -v n="$REQUESTS" -v node="n$i" -v prefix="$1" -v digits="$2" '$1 ~ /^[0-9]/ {
+            name = $3; if (index(name, prefix) == 1) name = substr(name, length(prefix) + 1)
+            line = line sprintf(" %s %." digits "f", name, $1 / n) }
             END { print node ":" line }' "$work/n$i.stat"
     done
+}
+
+if [ "$mode" = syscalls ]; then
+    kvnode=${2:-$(default_kvnode)}
+    start_cluster one "$kvnode" "$BASE_PORT"
+    nodes=("${started[@]}")
+    events=sched_yield,futex,sendto,recvfrom,pwrite64,epoll_wait
+    tracepoints=$(echo "$events" | sed 's/\([a-z_0-9]*\)/syscalls:sys_enter_\1/g')
+    count_events "$tracepoints,context-switches,page-faults"
+    echo "$TEST -P $P, $REQUESTS requests: $rps requests/s; CPU us per request $cpu (n1/n2/n3 $each)"
+    print_counts syscalls:sys_enter_ 3
     exit 0
 fi
 
@@ -175,25 +187,10 @@ if [ "$mode" = allocs ]; then
     perf probe -q -x "$kvnode" --add 'cluster_perf:free=mi_free' ||
         { perf probe -q -d 'cluster_perf:*' || true; echo "no uprobe on mi_free" >&2; exit 1; }
     trap 'workdir_cleanup; perf probe -q -d "cluster_perf:*" 2>/dev/null || true' EXIT
-    counters=()
-    for i in 0 1 2; do
-        perf stat -x, -e cluster_perf:alloc,cluster_perf:free -o "$work/n$((i + 1)).allocs" \
-            -p "${nodes[$i]}" >/dev/null 2>&1 &
-        counters+=($!)
-    done
-    sleep 0.5
     REQUESTS=$ALLOC_REQUESTS
-    read -r rps cpu each < <(run_test "$BASE_PORT" "${nodes[@]}")
-    for counter in "${counters[@]}"; do kill -INT "$counter"; done
-    for counter in "${counters[@]}"; do wait "$counter" || true; done
+    count_events cluster_perf:alloc,cluster_perf:free
     echo "$TEST -P $P, $REQUESTS requests (under uprobes: $rps requests/s)"
-    echo "per request:"
-    for i in 1 2 3; do
-        awk -F, -v n="$REQUESTS" -v node="n$i" '$1 ~ /^[0-9]/ {
-            name = $3; sub(/^cluster_perf:/, "", name)
-            line = line sprintf(" %s %.2f", name, $1 / n) }
-            END { print node ":" line }' "$work/n$i.allocs"
-    done
+    print_counts cluster_perf: 2
     exit 0
 fi
 
