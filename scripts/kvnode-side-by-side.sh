@@ -17,6 +17,10 @@
 # every target knows `row_cache_size_bytes`), SKIP_REDIS=1 leaves redis-server out,
 # EXTRA_TOML adds lines to each node's [engine] section, EXTRA_TOML_1, EXTRA_TOML_2, ... to
 # the first, second, ... node's only (e.g. EXTRA_TOML_2="row_cache_size_bytes = 0").
+# PROFILE="get 16" records every target with perf (call graphs) during that test and
+# pipeline in the first round, and prints afterwards, per target, its heaviest functions
+# (self time) and the share of its samples spent waking the client (`sock_def_readable`,
+# charged to the server's `sendto` on loopback). PROFILE_FRAMES=12 functions each.
 set -euo pipefail
 
 REQUESTS=${REQUESTS:-200000}
@@ -99,15 +103,25 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
 printf '%-5s %-4s %9s %9s %12s %9s  %s\n' test P "cpu us" "ctxsw" "requests/s" "p99 ms" target
-for _ in $(seq 1 "$ROUNDS"); do
+for round in $(seq 1 "$ROUNDS"); do
     for pipeline in $PIPELINES; do
         for test in $TESTS; do
             for i in "${!ports[@]}"; do
                 pid=${servers[$i]}
+                recorder=""
+                if [ "$round" = 1 ] && [ "${PROFILE:-}" = "$test $pipeline" ]; then
+                    perf record -F 999 -g -o "$work/profile$i.data" -p "$pid" >/dev/null 2>&1 &
+                    recorder=$!
+                    sleep 0.3
+                fi
                 cpu_before=$(cpu_ticks "$pid") switches_before=$(switches "$pid")
                 line=$(redis-benchmark -p "${ports[$i]}" -t "$test" -n "$REQUESTS" -c "$CLIENTS" \
                     -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null | tail -n 1)
                 cpu_after=$(cpu_ticks "$pid") switches_after=$(switches "$pid")
+                if [ -n "$recorder" ]; then
+                    kill -INT "$recorder"
+                    wait "$recorder" || true
+                fi
                 awk -v d=$((cpu_after - cpu_before)) -v c=$((switches_after - switches_before)) \
                     -v t="$clock_ticks" -v n="$REQUESTS" -v test="$test" -v p="$pipeline" \
                     -v line="$line" -v name="${names[$i]}" 'BEGIN {
@@ -117,4 +131,16 @@ for _ in $(seq 1 "$ROUNDS"); do
             done
         done
     done
+done
+
+[ -n "${PROFILE:-}" ] || exit 0
+for i in "${!ports[@]}"; do
+    [ -s "$work/profile$i.data" ] || { echo "no profile of ${names[$i]} (is perf installed?)"; continue; }
+    # (Pipelines cut short by head or exit end their perf report early: not an error.)
+    waking=$(perf report -i "$work/profile$i.data" --children --sort sym --stdio -g none \
+        2>/dev/null | awk '$NF == "sock_def_readable" { print $1; exit }' || true)
+    echo
+    echo "$PROFILE, ${names[$i]}: waking the client ${waking:-0%} of samples; heaviest functions (self):"
+    perf report -i "$work/profile$i.data" --no-children --sort sym --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n "${PROFILE_FRAMES:-12}" || true
 done
