@@ -4,7 +4,9 @@
 # to the targets in turn (round after round), so machine load hits them alike. Prints,
 # per test and target, the server CPU microseconds per request (CPU seconds per million
 # requests, the steadier figure on a shared machine), context switches per request,
-# requests/s and p99 ms.
+# requests/s, p99 ms, and redis-benchmark's own CPU microseconds per request and how busy
+# that kept it (CPU time over wall time: near 100% the client, one thread, is what limits
+# the test, whatever the server).
 #
 #   scripts/kvnode-side-by-side.sh "OLD/kvnode" "target/release/kvnode"
 #   scripts/kvnode-side-by-side.sh "target/release/kvnode --connection-threads 0" \
@@ -102,7 +104,9 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 # Voluntary + involuntary context switches of every thread of a process.
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 
-printf '%-5s %-4s %9s %9s %12s %9s  %s\n' test P "cpu us" "ctxsw" "requests/s" "p99 ms" target
+TIMEFORMAT='%U %S'
+printf '%-5s %-4s %9s %9s %12s %9s %9s %8s  %s\n' test P "cpu us" "ctxsw" "requests/s" "p99 ms" \
+    "client us" "busy" target
 for round in $(seq 1 "$ROUNDS"); do
     for pipeline in $PIPELINES; do
         for test in $TESTS; do
@@ -115,8 +119,12 @@ for round in $(seq 1 "$ROUNDS"); do
                     sleep 0.3
                 fi
                 cpu_before=$(cpu_ticks "$pid") switches_before=$(switches "$pid")
-                line=$(redis-benchmark -p "${ports[$i]}" -t "$test" -n "$REQUESTS" -c "$CLIENTS" \
-                    -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv 2>/dev/null | tail -n 1)
+                # The client's own CPU (user + system), from bash's `time`.
+                { time redis-benchmark -p "${ports[$i]}" -t "$test" -n "$REQUESTS" \
+                    -c "$CLIENTS" -d "$VALUE_SIZE" -r "$KEYSPACE" -P "$pipeline" --csv \
+                    >"$work/bench.csv" 2>/dev/null; } 2>"$work/bench.time"
+                line=$(tail -n 1 "$work/bench.csv")
+                client=$(awk '{ print $1 + $2 }' "$work/bench.time")
                 cpu_after=$(cpu_ticks "$pid") switches_after=$(switches "$pid")
                 if [ -n "$recorder" ]; then
                     kill -INT "$recorder"
@@ -124,10 +132,11 @@ for round in $(seq 1 "$ROUNDS"); do
                 fi
                 awk -v d=$((cpu_after - cpu_before)) -v c=$((switches_after - switches_before)) \
                     -v t="$clock_ticks" -v n="$REQUESTS" -v test="$test" -v p="$pipeline" \
-                    -v line="$line" -v name="${names[$i]}" 'BEGIN {
+                    -v line="$line" -v name="${names[$i]}" -v client="$client" 'BEGIN {
                         split(line, f, "\",\""); gsub(/"/, "", f[2]); gsub(/"/, "", f[7]);
-                        printf "%-5s %-4s %9.2f %9.2f %12s %9s  %s\n", test, p, d / t * 1e6 / n,
-                            c / n, f[2], f[7], name }'
+                        printf "%-5s %-4s %9.2f %9.2f %12s %9s %9.2f %7.0f%%  %s\n", test, p,
+                            d / t * 1e6 / n, c / n, f[2], f[7], client * 1e6 / n,
+                            client * f[2] / n * 100, name }'
             done
         done
     done
