@@ -13,6 +13,7 @@
 pub mod antientropy;
 pub mod config;
 pub mod coordinator;
+pub mod diagnostics;
 pub mod error;
 pub mod handoff;
 pub mod launcher;

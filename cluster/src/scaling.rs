@@ -210,7 +210,7 @@ impl Scaling {
             }
             current.spec.version
         };
-        eprintln!(
+        log::info!(
             "node {}: ring version {} phase {} ({} -> {} members)",
             self.node,
             state.spec.version,

@@ -563,7 +563,7 @@ impl LocalStore {
     /// `error` (see the module docs).
     fn replacing_corrupt(&self, key: &[u8], error: &Error) {
         self.corrupt_sets_replaced.fetch_add(1, Ordering::Relaxed);
-        eprintln!(
+        log::warn!(
             "kvnode: key {:?}: the stored version set does not decode ({error}); this write \
              replaces it",
             String::from_utf8_lossy(key)

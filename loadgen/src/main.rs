@@ -5,8 +5,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // A failure schedule's embedded cluster runs nodes as `kvnode` symlinks to this binary.
     if loadgen::faults::node::invoked_as_node() {
+        // A node process: its diagnostics as kvnode's own.
+        cluster::diagnostics::init_stderr_logger(log::LevelFilter::Info);
         return loadgen::faults::node::node_main();
     }
+    // The embedded clusters' nodes start and stop with every run: their warnings only.
+    cluster::diagnostics::init_stderr_logger(log::LevelFilter::Warn);
     let cli = match loadgen::cli::parse(std::env::args()) {
         Ok(cli) => cli,
         Err(error) => error.exit(),

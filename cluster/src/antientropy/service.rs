@@ -162,7 +162,7 @@ impl AntiEntropy {
                 .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))??;
             let live = Arc::new(LiveTrees::new(Arc::clone(&trees)));
             store.set_observer(live.clone())?;
-            eprintln!(
+            log::info!(
                 "kvnode {node}: anti-entropy trees built: {} ranges, depth {depth}, {keys} keys in {:?}",
                 trees.ranges().len(),
                 started.elapsed()
@@ -203,7 +203,7 @@ impl AntiEntropy {
                     return;
                 };
                 if let Err(error) = service.run_round().await {
-                    eprintln!(
+                    log::warn!(
                         "kvnode {}: anti-entropy round failed: {error}",
                         service.node
                     );
@@ -239,7 +239,7 @@ impl AntiEntropy {
                 *lock(&service.ring_seen) = (state.spec.version, stable);
                 if stable {
                     if let Err(error) = service.rebuild(&state, &replication).await {
-                        eprintln!(
+                        log::warn!(
                             "kvnode {}: anti-entropy trees not rebuilt for ring version {}: {error}",
                             service.node, state.spec.version
                         );
@@ -277,7 +277,7 @@ impl AntiEntropy {
             .await
             .map_err(|error| Error::Stopped(format!("rebuilding Merkle trees: {error}")))??;
         self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
-        eprintln!(
+        log::info!(
             "kvnode {}: anti-entropy trees rebuilt for ring version {version}: {ranges} ranges, \
              depth {depth}, {keys} keys in {:?}",
             self.node,
@@ -405,7 +405,7 @@ impl AntiEntropy {
                 }
                 Err(error) => {
                     self.stats.exchange_errors.fetch_add(1, Ordering::Relaxed);
-                    eprintln!(
+                    log::warn!(
                         "kvnode {}: anti-entropy with {peer} failed: {error}",
                         self.node
                     );

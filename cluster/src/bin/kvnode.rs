@@ -87,6 +87,7 @@ struct Arguments {
 
 fn main() -> std::process::ExitCode {
     retain_freed_memory();
+    cluster::diagnostics::init_stderr_logger(log::LevelFilter::Info);
     let arguments = Arguments::parse();
     match start(&arguments) {
         Ok(()) => std::process::ExitCode::SUCCESS,

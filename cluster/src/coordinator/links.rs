@@ -165,7 +165,7 @@ impl PeerHandler for LinkHandler {
                 change_from_words(&words).and_then(|change| self.links.apply_local(&change));
             Some(match applied {
                 Ok(summary) => {
-                    eprintln!(
+                    log::info!(
                         "node {}: link change from {from}: {summary}",
                         self.links.node
                     );

@@ -42,12 +42,12 @@ impl Handoff {
                     let report = match handoff.deliver_pass(&transport).await {
                         Ok(report) => report,
                         Err(error) => {
-                            eprintln!("kvnode {}: hint delivery failed: {error}", handoff.node);
+                            log::warn!("kvnode {}: hint delivery failed: {error}", handoff.node);
                             break;
                         }
                     };
                     if report.delivered + report.dropped > 0 {
-                        eprintln!(
+                        log::info!(
                             "kvnode {}: hint delivery: {} delivered, {} expired, {} pending",
                             handoff.node,
                             report.delivered,

@@ -124,7 +124,7 @@ impl MembershipService {
         };
         let node = transport.local().node.clone();
         for event in events {
-            eprintln!("node {node}: membership: {event:?}");
+            log::info!("node {node}: membership: {event:?}");
         }
         for (to, table) in outbox.0 {
             let message = PeerMessage::Gossip {
@@ -140,7 +140,7 @@ impl MembershipService {
         let mut state = self.state();
         state.receive(&self.clock, table);
         for event in state.take_events() {
-            eprintln!("node {}: membership: {event:?}", state.id());
+            log::info!("node {}: membership: {event:?}", state.id());
         }
     }
 

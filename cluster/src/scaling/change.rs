@@ -96,7 +96,7 @@ impl Scaling {
         };
         let started = Instant::now();
         self.counters.changes.fetch_add(1, Ordering::Relaxed);
-        eprintln!(
+        log::info!(
             "node {}: ring change: {what} (from version {}, phase {})",
             self.node,
             spec.version,
@@ -159,7 +159,7 @@ impl Scaling {
                 }
             ));
         }
-        eprintln!("node {}: ring change done: {}", self.node, lines.join(", "));
+        log::info!("node {}: ring change done: {}", self.node, lines.join(", "));
         Ok(lines)
     }
 

@@ -101,7 +101,7 @@ impl Scaling {
                 failures.push(format!("{source}: {error}"));
             }
         }
-        eprintln!(
+        log::info!(
             "node {}: streamed {} rows ({} new keys, {} bytes) at ring version {version}{}",
             self.node,
             received.rows,

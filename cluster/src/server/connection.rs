@@ -107,7 +107,7 @@ async fn send_replies(
     output: &[u8],
 ) -> std::result::Result<(), ()> {
     if let Err(error) = context.backend.commit_async().await {
-        eprintln!("kvnode: closing a client connection: the commit log failed: {error}");
+        log::error!("kvnode: closing a client connection: the commit log failed: {error}");
         return Err(());
     }
     stream.write_all(output).await.map_err(drop)

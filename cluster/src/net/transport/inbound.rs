@@ -48,7 +48,7 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 fn log(shared: &Shared, text: &str) {
-    eprintln!("peer transport {}: {text}", shared.local.node);
+    log::warn!("peer transport {}: {text}", shared.local.node);
 }
 
 /// Serves one inbound connection until it closes or breaks the protocol.

@@ -119,7 +119,9 @@ struct Connection {
 enum Closed {
     /// The peer sent an `Error` frame and closed: it refused us.
     Refused(String),
-    /// End of stream, a read error, or bytes that make no sense on this connection.
+    /// End of stream: the peer closed the connection (as every peer does when it stops).
+    Ended,
+    /// A read error, or bytes that make no sense on this connection.
     Lost(String),
 }
 
@@ -132,6 +134,9 @@ pub(super) struct Writer {
     next_attempt: Instant,
     /// Whether the last connection attempt failed, so a dead peer is logged once per outage.
     failing: bool,
+    /// Whether a connection to the peer ever succeeded: failures before the first are the
+    /// peer not being up yet (info), failures after it an outage (warn).
+    connected_once: bool,
 }
 
 impl Writer {
@@ -150,6 +155,7 @@ impl Writer {
             backoff,
             next_attempt: Instant::now(),
             failing: false,
+            connected_once: false,
         }
     }
 
@@ -294,9 +300,10 @@ impl Writer {
             }
         }
         if self.failing {
-            self.log("connected again");
+            self.note("connected again");
         }
         self.failing = false;
+        self.connected_once = true;
         self.backoff = Duration::from_millis(self.shared.config.backoff_initial_ms);
         Ok(Connection {
             writer,
@@ -411,7 +418,13 @@ impl Writer {
 
     fn connect_failed(&mut self, error: Error) {
         if !self.failing {
-            self.log(&format!("cannot connect to {}: {error}", self.address));
+            let text = format!("cannot connect to {}: {error}", self.address);
+            if self.connected_once {
+                self.log(&text);
+            } else {
+                // Peers of a cluster starting together come up one after the other.
+                self.note(&text);
+            }
         }
         self.failing = true;
         self.next_attempt = Instant::now() + self.backoff;
@@ -429,6 +442,7 @@ impl Writer {
                 self.failing = true;
                 self.next_attempt = Instant::now() + self.backoff;
             }
+            Closed::Ended => self.note("connection closed: closed by the peer"),
             Closed::Lost(reason) => self.log(&format!("connection closed: {reason}")),
         }
     }
@@ -440,10 +454,22 @@ impl Writer {
         }
     }
 
+    /// A peer connection's trouble: a write failed, a connect failed, a refusal.
     fn log(&self, text: &str) {
-        eprintln!(
+        log::warn!(
             "peer transport {}: peer {}: {text}",
-            self.shared.local.node, self.peer
+            self.shared.local.node,
+            self.peer
+        );
+    }
+
+    /// A peer connection's ordinary news: connected again, closed by the peer (as every
+    /// peer does when it stops).
+    fn note(&self, text: &str) {
+        log::info!(
+            "peer transport {}: peer {}: {text}",
+            self.shared.local.node,
+            self.peer
         );
     }
 }
@@ -497,7 +523,7 @@ async fn read_until_closed(connection: Option<&mut Connection>) -> Closed {
         }
         connection.received.reserve(4096);
         match connection.reader.read_buf(&mut connection.received).await {
-            Ok(0) => return Closed::Lost("closed by the peer".to_string()),
+            Ok(0) => return Closed::Ended,
             Ok(_) => {}
             Err(error) => return Closed::Lost(error.to_string()),
         }

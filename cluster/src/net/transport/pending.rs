@@ -181,10 +181,11 @@ impl Shared {
             return;
         };
         if waiting.peer != *from {
-            eprintln!(
+            log::warn!(
                 "peer transport {}: ignoring a reply to request {request_id} from {from}, \
                  which was sent to {}",
-                self.local.node, waiting.peer
+                self.local.node,
+                waiting.peer
             );
             pending.insert(request_id, waiting);
             return;
