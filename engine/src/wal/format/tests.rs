@@ -26,6 +26,16 @@ fn legacy_segment_with(records: &[(u64, &[u8])]) -> Vec<u8> {
     bytes
 }
 
+/// `(tail_only, stale)` of a damaged end; `None` for a clean or sealed one.
+fn damage(end: &SegmentEnd) -> Option<(bool, bool)> {
+    match end {
+        SegmentEnd::Damaged {
+            tail_only, stale, ..
+        } => Some((*tail_only, *stale)),
+        SegmentEnd::Clean | SegmentEnd::Sealed => None,
+    }
+}
+
 fn path() -> &'static Path {
     Path::new("000001.log")
 }
@@ -208,14 +218,12 @@ fn an_earlier_use_of_a_recycled_file_is_stale_not_records() {
     let seqs: Vec<u64> = decoded.records.iter().map(|record| record.seq).collect();
     assert_eq!(seqs, [30, 31]);
     assert_eq!(decoded.valid_length, new.len() as u64);
-    assert!(matches!(
-        decoded.end,
-        SegmentEnd::Damaged {
-            tail_only: true,
-            stale: true,
-            ..
-        }
-    ));
+    assert_eq!(
+        damage(&decoded.end),
+        Some((true, true)),
+        "{:?}",
+        decoded.end
+    );
     // Sealed, the same file ends at the marker.
     let mut sealed = new.clone();
     sealed.extend_from_slice(&end_marker(6));
@@ -228,14 +236,12 @@ fn an_earlier_use_of_a_recycled_file_is_stale_not_records() {
     let mut legacy = legacy_segment_with(&[(1, b"one"), (2, b"two")]);
     legacy.extend_from_slice(&[0x5a; 64]);
     let decoded = decode_segment(path(), &legacy).unwrap();
-    assert!(matches!(
-        decoded.end,
-        SegmentEnd::Damaged {
-            tail_only: false,
-            stale: false,
-            ..
-        }
-    ));
+    assert_eq!(
+        damage(&decoded.end),
+        Some((false, false)),
+        "{:?}",
+        decoded.end
+    );
 }
 
 /// In a recycled file, damage with a record of the same segment after it is still damage,
@@ -259,12 +265,16 @@ fn damage_before_a_later_record_of_a_recycled_segment_is_not_stale() {
         bytes[second_payload + 1] ^= 0x10;
         let decoded = decode_segment(path(), &bytes).unwrap();
         assert_eq!(decoded.records.len(), 1, "sealed {sealed}");
+        assert_eq!(
+            damage(&decoded.end),
+            Some((false, false)),
+            "sealed {sealed}: {:?}",
+            decoded.end
+        );
         assert!(
             matches!(
                 decoded.end,
                 SegmentEnd::Damaged {
-                    tail_only: false,
-                    stale: false,
                     error: Error::ChecksumMismatch { .. },
                     ..
                 }
@@ -289,15 +299,9 @@ fn a_record_after_zeros_is_found_even_an_all_zero_one() {
         bytes.extend_from_slice(payload);
         let decoded = decode_segment(path(), &bytes).unwrap();
         assert_eq!(decoded.valid_length, damaged_at as u64);
-        assert!(
-            matches!(
-                decoded.end,
-                SegmentEnd::Damaged {
-                    tail_only: false,
-                    stale: false,
-                    ..
-                }
-            ),
+        assert_eq!(
+            damage(&decoded.end),
+            Some((false, false)),
             "seq {seq}: {:?}",
             decoded.end
         );
@@ -309,15 +313,9 @@ fn a_record_after_zeros_is_found_even_an_all_zero_one() {
     bytes.extend_from_slice(&[0u8; 4096]);
     bytes.extend_from_slice(&[0x5a; 64]);
     let decoded = decode_segment(path(), &bytes).unwrap();
-    assert!(
-        matches!(
-            decoded.end,
-            SegmentEnd::Damaged {
-                tail_only: true,
-                stale: true,
-                ..
-            }
-        ),
+    assert_eq!(
+        damage(&decoded.end),
+        Some((true, true)),
         "{:?}",
         decoded.end
     );
