@@ -31,6 +31,10 @@
 #
 # Environment: TEST=get (or set) P=16 REQUESTS=200000 RUNS=6 CLIENTS=50 VALUE_SIZE=1024
 #   KEYSPACE=100000 BASE_PORT=32160 WORKDIR=dir (kept; default a temp dir, removed).
+#   FILL=300000: SETs (-P 16) each cluster takes before any measured run. Each SET logs about
+#   VALUE_SIZE bytes, and a node flushes its memtable when its commit log reaches 1 GiB, so
+#   FILL=1200000 measures the state after a flush (node-vs-redis.sh's 1M-request tests reach
+#   it), where a write's read of the old version can miss the memtable.
 #   KVNODE defaults to target/release/kvnode, built with `cargo build --release -p cluster
 #   --bin kvnode` (`cargo build --release` at the workspace root does not build it).
 # Everything listens on 127.0.0.1-3 only; every process started here is stopped on exit.
@@ -44,6 +48,7 @@ CLIENTS=${CLIENTS:-50}
 VALUE_SIZE=${VALUE_SIZE:-1024}
 KEYSPACE=${KEYSPACE:-100000}
 BASE_PORT=${BASE_PORT:-32160}
+FILL=${FILL:-300000}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-}
@@ -106,7 +111,7 @@ EOF
     done
     for _ in $(seq 1 300); do
         if redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null | grep -q PONG; then
-            redis-benchmark -h 127.0.0.1 -p "$port" -t set -n 300000 -c "$CLIENTS" \
+            redis-benchmark -h 127.0.0.1 -p "$port" -t set -n "$FILL" -c "$CLIENTS" \
                 -d "$VALUE_SIZE" -r "$KEYSPACE" -P 16 -q >/dev/null 2>&1
             return 0
         fi
