@@ -103,14 +103,37 @@ impl Wal {
     /// Opens the log directory (creating it), reads every existing segment in order and
     /// returns their records in log order, repairing a torn tail as described in the module
     /// documentation. Then starts a new segment, numbered after the highest existing one,
-    /// for appends.
+    /// for appends. Holds a copy of the whole log in memory: [`Wal::open_replaying`] hands
+    /// the records over one by one instead.
     pub fn open(
         directory: &Path,
         options: &WalOptions,
     ) -> Result<(Wal, Vec<LogRecord>, RecoveryReport)> {
+        let mut records = Vec::new();
+        let (wal, report) = Wal::open_replaying(directory, options, |seq, payload| {
+            records.push(LogRecord {
+                seq,
+                payload: payload.to_vec(),
+            });
+            Ok(())
+        })?;
+        Ok((wal, records, report))
+    }
+
+    /// [`Wal::open`] calling `replay` with each record's sequence number and payload, in log
+    /// order, instead of collecting them: the payload is borrowed from the segment's
+    /// mapping, so replaying a log into a memtable copies each record once (into the
+    /// memtable), not twice, and never holds the whole log in memory. An error from
+    /// `replay` stops the open and is returned; segments are repaired only after every
+    /// record of theirs was replayed.
+    pub fn open_replaying(
+        directory: &Path,
+        options: &WalOptions,
+        mut replay: impl FnMut(SequenceNumber, &[u8]) -> Result<()>,
+    ) -> Result<(Wal, RecoveryReport)> {
         validate(options)?;
         std::fs::create_dir_all(directory).map_err(|error| crate::Error::io(directory, error))?;
-        let recovered = recovery::recover(directory, options)?;
+        let recovered = recovery::recover(directory, options, &mut replay)?;
         segment::trim_free(directory, options.recycle_segments)?;
         let active = segment::create(
             directory,
@@ -139,7 +162,7 @@ impl Wal {
             writer,
             syncer: parking_lot::Mutex::new(syncer),
         };
-        Ok((wal, recovered.records, recovered.report))
+        Ok((wal, recovered.report))
     }
 
     /// Appends one record carrying `seq` (assigned by the caller) and returns once it is

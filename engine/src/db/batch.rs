@@ -32,6 +32,15 @@ pub struct Operation {
     pub value: Vec<u8>,
 }
 
+/// One operation of a batch, borrowed from the payload it was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationRef<'a> {
+    pub kind: ValueKind,
+    pub key: &'a [u8],
+    pub meta: &'a [u8],
+    pub value: &'a [u8],
+}
+
 /// Writes applied together: all survive a crash or none do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
@@ -134,8 +143,28 @@ pub fn encode_operations_into<'a>(
     }
 }
 
-/// Decodes a log payload. `path` and `seq` only locate the record in errors.
+/// Decodes a log payload into owned operations (the tests' view; recovery borrows).
+#[cfg(test)]
 pub fn decode(payload: &[u8], path: &Path, seq: u64) -> Result<Vec<Operation>> {
+    Ok(decode_borrowed(payload, path, seq)?
+        .into_iter()
+        .map(|operation| Operation {
+            kind: operation.kind,
+            key: operation.key.to_vec(),
+            meta: operation.meta.to_vec(),
+            value: operation.value.to_vec(),
+        })
+        .collect())
+}
+
+/// Decodes a log payload; the operations borrow `payload`'s bytes. `path` and `seq` only
+/// locate the record in errors. The whole payload is checked before anything is returned,
+/// so a damaged record yields no operation at all.
+pub fn decode_borrowed<'a>(
+    payload: &'a [u8],
+    path: &Path,
+    seq: u64,
+) -> Result<Vec<OperationRef<'a>>> {
     let corrupt = |detail: String| {
         Error::corruption(
             "log record payload",
@@ -173,10 +202,10 @@ pub fn decode(payload: &[u8], path: &Path, seq: u64) -> Result<Vec<Operation>> {
         let key_length = reader.u32().ok_or_else(truncated)? as usize;
         let meta_length = reader.u32().ok_or_else(truncated)? as usize;
         let value_length = reader.u32().ok_or_else(truncated)? as usize;
-        let key = reader.take(key_length).ok_or_else(truncated)?.to_vec();
-        let meta = reader.take(meta_length).ok_or_else(truncated)?.to_vec();
-        let value = reader.take(value_length).ok_or_else(truncated)?.to_vec();
-        operations.push(Operation {
+        let key = reader.take(key_length).ok_or_else(truncated)?;
+        let meta = reader.take(meta_length).ok_or_else(truncated)?;
+        let value = reader.take(value_length).ok_or_else(truncated)?;
+        operations.push(OperationRef {
             kind,
             key,
             meta,

@@ -45,25 +45,25 @@ pub(super) fn open(dir: &Path, options: Options) -> Result<Inner> {
     let mut last_seq = manifest_state.last_flushed_seq;
     let (wal, recovery) = if options.wal.enabled {
         let wal_dir = dir.join(WAL_DIRECTORY_NAME);
-        let (wal, records, report) = Wal::open(&wal_dir, &options.wal)?;
-        for record in records {
-            let operations = batch::decode(&record.payload, &wal_dir, record.seq)?;
+        let (wal, report) = Wal::open_replaying(&wal_dir, &options.wal, |record_seq, payload| {
+            let operations = batch::decode_borrowed(payload, &wal_dir, record_seq)?;
             for (index, operation) in operations.into_iter().enumerate() {
-                let seq = record.seq + index as u64;
+                let seq = record_seq + index as u64;
                 last_seq = last_seq.max(seq);
                 // Writes up to last_flushed_seq are already in tables; their log segment
                 // was simply not deleted before the crash.
                 if seq > manifest_state.last_flushed_seq {
                     active.insert(
-                        &operation.key,
+                        operation.key,
                         seq,
                         operation.kind,
-                        &operation.meta,
-                        &operation.value,
+                        operation.meta,
+                        operation.value,
                     );
                 }
             }
-        }
+            Ok(())
+        })?;
         (Some(wal), report)
     } else {
         (None, RecoveryReport::default())

@@ -335,3 +335,48 @@ fn a_read_begun_before_a_flush_does_not_cache_what_it_read() {
         "a fresh read caches it again"
     );
 }
+
+/// Sizes of the files in `dir`, by name.
+fn file_sizes(dir: &Path) -> Vec<(std::ffi::OsString, u64)> {
+    let mut sizes: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (entry.file_name(), entry.metadata().unwrap().len())
+        })
+        .collect();
+    sizes.sort();
+    sizes
+}
+
+#[test]
+fn a_well_framed_record_that_is_no_batch_fails_the_open_and_leaves_the_log_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.enabled = true;
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    for number in 0..20u32 {
+        db.put(&key(number), &[number as u8; 100]).unwrap();
+    }
+    let next_seq = db.inner.next_seq.load(Ordering::Relaxed);
+    drop(db);
+    // A record the log's framing and checksum accept, whose payload is not a write batch
+    // (version byte 9): replay, not the log's own checks, must refuse it.
+    let wal_dir = dir.path().join("wal");
+    let (wal, records, _) = crate::wal::Wal::open(&wal_dir, &options.wal).unwrap();
+    assert_eq!(records.len(), 20);
+    wal.append(next_seq, &[9, 0, 0, 0, 0]).unwrap();
+    wal.close().unwrap();
+    drop(wal);
+    let before = file_sizes(&wal_dir);
+
+    let Err(error) = Db::open(dir.path(), options.clone()) else {
+        panic!("a log with a record that is no write batch opened");
+    };
+    let error = error.to_string();
+    assert!(error.contains("log record payload"), "{error}");
+    assert!(error.contains(&format!("seq {next_seq}")), "{error}");
+    assert!(error.contains("unknown payload version 9"), "{error}");
+    // Nothing was cut, removed or recycled on the way to the error.
+    assert_eq!(file_sizes(&wal_dir), before);
+}

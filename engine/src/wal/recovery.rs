@@ -1,23 +1,29 @@
 //! Replaying existing segments at open, cutting torn tails and (optionally) salvaging damage.
 
 use super::format::{self, SegmentEnd};
-use super::{segment, LogRecord, RecoveryReport};
+use super::{segment, RecoveryReport};
 use crate::io::{sync_directory, LogFile, OpenMode};
-use crate::{Error, IoBackend, Result, WalOptions};
+use crate::{Error, IoBackend, Result, SequenceNumber, WalOptions};
 use std::path::Path;
 
-/// What recovery found: the records in log order, the report, and the highest segment
-/// number seen (0 when the directory held none).
+/// What recovery found: the report, and the highest segment number seen (0 when the
+/// directory held none).
 pub(super) struct Recovered {
-    pub(super) records: Vec<LogRecord>,
     pub(super) report: RecoveryReport,
     pub(super) segment_highest: u64,
 }
 
-pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovered> {
+/// Reads every segment in order and hands each well-formed record to `replay` (sequence
+/// number and payload, borrowed from the segment's mapping), in log order, then repairs the
+/// damage found. Nothing is copied: a caller that only applies the records never holds the
+/// whole log in memory. An error from `replay` stops recovery and is returned.
+pub(super) fn recover(
+    directory: &Path,
+    options: &WalOptions,
+    replay: &mut dyn FnMut(SequenceNumber, &[u8]) -> Result<()>,
+) -> Result<Recovered> {
     let segments = segment::list(directory)?;
     let mut recovered = Recovered {
-        records: Vec::new(),
         report: RecoveryReport::default(),
         segment_highest: segments.last().map_or(0, |(number, _)| *number),
     };
@@ -29,12 +35,9 @@ pub(super) fn recover(directory: &Path, options: &WalOptions) -> Result<Recovere
         let decoded = format::decode_segment(path, bytes)?;
         recovered.report.segments_read += 1;
         recovered.report.records += decoded.records.len() as u64;
-        recovered
-            .records
-            .extend(decoded.records.iter().map(|record| LogRecord {
-                seq: record.seq,
-                payload: record.payload.to_vec(),
-            }));
+        for record in &decoded.records {
+            replay(record.seq, record.payload)?;
+        }
         let SegmentEnd::Damaged {
             offset,
             error,
