@@ -273,10 +273,14 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         "{moved} < {preload_gained}"
     );
     assert!(moved as usize <= all_gained, "{moved} > {all_gained}");
-    let expected = before as f64 * share;
+    // Streaming moves the keys written before the change began: the preload. The load
+    // runs while the ring is already at its streaming phase (writes go to both rings), so
+    // its keys reach n4 by writes, however many it wrote before `before` was taken (a
+    // release build writes thousands in that half second, a debug build tens).
+    let expected = PRELOAD as f64 * share;
     assert!(
         (0.5 * expected..=2.0 * expected).contains(&(moved as f64)),
-        "{moved} keys moved, K x share is {expected:.0}"
+        "{moved} keys moved, preload x share is {expected:.0}"
     );
     assert_eq!(info_field(address[3], "stream_keys_new"), moved);
     assert_eq!(info_field(address[1], "ring_version"), 3);
