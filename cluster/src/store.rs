@@ -266,6 +266,14 @@ impl LocalStore {
         Ok(call(stored.as_ref().map(|stored| stored.value.as_slice())))
     }
 
+    /// Runs `call` holding `key`'s write lock, without reading the key: what
+    /// [`LocalStore::with_key_locked`] does for a caller that read the key's bytes earlier
+    /// and knows, from the observer, whether it was written since.
+    pub fn with_key_lock<T>(&self, key: &[u8], call: impl FnOnce() -> T) -> T {
+        let _stripe = self.lock_for(key);
+        call()
+    }
+
     /// Folds a replicated set into the stored one (replica side of a coordinated write,
     /// read repair, anti-entropy) and stores the result.
     pub fn apply(&self, key: &[u8], incoming: &SiblingSet) -> Result<SiblingSet> {

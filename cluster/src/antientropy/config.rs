@@ -34,6 +34,10 @@ pub struct AntiEntropyConfig {
     pub rows_scanned_per_message_max: usize,
     /// Levels descended per round trip when walking down differing subtrees. Default 4.
     pub levels_per_step: u8,
+    /// How long a starting node waits for its trees to be built (a scan of everything it
+    /// stores) before it serves anyway, building on, in milliseconds; 0 does not wait.
+    /// Default 2 000.
+    pub startup_build_wait_ms: u64,
 }
 
 impl Default for AntiEntropyConfig {
@@ -48,6 +52,7 @@ impl Default for AntiEntropyConfig {
             bytes_per_round_max: 64 << 20,
             rows_scanned_per_message_max: 100_000,
             levels_per_step: 4,
+            startup_build_wait_ms: 2_000,
         }
     }
 }
@@ -94,6 +99,15 @@ impl AntiEntropyConfig {
                 format!("{} is not in 1..=16", self.levels_per_step),
             );
         }
+        if self.startup_build_wait_ms > 3_600_000 {
+            return invalid(
+                "startup_build_wait_ms",
+                format!(
+                    "{} is over an hour (3600000); a node would not serve meanwhile",
+                    self.startup_build_wait_ms
+                ),
+            );
+        }
         Ok(())
     }
 }
@@ -117,5 +131,11 @@ mod tests {
         };
         let text = config.validate().unwrap_err().to_string();
         assert!(text.contains("keys_per_message_max"), "{text}");
+        let config = AntiEntropyConfig {
+            startup_build_wait_ms: 3_600_001,
+            ..AntiEntropyConfig::default()
+        };
+        let text = config.validate().unwrap_err().to_string();
+        assert!(text.contains("startup_build_wait_ms"), "{text}");
     }
 }

@@ -16,6 +16,16 @@
 //! for the rebuild (bounded). Every exchange starts with the ring version of the trees:
 //! a peer whose trees come from another version answers with its version and no roots,
 //! and is skipped (INFO `antientropy_peers_other_ring`) rather than compared.
+//!
+//! # Start-up
+//!
+//! A node starts with [`Trees::unbuilt`] and builds its trees as a rebuild would, while
+//! writes go on. It waits up to `startup_build_wait_ms` for the build before it goes on
+//! starting (binding its peer and client listeners), so a node with little data starts
+//! with its trees built, as before; one with more serves meanwhile, and its trees are
+//! swapped in when done. Until then its own rounds wait as for a rebuild, and it answers a
+//! peer's exchange with ring version [`NOT_BUILT`], so the peer skips it ("still
+//! building") instead of finding every bucket different.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -26,7 +36,7 @@ use std::time::{Duration, Instant};
 use super::config::AntiEntropyConfig;
 use super::exchange::{exchange, ExchangeReport};
 use super::partition::{depth_for, partition};
-use super::trees::{LiveTrees, Trees};
+use super::trees::{LiveTrees, Trees, NOT_BUILT};
 use crate::net::transport::PeerTransport;
 use crate::ring::{NodeId, Replication, Ring};
 use crate::scaling::{Phase, RingState};
@@ -135,14 +145,18 @@ pub struct AntiEntropy {
     transport: Mutex<Option<Arc<PeerTransport>>>,
     /// Held for the whole of a round.
     round: tokio::sync::Mutex<()>,
+    /// Held for the whole of a tree build: one at a time.
+    builds: tokio::sync::Mutex<()>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Gossip's Down verdicts: such peers are skipped rather than waited for.
     detector: OnceLock<crate::handoff::sloppy::FailureDetector>,
 }
 
 impl AntiEntropy {
-    /// Builds this node's trees from `store` (a full scan, on the blocking pool) and makes
-    /// the store keep them current. Must run before the node takes writes.
+    /// Makes `store` keep this node's trees current and builds them from it (a full scan,
+    /// on the blocking pool) while writes go on; returns once they are built, or after
+    /// `startup_build_wait_ms` with the build going on (see the module documentation). A
+    /// build that fails within the wait fails the start.
     pub async fn open(
         node: NodeId,
         config: AntiEntropyConfig,
@@ -151,27 +165,29 @@ impl AntiEntropy {
         store: Arc<LocalStore>,
         timeout: Duration,
     ) -> Result<Arc<AntiEntropy>> {
-        let ring = &state.current;
-        let trees = if config.enabled {
-            let trees = Arc::new(plan(&node, &config, ring, state.spec.version, replication)?);
-            let depth = trees.depth();
-            let (building, reading) = (Arc::clone(&trees), Arc::clone(&store));
-            let started = Instant::now();
-            let keys = tokio::task::spawn_blocking(move || building.build(&reading))
-                .await
-                .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))??;
-            let live = Arc::new(LiveTrees::new(Arc::clone(&trees)));
-            store.set_observer(live.clone())?;
-            log::info!(
-                "kvnode {node}: anti-entropy trees built: {} ranges, depth {depth}, {keys} keys in {:?}",
-                trees.ranges().len(),
-                started.elapsed()
-            );
-            Some(live)
+        let planned = if config.enabled {
+            Some(plan(
+                &node,
+                &config,
+                &state.current,
+                state.spec.version,
+                replication,
+            )?)
         } else {
             None
         };
-        Ok(Arc::new(AntiEntropy {
+        let trees = match planned {
+            Some(_) => {
+                let live = Arc::new(LiveTrees::new(Arc::new(Trees::unbuilt())));
+                store.set_observer(live.clone())?;
+                // Nothing writes before this node binds its listeners, after `open`.
+                live.hold_writes_off();
+                Some(live)
+            }
+            None => None,
+        };
+        let wait = Duration::from_millis(config.startup_build_wait_ms);
+        let service = Arc::new(AntiEntropy {
             node,
             config,
             store,
@@ -182,9 +198,30 @@ impl AntiEntropy {
             timeout,
             transport: Mutex::new(None),
             round: tokio::sync::Mutex::new(()),
+            builds: tokio::sync::Mutex::new(()),
             task: Mutex::new(None),
             detector: OnceLock::new(),
-        }))
+        });
+        let Some(planned) = planned else {
+            return Ok(service);
+        };
+        let building = Arc::clone(&service);
+        let mut build = tokio::spawn(async move { building.build(planned, true).await });
+        let waited = tokio::time::timeout(wait, &mut build).await;
+        if let Some(live) = &service.trees {
+            live.writes_may_start();
+        }
+        match waited {
+            Ok(joined) => {
+                joined
+                    .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))??;
+            }
+            Err(_) => log::info!(
+                "kvnode {}: anti-entropy trees still building after {wait:?}; serving meanwhile",
+                service.node
+            ),
+        }
+        Ok(service)
     }
 
     /// Starts rounds every `interval_ms` (unless 0 or disabled) over `transport`.
@@ -256,33 +293,66 @@ impl AntiEntropy {
 
     /// Rebuilds the trees for `state`'s ring unless they already come from it.
     async fn rebuild(&self, state: &RingState, replication: &Replication) -> Result<()> {
-        let Some(live) = &self.trees else {
-            return Ok(());
-        };
-        let version = state.spec.version;
-        if live.current().ring_version() == version {
+        if self.trees.is_none() {
             return Ok(());
         }
         let trees = plan(
             &self.node,
             &self.config,
             &state.current,
-            version,
+            state.spec.version,
             replication,
         )?;
+        self.build(trees, false).await
+    }
+
+    /// Fills `trees` from the store while writes go on and serves them, unless the trees
+    /// served already come from their ring version; one build at a time. `first`: the
+    /// build of a starting node (logged and counted as such). A failed first build that
+    /// no one waits for any more is logged here.
+    async fn build(&self, trees: Trees, first: bool) -> Result<()> {
+        let Some(live) = &self.trees else {
+            return Ok(());
+        };
+        let _build = self.builds.lock().await;
+        let version = trees.ring_version();
+        if live.current().ring_version() == version {
+            return Ok(());
+        }
         let (ranges, depth) = (trees.ranges().len(), trees.depth());
         let (live, store) = (Arc::clone(live), Arc::clone(&self.store));
         let started = Instant::now();
-        let keys = tokio::task::spawn_blocking(move || live.rebuild(&store, trees))
+        let built = tokio::task::spawn_blocking(move || live.rebuild(&store, trees))
             .await
-            .map_err(|error| Error::Stopped(format!("rebuilding Merkle trees: {error}")))??;
-        self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
-        log::info!(
-            "kvnode {}: anti-entropy trees rebuilt for ring version {version}: {ranges} ranges, \
-             depth {depth}, {keys} keys in {:?}",
-            self.node,
-            started.elapsed()
-        );
+            .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))
+            .and_then(|result| result);
+        let keys = match built {
+            Ok(keys) => keys,
+            Err(error) => {
+                if first {
+                    log::warn!(
+                        "kvnode {}: anti-entropy trees not built: {error}",
+                        self.node
+                    );
+                }
+                return Err(error);
+            }
+        };
+        if first {
+            log::info!(
+                "kvnode {}: anti-entropy trees built: {ranges} ranges, depth {depth}, {keys} keys in {:?}",
+                self.node,
+                started.elapsed()
+            );
+        } else {
+            self.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
+            log::info!(
+                "kvnode {}: anti-entropy trees rebuilt for ring version {version}: {ranges} ranges, \
+                 depth {depth}, {keys} keys in {:?}",
+                self.node,
+                started.elapsed()
+            );
+        }
         Ok(())
     }
 
@@ -300,16 +370,25 @@ impl AntiEntropy {
                 return None;
             }
             if started.elapsed() >= REBUILD_WAIT {
-                return Some(format!(
-                    "paused: trees for ring version {version} still building (serving {built})"
-                ));
+                return Some(if built == NOT_BUILT {
+                    format!(
+                        "paused: trees for ring version {version} still building (none served yet)"
+                    )
+                } else {
+                    format!(
+                        "paused: trees for ring version {version} still building (serving {built})"
+                    )
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Stops the background rounds.
+    /// Stops the background rounds, and a tree build in progress.
     pub fn stop(&self) {
+        if let Some(live) = &self.trees {
+            live.stop();
+        }
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }
@@ -393,11 +472,14 @@ impl AntiEntropy {
                         .is_some_and(|v| v != trees.ring_version()) =>
                 {
                     self.stats.peers_other_ring.fetch_add(1, Ordering::Relaxed);
-                    lines.push(format!(
-                        "{peer} skipped: its trees are of ring version {}, these of {}",
-                        report.peer_ring_version.unwrap_or_default(),
-                        trees.ring_version()
-                    ));
+                    lines.push(match report.peer_ring_version {
+                        Some(NOT_BUILT) => format!("{peer} skipped: its trees are still building"),
+                        theirs => format!(
+                            "{peer} skipped: its trees are of ring version {}, these of {}",
+                            theirs.unwrap_or_default(),
+                            trees.ring_version()
+                        ),
+                    });
                 }
                 Ok(report) => {
                     self.stats.add_exchange(&report);
@@ -430,7 +512,16 @@ impl AntiEntropy {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         vec![
             ("antientropy_enabled", 1),
-            ("antientropy_ring_version", trees.ring_version()),
+            // 0 until the starting node's trees are built.
+            (
+                "antientropy_ring_version",
+                if trees.is_built() {
+                    trees.ring_version()
+                } else {
+                    0
+                },
+            ),
+            ("antientropy_trees_building", u64::from(!trees.is_built())),
             ("antientropy_rebuilds", load(&stats.rebuilds)),
             ("antientropy_ranges", trees.ranges().len() as u64),
             ("antientropy_depth", u64::from(trees.depth())),
@@ -468,6 +559,12 @@ impl AntiEntropy {
     /// keys COUNT replicas A,B,C` (positions and root in hex).
     pub fn root_lines(&self) -> Result<Vec<String>> {
         let trees = self.trees()?;
+        if !trees.is_built() {
+            return Ok(vec![format!(
+                "node {} trees still building (a starting node's scan of its store)",
+                self.node
+            )]);
+        }
         let mut lines = vec![format!(
             "node {} ring_version {} depth {} ranges {}",
             self.node,
@@ -489,5 +586,174 @@ impl AntiEntropy {
             lines.push(line);
         }
         Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::antientropy::wire::AeMessage;
+    use crate::config::MemberConfig;
+    use crate::scaling::RingSpec;
+    use crate::version::{VectorClock, VersionConfig};
+
+    fn state() -> RingState {
+        let member = |id: &str| MemberConfig {
+            id: id.into(),
+            datacenter: "dc1".into(),
+            weight: 1,
+            client_address: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            peer_address: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+        };
+        let spec = RingSpec {
+            version: 3,
+            phase: Phase::Stable,
+            current: vec![member("n1"), member("n2"), member("n3")],
+            next: Vec::new(),
+        };
+        RingState::build(spec, 8).unwrap()
+    }
+
+    fn write(store: &LocalStore, index: u64) {
+        let key = format!("key{index:06}");
+        let value = Some(format!("value {index}").into_bytes());
+        store
+            .write_local(key.as_bytes(), &VectorClock::new(), value, "n1", index)
+            .unwrap();
+    }
+
+    fn info(service: &AntiEntropy, field: &str) -> u64 {
+        service
+            .info_fields()
+            .into_iter()
+            .find(|(name, _)| *name == field)
+            .map(|(_, value)| value)
+            .unwrap()
+    }
+
+    /// A start that does not wait: the node serves unbuilt trees (peers are told so, and
+    /// skip it), writes go on while they build, and the trees swapped in then equal a
+    /// build from the store.
+    #[tokio::test]
+    async fn a_start_that_does_not_wait_builds_its_trees_while_writes_go_on() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            LocalStore::open(
+                directory.path(),
+                engine::Options::default(),
+                VersionConfig::default(),
+            )
+            .unwrap(),
+        );
+        for index in 0..20_000 {
+            write(&store, index);
+        }
+        let config = AntiEntropyConfig {
+            startup_build_wait_ms: 0,
+            ..AntiEntropyConfig::default()
+        };
+        let state = state();
+        let replication = Replication::Total(3);
+        // A current-thread runtime: the build task cannot have run before `open` returns.
+        let service = AntiEntropy::open(
+            NodeId::new("n1"),
+            config.clone(),
+            &state,
+            &replication,
+            Arc::clone(&store),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        let unbuilt = service.trees().unwrap();
+        assert!(!unbuilt.is_built());
+        assert_eq!(info(&service, "antientropy_trees_building"), 1);
+        assert_eq!(info(&service, "antientropy_ring_version"), 0);
+        assert!(service.root_lines().unwrap()[0].contains("still building"));
+        let planned = plan(&NodeId::new("n1"), &config, &state.current, 3, &replication).unwrap();
+        let ranges: Vec<_> = planned.ranges().iter().map(|tree| tree.range).collect();
+        let reply = super::super::responder::answer(
+            &service,
+            AeMessage::Roots {
+                depth: planned.depth(),
+                ring_version: 3,
+                ranges: ranges.clone(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            reply,
+            AeMessage::RootsReply {
+                ring_version: NOT_BUILT,
+                roots: vec![None; ranges.len()],
+            }
+        );
+        // Writes while the build runs: new keys and overwrites, before and after its cursor.
+        let writer = {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for index in (0..20_000).step_by(3).chain(20_000..23_000) {
+                    write(&store, index + 1_000_000 * u64::from(index % 2 == 0));
+                }
+            })
+        };
+        let started = Instant::now();
+        while !service.trees().unwrap().is_built() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "trees never built"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        writer.join().unwrap();
+        let built = service.trees().unwrap();
+        assert_eq!(built.ring_version(), 3);
+        assert_eq!(info(&service, "antientropy_trees_building"), 0);
+        assert_eq!(info(&service, "antientropy_rebuilds"), 0);
+        assert_eq!(built.update_errors(), 0);
+        let expected = plan(&NodeId::new("n1"), &config, &state.current, 3, &replication).unwrap();
+        let keys = expected.build(&store).unwrap();
+        assert!(keys > 20_000, "{keys}");
+        assert_eq!(built.keys(), keys);
+        for (served, rebuilt) in built.ranges().iter().zip(expected.ranges()) {
+            assert_eq!(*served.lock(), *rebuilt.lock());
+        }
+    }
+
+    /// A stopped node's build gives up rather than scanning on.
+    #[tokio::test]
+    async fn stopping_a_starting_node_ends_its_build() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            LocalStore::open(
+                directory.path(),
+                engine::Options::default(),
+                VersionConfig::default(),
+            )
+            .unwrap(),
+        );
+        for index in 0..50_000 {
+            write(&store, index);
+        }
+        let config = AntiEntropyConfig {
+            startup_build_wait_ms: 0,
+            ..AntiEntropyConfig::default()
+        };
+        let service = AntiEntropy::open(
+            NodeId::new("n1"),
+            config,
+            &state(),
+            &Replication::Total(3),
+            Arc::clone(&store),
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+        service.stop();
+        // The build task gives up at its first page and never swaps trees in.
+        let _ = service.builds.lock().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = service.builds.lock().await;
+        assert!(!service.trees().unwrap().is_built());
     }
 }

@@ -1,9 +1,10 @@
 //! This node's Merkle trees, one per range it replicates, kept current by the store's
 //! write observer.
 //!
-//! Built from a full scan of the store when the node starts, before it takes any write
-//! (the peer listener is not bound yet), then updated on every write: O(depth) under the
-//! range's own mutex.
+//! Built from a full scan of the store when the node starts, then updated on every write:
+//! O(depth) under the range's own mutex. The start-up build is a rebuild (below) from
+//! [`Trees::unbuilt`], so a node with much data serves clients before its trees are done
+//! (see `crate::antientropy::service`).
 //!
 //! # Rebuilding while writes go on
 //!
@@ -17,12 +18,15 @@
 //! every write of that key is either before (and the scan reads its result) or after
 //! (and the observer applies it on top). Before moving the cursor past a key that was
 //! noted but not in the scanned page (written after the page was read), the scan places
-//! it first; at the end it places every noted key left. So each key is placed exactly
+//! it first; at the end it places every noted key left. A key of the page no write has
+//! been noted for is placed with the bytes the page scan read (still under its lock: a
+//! write of it would have been noted, observer call and all, before releasing the lock);
+//! only a noted one is read again. So each key is placed exactly
 //! once and every later write lands on top of it: the new trees equal a build from the
 //! store as it is when the swap happens, with no write lost and none counted twice.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::merkle::MerkleTree;
@@ -30,6 +34,9 @@ use super::partition::ReplicatedRange;
 use crate::ring::{NodeId, Ring, TokenRange};
 use crate::store::{LocalStore, WriteObserver};
 use crate::Result;
+
+/// The ring version of [`Trees::unbuilt`]: no ring's, so no exchange compares them.
+pub const NOT_BUILT: u64 = u64::MAX;
 
 /// Rows read per engine scan while building.
 const BUILD_PAGE_ROWS: usize = 4096;
@@ -89,6 +96,22 @@ impl Trees {
             ranges,
             update_errors: AtomicU64::new(0),
         })
+    }
+
+    /// No trees, standing for the ones a node builds as it starts: of ring version
+    /// [`NOT_BUILT`], holding no range (writes are not counted in them).
+    pub fn unbuilt() -> Trees {
+        Trees {
+            ring_version: NOT_BUILT,
+            depth: 0,
+            ranges: Vec::new(),
+            update_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether these are [`Trees::unbuilt`].
+    pub fn is_built(&self) -> bool {
+        self.ring_version != NOT_BUILT
     }
 
     /// The version of the ring the ranges come from.
@@ -189,6 +212,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// observer (see the module documentation).
 pub struct LiveTrees {
     live: RwLock<Live>,
+    /// Set when the node stops: a build in progress gives up (see [`LiveTrees::stop`]).
+    stopped: AtomicBool,
+    quiet: Quiet,
+}
+
+/// Whether the caller holds writes off ([`LiveTrees::hold_writes_off`]), and the lock a
+/// build holds while it reads and places a page without locking keys.
+#[derive(Default)]
+struct Quiet {
+    held: AtomicBool,
+    page: Mutex<()>,
 }
 
 struct Live {
@@ -228,14 +262,35 @@ impl Building {
         }
     }
 
-    /// Scans `store` and places every key; see the module documentation.
-    fn run(&self, store: &LocalStore) -> Result<()> {
+    /// Scans `store` and places every key; see the module documentation. Gives up with
+    /// an error at the next page once `stopped` is set. While `quiet` holds true (no write
+    /// can reach the store: see [`LiveTrees::hold_writes_off`]), a page is read and placed
+    /// under its read lock straight from the scanned bytes, without taking each key's lock
+    /// and reading it again (three times faster on a starting node's million keys).
+    fn run(&self, store: &LocalStore, stopped: &AtomicBool, quiet: &Quiet) -> Result<()> {
         let mut start = Vec::new();
         loop {
-            let rows = store.scan_raw(&start, BUILD_PAGE_ROWS)?;
-            for (key, _) in &rows {
-                self.place_through(store, Some(key))?;
+            if stopped.load(Ordering::Relaxed) {
+                return Err(crate::Error::Stopped(
+                    "the node stopped while its Merkle trees were building".into(),
+                ));
             }
+            let page = lock(&quiet.page);
+            let rows = if quiet.held.load(Ordering::Acquire) {
+                let rows = store.scan_raw(&start, BUILD_PAGE_ROWS)?;
+                self.place_scanned(&rows)?;
+                drop(page);
+                rows
+            } else {
+                drop(page);
+                let rows = store.scan_raw(&start, BUILD_PAGE_ROWS)?;
+                for (key, bytes) in &rows {
+                    if !self.place_unwritten(store, key, bytes)? {
+                        self.place_through(store, Some(key))?;
+                    }
+                }
+                rows
+            };
             match rows.last() {
                 Some((last, _)) if rows.len() == BUILD_PAGE_ROWS => {
                     start = last.clone();
@@ -244,6 +299,49 @@ impl Building {
                 _ => return self.place_through(store, None),
             }
         }
+    }
+
+    /// Places a page of scanned rows as they are: only while no write can reach the store,
+    /// so none is noted and none races the placement.
+    fn place_scanned(&self, rows: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut progress = lock(&self.progress);
+        debug_assert!(progress.uncovered.is_empty());
+        for (key, bytes) in rows {
+            if let Some(tree) = self.trees.holding(Ring::position_of(key)) {
+                tree.lock().insert(key, super::digest(bytes))?;
+            }
+        }
+        if let Some((last, _)) = rows.last() {
+            progress.cursor = Some(last.clone());
+        }
+        Ok(())
+    }
+
+    /// Places `key` with the `bytes` the scan read, under the key's lock, if no write of it
+    /// was noted since (every write of a key the cursor has not reached is noted, observer
+    /// call included, before its lock is released) and no noted key comes before it: then
+    /// `bytes` are what the store holds. Returns false, placing nothing, otherwise; the
+    /// caller then places it by reading it again ([`Building::place_through`]).
+    fn place_unwritten(&self, store: &LocalStore, key: &[u8], bytes: &[u8]) -> Result<bool> {
+        store.with_key_lock(key, || {
+            let mut progress = lock(&self.progress);
+            if progress
+                .uncovered
+                .iter()
+                .next()
+                .is_some_and(|first| first.as_slice() <= key)
+            {
+                return Ok(false);
+            }
+            if progress.covers(key) {
+                return Ok(true);
+            }
+            if let Some(tree) = self.trees.holding(Ring::position_of(key)) {
+                tree.lock().insert(key, super::digest(bytes))?;
+            }
+            progress.cursor = Some(key.to_vec());
+            Ok(true)
+        })
     }
 
     /// Places the noted keys before `key`, then `key`; with `None`, every noted key, then
@@ -303,7 +401,31 @@ impl LiveTrees {
                 current: trees,
                 building: None,
             }),
+            stopped: AtomicBool::new(false),
+            quiet: Quiet::default(),
         }
+    }
+
+    /// The caller promises that nothing writes to the store until it calls
+    /// [`LiveTrees::writes_may_start`] (a starting node, before it binds its listeners):
+    /// meanwhile a build places scanned rows without locking each key.
+    pub fn hold_writes_off(&self) {
+        self.quiet.held.store(true, Ordering::Release);
+    }
+
+    /// Ends [`LiveTrees::hold_writes_off`]: returns once the page a build is placing
+    /// without locks is placed; from then on every key is placed under its lock.
+    pub fn writes_may_start(&self) {
+        self.quiet.held.store(false, Ordering::Release);
+        // A page begun while writes were held off is placed once this is acquired; every
+        // later page sees `held` false.
+        drop(lock(&self.quiet.page));
+    }
+
+    /// Makes a build in progress, and any later one, give up at its next page of rows: a
+    /// stopped node's blocking build must not keep its store (and directory lock) open.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
     }
 
     /// The trees served now.
@@ -324,7 +446,7 @@ impl LiveTrees {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .building = Some(Arc::clone(&building));
-        let result = building.run(store);
+        let result = building.run(store, &self.stopped, &self.quiet);
         // One swap: from here on every write goes to the new trees only.
         let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
         live.building = None;
@@ -460,6 +582,84 @@ mod tests {
             for (a, b) in current.ranges().iter().zip(expected.ranges()) {
                 assert_eq!(*a.lock(), *b.lock(), "round {round}");
             }
+        }
+    }
+
+    #[test]
+    fn a_build_begun_with_writes_held_off_and_finished_under_writes_equals_a_build_afterwards() {
+        let parts = partition(&ring(), &Replication::Total(3)).unwrap();
+        let node = NodeId::new("n2");
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(directory.path()));
+        let write = |store: &LocalStore, index: u64, round: u64| {
+            let key = format!("key{index:06}");
+            let context = store
+                .read(key.as_bytes())
+                .unwrap()
+                .map(|set| set.context())
+                .unwrap_or_default();
+            let value = Some(format!("v{index} {round}").into_bytes());
+            store
+                .write_local(
+                    key.as_bytes(),
+                    &context,
+                    value,
+                    "n2",
+                    round * 1_000_000 + index,
+                )
+                .unwrap();
+        };
+        for index in 0..60_000 {
+            write(&store, index, 0);
+        }
+        let live = Arc::new(LiveTrees::new(Arc::new(Trees::unbuilt())));
+        store.set_observer(live.clone()).unwrap();
+        live.hold_writes_off();
+        let builder = {
+            let (live, store) = (Arc::clone(&live), Arc::clone(&store));
+            let trees = Trees::new(&parts, &node, 6, 1).unwrap();
+            std::thread::spawn(move || live.rebuild(&store, trees))
+        };
+        // Once the first page is placed without locks, writes may start.
+        let progress = |check: &dyn Fn(&Progress) -> bool| {
+            let live = live.live.read().unwrap();
+            live.building
+                .as_ref()
+                .is_some_and(|building| check(&lock(&building.progress)))
+        };
+        let started = std::time::Instant::now();
+        while !progress(&|progress| progress.cursor.is_some()) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30));
+            std::thread::yield_now();
+        }
+        live.writes_may_start();
+        assert!(
+            progress(&|progress| !progress.done),
+            "the build ended before writes began"
+        );
+        // Overwrites on both sides of the cursor, and new keys.
+        for index in (0..60_000).step_by(5).chain(60_000..61_000) {
+            write(&store, index, 1);
+        }
+        let placed = builder.join().unwrap().unwrap();
+        let served = live.current();
+        assert_eq!(served.ring_version(), 1);
+        assert_eq!(served.update_errors(), 0);
+        let expected = Trees::new(&parts, &node, 6, 1).unwrap();
+        let counted = expected.build(&store).unwrap();
+        // The build may have ended before the last writes (they then went to the served
+        // trees directly): it placed at most every key.
+        assert!(placed <= counted, "{placed} > {counted}");
+        assert_eq!(served.keys(), counted);
+        for (a, b) in served.ranges().iter().zip(expected.ranges()) {
+            assert_eq!(*a.lock(), *b.lock());
+        }
+        // Writes after the swap land on the served trees.
+        write(&store, 7, 2);
+        let expected = Trees::new(&parts, &node, 6, 1).unwrap();
+        expected.build(&store).unwrap();
+        for (a, b) in served.ranges().iter().zip(expected.ranges()) {
+            assert_eq!(*a.lock(), *b.lock());
         }
     }
 
