@@ -26,6 +26,31 @@ pub mod service;
 pub mod trees;
 pub mod wire;
 
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::config::MemberConfig;
+    use crate::scaling::{Phase, RingSpec, RingState};
+
+    /// A stable ring of version `version` whose members are `ids`, all in dc1 (addresses
+    /// that nothing listens on).
+    pub fn ring_state(ids: &[&str], version: u64) -> RingState {
+        let member = |id: &str| MemberConfig {
+            id: id.into(),
+            datacenter: "dc1".into(),
+            weight: 1,
+            client_address: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
+            peer_address: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
+        };
+        let spec = RingSpec {
+            version,
+            phase: Phase::Stable,
+            current: ids.iter().map(|id| member(id)).collect(),
+            next: Vec::new(),
+        };
+        RingState::build(spec, 8).unwrap()
+    }
+}
+
 pub use config::AntiEntropyConfig;
 pub use digest::{digest, wide_digest};
 pub use merkle::{DiffStats, MerkleTree};

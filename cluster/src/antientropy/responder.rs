@@ -344,22 +344,7 @@ mod tests {
 
     #[tokio::test]
     async fn roots_asked_for_another_ring_version_are_not_given() {
-        use crate::config::MemberConfig;
-        use crate::scaling::{Phase, RingSpec, RingState};
-        let member = |id: &str| MemberConfig {
-            id: id.into(),
-            datacenter: "dc1".into(),
-            weight: 1,
-            client_address: std::net::SocketAddr::from(([127, 0, 0, 1], 1)),
-            peer_address: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
-        };
-        let spec = RingSpec {
-            version: 3,
-            phase: Phase::Stable,
-            current: vec![member("n1"), member("n2"), member("n3"), member("n4")],
-            next: Vec::new(),
-        };
-        let state = RingState::build(spec, 8).unwrap();
+        let state = crate::antientropy::test_support::ring_state(&["n1", "n2", "n3", "n4"], 3);
         let directory = tempfile::tempdir().unwrap();
         let store = LocalStore::open(
             directory.path(),
