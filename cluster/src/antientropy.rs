@@ -26,6 +26,12 @@ pub mod service;
 pub mod trees;
 pub mod wire;
 
+pub use config::AntiEntropyConfig;
+pub use digest::{digest, wide_digest};
+pub use merkle::{DiffStats, MerkleTree};
+pub use responder::AntiEntropyHandler;
+pub use service::AntiEntropy;
+
 #[cfg(test)]
 pub(crate) mod test_support {
     use crate::config::MemberConfig;
@@ -50,9 +56,3 @@ pub(crate) mod test_support {
         RingState::build(spec, 8).unwrap()
     }
 }
-
-pub use config::AntiEntropyConfig;
-pub use digest::{digest, wide_digest};
-pub use merkle::{DiffStats, MerkleTree};
-pub use responder::AntiEntropyHandler;
-pub use service::AntiEntropy;
