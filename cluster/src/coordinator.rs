@@ -296,6 +296,7 @@ impl Coordinator {
     pub async fn shutdown(&self) {
         self.membership.stop();
         self.antientropy.stop();
+        self.antientropy.stopped().await;
         self.handoff.stop().await;
         self.transport.shutdown().await;
     }

@@ -147,6 +147,8 @@ pub struct AntiEntropy {
     round: tokio::sync::Mutex<()>,
     /// Held for the whole of a tree build: one at a time.
     builds: tokio::sync::Mutex<()>,
+    /// The start-up build, when `open` returned before it ended (see [`AntiEntropy::stopped`]).
+    first_build: Mutex<Option<tokio::task::JoinHandle<Result<()>>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Gossip's Down verdicts: such peers are skipped rather than waited for.
     detector: OnceLock<crate::handoff::sloppy::FailureDetector>,
@@ -199,6 +201,7 @@ impl AntiEntropy {
             transport: Mutex::new(None),
             round: tokio::sync::Mutex::new(()),
             builds: tokio::sync::Mutex::new(()),
+            first_build: Mutex::new(None),
             task: Mutex::new(None),
             detector: OnceLock::new(),
         });
@@ -216,10 +219,13 @@ impl AntiEntropy {
                 joined
                     .map_err(|error| Error::Stopped(format!("building Merkle trees: {error}")))??;
             }
-            Err(_) => log::info!(
-                "kvnode {}: anti-entropy trees still building after {wait:?}; serving meanwhile",
-                service.node
-            ),
+            Err(_) => {
+                log::info!(
+                    "kvnode {}: anti-entropy trees still building after {wait:?}; serving meanwhile",
+                    service.node
+                );
+                *lock(&service.first_build) = Some(build);
+            }
         }
         Ok(service)
     }
@@ -329,11 +335,17 @@ impl AntiEntropy {
         let keys = match built {
             Ok(keys) => keys,
             Err(error) => {
-                if first {
-                    log::warn!(
+                match &error {
+                    // The node stopping: news, not trouble.
+                    Error::Stopped(_) if first => log::info!(
                         "kvnode {}: anti-entropy trees not built: {error}",
                         self.node
-                    );
+                    ),
+                    _ if first => log::warn!(
+                        "kvnode {}: anti-entropy trees not built: {error}",
+                        self.node
+                    ),
+                    _ => {}
                 }
                 return Err(error);
             }
@@ -381,6 +393,17 @@ impl AntiEntropy {
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Returns once a start-up build still running at [`AntiEntropy::stop`] has given up
+    /// and let go of the store, so that the node's directory can be opened again at once
+    /// (an in-process restart). Call after `stop`.
+    pub async fn stopped(&self) {
+        let build = lock(&self.first_build).take();
+        if let Some(build) = build {
+            // Its outcome was logged by the build; only its end matters here.
+            let _ = build.await;
         }
     }
 
