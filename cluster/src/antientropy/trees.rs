@@ -151,18 +151,28 @@ impl Trees {
             .filter(|tree| tree.range.contains(position))
     }
 
-    /// Fills the trees from every key in `store`; returns the keys counted. Must run before
-    /// the store takes writes (see the module documentation).
+    /// Adds `key` with the digest of its stored `bytes` to the tree holding it; returns
+    /// whether one does (a key of a range this node does not replicate is in none).
+    pub fn insert_row(&self, key: &[u8], bytes: &[u8]) -> Result<bool> {
+        match self.holding(Ring::position_of(key)) {
+            Some(tree) => {
+                tree.lock().insert(key, super::digest(bytes))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Fills the trees from every key in `store`; returns the keys counted. Only while
+    /// nothing writes to the store: the tests' reference for what the trees should hold (a
+    /// node builds through [`LiveTrees::rebuild`], which writes may race).
     pub fn build(&self, store: &LocalStore) -> Result<u64> {
         let mut start = Vec::new();
         let mut counted = 0;
         loop {
             let rows = store.scan_raw(&start, BUILD_PAGE_ROWS)?;
             for (key, bytes) in &rows {
-                if let Some(tree) = self.holding(Ring::position_of(key)) {
-                    tree.lock().insert(key, super::digest(bytes))?;
-                    counted += 1;
-                }
+                counted += u64::from(self.insert_row(key, bytes)?);
             }
             match rows.last() {
                 Some((last, _)) if rows.len() == BUILD_PAGE_ROWS => {
@@ -272,7 +282,7 @@ impl Building {
         loop {
             if stopped.load(Ordering::Relaxed) {
                 return Err(crate::Error::Stopped(
-                    "the node stopped while its Merkle trees were building".into(),
+                    "its Merkle tree build was cut short".into(),
                 ));
             }
             let page = lock(&quiet.page);
@@ -307,9 +317,7 @@ impl Building {
         let mut progress = lock(&self.progress);
         debug_assert!(progress.uncovered.is_empty());
         for (key, bytes) in rows {
-            if let Some(tree) = self.trees.holding(Ring::position_of(key)) {
-                tree.lock().insert(key, super::digest(bytes))?;
-            }
+            self.trees.insert_row(key, bytes)?;
         }
         if let Some((last, _)) = rows.last() {
             progress.cursor = Some(last.clone());
@@ -336,9 +344,7 @@ impl Building {
             if progress.covers(key) {
                 return Ok(true);
             }
-            if let Some(tree) = self.trees.holding(Ring::position_of(key)) {
-                tree.lock().insert(key, super::digest(bytes))?;
-            }
+            self.trees.insert_row(key, bytes)?;
             progress.cursor = Some(key.to_vec());
             Ok(true)
         })
@@ -378,10 +384,8 @@ impl Building {
                 if progress.covers(target) {
                     return Ok(true);
                 }
-                if let (Some(bytes), Some(tree)) =
-                    (bytes, self.trees.holding(Ring::position_of(target)))
-                {
-                    tree.lock().insert(target, super::digest(bytes))?;
+                if let Some(bytes) = bytes {
+                    self.trees.insert_row(target, bytes)?;
                 }
                 progress.cursor = Some(target.to_vec());
                 Ok(true)
