@@ -52,9 +52,11 @@
 //! [`PHASE_TIMEOUTS`] request timeouts, or that could not stream, fails with the ring left
 //! at that phase (the admin command says which; reads and writes keep being served as that
 //! phase says); repeating the same command, on any member, resumes it from there. Nodes
-//! that lose ranges keep their copies (no cleanup).
+//! that lose ranges keep their copies until an admin runs `CLUSTER.CLEANUP` on them
+//! ([`cleanup`]).
 
 mod change;
+pub mod cleanup;
 mod handler;
 mod stream;
 pub mod topology;
@@ -99,10 +101,13 @@ struct Counters {
     last_rows_streamed: AtomicU64,
     last_bytes_streamed: AtomicU64,
     last_duration_ms: AtomicU64,
+    cleanups: AtomicU64,
+    cleanup_keys_removed: AtomicU64,
+    cleanup_bytes_removed: AtomicU64,
 }
 
 /// A request an admin makes of the ring (`CLUSTER.JOIN`, `CLUSTER.LEAVE`,
-/// `CLUSTER.REMOVE`).
+/// `CLUSTER.REMOVE`) or of what this node keeps of it (`CLUSTER.CLEANUP`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScalingRequest {
     /// Add this member (which must be running with `joining = true`).
@@ -111,6 +116,9 @@ pub enum ScalingRequest {
     Leave,
     /// Take out the member with this id, which is gone.
     Remove(String),
+    /// Drop this node's copies of keys it no longer replicates (`CLUSTER.CLEANUP`, see
+    /// [`cleanup`]); then, with `compact`, merge its tables.
+    Cleanup { compact: bool },
 }
 
 /// One node's ring and the machinery that changes it.
@@ -249,12 +257,18 @@ impl Scaling {
                 counter(&c.last_bytes_streamed),
             ),
             ("last_change_duration_ms", counter(&c.last_duration_ms)),
+            ("cleanups", counter(&c.cleanups)),
+            ("cleanup_keys_removed", counter(&c.cleanup_keys_removed)),
+            ("cleanup_bytes_removed", counter(&c.cleanup_bytes_removed)),
         ]
     }
 
     /// Runs an admin's request; the reply's lines describe what moved.
     pub async fn execute(&self, request: ScalingRequest) -> Result<Vec<String>> {
-        self.drive(request).await
+        match request {
+            ScalingRequest::Cleanup { compact } => self.cleanup(compact).await,
+            change => self.drive(change).await,
+        }
     }
 
     /// Handles the ring-change messages; `None` for every other message.

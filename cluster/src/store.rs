@@ -274,6 +274,34 @@ impl LocalStore {
         call()
     }
 
+    /// Drops this node's copy of `key` (an engine tombstone, no version: the key is not
+    /// deleted for the cluster) if its stored bytes are still `expected` and `still` says
+    /// so, both checked under the key's write lock; returns whether it did. A write of the
+    /// key since `expected` was read keeps it. The write observer is not told: only keys
+    /// outside every range this node replicates are dropped this way (`CLUSTER.CLEANUP`),
+    /// and those are in none of its anti-entropy trees.
+    pub fn remove_if_unchanged(
+        &self,
+        key: &[u8],
+        expected: &[u8],
+        still: impl FnOnce() -> bool,
+    ) -> Result<bool> {
+        let _guard = self.lock_for(key);
+        let unchanged = self
+            .db
+            .get_with(key, |stored| stored.is_some_and(|(_, bytes)| bytes == expected))?;
+        if !unchanged || !still() {
+            return Ok(false);
+        }
+        self.db.delete(key)?;
+        Ok(true)
+    }
+
+    /// Merges every table into one, dropping what tombstones shadow, and waits for it.
+    pub fn compact(&self) -> Result<()> {
+        self.db.compact().map_err(Error::from)
+    }
+
     /// Folds a replicated set into the stored one (replica side of a coordinated write,
     /// read repair, anti-entropy) and stores the result.
     pub fn apply(&self, key: &[u8], incoming: &SiblingSet) -> Result<SiblingSet> {

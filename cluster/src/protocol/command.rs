@@ -118,7 +118,8 @@ pub enum Request {
     /// `LINK.STATS RESET` forgets them.
     LinkStats { reset: bool },
     /// `CLUSTER.JOIN`, `CLUSTER.LEAVE`, `CLUSTER.REMOVE`: a ring change driven by this
-    /// node (see [`crate::scaling`]).
+    /// node (see [`crate::scaling`]); `CLUSTER.CLEANUP [COMPACT]`: this node drops the keys
+    /// it no longer replicates ([`crate::scaling::cleanup`]).
     ClusterChange(crate::scaling::ScalingRequest),
     /// `ANTIENTROPY.RUN` (`run` true: a round now, its summary) or `ANTIENTROPY.ROOTS`
     /// (this node's Merkle roots per range).
@@ -197,7 +198,7 @@ impl Request {
             "link.set" | "link.partition" | "link.heal" | "link.reset" => {
                 link::parse(canonical, arguments.map(text).collect::<Result<_>>()?)
             }
-            "cluster.join" | "cluster.leave" | "cluster.remove" => {
+            "cluster.join" | "cluster.leave" | "cluster.remove" | "cluster.cleanup" => {
                 scaling::parse(canonical, arguments)
             }
             _ => redis::parse(canonical, arguments),
@@ -235,6 +236,9 @@ impl Request {
             Self::ClusterChange(crate::scaling::ScalingRequest::Join(_)) => "cluster.join",
             Self::ClusterChange(crate::scaling::ScalingRequest::Leave) => "cluster.leave",
             Self::ClusterChange(crate::scaling::ScalingRequest::Remove(_)) => "cluster.remove",
+            Self::ClusterChange(crate::scaling::ScalingRequest::Cleanup { .. }) => {
+                "cluster.cleanup"
+            }
             Self::AntiEntropy { run: true } => "antientropy.run",
             Self::AntiEntropy { run: false } => "antientropy.roots",
         }
@@ -274,6 +278,7 @@ const ARITY: &[(&str, usize, usize)] = &[
     ("cluster.join", 5, 7),
     ("cluster.leave", 1, 1),
     ("cluster.remove", 2, 2),
+    ("cluster.cleanup", 1, 2),
     ("antientropy.run", 1, 1),
     ("antientropy.roots", 1, 1),
 ];

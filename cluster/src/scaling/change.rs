@@ -38,7 +38,7 @@ impl Scaling {
     /// Runs `request` from start to finish; see the module documentation of [`super`].
     pub(super) async fn drive(&self, request: ScalingRequest) -> Result<Vec<String>> {
         let Ok(_driving) = self.driving.try_lock() else {
-            return refuse("a ring change is already running on this node".into());
+            return refuse("a ring change or a cleanup is already running on this node".into());
         };
         let state = self.snapshot();
         let current = state.spec.current.clone();
@@ -69,6 +69,9 @@ impl Scaling {
                 }
                 let next = without(&current, &id);
                 (next, Some(id.clone()), format!("removed {id}"))
+            }
+            ScalingRequest::Cleanup { .. } => {
+                return refuse("CLUSTER.CLEANUP changes no ring".into());
             }
         };
         let mut spec = match state.spec.phase {

@@ -190,7 +190,8 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// A ring change (`CLUSTER.JOIN`, `CLUSTER.LEAVE`, `CLUSTER.REMOVE`, see
-    /// [`crate::scaling`]); the reply's lines say what moved. Refused on a single node.
+    /// [`crate::scaling`]) or `CLUSTER.CLEANUP`; the reply's lines say what moved or was
+    /// dropped. Refused on a single node.
     fn scaling(
         &self,
         _request: crate::scaling::ScalingRequest,

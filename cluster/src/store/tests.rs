@@ -572,3 +572,45 @@ fn every_write_keeps_its_digest_beside_the_set_and_older_records_are_hashed() {
         Some(wide_digest(&legacy))
     );
 }
+
+#[test]
+fn remove_if_unchanged_drops_only_the_bytes_it_was_shown() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = open(directory.path());
+    let empty = VectorClock::new();
+    store
+        .write_local(b"k", &empty, Some(b"a".to_vec()), "n1", 1)
+        .unwrap();
+    store
+        .write_local(b"other", &empty, Some(b"o".to_vec()), "n1", 2)
+        .unwrap();
+    let seen = store.scan_raw(b"k", 1).unwrap().remove(0).1;
+    // Written since the scan: kept.
+    let set = store.read(b"k").unwrap().unwrap();
+    store
+        .write_local(b"k", &set.context(), Some(b"b".to_vec()), "n1", 3)
+        .unwrap();
+    assert!(!store.remove_if_unchanged(b"k", &seen, || true).unwrap());
+    let now = store.scan_raw(b"k", 1).unwrap().remove(0).1;
+    assert_ne!(now, seen);
+    // The same bytes, but the caller's condition no longer holds: kept.
+    assert!(!store.remove_if_unchanged(b"k", &now, || false).unwrap());
+    assert!(store.read(b"k").unwrap().is_some());
+    // Unchanged: dropped, for reads and scans alike; other keys untouched.
+    assert!(store.remove_if_unchanged(b"k", &now, || true).unwrap());
+    assert!(store.read(b"k").unwrap().is_none());
+    let keys: Vec<Vec<u8>> = store
+        .scan_raw(b"", 10)
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(keys, vec![b"other".to_vec()]);
+    // Absent: nothing to drop.
+    assert!(!store.remove_if_unchanged(b"k", &now, || true).unwrap());
+    // Dropped for good: still gone after a reopen (the tombstone is logged).
+    drop(store);
+    let store = open(directory.path());
+    assert!(store.read(b"k").unwrap().is_none());
+    assert!(store.read(b"other").unwrap().is_some());
+}

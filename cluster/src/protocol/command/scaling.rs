@@ -4,6 +4,7 @@
 //! CLUSTER.JOIN id datacenter client_address peer_address [WEIGHT w]
 //! CLUSTER.LEAVE
 //! CLUSTER.REMOVE id
+//! CLUSTER.CLEANUP [COMPACT]
 //! ```
 
 use super::{syntax_error, text, Request};
@@ -18,6 +19,17 @@ pub(super) fn parse(canonical: &str, arguments: impl Iterator<Item = Vec<u8>>) -
     let request = match canonical {
         "cluster.leave" => ScalingRequest::Leave,
         "cluster.remove" => ScalingRequest::Remove(name("id", &words[0])?),
+        "cluster.cleanup" => match words.first() {
+            None => ScalingRequest::Cleanup { compact: false },
+            Some(word) if word.eq_ignore_ascii_case("compact") => {
+                ScalingRequest::Cleanup { compact: true }
+            }
+            Some(word) => {
+                return Err(Error::Command(format!(
+                    "ERR CLUSTER.CLEANUP takes nothing or COMPACT, got {word:?}"
+                )))
+            }
+        },
         _ => ScalingRequest::Join(member(&words)?),
     };
     Ok(Request::ClusterChange(request))
@@ -92,6 +104,14 @@ mod tests {
             parse(&["cluster.remove", "n2"]).unwrap(),
             Request::ClusterChange(ScalingRequest::Remove("n2".into()))
         );
+        assert_eq!(
+            parse(&["CLUSTER.CLEANUP"]).unwrap(),
+            Request::ClusterChange(ScalingRequest::Cleanup { compact: false })
+        );
+        assert_eq!(
+            parse(&["cluster.cleanup", "Compact"]).unwrap(),
+            Request::ClusterChange(ScalingRequest::Cleanup { compact: true })
+        );
     }
 
     #[test]
@@ -114,5 +134,8 @@ mod tests {
         assert!(error.contains("WEIGHT"), "{error}");
         assert!(parse(&["cluster.remove"]).is_err());
         assert!(parse(&["cluster.leave", "x"]).is_err());
+        let error = parse(&["cluster.cleanup", "now"]).unwrap_err().to_string();
+        assert!(error.contains("COMPACT"), "{error}");
+        assert!(parse(&["cluster.cleanup", "compact", "x"]).is_err());
     }
 }
