@@ -287,9 +287,9 @@ impl LocalStore {
         still: impl FnOnce() -> bool,
     ) -> Result<bool> {
         let _guard = self.lock_for(key);
-        let unchanged = self
-            .db
-            .get_with(key, |stored| stored.is_some_and(|(_, bytes)| bytes == expected))?;
+        let unchanged = self.db.get_with(key, |stored| {
+            stored.is_some_and(|(_, bytes)| bytes == expected)
+        })?;
         if !unchanged || !still() {
             return Ok(false);
         }

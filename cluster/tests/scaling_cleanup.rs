@@ -53,7 +53,10 @@ fn after_a_join_cleanup_drops_exactly_the_keys_each_node_lost() {
     let n4_peer = n4.peer_address.to_string();
     let join_words = ["CLUSTER.JOIN", "n4", "dc1", &n4_client, &n4_peer];
     let stuck = Client::connect(address[0]).command(&join_words);
-    assert!(format!("{stuck:?}").contains("phase streaming"), "{stuck:?}");
+    assert!(
+        format!("{stuck:?}").contains("phase streaming"),
+        "{stuck:?}"
+    );
     let refused = Client::connect(address[1]).command(&["CLUSTER.CLEANUP"]);
     assert!(
         matches!(&refused, Reply::Error(text)
@@ -88,7 +91,10 @@ fn after_a_join_cleanup_drops_exactly_the_keys_each_node_lost() {
             let expected = pre.iter().filter(|key| !owners(key).contains(&id)).count();
             let figures = cleanup(*a, false);
             assert_eq!(figures["cleaned ring_version"], 3, "{figures:?}");
-            assert_eq!(figures["keys_removed"], expected as u64, "{id}: {figures:?}");
+            assert_eq!(
+                figures["keys_removed"], expected as u64,
+                "{id}: {figures:?}"
+            );
             assert!(figures["keys_scanned"] >= KEYS as u64, "{id}: {figures:?}");
             assert!(
                 figures["bytes_removed"] > expected as u64 * 5,
@@ -125,7 +131,11 @@ fn after_a_join_cleanup_drops_exactly_the_keys_each_node_lost() {
         }
         for index in 0..during_keys {
             let reply = client.command(&["GET", &format!("during{index}")]);
-            assert_eq!(reply, Reply::Bulk(Some(format!("v{index}"))), "during{index}");
+            assert_eq!(
+                reply,
+                Reply::Bulk(Some(format!("v{index}"))),
+                "during{index}"
+            );
         }
     }
 

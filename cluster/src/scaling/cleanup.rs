@@ -112,10 +112,7 @@ impl Scaling {
             tokio::task::spawn_blocking(move || store.compact())
                 .await
                 .map_err(|error| Error::Stopped(format!("compaction task failed: {error}")))??;
-            lines.push(format!(
-                "compact_ms {}",
-                compacting.elapsed().as_millis()
-            ));
+            lines.push(format!("compact_ms {}", compacting.elapsed().as_millis()));
         }
         self.counters.cleanups.fetch_add(1, Ordering::Relaxed);
         log::info!("node {}: cleanup done: {}", self.node, lines.join(", "));
