@@ -16,8 +16,9 @@
 //! dropped with an engine tombstone, not a version, so nothing is deleted for the cluster;
 //! with `COMPACT` the node then merges its tables, which gives the space back on disk.
 //!
-//! The node refuses while a ring change is under way (a phase other than stable) and
-//! while it drives a change itself; it runs one cleanup at a time.
+//! The node refuses while a ring change is under way (a phase other than stable), while it
+//! drives a change itself, and when it is not a member of the ring (it left, or has not
+//! joined); it runs one cleanup at a time.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -68,6 +69,19 @@ impl Scaling {
                 "ERR the ring is changing (version {version}, phase {}): clean up once it is \
                  stable",
                 state.spec.phase.as_str()
+            )));
+        }
+        if !state
+            .read_ring()
+            .members()
+            .iter()
+            .any(|member| member.id == self.node)
+        {
+            // A node that left (or has not joined) replicates nothing: its copies are what
+            // the members streamed from it, so it keeps them rather than drop them all.
+            return Err(Error::Command(format!(
+                "ERR node {} is not a member of the ring (version {version}): nothing to                  clean up",
+                self.node
             )));
         }
         let started = Instant::now();

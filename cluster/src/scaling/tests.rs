@@ -95,3 +95,145 @@ fn ring_update_tag_and_corrupt_fields_are_checked() {
     let error = decode_frame(&bytes, 1 << 20).unwrap_err().to_string();
     assert!(error.contains("RingUpdate.phase 7"), "{error}");
 }
+
+/// A node `a` of a stable ring `a`, `b` (N=1, 16 vnodes per weight) with `keys` keys in its
+/// store, none of them written through the ring.
+fn lone_scaling(directory: &std::path::Path, keys: usize) -> Arc<Scaling> {
+    let members = |ids: &[&str]| -> String {
+        ids.iter()
+            .enumerate()
+            .map(|(index, id)| {
+                format!(
+                    "[[members]]\nid = \"{id}\"\ndatacenter = \"dc1\"\n\
+                     client_address = \"127.0.0.3:{}\"\npeer_address = \"127.0.0.3:{}\"\n",
+                    40000 + index * 2,
+                    40001 + index * 2
+                )
+            })
+            .collect()
+    };
+    let text = format!(
+        "node_id = \"a\"\ndatacenter = \"dc1\"\nreplication = 1\nvnodes_per_weight = 16\n\
+         data_dir = {:?}\n{}",
+        directory.display().to_string(),
+        members(&["a", "b"])
+    );
+    let config = NodeConfig::parse(&text).unwrap();
+    config.validate().unwrap();
+    let store = Arc::new(
+        LocalStore::open(
+            &directory.join("store"),
+            config.engine.clone(),
+            config.versions.clone(),
+        )
+        .unwrap(),
+    );
+    for index in 0..keys {
+        store
+            .write_local(
+                format!("key{index:05}").as_bytes(),
+                &crate::version::VectorClock::new(),
+                Some(b"v".to_vec()),
+                "a",
+                index as u64 + 1,
+            )
+            .unwrap();
+    }
+    Scaling::new(&config, store).unwrap()
+}
+
+#[tokio::test]
+async fn cleanup_keeps_exactly_the_keys_the_node_replicates_and_refuses_off_the_ring() {
+    let directory = tempfile::tempdir().unwrap();
+    // More keys than one step scans, so the sweep goes on from its cursor.
+    let keys = cleanup::CLEANUP_SCAN_KEYS * 2 + 100;
+    let scaling = lone_scaling(directory.path(), keys);
+    let replication = Replication::Total(1);
+    let me = NodeId::new("a");
+    let state = scaling.snapshot();
+    let mine = |key: &[u8]| {
+        state
+            .read_replicas(key, &replication)
+            .unwrap()
+            .contains(&me)
+    };
+    let kept: Vec<Vec<u8>> = (0..keys)
+        .map(|index| format!("key{index:05}").into_bytes())
+        .filter(|key| mine(key))
+        .collect();
+    assert!(
+        kept.len() > keys / 4 && kept.len() < keys * 3 / 4,
+        "{}",
+        kept.len()
+    );
+
+    let lines = scaling
+        .execute(ScalingRequest::Cleanup { compact: true })
+        .await
+        .unwrap();
+    let field = |name: &str| -> u64 {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {lines:?}"))
+    };
+    assert_eq!(field("keys_scanned"), keys as u64, "{lines:?}");
+    assert_eq!(
+        field("keys_removed"),
+        (keys - kept.len()) as u64,
+        "{lines:?}"
+    );
+    assert_eq!(field("keys_kept_written"), 0, "{lines:?}");
+    assert!(
+        lines.iter().any(|line| line.starts_with("compact_ms ")),
+        "{lines:?}"
+    );
+    let held: Vec<Vec<u8>> = scaling
+        .store
+        .scan_raw(b"", usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(held, kept);
+    let info: std::collections::HashMap<_, _> = scaling.info().into_iter().collect();
+    assert_eq!(info["cleanups"], 1);
+    assert_eq!(info["cleanup_keys_removed"], (keys - kept.len()) as u64);
+
+    // A ring without this node (it left): refused, nothing dropped.
+    let spec = RingSpec {
+        version: state.spec.version + 1,
+        phase: Phase::Stable,
+        current: vec![state.member("b").unwrap().clone()],
+        next: Vec::new(),
+    };
+    scaling.apply(spec).unwrap();
+    let error = scaling
+        .execute(ScalingRequest::Cleanup { compact: false })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("node a is not a member of the ring"),
+        "{error}"
+    );
+    assert_eq!(
+        scaling.store.scan_raw(b"", usize::MAX).unwrap().len(),
+        kept.len()
+    );
+
+    // A ring that is changing: refused.
+    let spec = RingSpec {
+        version: state.spec.version + 2,
+        phase: Phase::Streaming,
+        current: vec![state.member("b").unwrap().clone()],
+        next: state.spec.current.clone(),
+    };
+    scaling.apply(spec).unwrap();
+    let error = scaling
+        .execute(ScalingRequest::Cleanup { compact: false })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("the ring is changing"), "{error}");
+}
