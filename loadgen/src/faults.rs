@@ -15,6 +15,7 @@
 //! 8s   link reset                    LINK.RESET: every link back to the configuration
 //! 9s   remove n3                     CLUSTER.LEAVE on n3 (CLUSTER.REMOVE n3 elsewhere if down)
 //! 9s   add n7                        start spare node n7 and CLUSTER.JOIN it (embedded cluster)
+//! 20s  cleanup                       CLUSTER.CLEANUP on every node in turn (cleanup compact: COMPACT)
 //! ```
 //!
 //! TIME is seconds from the run's start (`10`, `10s`, `1.5s`, `500ms`, `2m`). A file whose
@@ -97,6 +98,9 @@ pub enum Action {
     Add(String),
     /// A node leaves the cluster.
     Remove(String),
+    /// `CLUSTER.CLEANUP [COMPACT]` on every node in turn: each drops the keys it no longer
+    /// replicates (after an `add`).
+    Cleanup { compact: bool },
 }
 
 impl Action {
@@ -112,6 +116,7 @@ impl Action {
             Action::LinkReset => "link-reset",
             Action::Add(_) => "add",
             Action::Remove(_) => "remove",
+            Action::Cleanup { .. } => "cleanup",
         }
     }
 
@@ -126,7 +131,7 @@ impl Action {
             Action::Partition(pair) | Action::Link { pair, .. } | Action::Heal(Some(pair)) => {
                 format!("{}-{}", pair.a, pair.b)
             }
-            Action::Heal(None) | Action::LinkReset => "all".to_string(),
+            Action::Heal(None) | Action::LinkReset | Action::Cleanup { .. } => "all".to_string(),
         }
     }
 
@@ -316,7 +321,7 @@ fn parse_entry(entry: &str) -> std::result::Result<FaultEvent, String> {
     let Some((verb, args)) = rest.split_first() else {
         return Err(format!(
             "no action after the time {time:?}: expected kill, stop, restart, partition, \
-             heal, link, add or remove"
+             heal, link, add, remove or cleanup"
         ));
     };
     let action = parse_action(&verb.to_ascii_lowercase(), args)?;
@@ -354,9 +359,17 @@ fn parse_action(verb: &str, args: &[&str]) -> std::result::Result<Action, String
         }
         "link" if args.len() == 1 && args[0].eq_ignore_ascii_case("reset") => Ok(Action::LinkReset),
         "link" => parse_link(args),
+        "cleanup" => match args {
+            [] => Ok(Action::Cleanup { compact: false }),
+            [word] if word.eq_ignore_ascii_case("compact") => Ok(Action::Cleanup { compact: true }),
+            _ => Err(format!(
+                "`cleanup` takes nothing or `compact`, got {}",
+                describe(args)
+            )),
+        },
         _ => Err(format!(
-            "unknown action {verb:?}: expected kill, stop, restart, partition, heal, link, add \
-             or remove"
+            "unknown action {verb:?}: expected kill, stop, restart, partition, heal, link, add, \
+             remove or cleanup"
         )),
     }
 }

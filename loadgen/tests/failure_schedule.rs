@@ -9,7 +9,8 @@
 //! - remove n4 from a 4-node N = 3 cluster: it leaves (CLUSTER.LEAVE) and no write is lost;
 //! - add n4 to a 3-node N = 3 cluster (a spare the schedule implies), in process and as
 //!   processes (with a kill beside it): it joins (CLUSTER.JOIN; the node's topology lists
-//!   four members afterwards) and no write is lost;
+//!   four members afterwards) and no write is lost; in process, a cleanup after it drops
+//!   keys on each old node and still no write is lost;
 //! - a schedule that cannot run is refused before the run, naming the entry.
 
 mod common;
@@ -264,10 +265,32 @@ fn an_added_node_joins_the_ring_and_no_acknowledged_write_is_lost() {
         "add-in-process",
         "datacenters = 1\nnodes_per_datacenter = 3\nreplication = 3\nconsistency = \"QUORUM\"\n\
          inter_dc_delay = \"1\"\n",
-        "1s add n4",
-        4,
+        "1s add n4; 2s cleanup",
+        // The join takes about 4 s (two request timeouts of it a fixed wait); the cleanup
+        // runs once it is done, and must before the run ends.
+        9,
     );
-    check_join(ok, &output, &run, 1);
+    // The lost-write check runs after the cleanup: it finds every write.
+    check_join(ok, &output, &run, 2);
+    let events = rows(&run.join("events.csv"));
+    eprintln!("events: {events:?}");
+    let cleanup = &events[1];
+    assert_eq!(
+        (cleanup["event"].as_str(), cleanup["target"].as_str()),
+        ("cleanup", "all")
+    );
+    assert!(
+        cleanup["result"].starts_with("ok: CLUSTER.CLEANUP: "),
+        "{cleanup:?}"
+    );
+    // n1-n3 each lose about a quarter of the keys to n4.
+    let removed: Vec<u64> = cleanup["result"]
+        .split(" removed ")
+        .skip(1)
+        .map(|part| part.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(removed.len(), 3, "{cleanup:?}");
+    assert!(removed.iter().all(|&keys| keys > 0), "{cleanup:?}");
     assert!(output.contains("nodes in process"), "{output}");
     assert!(output.contains("spare nodes: n4"), "{output}");
     assert!(

@@ -224,6 +224,7 @@ fn execute_one(action: &Action, target: &mut dyn FaultTarget) -> Result<String> 
         Action::Restart(node) => target.restart(node),
         Action::Add(node) => target.add(node),
         Action::Remove(node) => target.remove(node),
+        Action::Cleanup { compact } => cleanup_nodes(&target.admin_addresses(), *compact),
         _ => {
             let words = action.link_command().unwrap_or_default();
             send_admin(&target.admin_addresses(), &words, ADMIN_TIMEOUT)
@@ -254,6 +255,53 @@ pub fn send_admin(addresses: &[SocketAddr], words: &[String], timeout: Duration)
         }
     }
     Err(last_error.unwrap_or(Error::NoHosts))
+}
+
+/// `CLUSTER.CLEANUP [COMPACT]` on each of `addresses` in turn (a node drops the keys it no
+/// longer replicates; see kvnode's `cluster::scaling::cleanup`). The result has one part
+/// per node: its keys removed and scanned and how long it took, or its refusal, or that it
+/// did not answer (a node killed by the schedule); an error only if no node cleaned.
+pub fn cleanup_nodes(addresses: &[SocketAddr], compact: bool) -> Result<String> {
+    let mut words = vec!["CLUSTER.CLEANUP".to_string()];
+    if compact {
+        words.push("COMPACT".to_string());
+    }
+    let mut parts = Vec::new();
+    let mut cleaned = 0;
+    for address in addresses {
+        match crate::verify::command_text(*address, &words, RING_CHANGE_TIMEOUT) {
+            Ok(Ok(reply)) => {
+                cleaned += 1;
+                // `cleaned ring_version 3; keys_scanned 10; keys_removed 3; ...`
+                let field = |name: &str| {
+                    reply
+                        .split("; ")
+                        .find_map(|part| part.strip_prefix(name)?.strip_prefix(' '))
+                        .unwrap_or("?")
+                        .to_string()
+                };
+                let compacted = if compact {
+                    format!(" + {} ms compacting", field("compact_ms"))
+                } else {
+                    String::new()
+                };
+                parts.push(format!(
+                    "{address} removed {} of {} keys ({} bytes) in {} ms{compacted}",
+                    field("keys_removed"),
+                    field("keys_scanned"),
+                    field("bytes_removed"),
+                    field("duration_ms"),
+                ));
+            }
+            Ok(Err(text)) => parts.push(format!("{address} refused: {text}")),
+            Err(detail) => parts.push(format!("{address} did not answer: {detail}")),
+        }
+    }
+    let text = format!("{}: {}", words.join(" "), parts.join("; "));
+    if cleaned == 0 {
+        return Err(Error::Unsupported(text));
+    }
+    Ok(text)
 }
 
 /// Takes node `node` (at `own`, the nodes' client addresses `all`) out of the ring: a

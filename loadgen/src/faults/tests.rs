@@ -45,11 +45,15 @@ fn the_flag_example_parses_in_time_order() {
 fn lines_comments_units_and_order() {
     let schedule = Schedule::parse(
         "# a comment\nat 1.5s stop n3\n\n500ms partition n1 n4   # nodes\n2m heal dc1 dc2\n\
-         3 link node n1 n2 loss=1%\n4s link reset\n5s add n7\n6s remove n3\n",
+         3 link node n1 n2 loss=1%\n4s link reset\n5s add n7\n6s remove n3\n7s cleanup\n\
+         8s Cleanup COMPACT\n",
     )
     .unwrap();
     let times: Vec<u128> = schedule.events.iter().map(|e| e.at.as_millis()).collect();
-    assert_eq!(times, vec![500, 1500, 3000, 4000, 5000, 6000, 120_000]);
+    assert_eq!(
+        times,
+        vec![500, 1500, 3000, 4000, 5000, 6000, 7000, 8000, 120_000]
+    );
     let partition = &schedule.events[0].action;
     assert_eq!(
         partition.link_command().unwrap(),
@@ -63,8 +67,20 @@ fn lines_comments_units_and_order() {
     assert_eq!(schedule.events[3].action, Action::LinkReset);
     assert_eq!(schedule.events[4].action, Action::Add("n7".into()));
     assert_eq!(schedule.events[5].action, Action::Remove("n3".into()));
+    let cleanup = &schedule.events[6].action;
+    assert_eq!(cleanup, &Action::Cleanup { compact: false });
     assert_eq!(
-        schedule.events[6].action.link_command().unwrap(),
+        (cleanup.name(), cleanup.target()),
+        ("cleanup", "all".into())
+    );
+    assert_eq!(
+        cleanup.node(),
+        None,
+        "not a node event: it runs against --hosts too"
+    );
+    assert_eq!(schedule.events[7].action, Action::Cleanup { compact: true });
+    assert_eq!(
+        schedule.events[8].action.link_command().unwrap(),
         vec!["LINK.HEAL", "dc1", "dc2"]
     );
     assert!(Schedule::parse("  ; \n# only comments\n")
@@ -101,6 +117,7 @@ fn bad_entries_are_named_with_the_problem() {
             "delay given twice",
         ),
         ("-1s kill n2", "entry 1", "non-negative"),
+        ("1s cleanup now", "entry 1", "nothing or `compact`"),
     ];
     for (text, entry, problem) in cases {
         let error = error_of(text);
