@@ -281,6 +281,50 @@ fn a_coordinator_outside_the_preference_list_has_a_replica_mint_the_version() {
 }
 
 #[test]
+fn a_coordinator_outside_the_preference_list_has_a_replica_of_its_datacenter_mint() {
+    run(async {
+        let layout = [("n1", "dc1"), ("n2", "dc1"), ("n3", "dc1"), ("n4", "dc2")];
+        let replication =
+            Replication::PerDatacenter(BTreeMap::from([("dc1".into(), 2), ("dc2".into(), 1)]));
+        let links = LinkConfig {
+            inter_datacenter: LinkSpec::with_delay(DelayDistribution::Constant { ms: 50.0 }),
+            ..LinkConfig::default()
+        };
+        let mut cluster = Cluster::start(&layout, replication.clone(), links).await;
+        let ring = Ring::new(
+            layout
+                .iter()
+                .map(|(id, dc)| cluster::ring::Member::new(*id, *dc)),
+            16,
+        )
+        .unwrap();
+        // A key n1 does not replicate whose preference list starts in dc2: minting at the
+        // list's first replica would cross to dc2 and back before any put went out.
+        let key = (0..10_000)
+            .map(|index| format!("key{index}").into_bytes())
+            .find(|key| {
+                let list = ring.preference_list(key, &replication).unwrap();
+                !list.contains(&NodeId::new("n1")) && list[0] == NodeId::new("n4")
+            })
+            .expect("some key starts in dc2 and is not on n1");
+        let list = ring.preference_list(&key, &replication).unwrap();
+        let backend = cluster.backend(0);
+        // Warm the connections up so the timing below holds no TCP handshakes.
+        write(&backend, b"warm", b"w", Consistency::All).await;
+
+        let started = Instant::now();
+        write(&backend, &key, b"v", Consistency::LocalQuorum).await;
+        let took = started.elapsed();
+        // Two 50 ms crossings if dc2 had minted; none when dc1 does.
+        assert!(took < Duration::from_millis(100), "the write took {took:?}");
+        let set = read(&backend, &key, Consistency::All).await;
+        assert_eq!(values(&set), vec![b"v".to_vec()]);
+        assert_eq!(set.versions[0].writer, list[1].as_str(), "{list:?}");
+        cluster.stop_all().await;
+    });
+}
+
+#[test]
 fn each_quorum_waits_for_the_remote_datacenter() {
     run(async {
         let layout = [("n1", "dc1"), ("n2", "dc1"), ("n3", "dc2")];

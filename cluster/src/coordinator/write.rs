@@ -359,8 +359,22 @@ impl Coordinator {
             return Ok((SiblingSet::single(version), self.node.clone(), Vec::new()));
         }
         let mut failed = Vec::new();
-        // Replicas that just failed go last: another one can mint at once.
-        for (node, datacenter) in &self.handoff.reachable_first(replicas) {
+        // A mint is a round trip before any put goes out, so the replicas in this node's
+        // datacenter are asked first (a client routing with an outdated ring, as after a
+        // join, sends keys to nodes that no longer replicate them: a remote mint there cost
+        // a cross-datacenter round trip on top of the quorum's). Replicas that just failed
+        // go last: another one can mint at once.
+        let local_first: Vec<(NodeId, Datacenter)> = replicas
+            .iter()
+            .filter(|(_, datacenter)| *datacenter == self.datacenter)
+            .chain(
+                replicas
+                    .iter()
+                    .filter(|(_, datacenter)| *datacenter != self.datacenter),
+            )
+            .cloned()
+            .collect();
+        for (node, datacenter) in &self.handoff.reachable_first(&local_first) {
             let message = PeerMessage::Mint {
                 key: key.to_vec(),
                 context: context.encode(),
