@@ -17,8 +17,10 @@
 #[cfg(test)]
 mod tests;
 mod topology;
+mod watch;
 
 pub use topology::{call, fetch_topology, Topology, TopologyMember};
+pub use watch::{TopologyWatch, FOLLOW_INTERVAL};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -136,6 +138,27 @@ pub struct TokenAware {
     /// For keys none of whose replicas is a target.
     fallback: RoundRobin,
     candidates: Vec<usize>,
+    /// The watch it follows, if any ([`TokenAware::following`]).
+    following: Option<Following>,
+}
+
+/// What a router following a [`TopologyWatch`] needs to rebuild itself.
+#[derive(Clone)]
+struct Following {
+    watch: Arc<TopologyWatch>,
+    /// The watch's publication count this router's topology is from.
+    seen: u64,
+    targets: Vec<SocketAddr>,
+}
+
+impl fmt::Debug for Following {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Following")
+            .field("seen", &self.seen)
+            .field("targets", &self.targets)
+            .finish()
+    }
 }
 
 impl TokenAware {
@@ -186,7 +209,39 @@ impl TokenAware {
             turn: 0,
             fallback: RoundRobin::new(targets.len())?,
             candidates: Vec::new(),
+            following: None,
         })
+    }
+
+    /// The same router, rebuilt from `watch`'s topology whenever one is published (see
+    /// [`watch`]); `targets` are the ones it was built for. A published topology it
+    /// cannot route by (no target left in the preferred datacenter) is skipped.
+    pub fn following(mut self, watch: Arc<TopologyWatch>, targets: &[SocketAddr]) -> TokenAware {
+        self.following = Some(Following {
+            seen: watch.published(),
+            watch,
+            targets: targets.to_vec(),
+        });
+        self
+    }
+
+    /// Takes the watch's latest topology if one was published since the last look.
+    fn catch_up(&mut self) {
+        let Some(following) = &mut self.following else {
+            return;
+        };
+        let published = following.watch.published();
+        if published == following.seen {
+            return;
+        }
+        following.seen = published;
+        let topology = following.watch.current();
+        let targets = following.targets.clone();
+        if let Ok(rebuilt) = TokenAware::new(topology, &targets, self.preferred.as_deref()) {
+            self.topology = rebuilt.topology;
+            self.target_of = rebuilt.target_of;
+            self.datacenter_of = rebuilt.datacenter_of;
+        }
     }
 
     /// The topology it routes by.
@@ -204,6 +259,7 @@ impl TokenAware {
 
 impl Router for TokenAware {
     fn choose(&mut self, key: &[u8]) -> usize {
+        self.catch_up();
         let replicas = self.topology.replicas(key);
         self.candidates.clear();
         if let Some(preferred) = &self.preferred {
@@ -312,6 +368,25 @@ impl Policy {
         let make = self.per_client(targets, topology)?;
         Ok(Arc::new(move |client, _targets| {
             Box::new(DriverRouter(make(client)))
+        }))
+    }
+
+    /// [`Policy::driver_factory`] whose token-aware routers follow `watch` (rebuilt from
+    /// each topology it publishes; see [`watch`]); other policies do not depend on the ring.
+    pub fn driver_factory_following(
+        &self,
+        targets: &[SocketAddr],
+        watch: &Arc<TopologyWatch>,
+    ) -> Result<crate::driver::RouterFactory> {
+        let template = match self.build_built(targets, Some(&watch.current()))? {
+            Built::TokenAware(router) => {
+                Built::TokenAware(Box::new(router.following(Arc::clone(watch), targets)))
+            }
+            other => other,
+        };
+        Ok(Arc::new(move |client, _targets| {
+            Box::new(DriverRouter(template.clone().rotated(client).boxed()))
+                as Box<dyn crate::driver::KeyRouter>
         }))
     }
 

@@ -15,7 +15,7 @@ use super::ycsb::{self, YcsbArgs};
 use crate::client::Target;
 use crate::driver::{Phase, RoundRobin, RouterFactory};
 use crate::local::LocalClusterOptions;
-use crate::routing::{fetch_topology, Policy};
+use crate::routing::{fetch_topology, Policy, TopologyWatch, FOLLOW_INTERVAL};
 use crate::{Error, Result};
 use cluster::protocol::Consistency;
 use cluster::ring::Replication;
@@ -40,7 +40,11 @@ pub fn router_factory(routing: Option<&str>, targets: &[Target]) -> Result<Route
     let addresses: Vec<SocketAddr> = targets.iter().map(|target| target.address).collect();
     let first = *addresses.first().ok_or(Error::NoHosts)?;
     let topology = fetch_topology(first)?;
-    policy.driver_factory(&addresses, Some(&topology))
+    // The ring can change under the run (a schedule's add or remove, an admin): routers
+    // follow it rather than send keys to nodes that no longer replicate them.
+    let watch = TopologyWatch::new(topology);
+    watch.follow(addresses.clone(), FOLLOW_INTERVAL);
+    policy.driver_factory_following(&addresses, &watch)
 }
 
 /// The embedded cluster's shape: `--local-config FILE` (TOML, the fields of

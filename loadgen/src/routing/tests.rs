@@ -198,3 +198,67 @@ fn the_driver_factory_routes_as_the_policy_does() {
         assert_eq!(member.datacenter, "dc2");
     }
 }
+
+#[test]
+fn a_token_aware_router_following_a_watch_routes_by_the_ring_it_publishes() {
+    let (topology, targets) = topology();
+    // The same cluster after n7 joined dc1 (not a target: the run's connections stay).
+    let mut members = topology.members().to_vec();
+    members.push(TopologyMember {
+        id: "n7".into(),
+        datacenter: "dc1".into(),
+        weight: 1,
+        client_address: Some("127.0.9.7:7379".parse().unwrap()),
+    });
+    let grown = Topology::new(members, 32, topology.replication().clone()).unwrap();
+    let is_replica = |topology: &Topology, key: &[u8], target: usize| {
+        let member = topology.member_at(targets[target]).unwrap();
+        topology
+            .replicas(key)
+            .iter()
+            .any(|id| id.as_str() == member.id)
+    };
+
+    let watch = TopologyWatch::new(topology.clone());
+    let make = Policy::parse("token-aware:dc1")
+        .unwrap()
+        .driver_factory_following(&targets, &watch)
+        .unwrap();
+    let mut router = make(0, targets.len());
+    // Before the change: routed by the first ring, so some keys go to a node that does not
+    // replicate them in the grown one.
+    let stale = keys()
+        .filter(|key| !is_replica(&grown, key, router.route(key)))
+        .count();
+    assert!(stale > 100, "{stale}");
+
+    watch.publish(grown.clone());
+    assert_eq!(watch.published(), 1);
+    for key in keys() {
+        let target = router.route(&key);
+        assert!(
+            is_replica(&grown, &key, target),
+            "{key:?} to target {target}"
+        );
+        let datacenter = &grown.member_at(targets[target]).unwrap().datacenter;
+        assert_eq!(datacenter, "dc1", "{key:?}");
+    }
+    // A router made after the change starts from the watch's latest topology.
+    let mut late = make(1, targets.len());
+    assert!(keys().all(|key| is_replica(&grown, &key, late.route(&key))));
+}
+
+#[test]
+fn the_summary_line_gives_the_ring_version() {
+    let lines: Vec<String> = [
+        "replication 3 default_consistency Quorum members 1 vnodes_per_weight 8 placement 1 \
+         ring_version 7",
+        "n1 dc1 weight 1 self client 127.0.9.1:7379",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(Topology::parse(&lines).unwrap().ring_version(), 7);
+    let older = [lines[0].replace(" ring_version 7", ""), lines[1].clone()];
+    assert_eq!(Topology::parse(&older).unwrap().ring_version(), 0);
+}

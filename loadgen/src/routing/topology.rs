@@ -11,7 +11,8 @@
 //! ...
 //! ```
 //!
-//! `placement` is the replication setting: a total (`3`) or per-datacenter counts.
+//! `placement` is the replication setting: a total (`3`) or per-datacenter counts;
+//! `ring_version` (newer nodes) says which ring change the members are from.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -46,6 +47,9 @@ pub struct Topology {
     members: Vec<TopologyMember>,
     replication: Replication,
     ring: Ring,
+    /// Which ring change the members are from (`ring_version` on the summary line; 0 from
+    /// a node that does not say).
+    ring_version: u64,
 }
 
 impl Topology {
@@ -68,6 +72,7 @@ impl Topology {
             members,
             replication,
             ring,
+            ring_version: 0,
         })
     }
 
@@ -97,12 +102,23 @@ impl Topology {
             .iter()
             .map(|line| member(line))
             .collect::<Result<Vec<_>>>()?;
-        Topology::new(members, vnodes_per_weight, replication)
+        let ring_version = match fields.get("ring_version") {
+            Some(text) => number(text, "ring_version")?,
+            None => 0,
+        };
+        let mut topology = Topology::new(members, vnodes_per_weight, replication)?;
+        topology.ring_version = ring_version;
+        Ok(topology)
     }
 
     /// The members, in the order the node listed them.
     pub fn members(&self) -> &[TopologyMember] {
         &self.members
+    }
+
+    /// Which ring change the members are from (0 if the node did not say).
+    pub fn ring_version(&self) -> u64 {
+        self.ring_version
     }
 
     /// The replication setting.
