@@ -214,7 +214,7 @@ impl TokenAware {
     }
 
     /// The same router, rebuilt from `watch`'s topology whenever one is published (see
-    /// [`watch`]); `targets` are the ones it was built for. A published topology it
+    /// [`TopologyWatch`]); `targets` are the ones it was built for. A published topology it
     /// cannot route by (no target left in the preferred datacenter) is skipped.
     pub fn following(mut self, watch: Arc<TopologyWatch>, targets: &[SocketAddr]) -> TokenAware {
         self.following = Some(Following {
@@ -372,7 +372,7 @@ impl Policy {
     }
 
     /// [`Policy::driver_factory`] whose token-aware routers follow `watch` (rebuilt from
-    /// each topology it publishes; see [`watch`]); other policies do not depend on the ring.
+    /// each topology it publishes; see [`TopologyWatch`]); other policies do not depend on the ring.
     pub fn driver_factory_following(
         &self,
         targets: &[SocketAddr],
