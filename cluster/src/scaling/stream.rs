@@ -175,15 +175,17 @@ impl Scaling {
     }
 }
 
-/// Merges streamed rows into the store; returns how many keys it did not hold.
-fn fold_rows(store: &crate::store::LocalStore, rows: Vec<ScanRow>) -> Result<u64> {
+/// Merges streamed rows into the store; returns how many keys it did not hold. A key
+/// comes from each of its current replicas, mostly the same set each time: a row that
+/// changes nothing is not written again (no log record, no memtable version).
+pub(super) fn fold_rows(store: &crate::store::LocalStore, rows: Vec<ScanRow>) -> Result<u64> {
     let mut new = 0;
     for row in rows {
         let set = SiblingSet::decode(&row.siblings)?;
         if store.read(&row.key)?.is_none() {
             new += 1;
         }
-        store.apply(&row.key, &set)?;
+        store.merge_in(&row.key, &set)?;
     }
     Ok(new)
 }

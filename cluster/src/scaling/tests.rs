@@ -237,3 +237,45 @@ async fn cleanup_keeps_exactly_the_keys_the_node_replicates_and_refuses_off_the_
         .to_string();
     assert!(error.contains("the ring is changing"), "{error}");
 }
+
+#[test]
+fn streamed_rows_that_change_nothing_are_not_written_again() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(
+        directory.path(),
+        engine::Options::default(),
+        crate::version::VersionConfig::default(),
+    )
+    .unwrap();
+    let source = tempfile::tempdir().unwrap();
+    let source = LocalStore::open(
+        source.path(),
+        engine::Options::default(),
+        crate::version::VersionConfig::default(),
+    )
+    .unwrap();
+    let empty = crate::version::VectorClock::new();
+    source
+        .write_local(b"k", &empty, Some(b"v1".to_vec()), "n1", 1)
+        .unwrap();
+    let row = |store: &LocalStore| ScanRow {
+        key: b"k".to_vec(),
+        siblings: store.read(b"k").unwrap().unwrap().encode(),
+    };
+    // The same set from three replicas: one new key, one write.
+    let before = store.stats().last_seq;
+    let new = stream::fold_rows(&store, vec![row(&source), row(&source), row(&source)]).unwrap();
+    assert_eq!(new, 1);
+    assert_eq!(store.stats().last_seq, before + 1);
+    // A newer version from one of them is merged in and written.
+    let set = source.read(b"k").unwrap().unwrap();
+    source
+        .write_local(b"k", &set.context(), Some(b"v2".to_vec()), "n1", 2)
+        .unwrap();
+    let new = stream::fold_rows(&store, vec![row(&source), row(&source)]).unwrap();
+    assert_eq!(new, 0);
+    assert_eq!(store.stats().last_seq, before + 2);
+    let stored = store.read(b"k").unwrap().unwrap();
+    assert_eq!(stored.versions.len(), 1);
+    assert_eq!(stored.versions[0].value.as_deref(), Some(&b"v2"[..]));
+}
