@@ -80,7 +80,8 @@ impl Scaling {
             // A node that left (or has not joined) replicates nothing: its copies are what
             // the members streamed from it, so it keeps them rather than drop them all.
             return Err(Error::Command(format!(
-                "ERR node {} is not a member of the ring (version {version}): nothing to                  clean up",
+                "ERR node {} is not a member of the ring (version {version}): nothing to \
+                 clean up",
                 self.node
             )));
         }
