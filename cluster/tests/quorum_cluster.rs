@@ -140,6 +140,17 @@ async fn read(backend: &Arc<dyn Backend>, key: &[u8], level: Consistency) -> Sib
         .expect("key not found")
 }
 
+/// The ring the nodes of `layout` build (16 vnodes per weight, as [`Cluster::start`]).
+fn ring_of(layout: &[(&str, &str)]) -> Ring {
+    Ring::new(
+        layout
+            .iter()
+            .map(|(id, dc)| cluster::ring::Member::new(*id, *dc)),
+        16,
+    )
+    .unwrap()
+}
+
 fn three_nodes() -> [(&'static str, &'static str); 3] {
     [("n1", "dc1"), ("n2", "dc1"), ("n3", "dc1")]
 }
@@ -257,13 +268,7 @@ fn a_coordinator_outside_the_preference_list_has_a_replica_mint_the_version() {
         let layout = three_nodes();
         let replication = Replication::Total(2);
         let mut cluster = Cluster::start(&layout, replication.clone(), LinkConfig::default()).await;
-        let ring = Ring::new(
-            layout
-                .iter()
-                .map(|(id, dc)| cluster::ring::Member::new(*id, *dc)),
-            16,
-        )
-        .unwrap();
+        let ring = ring_of(&layout);
         let key = (0..1000)
             .map(|index| format!("key{index}").into_bytes())
             .find(|key| {
@@ -291,13 +296,7 @@ fn a_coordinator_outside_the_preference_list_has_a_replica_of_its_datacenter_min
             ..LinkConfig::default()
         };
         let mut cluster = Cluster::start(&layout, replication.clone(), links).await;
-        let ring = Ring::new(
-            layout
-                .iter()
-                .map(|(id, dc)| cluster::ring::Member::new(*id, *dc)),
-            16,
-        )
-        .unwrap();
+        let ring = ring_of(&layout);
         // A key n1 does not replicate whose preference list starts in dc2: minting at the
         // list's first replica would cross to dc2 and back before any put went out.
         let key = (0..10_000)

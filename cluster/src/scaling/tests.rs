@@ -238,22 +238,21 @@ async fn cleanup_keeps_exactly_the_keys_the_node_replicates_and_refuses_off_the_
     assert!(error.contains("the ring is changing"), "{error}");
 }
 
+fn open_store(directory: &std::path::Path) -> LocalStore {
+    LocalStore::open(
+        directory,
+        engine::Options::default(),
+        crate::version::VersionConfig::default(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn streamed_rows_that_change_nothing_are_not_written_again() {
     let directory = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(
-        directory.path(),
-        engine::Options::default(),
-        crate::version::VersionConfig::default(),
-    )
-    .unwrap();
-    let source = tempfile::tempdir().unwrap();
-    let source = LocalStore::open(
-        source.path(),
-        engine::Options::default(),
-        crate::version::VersionConfig::default(),
-    )
-    .unwrap();
+    let store = open_store(directory.path());
+    let source_directory = tempfile::tempdir().unwrap();
+    let source = open_store(source_directory.path());
     let empty = crate::version::VectorClock::new();
     source
         .write_local(b"k", &empty, Some(b"v1".to_vec()), "n1", 1)
