@@ -81,7 +81,7 @@ fn after_a_join_cleanup_drops_exactly_the_keys_each_node_lost() {
     };
     let pre: Vec<String> = (0..KEYS).map(|index| format!("pre{index}")).collect();
 
-    // Each old node cleans while two clients write new keys through every node.
+    // Each old node cleans while two clients write new keys (through n1 and n2).
     let mut cleaned = Vec::new();
     let during_keys = 600;
     std::thread::scope(|scope| {
