@@ -13,7 +13,8 @@
 #
 # Usage: scripts/join-cleanup.sh [KVNODE]
 # Environment: FILL=1000000 KEYSPACE=1000000 VALUE_SIZE=1024 REQUESTS=200000 CLIENTS=50
-#   BASE_PORT=32260 WORKDIR=dir (kept; default a temp dir, removed). Needs about
+#   BASE_PORT=32260 SYNC=periodic (the nodes' commit-log sync: periodic every 1000 ms,
+#   always, or none) WORKDIR=dir (kept; default a temp dir, removed). Needs about
 #   8 x KEYSPACE x VALUE_SIZE bytes of free disk (commit logs included).
 # Everything listens on 127.0.0.1-4 only; every process started here is stopped on exit.
 set -euo pipefail
@@ -24,6 +25,13 @@ VALUE_SIZE=${VALUE_SIZE:-1024}
 REQUESTS=${REQUESTS:-200000}
 CLIENTS=${CLIENTS:-50}
 BASE_PORT=${BASE_PORT:-32260}
+SYNC=${SYNC:-periodic}
+case "$SYNC" in
+periodic) sync_lines='policy = "periodic"
+interval_ms = 1000' ;;
+always | none) sync_lines="policy = \"$SYNC\"" ;;
+*) echo "SYNC must be periodic, always or none" >&2; exit 2 ;;
+esac
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for tool in redis-benchmark redis-cli; do
@@ -63,8 +71,7 @@ block_cache_size_bytes = $((256 << 20))
 memtable_size_bytes = $((256 << 20))
 row_cache_size_bytes = $((160 << 20))
 [engine.wal.sync]
-policy = "periodic"
-interval_ms = 1000
+$sync_lines
 EOF
 }
 start() {

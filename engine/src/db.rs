@@ -246,6 +246,14 @@ impl Db {
             .write(&[(ValueKind::Delete, key, &[][..], &[][..])])
     }
 
+    /// [`Db::delete`] whose log record waits for [`Db::commit_log`], as
+    /// [`Db::put_with_meta_deferred`]'s does: visible at once, durable once committed.
+    pub fn delete_deferred(&self, key: &[u8]) -> Result<()> {
+        self.inner.check_sizes(key, &[], &[])?;
+        self.inner
+            .write_with(&[(ValueKind::Delete, key, &[][..], &[][..])], true)
+    }
+
     /// Applies every operation of `batch` atomically.
     pub fn write(&self, batch: &WriteBatch) -> Result<()> {
         if batch.is_empty() {

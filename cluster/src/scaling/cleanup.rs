@@ -188,6 +188,8 @@ impl Step {
                 swept.kept += 1;
             }
         }
+        // One log write (and sync, with `sync = always`) for the step's removals.
+        self.store.commit()?;
         Ok((swept, next))
     }
 }

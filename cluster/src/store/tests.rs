@@ -608,7 +608,8 @@ fn remove_if_unchanged_drops_only_the_bytes_it_was_shown() {
     assert_eq!(keys, vec![b"other".to_vec()]);
     // Absent: nothing to drop.
     assert!(!store.remove_if_unchanged(b"k", &now, || true).unwrap());
-    // Dropped for good: still gone after a reopen (the tombstone is logged).
+    // Dropped for good once committed: still gone after a reopen.
+    store.commit().unwrap();
     drop(store);
     let store = open(directory.path());
     assert!(store.read(b"k").unwrap().is_none());

@@ -21,7 +21,9 @@ impl LocalStore {
     /// Drops this node's copy of `key` (an engine tombstone, no version: the key is not
     /// deleted for the cluster) if its stored bytes are still `expected` and `still` says
     /// so, both checked under the key's write lock; returns whether it did. A write of the
-    /// key since `expected` was read keeps it. The write observer is not told: only keys
+    /// key since `expected` was read keeps it. Visible at once; durable after
+    /// [`LocalStore::commit`] (a copy dropped without it comes back after a crash, as a
+    /// stale duplicate again). The write observer is not told: only keys
     /// outside every range this node replicates are dropped this way (`CLUSTER.CLEANUP`),
     /// and those are in none of its anti-entropy trees.
     pub fn remove_if_unchanged(
@@ -37,7 +39,9 @@ impl LocalStore {
         if !unchanged || !still() {
             return Ok(false);
         }
-        self.db.delete(key)?;
+        // Its log record waits for the caller's commit: with `sync = always` a step of a
+        // cleanup syncs once, not once per key.
+        self.db.delete_deferred(key)?;
         Ok(true)
     }
 

@@ -171,6 +171,41 @@ fn deferred_puts_are_visible_at_once_and_recovered_once_committed() {
 }
 
 #[test]
+fn deferred_deletes_are_visible_at_once_and_durable_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = options();
+    options.wal.enabled = true;
+    let db = Db::open(dir.path(), options.clone()).unwrap();
+    for number in 0..10 {
+        db.put(&key(number), b"v").unwrap();
+    }
+    let written_before = db.stats().wal_bytes;
+    for number in 0..5 {
+        db.delete_deferred(&key(number)).unwrap();
+    }
+    assert_eq!(db.get(&key(2)).unwrap(), None, "visible before the commit");
+    assert_eq!(db.scan(b"", None, 100).unwrap().len(), 5);
+    assert_eq!(
+        db.stats().wal_bytes,
+        written_before,
+        "nothing written before commit"
+    );
+    db.commit_log().unwrap();
+    assert!(db.stats().wal_bytes > written_before);
+    // Dropped without close: the committed tombstones survive.
+    drop(db);
+    let db = Db::open(dir.path(), options).unwrap();
+    for number in 0..10 {
+        assert_eq!(
+            db.get(&key(number)).unwrap().is_some(),
+            number >= 5,
+            "{number}"
+        );
+    }
+    assert!(db.delete_deferred(b"").is_err());
+}
+
+#[test]
 fn a_version_1_manifest_opens_with_each_table_its_own_run() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options()).unwrap();
