@@ -167,19 +167,26 @@ impl LocalStore {
     /// [`LocalStore::apply`] that writes only when the merge changes the stored set;
     /// returns whether it did (anti-entropy counts repaired keys by it).
     pub fn merge_in(&self, key: &[u8], incoming: &SiblingSet) -> Result<bool> {
+        Ok(self.merge_in_noting_new(key, incoming)?.1)
+    }
+
+    /// [`LocalStore::merge_in`], also saying whether the key held nothing before (streaming
+    /// counts the keys new to a node by it): `(new, written)`, from the one read.
+    pub fn merge_in_noting_new(&self, key: &[u8], incoming: &SiblingSet) -> Result<(bool, bool)> {
         self.check_key(key)?;
         for version in &incoming.versions {
             self.check_value(version.value.as_deref())?;
         }
         let _guard = self.lock_for(key);
         let (mut stored, old) = self.read_for_write(key)?;
+        let new = stored.versions.is_empty();
         let before = stored.clone();
         stored.merge(incoming, &self.versions)?;
         if stored == before {
-            return Ok(false);
+            return Ok((new, false));
         }
         self.store(key, &stored, old)?;
-        Ok(true)
+        Ok((new, true))
     }
 
     /// The largest client value accepted, in bytes.
@@ -647,3 +654,5 @@ mod meta;
 #[cfg(test)]
 mod tests;
 mod whole;
+
+pub use whole::next_page_start;

@@ -161,14 +161,7 @@ impl Step {
     /// not replicate; returns what it did and where the next step starts (`None`: done).
     fn sweep(&self, start: &[u8]) -> Result<(Swept, Option<Vec<u8>>)> {
         let rows = self.store.scan_raw(start, CLEANUP_SCAN_KEYS)?;
-        let next = match rows.last() {
-            Some((key, _)) if rows.len() == CLEANUP_SCAN_KEYS => {
-                let mut next = key.clone();
-                next.push(0);
-                Some(next)
-            }
-            _ => None,
-        };
+        let next = crate::store::next_page_start(&rows, CLEANUP_SCAN_KEYS);
         let version = self.state.spec.version;
         let mut swept = Swept::default();
         for (key, bytes) in rows {

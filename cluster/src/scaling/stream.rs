@@ -44,14 +44,7 @@ impl Scaling {
             .store
             .run(move |store| {
                 let scanned = store.scan(&cursor, None, limit)?;
-                let next_cursor = match scanned.last() {
-                    Some((key, _)) if scanned.len() == limit => {
-                        let mut next = key.clone();
-                        next.push(0);
-                        Some(next)
-                    }
-                    _ => None,
-                };
+                let next_cursor = crate::store::next_page_start(&scanned, limit);
                 let mut rows = Vec::new();
                 for (key, set) in scanned {
                     if state.streams(&source, &requester, &key, &replication)? {
@@ -175,17 +168,16 @@ impl Scaling {
     }
 }
 
-/// Merges streamed rows into the store; returns how many keys it did not hold. A key
+/// Merges streamed rows into the store (one read per row); returns how many keys it did
+/// not hold. A key
 /// comes from each of its current replicas, mostly the same set each time: a row that
 /// changes nothing is not written again (no log record, no memtable version).
 pub(super) fn fold_rows(store: &crate::store::LocalStore, rows: Vec<ScanRow>) -> Result<u64> {
     let mut new = 0;
     for row in rows {
         let set = SiblingSet::decode(&row.siblings)?;
-        if store.read(&row.key)?.is_none() {
-            new += 1;
-        }
-        store.merge_in(&row.key, &set)?;
+        let (was_new, _) = store.merge_in_noting_new(&row.key, &set)?;
+        new += u64::from(was_new);
     }
     Ok(new)
 }

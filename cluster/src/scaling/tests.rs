@@ -142,6 +142,15 @@ fn lone_scaling(directory: &std::path::Path, keys: usize) -> Arc<Scaling> {
     Scaling::new(&config, store).unwrap()
 }
 
+/// The error `CLUSTER.CLEANUP` (without COMPACT) gets on `scaling`.
+async fn cleanup_refusal(scaling: &Scaling) -> String {
+    scaling
+        .execute(ScalingRequest::Cleanup { compact: false })
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn cleanup_keeps_exactly_the_keys_the_node_replicates_and_refuses_off_the_ring() {
     let directory = tempfile::tempdir().unwrap();
@@ -208,11 +217,7 @@ async fn cleanup_keeps_exactly_the_keys_the_node_replicates_and_refuses_off_the_
         next: Vec::new(),
     };
     scaling.apply(spec).unwrap();
-    let error = scaling
-        .execute(ScalingRequest::Cleanup { compact: false })
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = cleanup_refusal(&scaling).await;
     assert!(
         error.ends_with("node a is not a member of the ring (version 1): nothing to clean up"),
         "{error}"
@@ -230,11 +235,7 @@ async fn cleanup_keeps_exactly_the_keys_the_node_replicates_and_refuses_off_the_
         next: state.spec.current.clone(),
     };
     scaling.apply(spec).unwrap();
-    let error = scaling
-        .execute(ScalingRequest::Cleanup { compact: false })
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = cleanup_refusal(&scaling).await;
     assert!(error.contains("the ring is changing"), "{error}");
 }
 

@@ -6,6 +6,19 @@ use super::LocalStore;
 use crate::version::SiblingSet;
 use crate::{Error, Result};
 
+/// Where the scan after `rows` (one page of at most `limit` keys, in order) starts: just
+/// past its last key when the page is full, `None` when the page reached the end.
+pub fn next_page_start<T>(rows: &[(Vec<u8>, T)], limit: usize) -> Option<Vec<u8>> {
+    match rows.last() {
+        Some((key, _)) if rows.len() == limit => {
+            let mut next = key.clone();
+            next.push(0);
+            Some(next)
+        }
+        _ => None,
+    }
+}
+
 impl LocalStore {
     /// Up to `limit` keys from `start` (inclusive) with their stored bytes, undecoded:
     /// anti-entropy digests them without decoding.
