@@ -442,6 +442,8 @@ fn consistency_and_auth() {
         );
         let text = error_text(client.call(&[b"CLUSTER.TOPOLOGY"]).await);
         assert!(text.contains("serves alone"), "{text}");
+        let text = error_text(client.call(&[b"CLUSTER.CLEANUP"]).await);
+        assert!(text.contains("no ring to change or clean up"), "{text}");
         assert_eq!(client.call(&[b"QUIT"]).await, ok());
         assert_eq!(client.reply().await, None);
         node.stop().await.unwrap();

@@ -198,7 +198,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(async {
             Err(crate::Error::Command(
-                "ERR this node serves alone: it has no ring to change".into(),
+                "ERR this node serves alone: it has no ring to change or clean up".into(),
             ))
         })
     }
