@@ -25,9 +25,13 @@
 //!    and the source replicates in `current` ([`RingState::streams`]), in bounded batches ([`PeerMessage::StreamPull`], at most
 //!    [`STREAM_SCAN_KEYS`] keys scanned per batch), and folds each row into its store with
 //!    the vector-clock merge, so a streamed copy and a concurrent write meet correctly in
-//!    either order. Every current replica of a key sends it, not one: a key written at
+//!    either order. Every current replica of a key takes part, not one: a key written at
 //!    QUORUM may be missing from one replica, and the replicas together hold every
-//!    acknowledged write (so a key arrives up to N times: `rows` against `keys_new`).
+//!    acknowledged write. But only the first source pulled that replicates a key sends
+//!    its set ([`PeerMessage::StreamPullDigests`]); the later ones send a digest of their
+//!    copy, and the gainer fetches ([`PeerMessage::StreamFetch`]) the sets whose digest
+//!    differs from what it holds (module `stream`), so a key the replicas agree on crosses
+//!    the network once.
 //! 3. **ReadNew** (v+2): reads go to `next`'s replicas, writes still to both. While some
 //!    nodes read from `current` and others from `next`, a write acknowledged by a majority
 //!    of the union of both replica sets (one node more than either) reaches a majority of
@@ -62,7 +66,7 @@ mod stream;
 pub mod topology;
 
 pub use handler::ScalingHandler;
-pub use topology::{Phase, RingSpec, RingState};
+pub use topology::{Phase, RingSpec, RingState, StreamRole};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -95,6 +99,9 @@ struct Counters {
     keys_new: AtomicU64,
     bytes_received: AtomicU64,
     rows_sent: AtomicU64,
+    digests_received: AtomicU64,
+    rows_fetched: AtomicU64,
+    digests_sent: AtomicU64,
     bytes_sent: AtomicU64,
     batches_served: AtomicU64,
     last_keys_moved: AtomicU64,
@@ -247,7 +254,10 @@ impl Scaling {
             ("stream_rows_received", counter(&c.rows_received)),
             ("stream_keys_new", counter(&c.keys_new)),
             ("stream_bytes_received", counter(&c.bytes_received)),
+            ("stream_digests_received", counter(&c.digests_received)),
+            ("stream_rows_fetched", counter(&c.rows_fetched)),
             ("stream_rows_sent", counter(&c.rows_sent)),
+            ("stream_digests_sent", counter(&c.digests_sent)),
             ("stream_bytes_sent", counter(&c.bytes_sent)),
             ("stream_batches_served", counter(&c.batches_served)),
             ("last_change_keys_moved", counter(&c.last_keys_moved)),
@@ -282,6 +292,18 @@ impl Scaling {
                 cursor,
                 scan_limit,
             } => self.serve_pull(from, version, cursor, scan_limit).await,
+            PeerMessage::StreamPullDigests {
+                version,
+                cursor,
+                scan_limit,
+                pulled,
+            } => {
+                self.serve_pull_digests(from, version, cursor, scan_limit, pulled)
+                    .await
+            }
+            PeerMessage::StreamFetch { version, keys } => {
+                self.serve_fetch(from, version, keys).await
+            }
             PeerMessage::Rebalance { version } => self.rebalance(version).await,
             _ => return None,
         };

@@ -283,6 +283,23 @@ fn a_node_joins_then_one_leaves_under_quorum_load() {
         "{moved} keys moved, preload x share is {expected:.0}"
     );
     assert_eq!(info_field(address[3], "stream_keys_new"), moved);
+    // A key comes whole from the first source pulled that has it (n1: N=3 of three nodes)
+    // and as a digest from the others; only the sets whose digest differed from n4's copy
+    // (keys the load wrote meanwhile) were fetched. Every source used to send every key.
+    let (rows, digests, fetched) = (
+        figure(&reply, "rows_streamed"),
+        info_field(address[3], "stream_digests_received"),
+        info_field(address[3], "stream_rows_fetched"),
+    );
+    eprintln!("JOIN: {rows} sets streamed, {fetched} of them fetched after {digests} digests");
+    assert!(
+        digests >= preload_gained as u64,
+        "{digests} digests, {preload_gained} preloaded keys gained"
+    );
+    assert!(
+        rows <= all_gained as u64 + fetched,
+        "{rows} sets streamed for {all_gained} keys gained ({fetched} fetched)"
+    );
     assert_eq!(info_field(address[1], "ring_version"), 3);
     let topology = connect(address[1]).command(&["CLUSTER.TOPOLOGY"]);
     assert!(

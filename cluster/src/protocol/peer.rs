@@ -252,6 +252,41 @@ pub enum PeerMessage {
         /// The next cursor.
         next_cursor: Option<Vec<u8>>,
     },
+    /// Like `StreamPull`, but a gained key that one of `pulled` (sources the requester has
+    /// already pulled whole, in order) also replicates in the current ring comes as its
+    /// digest, not its set: that source has sent the set, so the requester fetches
+    /// (`StreamFetch`) only the keys whose digest differs from what it holds. Answered with
+    /// `StreamDigestBatch`.
+    StreamPullDigests {
+        /// The ring version of the change.
+        version: u64,
+        /// First key to scan (inclusive).
+        cursor: Vec<u8>,
+        /// Most keys the source scans for this batch.
+        scan_limit: u32,
+        /// The sources pulled whole before this one.
+        pulled: Vec<String>,
+    },
+    /// Answer to `StreamPullDigests`: the gained keys among those scanned, each as its set
+    /// (`rows`) or as the [`crate::antientropy::wide_digest`] of its stored set
+    /// (`digests`), and where to go on (`None` when the source's keys are exhausted).
+    StreamDigestBatch {
+        /// The rows no earlier source has sent.
+        rows: Vec<ScanRow>,
+        /// The keys an earlier source has sent, with this source's digest of each.
+        digests: Vec<(Vec<u8>, u128)>,
+        /// The next cursor.
+        next_cursor: Option<Vec<u8>>,
+    },
+    /// The requester of a `StreamPullDigests` asks for the sets of `keys` (those whose digest
+    /// differed from its own copy, or that it lacks); answered with `StreamBatch` (the keys
+    /// the source still holds, no cursor). Refused unless the source is at ring `version`.
+    StreamFetch {
+        /// The ring version of the change.
+        version: u64,
+        /// The keys.
+        keys: Vec<Vec<u8>>,
+    },
     /// Sent by the node driving a ring change to each node of the next ring: stream the
     /// keys you gain at ring `version` from every member of the current ring, then answer
     /// with `RebalanceReply`.
@@ -304,6 +339,9 @@ impl PeerMessage {
             PeerMessage::RingAck { .. } => "RingAck",
             PeerMessage::StreamPull { .. } => "StreamPull",
             PeerMessage::StreamBatch { .. } => "StreamBatch",
+            PeerMessage::StreamPullDigests { .. } => "StreamPullDigests",
+            PeerMessage::StreamDigestBatch { .. } => "StreamDigestBatch",
+            PeerMessage::StreamFetch { .. } => "StreamFetch",
             PeerMessage::Rebalance { .. } => "Rebalance",
             PeerMessage::RebalanceReply { .. } => "RebalanceReply",
             PeerMessage::AntiEntropy(message) => message.name(),

@@ -7,7 +7,8 @@ use crate::net::transport::{HandlerFuture, PeerHandler};
 use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
 
-/// Takes `RingUpdate`, `StreamPull` and `Rebalance`; hands every other message on.
+/// Takes `RingUpdate`, the stream pulls and fetches and `Rebalance`; hands every other
+/// message on.
 pub struct ScalingHandler {
     scaling: Arc<Scaling>,
     inner: Arc<dyn PeerHandler>,
@@ -26,6 +27,8 @@ impl PeerHandler for ScalingHandler {
             message,
             PeerMessage::RingUpdate { .. }
                 | PeerMessage::StreamPull { .. }
+                | PeerMessage::StreamPullDigests { .. }
+                | PeerMessage::StreamFetch { .. }
                 | PeerMessage::Rebalance { .. }
         ) {
             return self.inner.handle(from, message);

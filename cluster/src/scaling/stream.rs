@@ -1,9 +1,20 @@
-//! Streaming the keys a node gains: the source's side ([`Scaling::serve_pull`]) and the
-//! gainer's ([`Scaling::rebalance`]).
+//! Streaming the keys a node gains: the source's side ([`Scaling::serve_pull_digests`],
+//! [`Scaling::serve_fetch`], and [`Scaling::serve_pull`] for gainers of earlier releases)
+//! and the gainer's ([`Scaling::rebalance`]).
+//!
+//! The gainer pulls its sources one after another. The first sends the set of every
+//! gained key it replicates; each later one sends the set only of keys no source pulled
+//! before it replicates, and for the others the digest of its copy
+//! ([`crate::antientropy::wide_digest`], 16 bytes instead of the set). The gainer compares
+//! each digest with its own copy's and fetches the sets that differ or that it lacks (a
+//! write an earlier source missed, a source that failed part way): the replicas together
+//! still reach it with every acknowledged write, but a key the sources agree on crosses
+//! the network once, not once per replica.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use super::{Phase, Scaling, STREAM_SCAN_KEYS};
+use super::{Phase, RingState, Scaling, StreamRole, STREAM_SCAN_KEYS};
 use crate::protocol::peer::{PeerMessage, ScanRow};
 use crate::ring::NodeId;
 use crate::version::SiblingSet;
@@ -15,8 +26,15 @@ const BATCH_ATTEMPTS: usize = 3;
 /// What one node received from its sources.
 #[derive(Default)]
 struct Received {
+    /// Sets received, fetched ones included.
     rows: u64,
+    /// Keys this node did not hold before.
     keys_new: u64,
+    /// Digests received in place of sets.
+    digests: u64,
+    /// Sets fetched because a digest differed from this node's copy (or it had none).
+    fetched: u64,
+    /// Bytes of keys, sets and digests received.
     bytes: u64,
 }
 
@@ -30,13 +48,7 @@ impl Scaling {
         cursor: Vec<u8>,
         scan_limit: u32,
     ) -> Result<PeerMessage> {
-        let state = self.snapshot();
-        if state.spec.version != version {
-            return Err(Error::Command(format!(
-                "ERR stream pull for ring version {version}, this node is at {}",
-                state.spec.version
-            )));
-        }
+        let state = self.state_at(version, "stream pull")?;
         let limit = scan_limit.clamp(1, STREAM_SCAN_KEYS) as usize;
         let (source, requester) = (self.node.clone(), from.clone());
         let replication = self.replication.clone();
@@ -57,23 +69,127 @@ impl Scaling {
                 Ok((rows, next_cursor))
             })
             .await?;
-        let bytes: usize = rows
-            .iter()
-            .map(|row| row.key.len() + row.siblings.len())
-            .sum();
+        self.count_served(&rows, &[]);
+        Ok(PeerMessage::StreamBatch { rows, next_cursor })
+    }
+
+    /// A source's answer to `from`'s digest pull: the keys `from` gains among at most
+    /// `scan_limit` (capped at [`STREAM_SCAN_KEYS`]) scanned from `cursor`, each as its
+    /// stored set or, when one of `pulled` replicates it, as its digest
+    /// ([`RingState::stream_role`]).
+    pub(super) async fn serve_pull_digests(
+        &self,
+        from: &NodeId,
+        version: u64,
+        cursor: Vec<u8>,
+        scan_limit: u32,
+        pulled: Vec<String>,
+    ) -> Result<PeerMessage> {
+        let state = self.state_at(version, "stream pull")?;
+        let limit = scan_limit.clamp(1, STREAM_SCAN_KEYS) as usize;
+        let (source, requester) = (self.node.clone(), from.clone());
+        let replication = self.replication.clone();
+        let pulled: Vec<NodeId> = pulled.iter().map(NodeId::new).collect();
+        let (rows, digests, next_cursor) = self
+            .store
+            .run(move |store| {
+                // The stored bytes as they are: a set is sent without decoding it, and a
+                // digest is taken of exactly what the requester's copy is compared with.
+                let scanned = store.scan_raw(&cursor, limit)?;
+                let next_cursor = crate::store::next_page_start(&scanned, limit);
+                let (mut rows, mut digests) = (Vec::new(), Vec::new());
+                for (key, bytes) in scanned {
+                    match state.stream_role(&source, &requester, &key, &replication, &pulled)? {
+                        None => {}
+                        Some(StreamRole::Set) => rows.push(ScanRow {
+                            key,
+                            siblings: bytes,
+                        }),
+                        Some(StreamRole::Digest) => {
+                            digests.push((key, crate::antientropy::wide_digest(&bytes)))
+                        }
+                    }
+                }
+                Ok((rows, digests, next_cursor))
+            })
+            .await?;
+        self.count_served(&rows, &digests);
+        Ok(PeerMessage::StreamDigestBatch {
+            rows,
+            digests,
+            next_cursor,
+        })
+    }
+
+    /// A source's answer to a fetch after a digest pull: the sets of those of `keys` that
+    /// `from` gains and this node holds.
+    pub(super) async fn serve_fetch(
+        &self,
+        from: &NodeId,
+        version: u64,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<PeerMessage> {
+        let state = self.state_at(version, "stream fetch")?;
+        if keys.len() > STREAM_SCAN_KEYS as usize {
+            return Err(Error::Command(format!(
+                "ERR stream fetch of {} keys, at most {STREAM_SCAN_KEYS}",
+                keys.len()
+            )));
+        }
+        let (source, requester) = (self.node.clone(), from.clone());
+        let replication = self.replication.clone();
+        let rows = self
+            .store
+            .run(move |store| {
+                let mut rows = Vec::new();
+                for key in keys {
+                    if !state.streams(&source, &requester, &key, &replication)? {
+                        continue;
+                    }
+                    if let Some(siblings) = store.read_encoded(&key)? {
+                        rows.push(ScanRow { key, siblings });
+                    }
+                }
+                Ok(rows)
+            })
+            .await?;
+        self.count_served(&rows, &[]);
+        Ok(PeerMessage::StreamBatch {
+            rows,
+            next_cursor: None,
+        })
+    }
+
+    /// The ring this node serves with, if it is at `version` (a stream request for another
+    /// version is refused: the keys it gains depend on the change).
+    fn state_at(&self, version: u64, what: &str) -> Result<Arc<RingState>> {
+        let state = self.snapshot();
+        if state.spec.version != version {
+            return Err(Error::Command(format!(
+                "ERR {what} for ring version {version}, this node is at {}",
+                state.spec.version
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Counts one batch served: its rows and digests, and their bytes.
+    fn count_served(&self, rows: &[ScanRow], digests: &[(Vec<u8>, u128)]) {
+        let bytes = row_bytes(rows) + digest_bytes(digests);
         let counters = &self.counters;
         counters.batches_served.fetch_add(1, Ordering::Relaxed);
         counters
             .rows_sent
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
         counters
-            .bytes_sent
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-        Ok(PeerMessage::StreamBatch { rows, next_cursor })
+            .digests_sent
+            .fetch_add(digests.len() as u64, Ordering::Relaxed);
+        counters.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Streams the keys this node gains at ring `version` from every other member of the
-    /// current ring.
+    /// current ring (see the module docs: sets from the first source that has each key,
+    /// digests from the others).
     pub(super) async fn rebalance(&self, version: u64) -> Result<PeerMessage> {
         let state = self.snapshot();
         if state.spec.version != version || state.spec.phase != Phase::Streaming {
@@ -85,20 +201,27 @@ impl Scaling {
         }
         let mut received = Received::default();
         let mut failures = Vec::new();
+        // Sources pulled whole: later sources send digests for the keys these replicate.
+        // One that failed part way is not among them, so the sources after it send sets.
+        let mut pulled: Vec<String> = Vec::new();
         for source in &state.spec.current {
-            let source = NodeId::new(&source.id);
-            if source == self.node {
+            let id = NodeId::new(&source.id);
+            if id == self.node {
                 continue;
             }
-            if let Err(error) = self.pull_from(&source, version, &mut received).await {
-                failures.push(format!("{source}: {error}"));
+            match self.pull_from(&id, version, &pulled, &mut received).await {
+                Ok(()) => pulled.push(source.id.clone()),
+                Err(error) => failures.push(format!("{id}: {error}")),
             }
         }
         log::info!(
-            "node {}: streamed {} rows ({} new keys, {} bytes) at ring version {version}{}",
+            "node {}: streamed {} rows ({} new keys, {} digests, {} sets fetched after a \
+             digest, {} bytes) at ring version {version}{}",
             self.node,
             received.rows,
             received.keys_new,
+            received.digests,
+            received.fetched,
             received.bytes,
             if failures.is_empty() {
                 String::new()
@@ -114,58 +237,130 @@ impl Scaling {
         })
     }
 
-    /// Pulls every batch `source` has for this node and folds the rows in.
+    /// Pulls every batch `source` has for this node, folds the sets in, and fetches those
+    /// whose digest differs from this node's copy.
     async fn pull_from(
         &self,
         source: &NodeId,
         version: u64,
+        pulled: &[String],
         received: &mut Received,
     ) -> Result<()> {
-        let transport = self.transport()?;
         let mut cursor = Some(Vec::new());
         while let Some(position) = cursor.take() {
-            let mut attempt = 0;
-            let (rows, next_cursor) = loop {
-                attempt += 1;
-                let message = PeerMessage::StreamPull {
-                    version,
-                    cursor: position.clone(),
-                    scan_limit: STREAM_SCAN_KEYS,
-                };
-                match transport.call(source, message, self.request_timeout).await {
-                    Ok(PeerMessage::StreamBatch { rows, next_cursor }) => {
-                        break (rows, next_cursor)
-                    }
-                    Ok(PeerMessage::Error { message }) => return Err(Error::Command(message)),
-                    Ok(other) => {
-                        return Err(Error::PeerProtocol(format!(
-                            "unexpected reply {} to StreamPull",
-                            other.name()
-                        )))
-                    }
-                    Err(error) if attempt >= BATCH_ATTEMPTS => return Err(error),
-                    Err(_) => continue,
-                }
+            let message = PeerMessage::StreamPullDigests {
+                version,
+                cursor: position,
+                scan_limit: STREAM_SCAN_KEYS,
+                pulled: pulled.to_vec(),
             };
-            let count = rows.len() as u64;
-            let bytes: usize = rows
-                .iter()
-                .map(|row| row.key.len() + row.siblings.len())
-                .sum();
-            let keys_new = self.store.run(move |store| fold_rows(store, rows)).await?;
-            received.rows += count;
-            received.keys_new += keys_new;
-            received.bytes += bytes as u64;
-            let counters = &self.counters;
-            counters.rows_received.fetch_add(count, Ordering::Relaxed);
-            counters.keys_new.fetch_add(keys_new, Ordering::Relaxed);
-            counters
+            let (rows, digests, next_cursor) = match self.call_source(source, message).await? {
+                PeerMessage::StreamDigestBatch {
+                    rows,
+                    digests,
+                    next_cursor,
+                } => (rows, digests, next_cursor),
+                other => return Err(unexpected_reply(other, "StreamPullDigests")),
+            };
+            let digest_count = digests.len() as u64;
+            let bytes = digest_bytes(&digests);
+            let stale = self
+                .store
+                .run(move |store| stale_keys(store, digests))
+                .await?;
+            self.fold(rows, received).await?;
+            received.digests += digest_count;
+            received.bytes += bytes;
+            self.counters
+                .digests_received
+                .fetch_add(digest_count, Ordering::Relaxed);
+            self.counters
                 .bytes_received
-                .fetch_add(bytes as u64, Ordering::Relaxed);
+                .fetch_add(bytes, Ordering::Relaxed);
+            if !stale.is_empty() {
+                let fetch = PeerMessage::StreamFetch {
+                    version,
+                    keys: stale,
+                };
+                let rows = match self.call_source(source, fetch).await? {
+                    PeerMessage::StreamBatch { rows, .. } => rows,
+                    other => return Err(unexpected_reply(other, "StreamFetch")),
+                };
+                received.fetched += rows.len() as u64;
+                self.counters
+                    .rows_fetched
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
+                self.fold(rows, received).await?;
+            }
             cursor = next_cursor;
         }
         Ok(())
     }
+
+    /// One stream request to `source`, tried up to [`BATCH_ATTEMPTS`] times while the
+    /// transport fails; a refusal (an `Error` reply) is returned at once.
+    async fn call_source(&self, source: &NodeId, message: PeerMessage) -> Result<PeerMessage> {
+        let transport = self.transport()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match transport
+                .call(source, message.clone(), self.request_timeout)
+                .await
+            {
+                Ok(PeerMessage::Error { message }) => return Err(Error::Command(message)),
+                Ok(reply) => return Ok(reply),
+                Err(error) if attempt >= BATCH_ATTEMPTS => return Err(error),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Folds streamed sets into the store and counts them.
+    async fn fold(&self, rows: Vec<ScanRow>, received: &mut Received) -> Result<()> {
+        let count = rows.len() as u64;
+        let bytes = row_bytes(&rows);
+        let keys_new = self.store.run(move |store| fold_rows(store, rows)).await?;
+        received.rows += count;
+        received.keys_new += keys_new;
+        received.bytes += bytes;
+        let counters = &self.counters;
+        counters.rows_received.fetch_add(count, Ordering::Relaxed);
+        counters.keys_new.fetch_add(keys_new, Ordering::Relaxed);
+        counters.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn unexpected_reply(reply: PeerMessage, request: &str) -> Error {
+    Error::PeerProtocol(format!("unexpected reply {} to {request}", reply.name()))
+}
+
+/// Bytes of streamed rows' keys and sets.
+fn row_bytes(rows: &[ScanRow]) -> u64 {
+    rows.iter()
+        .map(|row| (row.key.len() + row.siblings.len()) as u64)
+        .sum()
+}
+
+/// Bytes of streamed digests' keys and digests.
+fn digest_bytes(digests: &[(Vec<u8>, u128)]) -> u64 {
+    digests.iter().map(|(key, _)| key.len() as u64 + 16).sum()
+}
+
+/// The keys among `digests` whose stored set here has another digest, or that are not
+/// stored here: the ones to fetch.
+pub(super) fn stale_keys(
+    store: &crate::store::LocalStore,
+    digests: Vec<(Vec<u8>, u128)>,
+) -> Result<Vec<Vec<u8>>> {
+    let mut stale = Vec::new();
+    for (key, digest) in digests {
+        if store.read_digest(&key)? != Some(digest) {
+            stale.push(key);
+        }
+    }
+    Ok(stale)
 }
 
 /// Merges streamed rows into the store (one read per row); returns how many keys it did

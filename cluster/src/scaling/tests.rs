@@ -41,6 +41,29 @@ fn scaling_messages() -> Vec<PeerMessage> {
             rows: Vec::new(),
             next_cursor: None,
         },
+        PeerMessage::StreamPullDigests {
+            version: 5,
+            cursor: Vec::new(),
+            scan_limit: 512,
+            pulled: vec!["n1".into(), "n2".into()],
+        },
+        PeerMessage::StreamDigestBatch {
+            rows: vec![ScanRow {
+                key: b"k".to_vec(),
+                siblings: vec![4, 5],
+            }],
+            digests: vec![(b"m".to_vec(), u128::MAX - 7), (Vec::new(), 0)],
+            next_cursor: Some(b"n".to_vec()),
+        },
+        PeerMessage::StreamDigestBatch {
+            rows: Vec::new(),
+            digests: Vec::new(),
+            next_cursor: None,
+        },
+        PeerMessage::StreamFetch {
+            version: 5,
+            keys: vec![b"m".to_vec(), Vec::new()],
+        },
         PeerMessage::Rebalance { version: 4 },
         PeerMessage::RebalanceReply {
             rows: 10,
@@ -276,6 +299,180 @@ fn streamed_rows_that_change_nothing_are_not_written_again() {
     assert_eq!(new, 0);
     assert_eq!(store.stats().last_seq, before + 2);
     let stored = store.read(b"k").unwrap().unwrap();
+    assert_eq!(stored.versions.len(), 1);
+    assert_eq!(stored.versions[0].value.as_deref(), Some(&b"v2"[..]));
+}
+
+#[test]
+fn digest_batches_with_forged_counts_are_refused() {
+    let frame = Frame {
+        kind: FrameKind::Response,
+        request_id: 3,
+        message: PeerMessage::StreamDigestBatch {
+            rows: Vec::new(),
+            digests: vec![(b"k".to_vec(), 1)],
+            next_cursor: None,
+        },
+    };
+    let mut bytes = encode_frame(&frame, 1 << 20).unwrap();
+    assert_eq!(bytes[20], 97, "StreamDigestBatch is tag 97");
+    // The digest count follows the tag and the empty row count: claim a million.
+    bytes[25..29].copy_from_slice(&1_000_000u32.to_be_bytes());
+    let checksum = crc32c::crc32c(&bytes[20..]);
+    bytes[16..20].copy_from_slice(&checksum.to_be_bytes());
+    let error = decode_frame(&bytes, 1 << 20).unwrap_err().to_string();
+    assert!(
+        error.contains("StreamDigestBatch digests claims 1000000 entries"),
+        "{error}"
+    );
+}
+
+/// A streaming ring: `current` with `added` joining.
+fn streaming_state(current: &[&str], added: &str) -> RingState {
+    let members: Vec<MemberConfig> = current
+        .iter()
+        .enumerate()
+        .map(|(index, id)| member(id, 41000 + 2 * index as u16))
+        .collect();
+    let mut next = members.clone();
+    next.push(member(added, 42000));
+    let spec = RingSpec {
+        version: 2,
+        phase: Phase::Streaming,
+        current: members,
+        next,
+    };
+    RingState::build(spec, 16).unwrap()
+}
+
+#[test]
+fn each_gained_key_is_sent_whole_by_the_first_source_pulled_that_replicates_it() {
+    let sources = ["n1", "n2", "n3", "n5", "n6"];
+    let state = streaming_state(&sources, "n4");
+    let replication = Replication::Total(3);
+    let gainer = NodeId::new("n4");
+    let (mut gained, mut digests) = (0, 0);
+    for index in 0..3000 {
+        let key = format!("user{index}");
+        let current = state
+            .current
+            .preference_list(key.as_bytes(), &replication)
+            .unwrap();
+        let gains = state.gains(&gainer, key.as_bytes(), &replication).unwrap();
+        // The sources pulled in ring order, each told who went before it.
+        let mut pulled = Vec::new();
+        let mut sets = Vec::new();
+        for source in sources.map(NodeId::new) {
+            let role = state
+                .stream_role(&source, &gainer, key.as_bytes(), &replication, &pulled)
+                .unwrap();
+            assert_eq!(
+                role.is_some(),
+                gains && current.contains(&source),
+                "{key} from {source}"
+            );
+            match role {
+                Some(StreamRole::Set) => sets.push(source.clone()),
+                Some(StreamRole::Digest) => digests += 1,
+                None => {}
+            }
+            pulled.push(source);
+        }
+        if gains {
+            gained += 1;
+            // Exactly one set, from the first of the key's current replicas in pull order.
+            let first = sources
+                .map(NodeId::new)
+                .into_iter()
+                .find(|source| current.contains(source))
+                .unwrap();
+            assert_eq!(sets, vec![first], "{key}");
+        } else {
+            assert!(sets.is_empty(), "{key}");
+        }
+    }
+    // With N=3 of six nodes the new one replicates about half the keys, every one of them
+    // gained; each has two more current replicas.
+    assert!(
+        (1200..=1800).contains(&gained),
+        "{gained} of 3000 keys gained"
+    );
+    assert_eq!(digests, 2 * gained);
+
+    // A source that failed is not among `pulled`: the next replica sends the set.
+    let key = (0..3000)
+        .map(|index| format!("user{index}"))
+        .find(|key| state.gains(&gainer, key.as_bytes(), &replication).unwrap())
+        .unwrap();
+    let current = state
+        .current
+        .preference_list(key.as_bytes(), &replication)
+        .unwrap();
+    let role = |source: &NodeId, pulled: &[NodeId]| {
+        state
+            .stream_role(source, &gainer, key.as_bytes(), &replication, pulled)
+            .unwrap()
+    };
+    assert_eq!(role(&current[1], &[]), Some(StreamRole::Set));
+    assert_eq!(
+        role(&current[1], &[current[0].clone()]),
+        Some(StreamRole::Digest)
+    );
+}
+
+#[test]
+fn a_digest_pull_fetches_only_keys_whose_copy_differs_or_is_missing() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = open_store(directory.path());
+    let source_directory = tempfile::tempdir().unwrap();
+    let source = open_store(source_directory.path());
+    let empty = crate::version::VectorClock::new();
+    for (key, value) in [("same", "v1"), ("differs", "v1"), ("missing", "v1")] {
+        source
+            .write_local(
+                key.as_bytes(),
+                &empty,
+                Some(value.as_bytes().to_vec()),
+                "n1",
+                1,
+            )
+            .unwrap();
+    }
+    // This node got `same` and `differs` from an earlier source; `differs` has since
+    // changed on this source (a write the earlier one missed).
+    let copy = |key: &str| ScanRow {
+        key: key.as_bytes().to_vec(),
+        siblings: source.read_encoded(key.as_bytes()).unwrap().unwrap(),
+    };
+    stream::fold_rows(&store, vec![copy("same"), copy("differs")]).unwrap();
+    let set = source.read(b"differs").unwrap().unwrap();
+    source
+        .write_local(b"differs", &set.context(), Some(b"v2".to_vec()), "n2", 2)
+        .unwrap();
+    let digest = |key: &str| {
+        let bytes = source.read_encoded(key.as_bytes()).unwrap().unwrap();
+        (
+            key.as_bytes().to_vec(),
+            crate::antientropy::wide_digest(&bytes),
+        )
+    };
+    let stale = stream::stale_keys(
+        &store,
+        vec![digest("same"), digest("differs"), digest("missing")],
+    )
+    .unwrap();
+    assert_eq!(stale, vec![b"differs".to_vec(), b"missing".to_vec()]);
+    // The digest a source sends is what this node keeps for an equal copy.
+    assert_eq!(store.read_digest(b"same").unwrap(), Some(digest("same").1));
+    // Fetched and folded, nothing is stale any more.
+    stream::fold_rows(&store, vec![copy("differs"), copy("missing")]).unwrap();
+    assert!(stream::stale_keys(
+        &store,
+        vec![digest("same"), digest("differs"), digest("missing")]
+    )
+    .unwrap()
+    .is_empty());
+    let stored = store.read(b"differs").unwrap().unwrap();
     assert_eq!(stored.versions.len(), 1);
     assert_eq!(stored.versions[0].value.as_deref(), Some(&b"v2"[..]));
 }

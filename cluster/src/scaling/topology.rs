@@ -94,6 +94,15 @@ fn ring_of(members: &[MemberConfig], vnodes_per_weight: u32) -> Result<Ring> {
     )
 }
 
+/// How a source sends a gained key ([`RingState::stream_role`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamRole {
+    /// The stored set: no source pulled before it replicates the key.
+    Set,
+    /// The digest of the stored set: a source pulled before it sent the set.
+    Digest,
+}
+
 impl RingState {
     /// Builds the rings of `spec`; fails on an invalid member list.
     pub fn build(spec: RingSpec, vnodes_per_weight: u32) -> Result<RingState> {
@@ -187,13 +196,38 @@ impl RingState {
         key: &[u8],
         replication: &Replication,
     ) -> Result<bool> {
+        Ok(self
+            .stream_role(source, requester, key, replication, &[])?
+            .is_some())
+    }
+
+    /// How `source` sends `key` to `requester` when `pulled` (sources the requester has
+    /// already pulled whole) have sent theirs: `None` if it does not ([`RingState::streams`]),
+    /// its digest if one of `pulled` replicates the key in the current ring (that source
+    /// sent the set), else its set.
+    pub fn stream_role(
+        &self,
+        source: &NodeId,
+        requester: &NodeId,
+        key: &[u8],
+        replication: &Replication,
+        pulled: &[NodeId],
+    ) -> Result<Option<StreamRole>> {
         let Some(next) = &self.next else {
-            return Ok(false);
+            return Ok(None);
         };
         let current = self.current.preference_list(key, replication)?;
-        Ok(current.contains(source)
-            && !current.contains(requester)
-            && next.preference_list(key, replication)?.contains(requester))
+        if !current.contains(source)
+            || current.contains(requester)
+            || !next.preference_list(key, replication)?.contains(requester)
+        {
+            return Ok(None);
+        }
+        Ok(Some(if current.iter().any(|node| pulled.contains(node)) {
+            StreamRole::Digest
+        } else {
+            StreamRole::Set
+        }))
     }
 
     /// A member's configuration (datacenter, addresses), from either ring.

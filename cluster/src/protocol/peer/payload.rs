@@ -35,6 +35,11 @@
 //!                bytes next_cursor
 //!  94 Rebalance  u64 version
 //!  95 RebalanceReply  u64 rows, u64 keys_new, u64 bytes, string failures
+//!  96 StreamPullDigests  u64 version, bytes cursor, u32 scan_limit, u32 source count,
+//!                then that many strings
+//!  97 StreamDigestBatch  rows as StreamBatch; u32 digest count, then per digest: bytes
+//!                key, u128 digest; optional bytes next_cursor
+//!  98 StreamFetch  u64 version, u32 key count, then that many bytes
 //!
 //! members = u32 count, then per member: string id, string datacenter, u32 weight,
 //!           string client_address, string peer_address
@@ -45,6 +50,7 @@
 //! anti-entropy; 90 to 99 are ring changes (scaling).
 //!
 //! bytes    = u32 length, then that many bytes
+//! u128     = u64 high half, then u64 low half
 //! string   = bytes holding UTF-8
 //! optional = u8 0 (absent) or 1 (present, followed by the value)
 //! ```
@@ -410,11 +416,7 @@ pub(super) fn decode(payload: &[u8]) -> Result<PeerMessage> {
             for _ in 0..count {
                 digests.push(match reader.u8("DigestReply.digests")? {
                     0 => None,
-                    1 => {
-                        let high = reader.u64("DigestReply.digests")?;
-                        let low = reader.u64("DigestReply.digests")?;
-                        Some((u128::from(high) << 64) | u128::from(low))
-                    }
+                    1 => Some(reader.u128("DigestReply.digests")?),
                     other => {
                         return Err(corrupt(format!(
                             "DigestReply.digests has presence byte {other}"
@@ -558,6 +560,12 @@ impl<'a> Reader<'a> {
         let mut array = [0; 8];
         array.copy_from_slice(bytes);
         Ok(u64::from_be_bytes(array))
+    }
+
+    fn u128(&mut self, field: &str) -> Result<u128> {
+        let high = self.u64(field)?;
+        let low = self.u64(field)?;
+        Ok((u128::from(high) << 64) | u128::from(low))
     }
 
     fn bytes(&mut self, field: &str) -> Result<Vec<u8>> {

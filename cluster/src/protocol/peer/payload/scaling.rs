@@ -1,4 +1,4 @@
-//! The ring-change messages' payloads (tags 90 to 95, see [`crate::scaling`]); the format
+//! The ring-change messages' payloads (tags 90 to 98, see [`crate::scaling`]); the format
 //! is in the parent module's table.
 
 use super::{corrupt, length_u32, put_bytes, put_optional, Reader, SCAN_ROW_SIZE_BYTES_MIN};
@@ -13,6 +13,12 @@ const TAG_STREAM_PULL: u8 = 92;
 const TAG_STREAM_BATCH: u8 = 93;
 const TAG_REBALANCE: u8 = 94;
 const TAG_REBALANCE_REPLY: u8 = 95;
+const TAG_STREAM_PULL_DIGESTS: u8 = 96;
+const TAG_STREAM_DIGEST_BATCH: u8 = 97;
+const TAG_STREAM_FETCH: u8 = 98;
+
+/// Smallest encoded digest entry (an empty key and the digest).
+const DIGEST_ENTRY_SIZE_BYTES_MIN: usize = 4 + 16;
 
 fn put_rows(out: &mut Vec<u8>, rows: &[ScanRow]) {
     out.extend_from_slice(&length_u32(rows.len()).to_be_bytes());
@@ -33,7 +39,7 @@ fn put_members(out: &mut Vec<u8>, members: &[MemberConfig]) {
     }
 }
 
-/// The ring-change messages (tags 90 to 95).
+/// The ring-change messages (tags 90 to 98).
 pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
     match message {
         PeerMessage::RingUpdate { spec } => {
@@ -61,6 +67,43 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
             out.push(TAG_STREAM_BATCH);
             put_rows(out, rows);
             put_optional(out, next_cursor.as_deref());
+        }
+        PeerMessage::StreamPullDigests {
+            version,
+            cursor,
+            scan_limit,
+            pulled,
+        } => {
+            out.push(TAG_STREAM_PULL_DIGESTS);
+            out.extend_from_slice(&version.to_be_bytes());
+            put_bytes(out, cursor);
+            out.extend_from_slice(&scan_limit.to_be_bytes());
+            out.extend_from_slice(&length_u32(pulled.len()).to_be_bytes());
+            for source in pulled {
+                put_bytes(out, source.as_bytes());
+            }
+        }
+        PeerMessage::StreamDigestBatch {
+            rows,
+            digests,
+            next_cursor,
+        } => {
+            out.push(TAG_STREAM_DIGEST_BATCH);
+            put_rows(out, rows);
+            out.extend_from_slice(&length_u32(digests.len()).to_be_bytes());
+            for (key, digest) in digests {
+                put_bytes(out, key);
+                out.extend_from_slice(&digest.to_be_bytes());
+            }
+            put_optional(out, next_cursor.as_deref());
+        }
+        PeerMessage::StreamFetch { version, keys } => {
+            out.push(TAG_STREAM_FETCH);
+            out.extend_from_slice(&version.to_be_bytes());
+            out.extend_from_slice(&length_u32(keys.len()).to_be_bytes());
+            for key in keys {
+                put_bytes(out, key);
+            }
         }
         PeerMessage::Rebalance { version } => {
             out.push(TAG_REBALANCE);
@@ -103,6 +146,19 @@ fn decode_rows(reader: &mut Reader<'_>, what: &str) -> Result<Vec<ScanRow>> {
         });
     }
     Ok(rows)
+}
+
+/// Reads a u32 count of items of at least `size_min` bytes each; a count larger than the
+/// remaining bytes could hold is corrupt, so a forged one reserves nothing.
+fn counted(reader: &mut Reader<'_>, size_min: usize, what: &str) -> Result<usize> {
+    let count = reader.u32(what)? as usize;
+    if count > reader.rest.len() / size_min {
+        return Err(corrupt(format!(
+            "{what} claims {count} entries in {} bytes",
+            reader.rest.len()
+        )));
+    }
+    Ok(count)
 }
 
 fn decode_members(reader: &mut Reader<'_>, what: &str) -> Result<Vec<MemberConfig>> {
@@ -158,6 +214,39 @@ pub(super) fn decode(tag: u8, reader: &mut Reader<'_>) -> Result<PeerMessage> {
         TAG_STREAM_BATCH => PeerMessage::StreamBatch {
             rows: decode_rows(reader, "StreamBatch rows")?,
             next_cursor: reader.optional("StreamBatch.next_cursor")?,
+        },
+        TAG_STREAM_PULL_DIGESTS => PeerMessage::StreamPullDigests {
+            version: reader.u64("StreamPullDigests.version")?,
+            cursor: reader.bytes("StreamPullDigests.cursor")?,
+            scan_limit: reader.u32("StreamPullDigests.scan_limit")?,
+            pulled: {
+                let what = "StreamPullDigests.pulled";
+                let count = counted(reader, 4, what)?;
+                (0..count)
+                    .map(|_| reader.string(what))
+                    .collect::<Result<_>>()?
+            },
+        },
+        TAG_STREAM_DIGEST_BATCH => PeerMessage::StreamDigestBatch {
+            rows: decode_rows(reader, "StreamDigestBatch rows")?,
+            digests: {
+                let what = "StreamDigestBatch digests";
+                let count = counted(reader, DIGEST_ENTRY_SIZE_BYTES_MIN, what)?;
+                (0..count)
+                    .map(|_| Ok((reader.bytes(what)?, reader.u128(what)?)))
+                    .collect::<Result<_>>()?
+            },
+            next_cursor: reader.optional("StreamDigestBatch.next_cursor")?,
+        },
+        TAG_STREAM_FETCH => PeerMessage::StreamFetch {
+            version: reader.u64("StreamFetch.version")?,
+            keys: {
+                let what = "StreamFetch.keys";
+                let count = counted(reader, 4, what)?;
+                (0..count)
+                    .map(|_| reader.bytes(what))
+                    .collect::<Result<_>>()?
+            },
         },
         TAG_REBALANCE => PeerMessage::Rebalance {
             version: reader.u64("Rebalance.version")?,
