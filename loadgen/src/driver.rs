@@ -39,8 +39,18 @@ use worker::Worker;
 
 /// Chooses the target (an index into [`DriverConfig::targets`]) that serves a key.
 pub trait KeyRouter: Send {
-    /// The index of the target for `key`; taken modulo the target count.
+    /// The index of the target for `key`: one of [`DriverConfig::targets`], or one this
+    /// router added (see [`KeyRouter::added_target`]); any other index is taken modulo the
+    /// target count.
     fn route(&mut self, key: &[u8]) -> usize;
+
+    /// The address of target `index` when it lies past [`DriverConfig::targets`]: a router
+    /// that follows the ring adds the members that join it
+    /// ([`crate::routing::TopologyWatch`]), and the client connects to one when it first
+    /// routes a key there. `None` (the default) for every index a router never returns.
+    fn added_target(&self, _index: usize) -> Option<std::net::SocketAddr> {
+        None
+    }
 }
 
 /// Makes each client's router: given (client index, target count).

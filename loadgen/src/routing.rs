@@ -32,9 +32,15 @@ use crate::{Error, Result};
 
 /// Picks the target for each request.
 pub trait Router: Send {
-    /// The index, into the target address list the router was built for, of the node
-    /// `key`'s request goes to.
+    /// The index, into the target address list the router was built for (and the targets
+    /// it added since, [`Router::added_target`]), of the node `key`'s request goes to.
     fn choose(&mut self, key: &[u8]) -> usize;
+
+    /// The address of target `index` if this router added it: a token-aware router that
+    /// follows the ring adds each member that joins ([`TokenAware::following`]).
+    fn added_target(&self, _index: usize) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// Every target in turn.
@@ -148,7 +154,10 @@ struct Following {
     watch: Arc<TopologyWatch>,
     /// The watch's publication count this router's topology is from.
     seen: u64,
+    /// The targets it was built for, then the client addresses of members that joined.
     targets: Vec<SocketAddr>,
+    /// How many of `targets` it was built for.
+    initial: usize,
 }
 
 impl fmt::Debug for Following {
@@ -214,13 +223,17 @@ impl TokenAware {
     }
 
     /// The same router, rebuilt from `watch`'s topology whenever one is published (see
-    /// [`TopologyWatch`]); `targets` are the ones it was built for. A published topology it
-    /// cannot route by (no target left in the preferred datacenter) is skipped.
+    /// [`TopologyWatch`]); `targets` are the ones it was built for. A member that joins
+    /// becomes a target too (index `targets.len()` for the first, and so on: see
+    /// [`Router::added_target`]), as a driver connects to the nodes a ring change adds; a
+    /// member that leaves is no longer chosen. A published topology it cannot route by (no
+    /// target left in the preferred datacenter) is skipped.
     pub fn following(mut self, watch: Arc<TopologyWatch>, targets: &[SocketAddr]) -> TokenAware {
         self.following = Some(Following {
             seen: watch.published(),
             watch,
             targets: targets.to_vec(),
+            initial: targets.len(),
         });
         self
     }
@@ -236,6 +249,13 @@ impl TokenAware {
         }
         following.seen = published;
         let topology = following.watch.current();
+        for member in topology.members() {
+            if let Some(address) = member.client_address {
+                if !following.targets.contains(&address) {
+                    following.targets.push(address);
+                }
+            }
+        }
         let targets = following.targets.clone();
         if let Ok(rebuilt) = TokenAware::new(topology, &targets, self.preferred.as_deref()) {
             self.topology = rebuilt.topology;
@@ -258,6 +278,14 @@ impl TokenAware {
 }
 
 impl Router for TokenAware {
+    fn added_target(&self, index: usize) -> Option<SocketAddr> {
+        let following = self.following.as_ref()?;
+        if index < following.initial {
+            return None;
+        }
+        following.targets.get(index).copied()
+    }
+
     fn choose(&mut self, key: &[u8]) -> usize {
         self.catch_up();
         let replicas = self.topology.replicas(key);
@@ -431,6 +459,10 @@ struct DriverRouter(Box<dyn Router>);
 impl crate::driver::KeyRouter for DriverRouter {
     fn route(&mut self, key: &[u8]) -> usize {
         self.0.choose(key)
+    }
+
+    fn added_target(&self, index: usize) -> Option<SocketAddr> {
+        self.0.added_target(index)
     }
 }
 

@@ -297,6 +297,22 @@ fn an_added_node_joins_the_ring_and_no_acknowledged_write_is_lost() {
         output.contains("members after the run: n1,n2,n3,n4 "),
         "{output}"
     );
+    // The clients' routers took n4 as a target once it joined: it served thousands of
+    // their requests in the seconds after the join (the schedule's own commands to it are a
+    // handful).
+    let served = output
+        .lines()
+        .find(|line| line.starts_with("client commands per member "))
+        .and_then(|line| line.split_once("): "))
+        .map(|(_, counts)| counts)
+        .unwrap_or_else(|| panic!("no per-member counts: {output}"));
+    eprintln!("client commands per member: {served}");
+    let n4: u64 = served
+        .split(", ")
+        .find_map(|entry| entry.strip_prefix("n4 "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no count for n4: {served}"));
+    assert!(n4 > 1000, "{served}");
 }
 
 #[test]

@@ -205,6 +205,8 @@ pub fn run_embedded(
     if membership_changes {
         let line = members_after_run(&cluster.client_addresses());
         let _ = writeln!(out, "{line}");
+        let line = commands_per_member(&cluster.client_addresses());
+        let _ = writeln!(out, "{line}");
     }
     let stopped = cluster.shutdown();
     outcome?;
@@ -230,6 +232,42 @@ fn write_measured_delays(addresses: &[SocketAddr], run_dir: &std::path::Path, ou
         Ok(text) => out.write_all(text.as_bytes()),
         Err(error) => writeln!(out, "measured delays not written: {error}"),
     };
+}
+
+/// `client commands per member (INFO total_commands_processed, since each started): n1
+/// 52210, ...`: how the run's requests spread over the ring it ended with (a node that
+/// joined serves the clients whose routers follow the ring; the load phase's requests and
+/// the schedule's own commands are counted too).
+fn commands_per_member(addresses: &[SocketAddr]) -> String {
+    let Some(topology) = addresses
+        .iter()
+        .find_map(|address| crate::routing::fetch_topology(*address).ok())
+    else {
+        return "client commands per member: unknown (no node answered CLUSTER.TOPOLOGY)"
+            .to_string();
+    };
+    let words = ["INFO".to_string()];
+    let counts: Vec<String> = topology
+        .members()
+        .iter()
+        .map(|member| {
+            let count = member.client_address.and_then(|address| {
+                let info =
+                    crate::verify::command_text(address, &words, std::time::Duration::from_secs(5))
+                        .ok()?
+                        .ok()?;
+                // `command_text` gives the reply's lines joined by "; ".
+                info.split("; ")
+                    .find_map(|line| line.trim().strip_prefix("total_commands_processed:"))
+                    .map(str::to_string)
+            });
+            format!("{} {}", member.id, count.as_deref().unwrap_or("?"))
+        })
+        .collect();
+    format!(
+        "client commands per member (INFO total_commands_processed, since each started): {}",
+        counts.join(", ")
+    )
 }
 
 /// `members after the run: n1,n2,n3,n4 (ring_version 3, CLUSTER.TOPOLOGY on ADDRESS)`,

@@ -7,6 +7,7 @@
 //! completes the oldest request of its connection. A read-modify-write sends its SET when
 //! its GET's reply arrives.
 
+mod added;
 mod failover;
 mod replies;
 
@@ -102,6 +103,8 @@ pub(super) struct Worker {
     staleness_stats: StalenessStats,
     /// Failure schedules: connections that fail are reconnected instead of ending the client.
     failover: Option<Failover>,
+    /// When a connection to a target the router added may be tried again, after one failed.
+    added_retry_at: Option<Instant>,
 }
 
 impl Worker {
@@ -142,6 +145,7 @@ impl Worker {
             stamp_offset: 0,
             staleness_stats: StalenessStats::default(),
             failover: None,
+            added_retry_at: None,
         }
     }
 
@@ -351,7 +355,8 @@ impl Worker {
             }
         };
         let key = self.workload.key_name(key_number);
-        let connection = self.router.route(key.as_bytes()) % self.connections.len();
+        let chosen = self.router.route(key.as_bytes());
+        let connection = self.connection_for(chosen);
         Ok(Prepared {
             connection,
             operation,

@@ -202,17 +202,21 @@ fn the_driver_factory_routes_as_the_policy_does() {
 #[test]
 fn a_token_aware_router_following_a_watch_routes_by_the_ring_it_publishes() {
     let (topology, targets) = topology();
-    // The same cluster after n7 joined dc1 (not a target: the run's connections stay).
+    // The same cluster after n7 joined dc1.
+    let n7_address: SocketAddr = "127.0.9.7:7379".parse().unwrap();
     let mut members = topology.members().to_vec();
     members.push(TopologyMember {
         id: "n7".into(),
         datacenter: "dc1".into(),
         weight: 1,
-        client_address: Some("127.0.9.7:7379".parse().unwrap()),
+        client_address: Some(n7_address),
     });
     let grown = Topology::new(members, 32, topology.replication().clone()).unwrap();
+    // The router's targets once it has taken the grown ring: the run's, then n7.
+    let mut all_targets = targets.clone();
+    all_targets.push(n7_address);
     let is_replica = |topology: &Topology, key: &[u8], target: usize| {
-        let member = topology.member_at(targets[target]).unwrap();
+        let member = topology.member_at(all_targets[target]).unwrap();
         topology
             .replicas(key)
             .iter()
@@ -226,23 +230,34 @@ fn a_token_aware_router_following_a_watch_routes_by_the_ring_it_publishes() {
         .unwrap();
     let mut router = make(0, targets.len());
     // Before the change: routed by the first ring, so some keys go to a node that does not
-    // replicate them in the grown one.
+    // replicate them in the grown one, and none to n7.
+    let before: Vec<usize> = keys().map(|key| router.route(&key)).collect();
+    assert!(before.iter().all(|&target| target < targets.len()));
     let stale = keys()
-        .filter(|key| !is_replica(&grown, key, router.route(key)))
+        .zip(&before)
+        .filter(|(key, &target)| !is_replica(&grown, key, target))
         .count();
     assert!(stale > 100, "{stale}");
+    assert_eq!(router.added_target(targets.len()), None);
 
     watch.publish(grown.clone());
     assert_eq!(watch.published(), 1);
+    let mut to_n7 = 0;
     for key in keys() {
         let target = router.route(&key);
         assert!(
             is_replica(&grown, &key, target),
             "{key:?} to target {target}"
         );
-        let datacenter = &grown.member_at(targets[target]).unwrap().datacenter;
+        let datacenter = &grown.member_at(all_targets[target]).unwrap().datacenter;
         assert_eq!(datacenter, "dc1", "{key:?}");
+        to_n7 += usize::from(target == targets.len());
     }
+    // n7 is a target now, after the run's own: it takes a share of dc1's keys.
+    assert_eq!(router.added_target(targets.len()), Some(n7_address));
+    assert_eq!(router.added_target(0), None);
+    assert_eq!(router.added_target(targets.len() + 1), None);
+    assert!(to_n7 > 100, "{to_n7} of {} keys to n7", keys().count());
     // A router made after the change starts from the watch's latest topology.
     let mut late = make(1, targets.len());
     assert!(keys().all(|key| is_replica(&grown, &key, late.route(&key))));

@@ -25,6 +25,14 @@ impl Worker {
         self
     }
 
+    /// A connection to `target` was added (a member that joined), up.
+    pub(super) fn add_target_connection(&mut self, target: Target) {
+        if let Some(failover) = self.failover.as_mut() {
+            failover.targets.push(target);
+            failover.down.push(None);
+        }
+    }
+
     pub(super) fn is_down(&self, connection: usize) -> bool {
         self.failover
             .as_ref()
