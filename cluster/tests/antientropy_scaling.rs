@@ -9,10 +9,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use antientropy_common::{
-    differing_ranges, info_field, roots, run_round, spec, wait_until, write_keys, Client, Reply,
+    differing_ranges, four_node_ring, info_field, roots, run_round, spec, wait_until, write_keys,
+    Client, Reply,
 };
 use cluster::launcher::LocalCluster;
-use cluster::ring::{Member, NodeId, Replication, Ring};
+use cluster::ring::{NodeId, Replication};
 use cluster::version::VectorClock;
 use common::open_store;
 
@@ -95,13 +96,7 @@ fn after_a_join_trees_follow_the_new_ring_and_rounds_repair_over_it() {
 
     // A key only n4 holds (written into its store while it is stopped), in a range n4
     // replicates in the new ring: one round from n4 pushes it to the other two replicas.
-    let ring = Ring::new(
-        ["n1", "n2", "n3", "n4"]
-            .iter()
-            .map(|id| Member::new(*id, "dc1")),
-        spec.base.vnodes_per_weight,
-    )
-    .unwrap();
+    let ring = four_node_ring(&spec);
     let n4_id = NodeId::new("n4");
     let key = (0..)
         .map(|index| format!("lonely{index}"))

@@ -9,9 +9,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use antientropy_common::{info_field, spec, write_keys, Client, Reply};
+use antientropy_common::{four_node_ring, info_field, spec, write_keys, Client, Reply};
 use cluster::launcher::LocalCluster;
-use cluster::ring::{Member, NodeId, Replication, Ring};
+use cluster::ring::{NodeId, Replication};
 use common::open_store;
 
 const KEYS: usize = 1500;
@@ -68,13 +68,7 @@ fn after_a_join_cleanup_drops_exactly_the_keys_each_node_lost() {
     assert!(join[0].starts_with("joined n4 ring_version 3"), "{join:?}");
 
     // The four-node ring: who replicates what.
-    let ring = Ring::new(
-        ["n1", "n2", "n3", "n4"]
-            .iter()
-            .map(|id| Member::new(*id, "dc1")),
-        spec.base.vnodes_per_weight,
-    )
-    .unwrap();
+    let ring = four_node_ring(&spec);
     let owners = |key: &str| -> Vec<NodeId> {
         ring.preference_list(key.as_bytes(), &Replication::Total(3))
             .unwrap()

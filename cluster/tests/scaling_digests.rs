@@ -7,10 +7,12 @@
 mod antientropy_common;
 mod common;
 
-use antientropy_common::{differing_ranges, info_field, wait_until, write_keys, Client, Reply};
+use antientropy_common::{
+    differing_ranges, four_node_ring, info_field, wait_until, write_keys, Client, Reply,
+};
 use cluster::handoff::HandoffMode;
 use cluster::launcher::LocalCluster;
-use cluster::ring::{Member, NodeId, Replication, Ring};
+use cluster::ring::{NodeId, Replication};
 use common::{hinted_spec, open_store};
 
 const KEYS: usize = 400;
@@ -61,13 +63,7 @@ fn a_join_fetches_the_sets_its_first_source_lacked_or_held_old() {
         .lines();
     assert!(join[0].starts_with("joined n4 ring_version 3"), "{join:?}");
 
-    let ring = Ring::new(
-        ["n1", "n2", "n3", "n4"]
-            .iter()
-            .map(|id| Member::new(*id, "dc1")),
-        spec.base.vnodes_per_weight,
-    )
-    .unwrap();
+    let ring = four_node_ring(&spec);
     let n4_id = NodeId::new("n4");
     let gains = |key: &String| {
         ring.preference_list(key.as_bytes(), &Replication::Total(3))

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use cluster::handoff::HandoffMode;
 use cluster::launcher::ClusterSpec;
+use cluster::ring::{Member, Ring};
 
 /// Bound on any one client reply (an `ANTIENTROPY.RUN` over 10k keys included).
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -177,4 +178,16 @@ pub fn write_keys(address: &[SocketAddr], prefix: &str, keys: usize, writers: us
             });
         }
     });
+}
+
+/// The ring of nodes n1-n4 in dc1, placed as `spec`'s nodes place keys: the ring after n4
+/// joins the three nodes `spec(..., 1, 4, ...)` starts.
+pub fn four_node_ring(spec: &ClusterSpec) -> Ring {
+    Ring::new(
+        ["n1", "n2", "n3", "n4"]
+            .iter()
+            .map(|id| Member::new(*id, "dc1")),
+        spec.base.vnodes_per_weight,
+    )
+    .expect("four members make a ring")
 }

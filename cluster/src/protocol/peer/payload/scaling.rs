@@ -129,28 +129,23 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
 const MEMBER_SIZE_BYTES_MIN: usize = 4 * 4 + 4;
 
 fn decode_rows(reader: &mut Reader<'_>, what: &str) -> Result<Vec<ScanRow>> {
-    let count = reader.u32(what)? as usize;
-    // A count larger than the remaining bytes could hold is corrupt; checking it first
-    // keeps a forged count from reserving gigabytes.
-    if count > reader.rest.len() / SCAN_ROW_SIZE_BYTES_MIN {
-        return Err(corrupt(format!(
-            "{what} claims {count} rows in {} bytes",
-            reader.rest.len()
-        )));
-    }
-    let mut rows = Vec::with_capacity(count);
-    for _ in 0..count {
-        rows.push(ScanRow {
+    decode_list(reader, SCAN_ROW_SIZE_BYTES_MIN, what, |reader| {
+        Ok(ScanRow {
             key: reader.bytes(what)?,
             siblings: reader.bytes(what)?,
-        });
-    }
-    Ok(rows)
+        })
+    })
 }
 
-/// Reads a u32 count of items of at least `size_min` bytes each; a count larger than the
-/// remaining bytes could hold is corrupt, so a forged one reserves nothing.
-fn counted(reader: &mut Reader<'_>, size_min: usize, what: &str) -> Result<usize> {
+/// A u32 count, then that many items of at least `size_min` bytes each, read by `item`. A
+/// count larger than the remaining bytes could hold is corrupt; checking it first keeps a
+/// forged count from reserving gigabytes.
+fn decode_list<T>(
+    reader: &mut Reader<'_>,
+    size_min: usize,
+    what: &str,
+    mut item: impl FnMut(&mut Reader<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
     let count = reader.u32(what)? as usize;
     if count > reader.rest.len() / size_min {
         return Err(corrupt(format!(
@@ -158,33 +153,28 @@ fn counted(reader: &mut Reader<'_>, size_min: usize, what: &str) -> Result<usize
             reader.rest.len()
         )));
     }
-    Ok(count)
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(item(reader)?);
+    }
+    Ok(items)
 }
 
 fn decode_members(reader: &mut Reader<'_>, what: &str) -> Result<Vec<MemberConfig>> {
-    let count = reader.u32(what)? as usize;
-    if count > reader.rest.len() / MEMBER_SIZE_BYTES_MIN {
-        return Err(corrupt(format!(
-            "{what} claims {count} members in {} bytes",
-            reader.rest.len()
-        )));
-    }
     let address = |reader: &mut Reader<'_>, field: &str| -> Result<std::net::SocketAddr> {
         let text = reader.string(field)?;
         text.parse()
             .map_err(|_| corrupt(format!("{field} {text:?} is not an address")))
     };
-    let mut members = Vec::with_capacity(count);
-    for _ in 0..count {
-        members.push(MemberConfig {
+    decode_list(reader, MEMBER_SIZE_BYTES_MIN, what, |reader| {
+        Ok(MemberConfig {
             id: reader.string(what)?,
             datacenter: reader.string(what)?,
             weight: reader.u32(what)?,
             client_address: address(reader, "RingUpdate.client_address")?,
             peer_address: address(reader, "RingUpdate.peer_address")?,
-        });
-    }
-    Ok(members)
+        })
+    })
 }
 
 pub(super) fn decode(tag: u8, reader: &mut Reader<'_>) -> Result<PeerMessage> {
@@ -219,34 +209,25 @@ pub(super) fn decode(tag: u8, reader: &mut Reader<'_>) -> Result<PeerMessage> {
             version: reader.u64("StreamPullDigests.version")?,
             cursor: reader.bytes("StreamPullDigests.cursor")?,
             scan_limit: reader.u32("StreamPullDigests.scan_limit")?,
-            pulled: {
-                let what = "StreamPullDigests.pulled";
-                let count = counted(reader, 4, what)?;
-                (0..count)
-                    .map(|_| reader.string(what))
-                    .collect::<Result<_>>()?
-            },
+            pulled: decode_list(reader, 4, "StreamPullDigests.pulled", |reader| {
+                reader.string("StreamPullDigests.pulled")
+            })?,
         },
         TAG_STREAM_DIGEST_BATCH => PeerMessage::StreamDigestBatch {
             rows: decode_rows(reader, "StreamDigestBatch rows")?,
             digests: {
                 let what = "StreamDigestBatch digests";
-                let count = counted(reader, DIGEST_ENTRY_SIZE_BYTES_MIN, what)?;
-                (0..count)
-                    .map(|_| Ok((reader.bytes(what)?, reader.u128(what)?)))
-                    .collect::<Result<_>>()?
+                decode_list(reader, DIGEST_ENTRY_SIZE_BYTES_MIN, what, |reader| {
+                    Ok((reader.bytes(what)?, reader.u128(what)?))
+                })?
             },
             next_cursor: reader.optional("StreamDigestBatch.next_cursor")?,
         },
         TAG_STREAM_FETCH => PeerMessage::StreamFetch {
             version: reader.u64("StreamFetch.version")?,
-            keys: {
-                let what = "StreamFetch.keys";
-                let count = counted(reader, 4, what)?;
-                (0..count)
-                    .map(|_| reader.bytes(what))
-                    .collect::<Result<_>>()?
-            },
+            keys: decode_list(reader, 4, "StreamFetch.keys", |reader| {
+                reader.bytes("StreamFetch.keys")
+            })?,
         },
         TAG_REBALANCE => PeerMessage::Rebalance {
             version: reader.u64("Rebalance.version")?,
