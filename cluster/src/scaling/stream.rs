@@ -20,6 +20,9 @@ use crate::ring::NodeId;
 use crate::version::SiblingSet;
 use crate::{Error, Result};
 
+/// A pull's batch: sets, digests (key and digest), and the next cursor.
+type StreamedBatch = (Vec<ScanRow>, Vec<(Vec<u8>, u128)>, Option<Vec<u8>>);
+
 /// Attempts at one batch before a source is given up on.
 const BATCH_ATTEMPTS: usize = 3;
 
@@ -39,8 +42,9 @@ struct Received {
 }
 
 impl Scaling {
-    /// A source's answer to `from`'s pull: the keys `from` gains among at most
-    /// `scan_limit` (capped at [`STREAM_SCAN_KEYS`]) scanned from `cursor`.
+    /// A source's answer to `from`'s pull (a gainer of an earlier release): the keys
+    /// `from` gains among at most `scan_limit` (capped at [`STREAM_SCAN_KEYS`]) scanned
+    /// from `cursor`, every one as its set.
     pub(super) async fn serve_pull(
         &self,
         from: &NodeId,
@@ -48,28 +52,10 @@ impl Scaling {
         cursor: Vec<u8>,
         scan_limit: u32,
     ) -> Result<PeerMessage> {
-        let state = self.state_at(version, "stream pull")?;
-        let limit = scan_limit.clamp(1, STREAM_SCAN_KEYS) as usize;
-        let (source, requester) = (self.node.clone(), from.clone());
-        let replication = self.replication.clone();
-        let (rows, next_cursor) = self
-            .store
-            .run(move |store| {
-                let scanned = store.scan(&cursor, None, limit)?;
-                let next_cursor = crate::store::next_page_start(&scanned, limit);
-                let mut rows = Vec::new();
-                for (key, set) in scanned {
-                    if state.streams(&source, &requester, &key, &replication)? {
-                        rows.push(ScanRow {
-                            siblings: set.encode(),
-                            key,
-                        });
-                    }
-                }
-                Ok((rows, next_cursor))
-            })
+        // With no source pulled before, every key comes as its set.
+        let (rows, _, next_cursor) = self
+            .scan_for(from, version, cursor, scan_limit, Vec::new())
             .await?;
-        self.count_served(&rows, &[]);
         Ok(PeerMessage::StreamBatch { rows, next_cursor })
     }
 
@@ -85,12 +71,32 @@ impl Scaling {
         scan_limit: u32,
         pulled: Vec<String>,
     ) -> Result<PeerMessage> {
+        let (rows, digests, next_cursor) = self
+            .scan_for(from, version, cursor, scan_limit, pulled)
+            .await?;
+        Ok(PeerMessage::StreamDigestBatch {
+            rows,
+            digests,
+            next_cursor,
+        })
+    }
+
+    /// One batch of a pull: the sets and digests of the keys `from` gains among those
+    /// scanned, and the next cursor; counted as served.
+    async fn scan_for(
+        &self,
+        from: &NodeId,
+        version: u64,
+        cursor: Vec<u8>,
+        scan_limit: u32,
+        pulled: Vec<String>,
+    ) -> Result<StreamedBatch> {
         let state = self.state_at(version, "stream pull")?;
         let limit = scan_limit.clamp(1, STREAM_SCAN_KEYS) as usize;
         let (source, requester) = (self.node.clone(), from.clone());
         let replication = self.replication.clone();
         let pulled: Vec<NodeId> = pulled.iter().map(NodeId::new).collect();
-        let (rows, digests, next_cursor) = self
+        let batch: StreamedBatch = self
             .store
             .run(move |store| {
                 // The stored bytes as they are: a set is sent without decoding it, and a
@@ -113,12 +119,8 @@ impl Scaling {
                 Ok((rows, digests, next_cursor))
             })
             .await?;
-        self.count_served(&rows, &digests);
-        Ok(PeerMessage::StreamDigestBatch {
-            rows,
-            digests,
-            next_cursor,
-        })
+        self.count_served(&batch.0, &batch.1);
+        Ok(batch)
     }
 
     /// A source's answer to a fetch after a digest pull: the sets of those of `keys` that

@@ -476,3 +476,117 @@ fn a_digest_pull_fetches_only_keys_whose_copy_differs_or_is_missing() {
     assert_eq!(stored.versions.len(), 1);
     assert_eq!(stored.versions[0].value.as_deref(), Some(&b"v2"[..]));
 }
+
+#[tokio::test]
+async fn a_source_sends_gained_keys_as_sets_or_digests_and_serves_fetches_of_them() {
+    let directory = tempfile::tempdir().unwrap();
+    let scaling = lone_scaling(directory.path(), 400);
+    // Fewer keys than one batch scans. c joins a and b (N=1): a streams c the keys it replicates and c will.
+    let spec = RingSpec {
+        version: 1,
+        phase: Phase::Streaming,
+        current: vec![member("a", 40000), member("b", 40002)],
+        next: vec![member("a", 40000), member("b", 40002), member("c", 40004)],
+    };
+    assert_eq!(scaling.apply(spec).unwrap(), 1);
+    let (c, a) = (NodeId::new("c"), NodeId::new("a"));
+    let state = scaling.snapshot();
+    let replication = Replication::Total(1);
+    let gained: Vec<Vec<u8>> = (0..400)
+        .map(|index| format!("key{index:05}").into_bytes())
+        .filter(|key| state.streams(&a, &c, key, &replication).unwrap())
+        .collect();
+    assert!(gained.len() > 50, "{} keys gained", gained.len());
+
+    // Nothing pulled before: every gained key as its stored set, the same for a gainer of
+    // an earlier release. A key a replicates and c does not is not sent.
+    let legacy = scaling.serve_pull(&c, 1, Vec::new(), 1000).await.unwrap();
+    let PeerMessage::StreamBatch { rows, next_cursor } = legacy else {
+        panic!("{legacy:?}");
+    };
+    assert_eq!(next_cursor, None);
+    let keys: Vec<Vec<u8>> = rows.iter().map(|row| row.key.clone()).collect();
+    assert_eq!(keys, gained);
+    for row in &rows {
+        let stored = scaling.store.read_encoded(&row.key).unwrap().unwrap();
+        assert_eq!(row.siblings, stored);
+    }
+    let first = scaling
+        .serve_pull_digests(&c, 1, Vec::new(), 1000, Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        PeerMessage::StreamDigestBatch {
+            rows: rows.clone(),
+            digests: Vec::new(),
+            next_cursor: None
+        }
+    );
+
+    // After a source that replicates them (here a itself stands for it): digests only.
+    let later = scaling
+        .serve_pull_digests(&c, 1, Vec::new(), 1000, vec!["a".into()])
+        .await
+        .unwrap();
+    let PeerMessage::StreamDigestBatch {
+        rows: none,
+        digests,
+        ..
+    } = later
+    else {
+        panic!("{later:?}");
+    };
+    assert!(none.is_empty());
+    let expected: Vec<(Vec<u8>, u128)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.key.clone(),
+                crate::antientropy::wide_digest(&row.siblings),
+            )
+        })
+        .collect();
+    assert_eq!(digests, expected);
+
+    // A fetch returns the sets asked for that c gains and a holds, nothing else.
+    let not_gained = (0..400)
+        .map(|index| format!("key{index:05}").into_bytes())
+        .find(|key| !gained.contains(key))
+        .unwrap();
+    let asked = vec![
+        gained[0].clone(),
+        not_gained,
+        b"absent".to_vec(),
+        gained[1].clone(),
+    ];
+    let fetched = scaling.serve_fetch(&c, 1, asked).await.unwrap();
+    assert_eq!(
+        fetched,
+        PeerMessage::StreamBatch {
+            rows: vec![rows[0].clone(), rows[1].clone()],
+            next_cursor: None
+        }
+    );
+    // Another ring version is refused, and so is a fetch of more than a batch.
+    let error = scaling
+        .serve_pull_digests(&c, 2, Vec::new(), 1000, Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("ring version 2, this node is at 1"),
+        "{error}"
+    );
+    let too_many = vec![b"k".to_vec(); STREAM_SCAN_KEYS as usize + 1];
+    let error = scaling
+        .serve_fetch(&c, 1, too_many)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("at most 512"), "{error}");
+    assert_eq!(
+        scaling.counters.digests_sent.load(Ordering::Relaxed),
+        rows.len() as u64
+    );
+}
