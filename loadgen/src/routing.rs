@@ -158,6 +158,9 @@ struct Following {
     targets: Vec<SocketAddr>,
     /// How many of `targets` it was built for.
     initial: usize,
+    /// The members of the topology it was built from: only others (members that joined)
+    /// become targets, so a member the run's hosts left out stays out.
+    initial_members: Vec<String>,
 }
 
 impl fmt::Debug for Following {
@@ -224,16 +227,24 @@ impl TokenAware {
 
     /// The same router, rebuilt from `watch`'s topology whenever one is published (see
     /// [`TopologyWatch`]); `targets` are the ones it was built for. A member that joins
-    /// becomes a target too (index `targets.len()` for the first, and so on: see
-    /// [`Router::added_target`]), as a driver connects to the nodes a ring change adds; a
-    /// member that leaves is no longer chosen. A published topology it cannot route by (no
+    /// (one its first topology did not list) becomes a target too (index `targets.len()`
+    /// for the first, and so on: see [`Router::added_target`]), as a driver connects to the
+    /// nodes a ring change adds; a member left out of `targets` from the start stays out,
+    /// and one that leaves is no longer chosen. A published topology it cannot route by (no
     /// target left in the preferred datacenter) is skipped.
     pub fn following(mut self, watch: Arc<TopologyWatch>, targets: &[SocketAddr]) -> TokenAware {
+        let initial_members = self
+            .topology
+            .members()
+            .iter()
+            .map(|member| member.id.clone())
+            .collect();
         self.following = Some(Following {
             seen: watch.published(),
             watch,
             targets: targets.to_vec(),
             initial: targets.len(),
+            initial_members,
         });
         self
     }
@@ -250,6 +261,9 @@ impl TokenAware {
         following.seen = published;
         let topology = following.watch.current();
         for member in topology.members() {
+            if following.initial_members.contains(&member.id) {
+                continue;
+            }
             if let Some(address) = member.client_address {
                 if !following.targets.contains(&address) {
                     following.targets.push(address);

@@ -261,6 +261,30 @@ fn a_token_aware_router_following_a_watch_routes_by_the_ring_it_publishes() {
     // A router made after the change starts from the watch's latest topology.
     let mut late = make(1, targets.len());
     assert!(keys().all(|key| is_replica(&grown, &key, late.route(&key))));
+
+    // Hosts that leave out a member from the start (n2 here) never send to it, before or
+    // after a change; only the member that joined is added.
+    let some: Vec<SocketAddr> = targets
+        .iter()
+        .copied()
+        .filter(|t| *t != targets[1])
+        .collect();
+    let watch = TopologyWatch::new(topology.clone());
+    let make = Policy::parse("token-aware:dc1")
+        .unwrap()
+        .driver_factory_following(&some, &watch)
+        .unwrap();
+    let mut router = make(0, some.len());
+    watch.publish(grown.clone());
+    let chosen: BTreeSet<usize> = keys().map(|key| router.route(&key)).collect();
+    assert_eq!(router.added_target(some.len()), Some(n7_address));
+    assert_eq!(router.added_target(some.len() + 1), None);
+    let addresses: BTreeSet<SocketAddr> = chosen
+        .iter()
+        .map(|&index| some.get(index).copied().unwrap_or(n7_address))
+        .collect();
+    assert!(!addresses.contains(&targets[1]));
+    assert!(addresses.contains(&n7_address), "{addresses:?}");
 }
 
 #[test]
