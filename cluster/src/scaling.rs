@@ -27,11 +27,12 @@
 //!    the vector-clock merge, so a streamed copy and a concurrent write meet correctly in
 //!    either order. Every current replica of a key takes part, not one: a key written at
 //!    QUORUM may be missing from one replica, and the replicas together hold every
-//!    acknowledged write. But only the first source pulled that replicates a key sends
-//!    its set ([`PeerMessage::StreamPullDigests`]); the later ones send a digest of their
-//!    copy, and the gainer fetches ([`PeerMessage::StreamFetch`]) the sets whose digest
-//!    differs from what it holds (module `stream`), so a key the replicas agree on crosses
-//!    the network once.
+//!    acknowledged write. But the sources, pulled at once, are taken in ring order, and
+//!    only the first that replicates a key sends its set
+//!    ([`PeerMessage::StreamPullDigests`]); the later ones send a digest of their copy, and
+//!    the gainer fetches ([`PeerMessage::StreamFetch`]) the sets whose digest differs from
+//!    what it holds (module `stream`), so a key the replicas agree on crosses the network
+//!    once.
 //! 3. **ReadNew** (v+2): reads go to `next`'s replicas, writes still to both. While some
 //!    nodes read from `current` and others from `next`, a write acknowledged by a majority
 //!    of the union of both replica sets (one node more than either) reaches a majority of

@@ -252,10 +252,10 @@ pub enum PeerMessage {
         /// The next cursor.
         next_cursor: Option<Vec<u8>>,
     },
-    /// Like `StreamPull`, but a gained key that one of `pulled` (sources the requester has
-    /// already pulled whole, in order) also replicates in the current ring comes as its
-    /// digest, not its set: that source has sent the set, so the requester fetches
-    /// (`StreamFetch`) only the keys whose digest differs from what it holds. Answered with
+    /// Like `StreamPull`, but a gained key that one of `pulled` (the sources before this one
+    /// in the requester's order) also replicates in the current ring comes as its digest,
+    /// not its set: that source sends the set, so the requester fetches (`StreamFetch`)
+    /// only the keys whose digest differs from what it holds. Answered with
     /// `StreamDigestBatch`.
     StreamPullDigests {
         /// The ring version of the change.
@@ -264,7 +264,7 @@ pub enum PeerMessage {
         cursor: Vec<u8>,
         /// Most keys the source scans for this batch.
         scan_limit: u32,
-        /// The sources pulled whole before this one.
+        /// The sources before this one, which send the sets of the keys they replicate.
         pulled: Vec<String>,
     },
     /// Answer to `StreamPullDigests`: the gained keys among those scanned, each as its set

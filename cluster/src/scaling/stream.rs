@@ -2,14 +2,15 @@
 //! [`Scaling::serve_fetch`], and [`Scaling::serve_pull`] for gainers of earlier releases)
 //! and the gainer's ([`Scaling::rebalance`]).
 //!
-//! The gainer pulls its sources one after another. The first sends the set of every
-//! gained key it replicates; each later one sends the set only of keys no source pulled
-//! before it replicates, and for the others the digest of its copy
+//! The gainer pulls all its sources at once, taking them in ring order: the first sends the
+//! set of every gained key it replicates; each later one sends the set only of keys no
+//! source before it replicates, and for the others the digest of its copy
 //! ([`crate::antientropy::wide_digest`], 16 bytes instead of the set). The gainer compares
-//! each digest with its own copy's and fetches the sets that differ or that it lacks (a
-//! write an earlier source missed, a source that failed part way): the replicas together
-//! still reach it with every acknowledged write, but a key the sources agree on crosses
-//! the network once, not once per replica.
+//! each digest with its own copy's, once the sources before have gone past that key
+//! (`Progress`), and fetches the sets that differ or that it lacks (a write an earlier
+//! source missed, a source that failed part way): the replicas together still reach it
+//! with every acknowledged write, but a key the sources agree on crosses the network once,
+//! not once per replica.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -39,6 +40,61 @@ struct Received {
     fetched: u64,
     /// Bytes of keys, sets and digests received.
     bytes: u64,
+}
+
+impl Received {
+    fn add(&mut self, other: &Received) {
+        self.rows += other.rows;
+        self.keys_new += other.keys_new;
+        self.digests += other.digests;
+        self.fetched += other.fetched;
+        self.bytes += other.bytes;
+    }
+}
+
+/// How far each source of one rebalance has got. Sources scan in key order, so source
+/// `i`'s cursor says every key before it that `i` sends has been folded in here; `None`
+/// once `i` finished or failed. A later source checks its digests of keys up to `k` only
+/// when every source before it is past `k`: the set of a key comes from the first of its
+/// replicas in ring order, and checking the digest before that set is here would fetch it
+/// a second time.
+struct Progress {
+    cursors: std::sync::Mutex<Vec<Option<Vec<u8>>>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Progress {
+    fn new(sources: usize) -> Progress {
+        Progress {
+            cursors: std::sync::Mutex::new(vec![Some(Vec::new()); sources]),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Source `index` has folded in every key before `cursor` (`None`: all it will).
+    fn advance(&self, index: usize, cursor: Option<Vec<u8>>) {
+        self.cursors.lock().unwrap_or_else(|p| p.into_inner())[index] = cursor;
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until every source before `index` is past `key` or done. The first source
+    /// never waits and each waits only on earlier ones, so every wait ends (a source's
+    /// calls are bounded by the request timeout).
+    async fn wait_past(&self, index: usize, key: &[u8]) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so an advance between the two is not missed.
+            notified.as_mut().enable();
+            let past = self.cursors.lock().unwrap_or_else(|p| p.into_inner())[..index]
+                .iter()
+                .all(|cursor| cursor.as_deref().is_none_or(|cursor| cursor > key));
+            if past {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Scaling {
@@ -201,19 +257,38 @@ impl Scaling {
                 state.spec.phase.as_str()
             )));
         }
+        // Every source at once. Source `i` is told that the ones before it in ring order
+        // send the sets of the keys they replicate (it sends digests of those), and checks
+        // its digests only once those sources have gone past the keys (see `Progress`): a
+        // key then comes whole from its first replica in that order, and a source that
+        // failed leaves its keys to be fetched after the later ones' digests.
+        let sources: Vec<NodeId> = state
+            .spec
+            .current
+            .iter()
+            .map(|member| NodeId::new(&member.id))
+            .filter(|id| *id != self.node)
+            .collect();
+        let progress = Progress::new(sources.len());
+        let pulls = sources.iter().enumerate().map(|(index, source)| {
+            let pulled: Vec<String> = sources[..index].iter().map(ToString::to_string).collect();
+            let progress = &progress;
+            async move {
+                let mut received = Received::default();
+                let result = self
+                    .pull_from(index, source, version, &pulled, progress, &mut received)
+                    .await;
+                // Finished or failed, the sources after it need not wait for it any more.
+                progress.advance(index, None);
+                (source, result, received)
+            }
+        });
         let mut received = Received::default();
         let mut failures = Vec::new();
-        // Sources pulled whole: later sources send digests for the keys these replicate.
-        // One that failed part way is not among them, so the sources after it send sets.
-        let mut pulled: Vec<String> = Vec::new();
-        for source in &state.spec.current {
-            let id = NodeId::new(&source.id);
-            if id == self.node {
-                continue;
-            }
-            match self.pull_from(&id, version, &pulled, &mut received).await {
-                Ok(()) => pulled.push(source.id.clone()),
-                Err(error) => failures.push(format!("{id}: {error}")),
+        for (source, result, from_source) in crate::server::join_all(pulls.collect()).await {
+            received.add(&from_source);
+            if let Err(error) = result {
+                failures.push(format!("{source}: {error}"));
             }
         }
         log::info!(
@@ -239,13 +314,16 @@ impl Scaling {
         })
     }
 
-    /// Pulls every batch `source` has for this node, folds the sets in, and fetches those
-    /// whose digest differs from this node's copy.
+    /// Pulls every batch `source` (the `index`th of the rebalance's sources) has for this
+    /// node, folds the sets in, and, once the sources before it have gone past a batch's
+    /// keys, fetches the sets whose digest differs from this node's copy.
     async fn pull_from(
         &self,
+        index: usize,
         source: &NodeId,
         version: u64,
         pulled: &[String],
+        progress: &Progress,
         received: &mut Received,
     ) -> Result<()> {
         let mut cursor = Some(Vec::new());
@@ -264,13 +342,16 @@ impl Scaling {
                 } => (rows, digests, next_cursor),
                 other => return Err(unexpected_reply(other, "StreamPullDigests")),
             };
+            self.fold(rows, received).await?;
+            if let Some((last, _)) = digests.last() {
+                progress.wait_past(index, last).await;
+            }
             let digest_count = digests.len() as u64;
             let bytes = digest_bytes(&digests);
             let stale = self
                 .store
                 .run(move |store| stale_keys(store, digests))
                 .await?;
-            self.fold(rows, received).await?;
             received.digests += digest_count;
             received.bytes += bytes;
             self.counters
@@ -294,6 +375,7 @@ impl Scaling {
                     .fetch_add(rows.len() as u64, Ordering::Relaxed);
                 self.fold(rows, received).await?;
             }
+            progress.advance(index, next_cursor.clone());
             cursor = next_cursor;
         }
         Ok(())

@@ -201,10 +201,10 @@ impl RingState {
             .is_some())
     }
 
-    /// How `source` sends `key` to `requester` when `pulled` (sources the requester has
-    /// already pulled whole) have sent theirs: `None` if it does not ([`RingState::streams`]),
-    /// its digest if one of `pulled` replicates the key in the current ring (that source
-    /// sent the set), else its set.
+    /// How `source` sends `key` to `requester` when `pulled` (the sources before it in the
+    /// requester's order) send theirs: `None` if it does not ([`RingState::streams`]), its
+    /// digest if one of `pulled` replicates the key in the current ring (that source sends
+    /// the set), else its set.
     pub fn stream_role(
         &self,
         source: &NodeId,
