@@ -6,8 +6,8 @@
 //!
 //! `cargo bench -p cluster --bench versions`
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use cluster::version::{SiblingSet, VectorClock, VersionConfig};
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 const VALUE: [u8; 1024] = [b'x'; 1024];
 

@@ -58,13 +58,13 @@ impl Received {
 /// when every source before it is past `k`: the set of a key comes from the first of its
 /// replicas in ring order, and checking the digest before that set is here would fetch it
 /// a second time.
-struct Progress {
+pub(super) struct Progress {
     cursors: std::sync::Mutex<Vec<Option<Vec<u8>>>>,
     changed: tokio::sync::Notify,
 }
 
 impl Progress {
-    fn new(sources: usize) -> Progress {
+    pub(super) fn new(sources: usize) -> Progress {
         Progress {
             cursors: std::sync::Mutex::new(vec![Some(Vec::new()); sources]),
             changed: tokio::sync::Notify::new(),
@@ -72,7 +72,7 @@ impl Progress {
     }
 
     /// Source `index` has folded in every key before `cursor` (`None`: all it will).
-    fn advance(&self, index: usize, cursor: Option<Vec<u8>>) {
+    pub(super) fn advance(&self, index: usize, cursor: Option<Vec<u8>>) {
         self.cursors.lock().unwrap_or_else(|p| p.into_inner())[index] = cursor;
         self.changed.notify_waiters();
     }
@@ -80,7 +80,7 @@ impl Progress {
     /// Waits until every source before `index` is past `key` or done. The first source
     /// never waits and each waits only on earlier ones, so every wait ends (a source's
     /// calls are bounded by the request timeout).
-    async fn wait_past(&self, index: usize, key: &[u8]) {
+    pub(super) async fn wait_past(&self, index: usize, key: &[u8]) {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);

@@ -590,3 +590,36 @@ async fn a_source_sends_gained_keys_as_sets_or_digests_and_serves_fetches_of_the
         rows.len() as u64
     );
 }
+
+#[tokio::test]
+async fn a_digest_check_waits_until_every_source_before_it_is_past_the_key() {
+    use std::time::Duration;
+    let progress = stream::Progress::new(3);
+    async fn pending(progress: &stream::Progress) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), progress.wait_past(2, b"key5"))
+            .await
+            .is_err()
+    }
+    // The first source never waits.
+    tokio::time::timeout(Duration::from_millis(50), progress.wait_past(0, b"zzz"))
+        .await
+        .expect("the first source does not wait");
+    assert!(
+        pending(&progress).await,
+        "both sources before it are at the start"
+    );
+    // Source 0 has folded every key before "key5\0" (so key5 too); source 1 not yet.
+    progress.advance(0, Some(b"key5\0".to_vec()));
+    assert!(pending(&progress).await, "source 1 is not past key5");
+    // A cursor at the key itself is not past it.
+    progress.advance(1, Some(b"key5".to_vec()));
+    assert!(pending(&progress).await, "source 1 is at key5, not past it");
+    // An advance while waiting wakes the wait; a source done (finished or failed) counts
+    // as past everything.
+    let wait = progress.wait_past(2, b"key5");
+    let (waited, ()) = tokio::join!(tokio::time::timeout(Duration::from_secs(5), wait), async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        progress.advance(1, None);
+    });
+    waited.expect("the wait ends once source 1 is done");
+}
