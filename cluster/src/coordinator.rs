@@ -101,7 +101,7 @@ use crate::net::{Clock, SystemClock};
 use crate::protocol::peer::PeerMessage;
 use crate::protocol::Consistency;
 use crate::ring::{NodeId, Replication};
-use crate::scaling::{RingState, Scaling, ScalingHandler, ScalingRequest};
+use crate::scaling::{RingState, Scaling, ScalingHandler, ScalingRequest, WriteSnapshot};
 use crate::server::{Backend, BoxFuture, ReadReply, ScanRows};
 use crate::store::LocalStore;
 use crate::version::{SiblingSet, VectorClock, VersionConfig};
@@ -309,9 +309,10 @@ impl Coordinator {
 
     /// The replicas a write of `key` goes to: the read replicas, and during a ring change
     /// also the other ring's (see [`crate::scaling`]).
-    /// Returns the ring snapshot it used as well.
-    fn write_replicas(&self, key: &[u8]) -> Result<(Arc<RingState>, Replicas)> {
-        let state = self.scaling.snapshot();
+    /// Returns the ring snapshot it used as well: hold it until the write is answered, so
+    /// a ring change waits for the write before it streams.
+    fn write_replicas(&self, key: &[u8]) -> Result<(WriteSnapshot, Replicas)> {
+        let state = self.scaling.write_snapshot();
         let replicas = with_datacenters(&state, state.write_replicas(key, &self.replication)?)?;
         Ok((state, replicas))
     }

@@ -17,9 +17,11 @@
 //! 1. **Streaming** (version v+1) is sent to every member of both rings
 //!    ([`PeerMessage::RingUpdate`]), and the driver waits for all of them to acknowledge.
 //!    From then on every write goes to the replicas of both rings, reads still to
-//!    `current`'s. The driver then waits two request timeouts, so writes coordinated under
-//!    the old version have been acknowledged before anything is streamed (a write whose
-//!    mint had to try several unreachable replicas can take longer: not covered).
+//!    `current`'s. The driver then has every member wait until each write it coordinated
+//!    under an older ring has been answered ([`PeerMessage::DrainWrites`]: a write counts
+//!    as in flight on the ring state it took, [`Scaling::write_snapshot`]), so no write the
+//!    sources may miss is acknowledged after streaming starts. That is usually at once;
+//!    a write whose mint tries unreachable replicas takes its timeouts.
 //! 2. Each node of `next` is told to stream ([`PeerMessage::Rebalance`]): it pulls from
 //!    every member of `current` the keys it replicates in `next` but not in `current`
 //!    and the source replicates in `current` ([`RingState::streams`]), in bounded batches ([`PeerMessage::StreamPull`], at most
@@ -67,12 +69,12 @@ mod stream;
 pub mod topology;
 
 pub use handler::ScalingHandler;
-pub use topology::{Phase, RingSpec, RingState, StreamRole};
+pub use topology::{Phase, RingSpec, RingState, StreamRole, WriteSnapshot};
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use crate::config::NodeConfig;
 use crate::net::transport::PeerTransport;
@@ -88,6 +90,10 @@ pub const STREAM_SCAN_KEYS: u32 = 512;
 /// How long the driver waits for every member to take one phase of a change, in request
 /// timeouts.
 pub const PHASE_TIMEOUTS: u32 = 10;
+
+/// How often a node waiting for writes under an older ring to be answered
+/// ([`Scaling::drain_writes`]) looks again.
+const DRAIN_POLL: Duration = Duration::from_millis(2);
 
 /// How long one node may take to stream what it gains.
 pub const REBALANCE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -137,6 +143,10 @@ pub struct Scaling {
     data_dir: PathBuf,
     request_timeout: Duration,
     state: RwLock<Arc<RingState>>,
+    /// States replaced while writes coordinated under them were still unanswered: kept
+    /// until those are ([`Scaling::drain_writes`]). None is ever current again, so once
+    /// its count is zero it stays zero.
+    retired: Mutex<Vec<Arc<RingState>>>,
     store: Arc<LocalStore>,
     /// Weak: the transport's handler chain holds this service, and a strong reference
     /// back would keep both (and the store) alive after the node stops.
@@ -165,6 +175,7 @@ impl Scaling {
             data_dir: config.data_dir.clone(),
             request_timeout: Duration::from_millis(config.request_timeout_ms),
             state: RwLock::new(state),
+            retired: Mutex::new(Vec::new()),
             store,
             transport: OnceLock::new(),
             driving: tokio::sync::Mutex::new(()),
@@ -175,6 +186,56 @@ impl Scaling {
     /// The ring state now; keep it for the whole request.
     pub fn snapshot(&self) -> Arc<RingState> {
         Arc::clone(&self.state.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The ring state now, for a write to be coordinated under: the write counts as in
+    /// flight on it until the returned snapshot is dropped (hold it until the write is
+    /// answered), so a ring change can wait for it ([`Scaling::drain_writes`]).
+    pub fn write_snapshot(&self) -> WriteSnapshot {
+        // Counted under the read lock: `apply` replaces the state under the write lock, so
+        // a write either counts on the state it replaced or takes the new one.
+        let current = self.state.read().unwrap_or_else(|p| p.into_inner());
+        WriteSnapshot::new(Arc::clone(&current))
+    }
+
+    /// Waits until every write this node coordinated under a ring older than `version` has
+    /// been answered (acknowledged or failed), for at most `limit`. A ring change's driver
+    /// has every member do this once they all write to both rings, so that no write the
+    /// sources do not hold yet is acknowledged after streaming starts. Fails when this node
+    /// is not at `version` yet, or when writes are still unanswered at the end.
+    pub async fn drain_writes(&self, version: u64, limit: Duration) -> Result<()> {
+        let now = self.snapshot().spec.version;
+        if now < version {
+            return Err(Error::Command(format!(
+                "ERR node {} is at ring version {now}, not yet {version}: it cannot wait for \
+                 the writes before it",
+                self.node
+            )));
+        }
+        let started = Instant::now();
+        loop {
+            let pending: usize = {
+                let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+                retired.retain(|state| state.writes_in_flight() > 0);
+                retired
+                    .iter()
+                    .filter(|state| state.spec.version < version)
+                    .map(|state| state.writes_in_flight())
+                    .sum()
+            };
+            if pending == 0 {
+                return Ok(());
+            }
+            if started.elapsed() >= limit {
+                return Err(Error::Command(format!(
+                    "ERR node {}: {pending} writes coordinated under a ring older than version \
+                     {version} still unanswered after {} ms",
+                    self.node,
+                    limit.as_millis()
+                )));
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
     }
 
     /// Follows the ring: the receiver sees every state this node takes.
@@ -221,7 +282,14 @@ impl Scaling {
         let version = {
             let mut current = self.state.write().unwrap_or_else(|p| p.into_inner());
             if state.spec.version > current.spec.version {
-                *current = Arc::clone(&state);
+                let replaced = std::mem::replace(&mut *current, Arc::clone(&state));
+                // No write can take `replaced` any more (see `write_snapshot`).
+                if replaced.writes_in_flight() > 0 {
+                    self.retired
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(replaced);
+                }
                 self.watch.send_replace(Arc::clone(&state));
             }
             current.spec.version
@@ -306,6 +374,12 @@ impl Scaling {
                 self.serve_fetch(from, version, keys).await
             }
             PeerMessage::Rebalance { version } => self.rebalance(version).await,
+            PeerMessage::DrainWrites { version, wait_ms } => self
+                .drain_writes(version, Duration::from_millis(wait_ms))
+                .await
+                .map(|()| PeerMessage::RingAck {
+                    version: self.snapshot().spec.version,
+                }),
             _ => return None,
         };
         Some(result.unwrap_or_else(|error| PeerMessage::Error {

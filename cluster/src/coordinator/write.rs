@@ -73,6 +73,7 @@ impl Coordinator {
         value: Option<Vec<u8>>,
         consistency: Consistency,
     ) -> Result<()> {
+        // Held to the end: the write counts as in flight under this ring until answered.
         let (ring, replicas) = self.write_replicas(&key)?;
         let need = self.need(consistency, Side::Write, &replicas)?;
         // Every node has the same limit: refuse here with the store's wording rather than
@@ -101,7 +102,7 @@ impl Coordinator {
         let fallbacks = Arc::new(Fallbacks::new(
             key,
             replicas.iter().map(|(node, _)| node.clone()).collect(),
-            ring,
+            Arc::clone(ring.state()),
         ));
         let failed: Vec<NodeId> = failures.iter().map(|answer| answer.node.clone()).collect();
         let started = tokio::time::Instant::now();

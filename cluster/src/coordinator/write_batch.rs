@@ -65,6 +65,8 @@ impl Coordinator {
         let mut single = Vec::new();
         // Per remote replica: its datacenter and the batch indices it is sent.
         let mut sends: Vec<(NodeId, Datacenter, Vec<usize>)> = Vec::new();
+        // Held until the batch is answered: its writes count as in flight under these rings.
+        let mut rings = Vec::new();
         for (index, (key, value)) in writes.into_iter().enumerate() {
             let planned = self.write_replicas(&key).and_then(|(ring, replicas)| {
                 let need = self.need(consistency, Side::Write, &replicas)?;
@@ -79,8 +81,10 @@ impl Coordinator {
                     continue;
                 }
             };
+            let state = Arc::clone(ring.state());
+            rings.push(ring);
             match self
-                .start_write(index, key, value, ring, replicas, need, &mut sends)
+                .start_write(index, key, value, state, replicas, need, &mut sends)
                 .await
             {
                 Ok(state) => {

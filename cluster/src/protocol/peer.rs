@@ -294,6 +294,15 @@ pub enum PeerMessage {
         /// The ring version of the change.
         version: u64,
     },
+    /// Answer once no write this node coordinated under a ring older than `version` is
+    /// unanswered, waiting at most `wait_ms`; answered with `RingAck` (see
+    /// [`crate::scaling::Scaling::drain_writes`]), or an error naming how many are left.
+    DrainWrites {
+        /// The ring version whose predecessors' writes are waited for.
+        version: u64,
+        /// Longest wait, in milliseconds.
+        wait_ms: u64,
+    },
     /// What one node streamed.
     RebalanceReply {
         /// Rows received (a key held by several sources comes once from each).
@@ -343,6 +352,7 @@ impl PeerMessage {
             PeerMessage::StreamDigestBatch { .. } => "StreamDigestBatch",
             PeerMessage::StreamFetch { .. } => "StreamFetch",
             PeerMessage::Rebalance { .. } => "Rebalance",
+            PeerMessage::DrainWrites { .. } => "DrainWrites",
             PeerMessage::RebalanceReply { .. } => "RebalanceReply",
             PeerMessage::AntiEntropy(message) => message.name(),
         }

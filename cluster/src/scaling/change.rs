@@ -13,11 +13,6 @@ use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
 use crate::{Error, Result};
 
-/// How many request timeouts the driver waits after every node writes to both rings:
-/// a write takes a mint (one timeout, or more when the first replicas asked are down) and
-/// the puts (one timeout).
-const WRITE_DRAIN_TIMEOUTS: u32 = 2;
-
 /// Pause between two attempts at a member that has not acknowledged a phase.
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -106,11 +101,13 @@ impl Scaling {
             spec.phase.as_str()
         );
         self.announce(&spec, absent.as_deref()).await?;
-        let (mut streamed, mut stream_ms) = (Vec::new(), 0);
+        let (mut streamed, mut stream_ms, mut drain_ms) = (Vec::new(), 0, 0);
         if spec.phase == Phase::Streaming {
-            // Writes coordinated under the previous version must be acknowledged (so on a
-            // quorum of the sources) before the sources are scanned.
-            tokio::time::sleep(self.request_timeout * WRITE_DRAIN_TIMEOUTS).await;
+            // Writes coordinated under the previous version must be answered (so, when
+            // acknowledged, on a quorum of the sources) before the sources are scanned.
+            let draining = Instant::now();
+            self.drain_all(&spec, absent.as_deref()).await?;
+            drain_ms = draining.elapsed().as_millis() as u64;
             let streaming = Instant::now();
             streamed = self.stream_all(&next, spec.version).await?;
             stream_ms = streaming.elapsed().as_millis() as u64;
@@ -146,6 +143,7 @@ impl Scaling {
             format!("rows_streamed {rows}"),
             format!("bytes_streamed {bytes}"),
             format!("duration_ms {duration_ms}"),
+            format!("drain_ms {drain_ms}"),
             format!("stream_ms {stream_ms}"),
         ];
         for node in &streamed {
@@ -234,6 +232,59 @@ impl Scaling {
         }
         refuse(format!(
             "ring change stopped at version {} (phase {}): not acknowledged by {}",
+            spec.version,
+            spec.phase.as_str(),
+            failures.join("; ")
+        ))
+    }
+
+    /// Waits until no member of either ring (but `absent`) has a write it coordinated under
+    /// a ring older than `spec` unanswered: each waits for its own
+    /// ([`Scaling::drain_writes`]), this node among them, for at most [`PHASE_TIMEOUTS`]
+    /// request timeouts.
+    async fn drain_all(&self, spec: &RingSpec, absent: Option<&str>) -> Result<()> {
+        let transport = self.transport()?;
+        let state = self.snapshot();
+        let wait = self.request_timeout * PHASE_TIMEOUTS;
+        let mut calls = JoinSet::new();
+        for member in state.all_members() {
+            let id = NodeId::new(&member.id);
+            if id == self.node || absent == Some(member.id.as_str()) {
+                continue;
+            }
+            let transport = std::sync::Arc::clone(&transport);
+            let message = PeerMessage::DrainWrites {
+                version: spec.version,
+                wait_ms: wait.as_millis() as u64,
+            };
+            // The member's own wait, and one timeout for the call itself.
+            let timeout = wait + self.request_timeout;
+            calls.spawn(async move {
+                match transport.call(&id, message, timeout).await {
+                    Ok(PeerMessage::RingAck { .. }) => Ok(()),
+                    Ok(PeerMessage::Error { message }) => Err(format!("{id}: {message}")),
+                    Ok(other) => Err(format!("{id}: unexpected reply {}", other.name())),
+                    Err(error) => Err(format!("{id}: {error}")),
+                }
+            });
+        }
+        let mut failures = Vec::new();
+        if let Err(error) = self.drain_writes(spec.version, wait).await {
+            failures.push(error.to_string());
+        }
+        while let Some(joined) = calls.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(failure)) => failures.push(failure),
+                Err(error) => failures.push(format!("a call task failed: {error}")),
+            }
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        refuse(format!(
+            "ring change stopped at version {} (phase {}): writes under the ring before it \
+             not answered: {}",
             spec.version,
             spec.phase.as_str(),
             failures.join("; ")

@@ -7,8 +7,8 @@ use crate::net::transport::{HandlerFuture, PeerHandler};
 use crate::protocol::peer::PeerMessage;
 use crate::ring::NodeId;
 
-/// Takes `RingUpdate`, the stream pulls and fetches and `Rebalance`; hands every other
-/// message on.
+/// Takes `RingUpdate`, the stream pulls and fetches, `Rebalance` and `DrainWrites`; hands
+/// every other message on.
 pub struct ScalingHandler {
     scaling: Arc<Scaling>,
     inner: Arc<dyn PeerHandler>,
@@ -30,6 +30,7 @@ impl PeerHandler for ScalingHandler {
                 | PeerMessage::StreamPullDigests { .. }
                 | PeerMessage::StreamFetch { .. }
                 | PeerMessage::Rebalance { .. }
+                | PeerMessage::DrainWrites { .. }
         ) {
             return self.inner.handle(from, message);
         }

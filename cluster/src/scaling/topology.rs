@@ -2,6 +2,7 @@
 //! phase of a ring change.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,9 @@ pub struct RingState {
     /// Each member's datacenter (either ring), shared: a request's replicas carry it with
     /// a reference count, not a copy of the name.
     datacenters: Vec<(String, Arc<str>)>,
+    /// Writes this node coordinates under this state and has not answered yet (see
+    /// [`super::WriteSnapshot`]).
+    writes_in_flight: AtomicUsize,
 }
 
 fn ring_of(members: &[MemberConfig], vnodes_per_weight: u32) -> Result<Ring> {
@@ -92,6 +96,44 @@ fn ring_of(members: &[MemberConfig], vnodes_per_weight: u32) -> Result<Ring> {
         }),
         vnodes_per_weight,
     )
+}
+
+/// A ring state a write is coordinated under ([`super::Scaling::write_snapshot`]): the
+/// write counts as in flight on that state until this is dropped, so a ring change can wait
+/// until every write coordinated under an older ring has been answered
+/// ([`super::Scaling::drain_writes`]).
+#[derive(Debug)]
+pub struct WriteSnapshot {
+    state: Arc<RingState>,
+}
+
+impl WriteSnapshot {
+    /// Counts a write in flight on `state`. The caller holds the lock `state` is current
+    /// under, so a ring change that replaced it afterwards sees the count.
+    pub(super) fn new(state: Arc<RingState>) -> WriteSnapshot {
+        state.writes_in_flight.fetch_add(1, Ordering::AcqRel);
+        WriteSnapshot { state }
+    }
+
+    /// The state, to hand on to what outlives the write (a put still in flight after the
+    /// write was answered does not hold a ring change up).
+    pub fn state(&self) -> &Arc<RingState> {
+        &self.state
+    }
+}
+
+impl std::ops::Deref for WriteSnapshot {
+    type Target = RingState;
+
+    fn deref(&self) -> &RingState {
+        &self.state
+    }
+}
+
+impl Drop for WriteSnapshot {
+    fn drop(&mut self) {
+        self.state.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// How a source sends a gained key ([`RingState::stream_role`]).
@@ -104,6 +146,11 @@ pub enum StreamRole {
 }
 
 impl RingState {
+    /// Writes this node coordinates under this state and has not answered yet.
+    pub fn writes_in_flight(&self) -> usize {
+        self.writes_in_flight.load(Ordering::Acquire)
+    }
+
     /// Builds the rings of `spec`; fails on an invalid member list.
     pub fn build(spec: RingSpec, vnodes_per_weight: u32) -> Result<RingState> {
         let current = ring_of(&spec.current, vnodes_per_weight)?;
@@ -122,6 +169,7 @@ impl RingState {
             current,
             next,
             datacenters,
+            writes_in_flight: AtomicUsize::new(0),
         })
     }
 

@@ -40,6 +40,7 @@
 //!  97 StreamDigestBatch  rows as StreamBatch; u32 digest count, then per digest: bytes
 //!                key, u128 digest; optional bytes next_cursor
 //!  98 StreamFetch  u64 version, u32 key count, then that many bytes
+//!  99 DrainWrites  u64 version, u64 wait_ms
 //!
 //! members = u32 count, then per member: string id, string datacenter, u32 weight,
 //!           string client_address, string peer_address

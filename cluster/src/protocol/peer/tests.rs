@@ -229,7 +229,7 @@ fn with_header(payload: &[u8]) -> Vec<u8> {
 fn bad_payloads_are_rejected() {
     for (payload, expected) in [
         (&[][..], "message tag"),
-        (&[99][..], "unknown message tag 99"),
+        (&[199][..], "unknown message tag 199"),
         (&[2, 0][..], "trailing"),
         (&[6, 0, 0, 0, 5, 1][..], "Get.key"),
         (&[7, 2][..], "presence byte 2"),

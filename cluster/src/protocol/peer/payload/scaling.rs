@@ -1,4 +1,4 @@
-//! The ring-change messages' payloads (tags 90 to 98, see [`crate::scaling`]); the format
+//! The ring-change messages' payloads (tags 90 to 99, see [`crate::scaling`]); the format
 //! is in the parent module's table.
 
 use super::{corrupt, length_u32, put_bytes, put_optional, Reader, SCAN_ROW_SIZE_BYTES_MIN};
@@ -16,6 +16,7 @@ const TAG_REBALANCE_REPLY: u8 = 95;
 const TAG_STREAM_PULL_DIGESTS: u8 = 96;
 const TAG_STREAM_DIGEST_BATCH: u8 = 97;
 const TAG_STREAM_FETCH: u8 = 98;
+const TAG_DRAIN_WRITES: u8 = 99;
 
 /// Smallest encoded digest entry (an empty key and the digest).
 const DIGEST_ENTRY_SIZE_BYTES_MIN: usize = 4 + 16;
@@ -39,7 +40,7 @@ fn put_members(out: &mut Vec<u8>, members: &[MemberConfig]) {
     }
 }
 
-/// The ring-change messages (tags 90 to 98).
+/// The ring-change messages (tags 90 to 99).
 pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
     match message {
         PeerMessage::RingUpdate { spec } => {
@@ -108,6 +109,11 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
         PeerMessage::Rebalance { version } => {
             out.push(TAG_REBALANCE);
             out.extend_from_slice(&version.to_be_bytes());
+        }
+        PeerMessage::DrainWrites { version, wait_ms } => {
+            out.push(TAG_DRAIN_WRITES);
+            out.extend_from_slice(&version.to_be_bytes());
+            out.extend_from_slice(&wait_ms.to_be_bytes());
         }
         PeerMessage::RebalanceReply {
             rows,
@@ -231,6 +237,10 @@ pub(super) fn decode(tag: u8, reader: &mut Reader<'_>) -> Result<PeerMessage> {
         },
         TAG_REBALANCE => PeerMessage::Rebalance {
             version: reader.u64("Rebalance.version")?,
+        },
+        TAG_DRAIN_WRITES => PeerMessage::DrainWrites {
+            version: reader.u64("DrainWrites.version")?,
+            wait_ms: reader.u64("DrainWrites.wait_ms")?,
         },
         TAG_REBALANCE_REPLY => PeerMessage::RebalanceReply {
             rows: reader.u64("RebalanceReply.rows")?,
