@@ -256,6 +256,7 @@ impl Coordinator {
         antientropy.set_failure_detector(detector);
         handoff.start_delivery(Arc::clone(&transport));
         membership.start(Arc::clone(&transport));
+        hold_gossip_until_in_ring(&membership, &scaling, NodeId::new(&config.node_id));
         antientropy.start(Arc::clone(&transport));
         antientropy.follow_ring(scaling.watch_ring(), config.replication.clone());
         Ok(Arc::new(Coordinator {
@@ -450,6 +451,33 @@ impl Coordinator {
         fields.extend(self.repair.info_fields());
         fields
     }
+}
+
+/// A node started to join (`joining = true`, not in its ring yet) gossips only once a
+/// ring change has made it a member of either ring: until then the members refuse its
+/// connections as an unknown peer's. The ring the node already has is checked first.
+fn hold_gossip_until_in_ring(membership: &Arc<MembershipService>, scaling: &Scaling, node: NodeId) {
+    let member = move |state: &RingState| {
+        state
+            .all_members()
+            .iter()
+            .any(|member| member.id == node.as_str())
+    };
+    let mut ring = scaling.watch_ring();
+    if member(&ring.borrow_and_update()) {
+        return;
+    }
+    membership.hold();
+    let membership = Arc::clone(membership);
+    tokio::spawn(async move {
+        // Ends with the node (the ring's sender is dropped) if it never joins.
+        while ring.changed().await.is_ok() {
+            if member(&ring.borrow_and_update()) {
+                membership.release();
+                return;
+            }
+        }
+    });
 }
 
 fn with_datacenters(state: &RingState, nodes: Vec<NodeId>) -> Result<Replicas> {

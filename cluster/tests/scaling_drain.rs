@@ -1,8 +1,13 @@
-//! A ring change waits for the writes coordinated under the ring before it: real `kvnode`
-//! processes on 127.0.x.y (launcher [`LocalCluster`], every child killed however the test
-//! ends). n1's puts to n2 and n3 are held one second by the link emulator, so a QUORUM
-//! write through n1 is unanswered for that long; a join driven by n2 meanwhile waits for
-//! it (`drain_ms`) before streaming, and n4 then holds the write.
+//! Joins with real `kvnode` processes on 127.0.x.y (launcher [`LocalCluster`], every child
+//! killed however the test ends).
+//!
+//! A ring change waits for the writes coordinated under the ring before it: n1's puts to
+//! n2 and n3 are held one second by the link emulator, so a QUORUM write through n1 is
+//! unanswered for that long; a join driven by n2 meanwhile waits for it (`drain_ms`)
+//! before streaming, and n4 then holds the write.
+//!
+//! A node started to join gossips to nobody until the change adds it, so no member logs
+//! a refused unknown peer.
 
 mod common;
 
@@ -12,7 +17,7 @@ use std::time::{Duration, Instant};
 use cluster::launcher::LocalCluster;
 use cluster::protocol::Consistency;
 use cluster::ring::{Member, NodeId, Replication, Ring};
-use common::{open_store, process_spec, Client};
+use common::{fast_gossip, open_store, process_spec, wait_until_within, Client};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the emulator holds each of n1's puts.
@@ -125,4 +130,52 @@ fn a_join_waits_for_a_write_in_flight_under_the_old_ring() {
             .any(|version| version.value.as_deref() == Some(value.as_bytes())),
         "n4 holds another {key}: {set:?}"
     );
+}
+
+#[test]
+fn a_node_started_to_join_gossips_to_nobody_until_it_is_added() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = process_spec(
+        directory.path(),
+        1,
+        4,
+        Replication::Total(3),
+        Consistency::Quorum,
+    );
+    spec.base.membership = fast_gossip(3);
+    let mut cluster = LocalCluster::start_holding_back(&spec, 1).expect("three nodes start");
+    cluster.start_node(3).expect("n4 starts, joining");
+    let address = cluster.client_addresses();
+    let n4 = cluster.nodes()[3].config.clone();
+    // Ten gossip rounds of n4's before it is added: the members would refuse each as an
+    // unknown peer's.
+    std::thread::sleep(Duration::from_millis(1000));
+    let reply = connect(address[0]).command(&[
+        "CLUSTER.JOIN",
+        "n4",
+        "dc1",
+        &n4.client_address.to_string(),
+        &n4.peer_address.to_string(),
+    ]);
+    assert!(reply.starts_with("joined n4 ring_version 3"), "{reply}");
+    // Added, n4 gossips: the members come to hold it alive.
+    wait_until_within(
+        "n1 to see n4 alive",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            connect(address[0])
+                .command(&["CLUSTER.MEMBERS"])
+                .lines()
+                .any(|line| line.starts_with("n4 dc1 alive"))
+        },
+    );
+    for node in cluster.nodes() {
+        let log = std::fs::read_to_string(&node.log_path).unwrap();
+        assert!(
+            !log.contains("not a known peer"),
+            "{}'s log: {log}",
+            node.config.node_id
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //! `# Membership` section ([`MembershipService::info`]).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +26,9 @@ pub struct MembershipService {
     datacenters: BTreeMap<NodeId, String>,
     interval: Duration,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// While set, rounds are skipped: a node waiting to be added to the ring gossips to
+    /// nobody (see [`MembershipService::hold`]).
+    held: AtomicBool,
 }
 
 /// Collects the (peer, table) pairs of one round, sent once the state lock is released.
@@ -75,6 +79,7 @@ impl MembershipService {
                 .collect(),
             interval: Duration::from_millis(config.membership.interval_ms),
             task: Mutex::new(None),
+            held: AtomicBool::new(false),
         }))
     }
 
@@ -115,7 +120,22 @@ impl MembershipService {
         }
     }
 
+    /// Stops gossiping until [`MembershipService::release`]: for a node started to join,
+    /// which the members refuse as an unknown peer until a ring change adds it (each refusal
+    /// a warning on both sides). Gossip from others is still taken.
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::Relaxed);
+    }
+
+    /// Gossips again from the next round on.
+    pub fn release(&self) {
+        self.held.store(false, Ordering::Relaxed);
+    }
+
     fn round(&self, transport: &PeerTransport) {
+        if self.held.load(Ordering::Relaxed) {
+            return;
+        }
         let mut outbox = Outbox::default();
         let events = {
             let mut state = self.state();
