@@ -373,7 +373,7 @@ impl Scaling {
             PeerMessage::StreamFetch { version, keys } => {
                 self.serve_fetch(from, version, keys).await
             }
-            PeerMessage::Rebalance { version } => self.rebalance(version).await,
+            PeerMessage::Rebalance { version, skip } => self.rebalance(version, &skip).await,
             PeerMessage::DrainWrites { version, wait_ms } => self
                 .drain_writes(version, Duration::from_millis(wait_ms))
                 .await

@@ -288,11 +288,13 @@ pub enum PeerMessage {
         keys: Vec<Vec<u8>>,
     },
     /// Sent by the node driving a ring change to each node of the next ring: stream the
-    /// keys you gain at ring `version` from every member of the current ring, then answer
-    /// with `RebalanceReply`.
+    /// keys you gain at ring `version` from every member of the current ring but `skip`,
+    /// then answer with `RebalanceReply`.
     Rebalance {
         /// The ring version of the change.
         version: u64,
+        /// Members not to pull from: a node being removed because it is gone.
+        skip: Vec<String>,
     },
     /// Answer once no write this node coordinated under a ring older than `version` is
     /// unanswered, waiting at most `wait_ms`; answered with `RingAck` (see

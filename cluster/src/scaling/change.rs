@@ -109,7 +109,9 @@ impl Scaling {
             self.drain_all(&spec, absent.as_deref()).await?;
             drain_ms = draining.elapsed().as_millis() as u64;
             let streaming = Instant::now();
-            streamed = self.stream_all(&next, spec.version).await?;
+            streamed = self
+                .stream_all(&next, spec.version, absent.as_deref())
+                .await?;
             stream_ms = streaming.elapsed().as_millis() as u64;
             spec = RingSpec {
                 version: spec.version + 1,
@@ -197,7 +199,16 @@ impl Scaling {
             let (transport, spec) = (std::sync::Arc::clone(&transport), spec.clone());
             let timeout = self.request_timeout;
             let phase_timeout = timeout * PHASE_TIMEOUTS;
-            let waited = absent != Some(member.id.as_str());
+            if absent == Some(member.id.as_str()) {
+                // Told once, not waited for: a removed node is gone, and a call to it can
+                // take a whole timeout.
+                tokio::spawn(async move {
+                    let _ = transport
+                        .call(&id, PeerMessage::RingUpdate { spec }, timeout)
+                        .await;
+                });
+                continue;
+            }
             calls.spawn(async move {
                 let deadline = Instant::now() + phase_timeout;
                 loop {
@@ -209,9 +220,6 @@ impl Scaling {
                         Ok(other) => format!("answered {other:?}"),
                         Err(error) => error.to_string(),
                     };
-                    if !waited {
-                        return Ok(());
-                    }
                     if Instant::now() >= deadline {
                         return Err(format!("{id}: {error}"));
                     }
@@ -291,9 +299,16 @@ impl Scaling {
         ))
     }
 
-    /// Has every member of the next ring stream what it gains; this node's own share runs
-    /// while the others'.
-    async fn stream_all(&self, next: &[MemberConfig], version: u64) -> Result<Vec<Streamed>> {
+    /// Has every member of the next ring stream what it gains (from every member of the
+    /// current ring but `absent`, a removed node); this node's own share runs while the
+    /// others'.
+    async fn stream_all(
+        &self,
+        next: &[MemberConfig],
+        version: u64,
+        absent: Option<&str>,
+    ) -> Result<Vec<Streamed>> {
+        let skip: Vec<String> = absent.into_iter().map(str::to_string).collect();
         let transport = self.transport()?;
         let mut calls = JoinSet::new();
         let mut local = false;
@@ -304,17 +319,19 @@ impl Scaling {
             }
             let transport = std::sync::Arc::clone(&transport);
             let id = NodeId::new(&member.id);
+            let message = PeerMessage::Rebalance {
+                version,
+                skip: skip.clone(),
+            };
             calls.spawn(async move {
-                let reply = transport
-                    .call(&id, PeerMessage::Rebalance { version }, REBALANCE_TIMEOUT)
-                    .await;
+                let reply = transport.call(&id, message, REBALANCE_TIMEOUT).await;
                 (id, reply)
             });
         }
         let mut streamed = Vec::new();
         let mut failures = Vec::new();
         if local {
-            let reply = self.rebalance(version).await;
+            let reply = self.rebalance(version, &skip).await;
             collect(self.node.clone(), reply, &mut streamed, &mut failures);
         }
         while let Some(joined) = calls.join_next().await {

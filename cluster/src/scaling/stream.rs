@@ -248,7 +248,7 @@ impl Scaling {
     /// Streams the keys this node gains at ring `version` from every other member of the
     /// current ring (see the module docs: sets from the first source that has each key,
     /// digests from the others).
-    pub(super) async fn rebalance(&self, version: u64) -> Result<PeerMessage> {
+    pub(super) async fn rebalance(&self, version: u64, skip: &[String]) -> Result<PeerMessage> {
         let state = self.snapshot();
         if state.spec.version != version || state.spec.phase != Phase::Streaming {
             return Err(Error::Command(format!(
@@ -266,6 +266,7 @@ impl Scaling {
             .spec
             .current
             .iter()
+            .filter(|member| !skip.contains(&member.id))
             .map(|member| NodeId::new(&member.id))
             .filter(|id| *id != self.node)
             .collect();

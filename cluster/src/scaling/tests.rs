@@ -64,7 +64,14 @@ fn scaling_messages() -> Vec<PeerMessage> {
             version: 5,
             keys: vec![b"m".to_vec(), Vec::new()],
         },
-        PeerMessage::Rebalance { version: 4 },
+        PeerMessage::Rebalance {
+            version: 4,
+            skip: Vec::new(),
+        },
+        PeerMessage::Rebalance {
+            version: 4,
+            skip: vec!["n9".into()],
+        },
         PeerMessage::DrainWrites {
             version: 6,
             wait_ms: 20_000,

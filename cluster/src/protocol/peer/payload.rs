@@ -33,7 +33,7 @@
 //!  92 StreamPull u64 version, bytes cursor, u32 scan_limit
 //!  93 StreamBatch  u32 row count, then per row: bytes key, bytes siblings; optional
 //!                bytes next_cursor
-//!  94 Rebalance  u64 version
+//!  94 Rebalance  u64 version, u32 skipped member count, then that many strings
 //!  95 RebalanceReply  u64 rows, u64 keys_new, u64 bytes, string failures
 //!  96 StreamPullDigests  u64 version, bytes cursor, u32 scan_limit, u32 source count,
 //!                then that many strings

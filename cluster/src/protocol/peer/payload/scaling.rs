@@ -106,9 +106,13 @@ pub(super) fn encode(message: &PeerMessage, out: &mut Vec<u8>) {
                 put_bytes(out, key);
             }
         }
-        PeerMessage::Rebalance { version } => {
+        PeerMessage::Rebalance { version, skip } => {
             out.push(TAG_REBALANCE);
             out.extend_from_slice(&version.to_be_bytes());
+            out.extend_from_slice(&length_u32(skip.len()).to_be_bytes());
+            for member in skip {
+                put_bytes(out, member.as_bytes());
+            }
         }
         PeerMessage::DrainWrites { version, wait_ms } => {
             out.push(TAG_DRAIN_WRITES);
@@ -237,6 +241,9 @@ pub(super) fn decode(tag: u8, reader: &mut Reader<'_>) -> Result<PeerMessage> {
         },
         TAG_REBALANCE => PeerMessage::Rebalance {
             version: reader.u64("Rebalance.version")?,
+            skip: decode_list(reader, 4, "Rebalance.skip", |reader| {
+                reader.string("Rebalance.skip")
+            })?,
         },
         TAG_DRAIN_WRITES => PeerMessage::DrainWrites {
             version: reader.u64("DrainWrites.version")?,
