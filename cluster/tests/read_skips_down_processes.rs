@@ -84,3 +84,61 @@ fn quorum_reads_skip_a_replica_gossip_holds_down() {
         "a read waited for the hedge ({hedge:?}) on the down replica ({slowest:?})"
     );
 }
+
+/// A replica whose process is gone (killed: its port refuses connections) is known to the
+/// transport as soon as a connection to it fails: a read that cannot meet its need without
+/// it (ALL) fails at once naming it, not after the request timeout, while QUORUM reads go
+/// on; once the node is back and reconnected, ALL reads succeed again.
+#[test]
+fn a_read_that_needs_a_killed_replica_fails_at_once_naming_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let spec = process_spec(
+        directory.path(),
+        1,
+        3,
+        Replication::Total(3),
+        Consistency::Quorum,
+    );
+    let mut cluster = LocalCluster::start(&spec).expect("three nodes start");
+    let address = cluster.client_addresses();
+    let mut client = Client::connect(address[0]);
+    assert_eq!(client.command(&["SET", "k", "v"]), "+OK");
+    let read_all = || {
+        let mut all = Client::connect(address[0]);
+        assert!(all.command(&["CONSISTENCY", "ALL"]).starts_with('+'));
+        all.command(&["GET", "k"])
+    };
+    assert_eq!(read_all(), "v");
+
+    cluster.kill(2).expect("kill n3");
+    // A write makes n1 reach for n3: its connection fails, and the transport knows.
+    assert_eq!(client.command(&["SET", "k", "v2"]), "+OK");
+    let mut last = String::new();
+    wait_until_within(
+        "a read at ALL refused for the killed replica",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            last = read_all();
+            last.contains("n3: unreachable")
+        },
+    );
+    assert!(
+        last.starts_with("-ERR quorum not reached: needed 3 read replies"),
+        "{last}"
+    );
+    // QUORUM reads do not need n3.
+    assert_eq!(client.command(&["GET", "k"]), "v2");
+
+    cluster.restart(2).expect("restart n3");
+    wait_until_within(
+        "a read at ALL answered again",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            // Writes keep n1 reconnecting; the restarted node answers once it does.
+            let _ = Client::connect(address[0]).command(&["SET", "other", "x"]);
+            read_all() == "v2"
+        },
+    );
+}

@@ -357,10 +357,35 @@ impl Coordinator {
         // (A stable sort of a few replicas: no allocation, unlike a cached-key sort.)
         remote.sort_by_key(|(node, datacenter)| {
             (
-                self.membership.is_down(node),
+                self.membership.is_down(node) || self.transport.unreachable(node),
                 **datacenter != self.datacenter,
             )
         });
+        // Replicas the transport cannot connect to since they were last up (their process
+        // is gone) cannot answer: when the others cannot meet the need, the read fails now,
+        // naming them, instead of after the request timeout.
+        if remote
+            .iter()
+            .any(|(node, _)| self.transport.unreachable(node))
+        {
+            let mut live: SmallVec<[&str; 8]> = SmallVec::new();
+            live.extend(local.iter().map(|(_, dc)| &***dc));
+            let mut gone = Vec::new();
+            for (node, datacenter) in &remote {
+                if self.transport.unreachable(node) {
+                    gone.push(format!(
+                        "{node}: unreachable (refuses connections since it was last connected)"
+                    ));
+                } else {
+                    live.push(datacenter);
+                }
+            }
+            if !need.met(&live) {
+                // Counted as a read that waited would count them: the replicas that can
+                // answer (this node's copy among them) against the need.
+                return Err(need.failed("read replies", &live, &gone));
+            }
+        }
         // `quorum`: ask the replicas that can meet the need (this node's own copy first,
         // then its datacenter's), keeping the others in reserve; `all`: ask every replica.
         let mut asked_meet_need = false;

@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -139,6 +139,9 @@ struct Shared {
     /// Set once, right after binding (see [`PeerTransport::set_inline_handler`]).
     inline: OnceLock<Arc<dyn InlineHandler>>,
     peers: Mutex<HashMap<NodeId, Peer>>,
+    /// Peers whose `unreachable` flag is set: while 0 (nearly always), a request asks no
+    /// peer's flag (no lock on the peer map per request).
+    unreachable_peers: AtomicUsize,
     pending: Mutex<HashMap<u64, Pending, RequestIds>>,
     next_request_id: AtomicU64,
     next_sequence: AtomicU64,
@@ -155,6 +158,9 @@ struct Peer {
     queue: mpsc::UnboundedSender<Outgoing>,
     /// Messages queued or waiting out their delay; bounds the otherwise unbounded channel.
     queued: Arc<AtomicUsize>,
+    /// Set by the writer while the peer, once connected, refuses new connections (see
+    /// [`PeerTransport::unreachable`]).
+    unreachable: Arc<AtomicBool>,
     writer: JoinHandle<()>,
 }
 
@@ -206,6 +212,7 @@ impl PeerTransport {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             messages_dropped: AtomicU64::new(0),
             messages_queued: AtomicU64::new(0),
+            unreachable_peers: AtomicUsize::new(0),
             _in_process: in_process,
         });
         let acceptor = tokio::spawn(inbound::accept_loop(Arc::clone(&shared), listener));
@@ -239,20 +246,25 @@ impl PeerTransport {
     pub fn add_peer(&self, node: NodeId, datacenter: impl Into<String>, address: SocketAddr) {
         let (queue, receiver) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let unreachable = Arc::new(AtomicBool::new(false));
         let writer = Writer::new(
             Arc::clone(&self.shared),
             node.clone(),
             address,
             Arc::clone(&queued),
+            Arc::clone(&unreachable),
         );
         let peer = Peer {
             datacenter: datacenter.into(),
             queue,
             queued,
+            unreachable,
             writer: tokio::spawn(writer.run(receiver)),
         };
-        if let Some(old) = lock(&self.shared.peers).insert(node, peer) {
+        let replaced = lock(&self.shared.peers).insert(node, peer);
+        if let Some(old) = replaced {
             old.writer.abort();
+            self.forget_unreachable(&old);
         }
     }
 
@@ -263,10 +275,34 @@ impl PeerTransport {
         match removed {
             Some(peer) => {
                 peer.writer.abort();
+                self.forget_unreachable(&peer);
                 true
             }
             None => false,
         }
+    }
+
+    /// Takes a peer that is no longer served out of the count of unreachable ones.
+    fn forget_unreachable(&self, peer: &Peer) {
+        if peer.unreachable.swap(false, Ordering::Relaxed) {
+            self.shared
+                .unreachable_peers
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `node` was connected once and its last connection attempt since failed (its
+    /// process is gone: connection refused or no answer): a firmer sign than gossip's, and
+    /// an earlier one, that a request to it now would wait out its timeout. Cleared by the
+    /// next connection that succeeds (the writer keeps trying while anything is sent to
+    /// it, gossip included). Unknown peers are not reported.
+    pub fn unreachable(&self, node: &NodeId) -> bool {
+        if self.shared.unreachable_peers.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        lock(&self.shared.peers)
+            .get(node)
+            .is_some_and(|peer| peer.unreachable.load(Ordering::Relaxed))
     }
 
     /// The peers' ids, sorted.

@@ -4,7 +4,7 @@
 use std::cmp::{Ordering as CompareOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,6 +137,9 @@ pub(super) struct Writer {
     /// Whether a connection to the peer ever succeeded: failures before the first are the
     /// peer not being up yet (info), failures after it an outage (warn).
     connected_once: bool,
+    /// Shared with the transport: set while the peer, once connected, cannot be connected
+    /// to ([`super::PeerTransport::unreachable`]).
+    unreachable: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -145,6 +148,7 @@ impl Writer {
         peer: NodeId,
         address: SocketAddr,
         queued: Arc<AtomicUsize>,
+        unreachable: Arc<AtomicBool>,
     ) -> Self {
         let backoff = Duration::from_millis(shared.config.backoff_initial_ms);
         Writer {
@@ -156,6 +160,7 @@ impl Writer {
             next_attempt: Instant::now(),
             failing: false,
             connected_once: false,
+            unreachable,
         }
     }
 
@@ -304,6 +309,11 @@ impl Writer {
         }
         self.failing = false;
         self.connected_once = true;
+        if self.unreachable.swap(false, Ordering::Relaxed) {
+            self.shared
+                .unreachable_peers
+                .fetch_sub(1, Ordering::Relaxed);
+        }
         self.backoff = Duration::from_millis(self.shared.config.backoff_initial_ms);
         Ok(Connection {
             writer,
@@ -425,6 +435,11 @@ impl Writer {
                 // Peers of a cluster starting together come up one after the other.
                 self.note(&text);
             }
+        }
+        if self.connected_once && !self.unreachable.swap(true, Ordering::Relaxed) {
+            self.shared
+                .unreachable_peers
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.failing = true;
         self.next_attempt = Instant::now() + self.backoff;
