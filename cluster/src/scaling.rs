@@ -389,4 +389,6 @@ impl Scaling {
 }
 
 #[cfg(test)]
+mod drain_tests;
+#[cfg(test)]
 mod tests;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use cluster::launcher::LocalCluster;
 use cluster::protocol::Consistency;
 use cluster::ring::{Member, NodeId, Replication, Ring};
-use common::{fast_gossip, open_store, process_spec, wait_until_within, Client};
+use common::{fast_gossip, figure, open_store, process_spec, wait_until_within, Client};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the emulator holds each of n1's puts.
@@ -25,17 +25,6 @@ const PUT_DELAY_MS: u64 = 1000;
 
 fn connect(address: SocketAddr) -> Client {
     Client::connect_with_timeout(address, REPLY_TIMEOUT)
-}
-
-/// `name value` from a ring change's reply lines.
-fn figure(reply: &str, name: &str) -> u64 {
-    reply
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {reply}"))
-        .trim()
-        .parse()
-        .expect("a number")
 }
 
 #[test]

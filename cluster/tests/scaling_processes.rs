@@ -18,7 +18,7 @@ use cluster::config::NodeConfig;
 use cluster::launcher::{ClusterSpec, LocalCluster};
 use cluster::protocol::Consistency;
 use cluster::ring::{Member, NodeId, Replication, Ring};
-use common::{info_number, open_store, process_spec, Client};
+use common::{figure, info_number, open_store, process_spec, Client};
 
 /// Bound on any one client reply (a ring change answers when it is done).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(180);
@@ -33,17 +33,6 @@ const VNODES: u32 = 64;
 /// as their elements joined by newlines.
 fn connect(address: SocketAddr) -> Client {
     Client::connect_with_timeout(address, REPLY_TIMEOUT)
-}
-
-/// `name value` from a ring change's reply lines.
-fn figure(reply: &str, name: &str) -> u64 {
-    reply
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in {reply}"))
-        .trim()
-        .parse()
-        .expect("a number")
 }
 
 fn info_field(address: SocketAddr, field: &str) -> u64 {

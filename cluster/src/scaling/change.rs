@@ -228,13 +228,7 @@ impl Scaling {
             });
         }
         let mut failures = Vec::new();
-        while let Some(joined) = calls.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(failure)) => failures.push(failure),
-                Err(error) => failures.push(format!("a call task failed: {error}")),
-            }
-        }
+        collect_failures(&mut calls, &mut failures).await;
         if failures.is_empty() {
             return Ok(());
         }
@@ -280,13 +274,7 @@ impl Scaling {
         if let Err(error) = self.drain_writes(spec.version, wait).await {
             failures.push(error.to_string());
         }
-        while let Some(joined) = calls.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(failure)) => failures.push(failure),
-                Err(error) => failures.push(format!("a call task failed: {error}")),
-            }
-        }
+        collect_failures(&mut calls, &mut failures).await;
         if failures.is_empty() {
             return Ok(());
         }
@@ -348,6 +336,20 @@ impl Scaling {
         }
         streamed.sort_by(|a, b| a.node.cmp(&b.node));
         Ok(streamed)
+    }
+}
+
+/// Waits for every call of a phase, adding each failure (as its text) to `failures`.
+async fn collect_failures(
+    calls: &mut JoinSet<std::result::Result<(), String>>,
+    failures: &mut Vec<String>,
+) {
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(failure)) => failures.push(failure),
+            Err(error) => failures.push(format!("a call task failed: {error}")),
+        }
     }
 }
 

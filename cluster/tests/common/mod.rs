@@ -135,6 +135,18 @@ pub fn gets(indices: impl IntoIterator<Item = usize>) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// `name value` from a ring change's reply lines (`CLUSTER.JOIN` and the like); panics
+/// naming the figure when it is missing.
+pub fn figure(reply: &str, name: &str) -> u64 {
+    reply
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {reply}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
 /// `field:value` of an INFO text, as a number; panics naming the field when it is missing.
 pub fn info_number(text: &str, field: &str) -> u64 {
     text.lines()
