@@ -354,36 +354,47 @@ impl Coordinator {
         // preference order within each group), so `quorum` neither waits out a dead replica
         // (a read asked it first and waited for its timeout while it was down) nor a WAN
         // round trip a local replica could save.
+        // Replicas the transport cannot connect to since they were last up (their process
+        // is gone), asked of the transport once per read and only while it has any.
+        let gone: SmallVec<[NodeId; 2]> = if self.transport.any_unreachable() {
+            remote
+                .iter()
+                .filter(|(node, _)| self.transport.unreachable(node))
+                .map(|(node, _)| node.clone())
+                .collect()
+        } else {
+            SmallVec::new()
+        };
         // (A stable sort of a few replicas: no allocation, unlike a cached-key sort.)
         remote.sort_by_key(|(node, datacenter)| {
             (
-                self.membership.is_down(node) || self.transport.unreachable(node),
+                self.membership.is_down(node) || gone.contains(node),
                 **datacenter != self.datacenter,
             )
         });
-        // Replicas the transport cannot connect to since they were last up (their process
-        // is gone) cannot answer: when the others cannot meet the need, the read fails now,
+        // Those cannot answer: when the others cannot meet the need, the read fails now,
         // naming them, instead of after the request timeout.
-        if remote
-            .iter()
-            .any(|(node, _)| self.transport.unreachable(node))
-        {
+        if !gone.is_empty() {
             let mut live: SmallVec<[&str; 8]> = SmallVec::new();
             live.extend(local.iter().map(|(_, dc)| &***dc));
-            let mut gone = Vec::new();
-            for (node, datacenter) in &remote {
-                if self.transport.unreachable(node) {
-                    gone.push(format!(
-                        "{node}: unreachable (refuses connections since it was last connected)"
-                    ));
-                } else {
-                    live.push(datacenter);
-                }
-            }
+            live.extend(
+                remote
+                    .iter()
+                    .filter(|(node, _)| !gone.contains(node))
+                    .map(|(_, datacenter)| &***datacenter),
+            );
             if !need.met(&live) {
+                let failures: Vec<String> = gone
+                    .iter()
+                    .map(|node| {
+                        format!(
+                            "{node}: unreachable (refuses connections since it was last connected)"
+                        )
+                    })
+                    .collect();
                 // Counted as a read that waited would count them: the replicas that can
                 // answer (this node's copy among them) against the need.
-                return Err(need.failed("read replies", &live, &gone));
+                return Err(need.failed("read replies", &live, &failures));
             }
         }
         // `quorum`: ask the replicas that can meet the need (this node's own copy first,

@@ -282,6 +282,12 @@ impl PeerTransport {
         }
     }
 
+    /// Whether any peer is [`PeerTransport::unreachable`]: one atomic load, so a request
+    /// asks about its replicas only while some peer is.
+    pub fn any_unreachable(&self) -> bool {
+        self.shared.unreachable_peers.load(Ordering::Relaxed) > 0
+    }
+
     /// Takes a peer that is no longer served out of the count of unreachable ones.
     fn forget_unreachable(&self, peer: &Peer) {
         if peer.unreachable.swap(false, Ordering::Relaxed) {
@@ -297,7 +303,7 @@ impl PeerTransport {
     /// next connection that succeeds (the writer keeps trying while anything is sent to
     /// it, gossip included). Unknown peers are not reported.
     pub fn unreachable(&self, node: &NodeId) -> bool {
-        if self.shared.unreachable_peers.load(Ordering::Relaxed) == 0 {
+        if !self.any_unreachable() {
             return false;
         }
         lock(&self.shared.peers)
